@@ -1,0 +1,43 @@
+/**
+ * The one registry of seccompose errors. Every error a user can see carries a stable `code`
+ * (never reused once retired), a message that names the offending value, and `cause` when it
+ * wraps another error. `docs/errors.md` documents every code; a test keeps the two in step.
+ */
+export const ErrorCodes = {
+  SC_CONFIG_INVALID: "SC_CONFIG_INVALID",
+  SC_MESSAGE_INVALID: "SC_MESSAGE_INVALID",
+  SC_DOCUMENT_INVALID: "SC_DOCUMENT_INVALID",
+  SC_SYSCALL_UNKNOWN: "SC_SYSCALL_UNKNOWN",
+  SC_ARCH_UNKNOWN: "SC_ARCH_UNKNOWN",
+  SC_ARGS_UNSUPPORTED: "SC_ARGS_UNSUPPORTED",
+  SC_STRACE_MISSING: "SC_STRACE_MISSING",
+  SC_STRACE_FAILED: "SC_STRACE_FAILED",
+  SC_STRACE_PARSE: "SC_STRACE_PARSE",
+  SC_FILE_READ: "SC_FILE_READ",
+  SC_FILE_WRITE: "SC_FILE_WRITE",
+  SC_MERGE_INPUT: "SC_MERGE_INPUT",
+  SC_USAGE: "SC_USAGE",
+} as const;
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+export interface SeccomposeErrorOptions extends ErrorOptions {
+  /** Structured detail for logs and `--output json`, e.g. the validator's findings. */
+  details?: unknown;
+}
+
+export class SeccomposeError extends Error {
+  readonly code: ErrorCode;
+  readonly details?: unknown;
+
+  constructor(code: ErrorCode, message: string, options: SeccomposeErrorOptions = {}) {
+    super(message, options);
+    this.name = "SeccomposeError";
+    this.code = code;
+    if (options.details !== undefined) this.details = options.details;
+  }
+}
+
+export function isSeccomposeError(err: unknown, code?: ErrorCode): err is SeccomposeError {
+  return err instanceof SeccomposeError && (code === undefined || err.code === code);
+}
