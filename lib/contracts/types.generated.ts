@@ -1,0 +1,499 @@
+/* Generated from schemas/ by scripts/gen-contract-types.ts (npm run gen:types). Do not edit. */
+
+/**
+ * Session identifier; one subject token, so only letters, digits, '_' and '-'.
+ *
+ * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
+ * via the `definition` "SessionId".
+ */
+export type SessionId = string;
+/**
+ * Kubernetes node name (DNS subdomain); also used in subjects, so no '.'-free guarantee: agents escape it.
+ *
+ * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
+ * via the `definition` "NodeName".
+ */
+export type NodeName = string;
+/**
+ * Kernel/libseccomp syscall name.
+ *
+ * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
+ * via the `definition` "SyscallName".
+ */
+export type SyscallName = string;
+/**
+ * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
+ * via the `definition` "ScmpArch".
+ */
+export type ScmpArch =
+  | "SCMP_ARCH_X86"
+  | "SCMP_ARCH_X86_64"
+  | "SCMP_ARCH_X32"
+  | "SCMP_ARCH_ARM"
+  | "SCMP_ARCH_AARCH64"
+  | "SCMP_ARCH_MIPS"
+  | "SCMP_ARCH_MIPS64"
+  | "SCMP_ARCH_MIPS64N32"
+  | "SCMP_ARCH_MIPSEL"
+  | "SCMP_ARCH_MIPSEL64"
+  | "SCMP_ARCH_MIPSEL64N32"
+  | "SCMP_ARCH_PPC"
+  | "SCMP_ARCH_PPC64"
+  | "SCMP_ARCH_PPC64LE"
+  | "SCMP_ARCH_S390"
+  | "SCMP_ARCH_S390X"
+  | "SCMP_ARCH_RISCV64"
+  | "SCMP_ARCH_LOONGARCH64";
+/**
+ * An unsigned 64-bit integer in decimal; a string because JSON numbers lose precision above 2^53.
+ *
+ * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
+ * via the `definition` "UInt64String".
+ */
+export type UInt64String = string;
+/**
+ * RFC 3339 UTC timestamp.
+ *
+ * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
+ * via the `definition` "Timestamp".
+ */
+export type Timestamp = string;
+/**
+ * Recorded scalar argument values, one per argument rule position of this syscall (see lib/profile/arg-specs.ts).
+ *
+ * @minItems 1
+ * @maxItems 6
+ *
+ * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
+ * via the `definition` "ArgTuple".
+ */
+export type ArgTuple = UInt64String[];
+/**
+ * One message on stream SC_EVENTS, subject sc.ev.<session>.<node>, msgpack-encoded: a SyscallEventBatch or the node's FinMarker. Counts are cumulative per node, so the aggregator merges by maximum and a redelivered or reordered batch changes nothing.
+ *
+ * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
+ * via the `definition` "EventMessage".
+ */
+export type EventMessage = SyscallEventBatch | FinMarker;
+/**
+ * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
+ * via the `definition` "ControlRequest".
+ */
+export type ControlRequest = StartRequest | StopRequest | StatusRequest | HealthRequest;
+
+export interface SeccomposeContracts {
+  SessionId?: SessionId;
+  NodeName?: NodeName;
+  SyscallName?: SyscallName;
+  ScmpArch?: ScmpArch;
+  UInt64String?: UInt64String;
+  Timestamp?: Timestamp;
+  WorkloadKey?: WorkloadKey;
+  ProfileOptions?: ProfileOptions;
+  ErrorBody?: ErrorBody;
+  SessionRecord?: SessionRecord;
+  SyscallEventBatch?: SyscallEventBatch;
+  WorkloadEvents?: WorkloadEvents;
+  SyscallEvent?: SyscallEvent;
+  ArgTuple?: ArgTuple;
+  FinMarker?: FinMarker;
+  EventMessage?: EventMessage;
+  ControlRequest?: ControlRequest;
+  StartRequest?: StartRequest;
+  StopRequest?: StopRequest;
+  StatusRequest?: StatusRequest;
+  HealthRequest?: HealthRequest;
+  ControlReply?: ControlReply;
+  NodeSessionStatus?: NodeSessionStatus;
+  AgentHealth?: AgentHealth;
+  Control?: Control;
+  ProfileDocument?: ProfileDocument;
+  NatsConnection?: NatsConnection;
+  AgentConfig?: AgentConfig;
+  AggregatorConfig?: AggregatorConfig;
+}
+/**
+ * What one profile is for: namespace + owning controller + container, so replicas on different nodes merge.
+ *
+ * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
+ * via the `definition` "WorkloadKey".
+ */
+export interface WorkloadKey {
+  namespace: string;
+  /**
+   * Owner kind: Deployment, StatefulSet, DaemonSet, Job, CronJob, ReplicaSet, Pod, or Command in local mode.
+   */
+  kind: string;
+  name: string;
+  container: string;
+}
+/**
+ * How observations become a seccomp profile.
+ *
+ * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
+ * via the `definition` "ProfileOptions".
+ */
+export interface ProfileOptions {
+  defaultAction?:
+    "SCMP_ACT_ERRNO" | "SCMP_ACT_LOG" | "SCMP_ACT_KILL_PROCESS" | "SCMP_ACT_KILL_THREAD" | "SCMP_ACT_TRAP";
+  defaultErrnoRet?: number;
+  baseline?: "runc" | "crun" | "none";
+  /**
+   * Syscalls whose scalar arguments are recorded and turned into argument rules.
+   *
+   * @maxItems 64
+   */
+  argSyscalls?: SyscallName[];
+}
+/**
+ * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
+ * via the `definition` "ErrorBody".
+ */
+export interface ErrorBody {
+  code: string;
+  message: string;
+}
+/**
+ * Desired state of one recording session, kept in KV bucket sc_sessions under the session id. Agents and the aggregator converge to it.
+ *
+ * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
+ * via the `definition` "SessionRecord".
+ */
+export interface SessionRecord {
+  schemaVersion: 1;
+  id: SessionId;
+  mode: "oneshot" | "continuous";
+  state: "running" | "stopping" | "stopped";
+  createdAt: Timestamp;
+  stopRequestedAt?: Timestamp;
+  /**
+   * RFC 3339 UTC timestamp.
+   */
+  stopDeadline?: string;
+  /**
+   * Nodes whose agents acknowledged the start; the aggregator waits for a FIN from each.
+   */
+  expectedNodes?: NodeName[];
+  /**
+   * Which containers to record; all given criteria must match (AND).
+   */
+  targets: {
+    namespaces?: string[];
+    labelSelector?: string;
+    pods?: string[];
+    containers?: string[];
+  };
+  profile: ProfileOptions;
+  continuous?: {
+    convergenceWindowSeconds?: number;
+    revisionDebounceMs?: number;
+    /**
+     * Workload tokens whose profile is frozen: any syscall outside it is drift.
+     */
+    frozen?: string[];
+  };
+}
+/**
+ * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
+ * via the `definition` "SyscallEventBatch".
+ */
+export interface SyscallEventBatch {
+  schemaVersion: 1;
+  kind: "batch";
+  session: SessionId;
+  node: NodeName;
+  /**
+   * Node architecture as uname -m reports it.
+   */
+  arch: string;
+  /**
+   * Batch number on this node for this session, from 1, gap-free.
+   */
+  seq: number;
+  /**
+   * Milliseconds since the epoch.
+   */
+  sentAt: number;
+  /**
+   * Events Falco reported lost on this node during the session so far (cumulative).
+   */
+  droppedEvents: number;
+  /**
+   * @maxItems 10000
+   */
+  workloads: WorkloadEvents[];
+}
+/**
+ * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
+ * via the `definition` "WorkloadEvents".
+ */
+export interface WorkloadEvents {
+  workload: WorkloadKey;
+  pod?: string;
+  podUid?: string;
+  containerId?: string;
+  /**
+   * @maxItems 4096
+   */
+  syscalls: SyscallEvent[];
+}
+/**
+ * A new (syscall, argument values) tuple or an updated count for one.
+ *
+ * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
+ * via the `definition` "SyscallEvent".
+ */
+export interface SyscallEvent {
+  name: SyscallName;
+  /**
+   * Calls seen on this node so far (cumulative).
+   */
+  count: number;
+  /**
+   * Milliseconds since the epoch.
+   */
+  firstSeen: number;
+  args?: ArgTuple;
+}
+/**
+ * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
+ * via the `definition` "FinMarker".
+ */
+export interface FinMarker {
+  schemaVersion: 1;
+  kind: "fin";
+  session: SessionId;
+  node: NodeName;
+  /**
+   * Number of batches this node sent for the session; the aggregator finalises the node once it merged them all.
+   */
+  batches: number;
+  sentAt: number;
+  droppedEvents: number;
+  /**
+   * Periods in which this node recorded nothing although the session ran (agent restarts).
+   */
+  gaps?: {
+    from: number;
+    to: number;
+  }[];
+}
+/**
+ * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
+ * via the `definition` "StartRequest".
+ */
+export interface StartRequest {
+  schemaVersion: 1;
+  op: "start";
+  requestId: string;
+  session: SessionRecord;
+}
+/**
+ * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
+ * via the `definition` "StopRequest".
+ */
+export interface StopRequest {
+  schemaVersion: 1;
+  op: "stop";
+  requestId: string;
+  sessionId: SessionId;
+}
+/**
+ * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
+ * via the `definition` "StatusRequest".
+ */
+export interface StatusRequest {
+  schemaVersion: 1;
+  op: "status";
+  requestId: string;
+  sessionId?: SessionId;
+}
+/**
+ * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
+ * via the `definition` "HealthRequest".
+ */
+export interface HealthRequest {
+  schemaVersion: 1;
+  op: "health";
+  requestId: string;
+}
+/**
+ * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
+ * via the `definition` "ControlReply".
+ */
+export interface ControlReply {
+  schemaVersion: 1;
+  requestId: string;
+  node: NodeName;
+  ok: boolean;
+  error?: ErrorBody;
+  health?: AgentHealth;
+  sessions?: NodeSessionStatus[];
+}
+/**
+ * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
+ * via the `definition` "AgentHealth".
+ */
+export interface AgentHealth {
+  node: NodeName;
+  arch: string;
+  kernel: string;
+  agentVersion: string;
+  falco: {
+    state: "stopped" | "starting" | "running" | "backoff" | "failed";
+    version?: string;
+    pid?: number;
+    restarts: number;
+    lastExit?: string;
+  };
+  activeSessions: SessionId[];
+  counters: {
+    alertsRead: number;
+    parseErrors: number;
+    eventsSent: number;
+    batchesSent: number;
+    spoolBytes: number;
+    falcoDrops: number;
+    [k: string]: number;
+  };
+  /**
+   * @maxItems 20
+   */
+  lastErrors: {
+    code: string;
+    message: string;
+    at: Timestamp;
+  }[];
+}
+/**
+ * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
+ * via the `definition` "NodeSessionStatus".
+ */
+export interface NodeSessionStatus {
+  sessionId: SessionId;
+  state: "running" | "stopping" | "stopped";
+  containers: number;
+  batchesSent: number;
+  eventsSeen: number;
+  droppedEvents?: number;
+}
+/**
+ * Requests on sc.ctl.<op> (scatter-gather to every agent) and each agent's reply.
+ *
+ * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
+ * via the `definition` "Control".
+ */
+export interface Control {
+  [k: string]: unknown;
+}
+/**
+ * What was observed for one workload container in one session: the source of every rendered profile. Stored in KV bucket sc_profiles under <session>.<workload token> (Object Store sc_profiles_big when large); written by `seccompose record --observations`. Per-node counts are kept so that documents merge idempotently (maximum per node).
+ *
+ * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
+ * via the `definition` "ProfileDocument".
+ */
+export interface ProfileDocument {
+  schemaVersion: 1;
+  kind: "ProfileDocument";
+  session: SessionId;
+  workload: WorkloadKey;
+  /**
+   * Increases by one each time the syscall set changes.
+   */
+  revision: number;
+  /**
+   * complete: every node's data merged; partial: finalised at the deadline without some nodes (missingNodes); recording: a continuous or running session.
+   */
+  status: "complete" | "partial" | "recording";
+  missingNodes?: NodeName[];
+  convergedAt?: Timestamp;
+  frozen?: boolean;
+  nodes: {
+    name: string;
+    arch: string;
+    droppedEvents: number;
+  }[];
+  architectures: ScmpArch[];
+  argSyscalls?: SyscallName[];
+  syscalls: {
+    name: SyscallName;
+    /**
+     * Sum of the per-node counts.
+     */
+    count: number;
+    firstSeen: Timestamp;
+    /**
+     * Calls per node.
+     */
+    nodes: {
+      [k: string]: number;
+    };
+    /**
+     * Distinct argument tuples seen, for syscalls in argSyscalls.
+     */
+    args?: ArgTuple[];
+  }[];
+}
+/**
+ * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
+ * via the `definition` "NatsConnection".
+ */
+export interface NatsConnection {
+  /**
+   * @minItems 1
+   */
+  servers: string[];
+  user?: string;
+  pass?: string;
+  token?: string;
+  credsFile?: string;
+}
+/**
+ * seccompose-agent configuration: from an optional YAML/JSON file, then environment (SECCOMPOSE_*), then flags.
+ *
+ * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
+ * via the `definition` "AgentConfig".
+ */
+export interface AgentConfig {
+  nodeName: NodeName;
+  nats: NatsConnection;
+  stateDir: string;
+  httpPort?: number;
+  logLevel?: "fatal" | "error" | "warn" | "info" | "debug" | "trace";
+  falco: {
+    binary: string;
+    args?: string[];
+    configDir?: string;
+    alertFormat?: "json" | "compact";
+    /**
+     * @minItems 1
+     */
+    restartBackoffMs?: number[];
+  };
+  batch?: {
+    flushIntervalMs?: number;
+    maxEvents?: number;
+    maxInFlight?: number;
+    spoolMaxBytes?: number;
+  };
+}
+/**
+ * seccompose-aggregator configuration: from an optional YAML/JSON file, then environment (SECCOMPOSE_*), then flags.
+ *
+ * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
+ * via the `definition` "AggregatorConfig".
+ */
+export interface AggregatorConfig {
+  nats: NatsConnection;
+  httpPort?: number;
+  logLevel?: "fatal" | "error" | "warn" | "info" | "debug" | "trace";
+  replicas?: number;
+  stream?: {
+    maxBytes?: number;
+    maxAgeSeconds?: number;
+    maxMsgSize?: number;
+    duplicateWindowSeconds?: number;
+  };
+  checkpointIntervalMs?: number;
+  kvValueMaxBytes?: number;
+}
