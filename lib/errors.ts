@@ -17,6 +17,7 @@ export const ErrorCodes = {
   SC_FILE_WRITE: "SC_FILE_WRITE",
   SC_MERGE_INPUT: "SC_MERGE_INPUT",
   SC_USAGE: "SC_USAGE",
+  SC_RENDER_UNSUPPORTED: "SC_RENDER_UNSUPPORTED",
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

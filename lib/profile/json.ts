@@ -1,0 +1,9 @@
+/**
+ * Deterministic JSON with exact 64-bit integers: bigint values are written as bare JSON numbers
+ * (seccomp argument values are uint64, beyond what a JS number holds exactly).
+ */
+export function toJsonText(value: unknown): string {
+  const marker = "\u0000bigint:";
+  const text = JSON.stringify(value, (_key, v: unknown) => (typeof v === "bigint" ? `${marker}${v}` : v), 2);
+  return `${text.replace(/"\\u0000bigint:(\d+)"/g, "$1")}\n`;
+}

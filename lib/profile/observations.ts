@@ -1,0 +1,125 @@
+import type { SyscallEventBatch, WorkloadKey } from "../contracts/types.ts";
+import { workloadId } from "./workload-key.ts";
+
+/** What one node contributed to a workload: its architecture and the events Falco lost there. */
+export interface NodeContribution {
+  arch: string;
+  droppedEvents: number;
+}
+
+/**
+ * Everything seen of one syscall in one workload. Counts are cumulative per node and merge by
+ * maximum (a grow-only counter), so merging the same data twice, or in any order, changes nothing.
+ */
+export interface SyscallStats {
+  readonly counts: Map<string, number>;
+  /** Milliseconds since the epoch; merges by minimum. */
+  firstSeen: number;
+  /** Distinct recorded argument tuples, keyed by their joined values; merges by union. */
+  readonly argTuples: Map<string, readonly string[]>;
+  /** Set when a call was seen whose arguments were not recorded: the syscall cannot be restricted by argument. */
+  anyArgs: boolean;
+}
+
+export class WorkloadObservations {
+  readonly key: WorkloadKey;
+  readonly nodes = new Map<string, NodeContribution>();
+  readonly syscalls = new Map<string, SyscallStats>();
+
+  constructor(key: WorkloadKey) {
+    this.key = key;
+  }
+
+  noteNode(node: string, arch: string, droppedEvents: number): void {
+    const known = this.nodes.get(node);
+    if (!known) this.nodes.set(node, { arch, droppedEvents });
+    else if (droppedEvents > known.droppedEvents) known.droppedEvents = droppedEvents;
+  }
+
+  /**
+   * Books one observation: `count` is the node's cumulative count for this (syscall, args) tuple.
+   * `args` undefined means the call's arguments were not recorded.
+   */
+  observe(node: string, syscall: string, count: number, firstSeen: number, args?: readonly string[]): void {
+    let stats = this.syscalls.get(syscall);
+    if (stats === undefined) {
+      stats = { counts: new Map(), firstSeen, argTuples: new Map(), anyArgs: false };
+      this.syscalls.set(syscall, stats);
+    } else if (firstSeen < stats.firstSeen) {
+      stats.firstSeen = firstSeen;
+    }
+    if (args === undefined) {
+      stats.anyArgs = true;
+      const previous = stats.counts.get(node);
+      if (previous === undefined || count > previous) stats.counts.set(node, count);
+    } else {
+      // Counts of argument tuples are kept per tuple and node, so they too merge by maximum.
+      const tupleKey = args.join(",");
+      if (!stats.argTuples.has(tupleKey)) stats.argTuples.set(tupleKey, args);
+      const countKey = `${node}\u0000${tupleKey}`;
+      const previous = stats.counts.get(countKey);
+      if (previous === undefined || count > previous) stats.counts.set(countKey, count);
+    }
+  }
+
+  mergeFrom(other: WorkloadObservations): void {
+    for (const [node, c] of other.nodes) this.noteNode(node, c.arch, c.droppedEvents);
+    for (const [name, theirs] of other.syscalls) {
+      let mine = this.syscalls.get(name);
+      if (mine === undefined) {
+        mine = { counts: new Map(), firstSeen: theirs.firstSeen, argTuples: new Map(), anyArgs: false };
+        this.syscalls.set(name, mine);
+      } else if (theirs.firstSeen < mine.firstSeen) {
+        mine.firstSeen = theirs.firstSeen;
+      }
+      mine.anyArgs ||= theirs.anyArgs;
+      for (const [k, tuple] of theirs.argTuples) if (!mine.argTuples.has(k)) mine.argTuples.set(k, tuple);
+      for (const [k, count] of theirs.counts) {
+        const previous = mine.counts.get(k);
+        if (previous === undefined || count > previous) mine.counts.set(k, count);
+      }
+    }
+  }
+}
+
+/** Per-node call counts of one syscall, argument tuples folded together. */
+export function countsByNode(stats: SyscallStats): Map<string, number> {
+  const byNode = new Map<string, number>();
+  for (const [key, count] of stats.counts) {
+    const cut = key.indexOf("\u0000");
+    const node = cut === -1 ? key : key.slice(0, cut);
+    byNode.set(node, (byNode.get(node) ?? 0) + count);
+  }
+  return byNode;
+}
+
+/** Observations of many workloads, e.g. one session. */
+export class ObservationSet {
+  readonly workloads = new Map<string, WorkloadObservations>();
+
+  workload(key: WorkloadKey): WorkloadObservations {
+    const id = workloadId(key);
+    let wo = this.workloads.get(id);
+    if (wo === undefined) {
+      wo = new WorkloadObservations(key);
+      this.workloads.set(id, wo);
+    }
+    return wo;
+  }
+
+  /** Merges one validated batch; idempotent and order-independent. Returns the number of events merged. */
+  applyBatch(batch: SyscallEventBatch): number {
+    let events = 0;
+    for (const entry of batch.workloads) {
+      const wo = this.workload(entry.workload);
+      wo.noteNode(batch.node, batch.arch, batch.droppedEvents);
+      for (const ev of entry.syscalls) wo.observe(batch.node, ev.name, ev.count, ev.firstSeen, ev.args);
+      events += entry.syscalls.length;
+    }
+    return events;
+  }
+
+  mergeFrom(other: ObservationSet): void {
+    for (const wo of other.workloads.values()) this.workload(wo.key).mergeFrom(wo);
+  }
+}
