@@ -1,5 +1,5 @@
 import type { ProfileDocument } from "../contracts/types.ts";
-import { scmpArchesForNodes } from "../syscalls/architectures.ts";
+import { scmpArchesForNodes, sortScmpArches } from "../syscalls/architectures.ts";
 import { type WorkloadObservations } from "./observations.ts";
 
 /** The part of the observations a renderer needs: which syscalls, with which argument values. */
@@ -34,5 +34,33 @@ export function sourceFromDocument(doc: ProfileDocument): ProfileSource {
       argTuples: argSyscalls.includes(s.name) && s.args && s.args.length > 0 ? s.args : null,
     })),
     argSyscalls,
+  };
+}
+
+/**
+ * The union of several sources: every name any of them allows; a syscall allowed unconditionally
+ * anywhere stays unconditional, otherwise its argument tuples are united. Order-independent.
+ */
+export function unionSources(sources: readonly ProfileSource[]): ProfileSource {
+  const tuples = new Map<string, Map<string, readonly string[]> | null>();
+  for (const src of sources) {
+    for (const { name, argTuples } of src.syscalls) {
+      const known = tuples.get(name);
+      if (argTuples === null || known === null) {
+        tuples.set(name, null);
+        continue;
+      }
+      const set = known ?? new Map<string, readonly string[]>();
+      for (const t of argTuples) set.set(t.join(","), t);
+      tuples.set(name, set);
+    }
+  }
+  return {
+    architectures: sortScmpArches(sources.flatMap((s) => s.architectures)),
+    syscalls: [...tuples].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([name, set]) => ({
+      name,
+      argTuples: set === null ? null : [...set.values()],
+    })),
+    argSyscalls: [...new Set(sources.flatMap((s) => s.argSyscalls))].sort(),
   };
 }

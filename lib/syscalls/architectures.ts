@@ -100,6 +100,13 @@ export function scmpArchesForNodes(raws: Iterable<string>): ScmpArch[] {
 }
 
 /** The canonical architecture of the machine this process runs on. */
+/** SCMP arch names in the canonical profile order (unknown names last, sorted): for unions of profiles. */
+export function sortScmpArches(arches: Iterable<string>): string[] {
+  const set = new Set(arches);
+  const canonical: readonly string[] = CANONICAL_SCMP_ORDER;
+  return [...canonical.filter((a) => set.has(a)), ...[...set].filter((a) => !canonical.includes(a)).sort()];
+}
+
 export function localNodeArch(): NodeArch {
   // Node says "ppc64" for both byte orders; only little-endian POWER is supported.
   if (process.arch === "ppc64" && endianness() === "LE") return "ppc64le";

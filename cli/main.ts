@@ -1,0 +1,22 @@
+#!/usr/bin/env node
+import { CommanderError } from "commander";
+import { isSeccomposeError } from "../lib/errors.ts";
+import { ExitCodes, exitCodeFor } from "./exit-codes.ts";
+import { createProgram } from "./program.ts";
+
+let exitCode: number = ExitCodes.OK;
+try {
+  await createProgram((code) => (exitCode = code)).parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    // commander already printed its message (or the help/version text).
+    exitCode = err.exitCode === 0 ? ExitCodes.OK : ExitCodes.USAGE;
+  } else if (isSeccomposeError(err)) {
+    process.stderr.write(`seccompose: error [${err.code}]: ${err.message}\n`);
+    exitCode = exitCodeFor(err.code);
+  } else {
+    process.stderr.write(`seccompose: internal error: ${(err as Error)?.message ?? String(err)}\n`);
+    exitCode = ExitCodes.FAILURE;
+  }
+}
+process.exitCode = exitCode;

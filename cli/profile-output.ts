@@ -1,0 +1,80 @@
+import { rename, writeFile } from "node:fs/promises";
+import { dirname, basename, join } from "node:path";
+import type { WorkloadKey } from "../lib/contracts/types.ts";
+import { SeccomposeError } from "../lib/errors.ts";
+import type { Baseline } from "../lib/profile/baselines.ts";
+import type { ProfileSource } from "../lib/profile/profile-source.ts";
+import {
+  ociProfileJson,
+  renderOciProfile,
+  spoProfileYaml,
+  type RenderResult,
+} from "../lib/profile/render.ts";
+
+export type ProfileFormat = "oci" | "spo";
+
+export interface ProfileOutputOptions {
+  format: ProfileFormat;
+  baseline: Baseline;
+  complain: boolean;
+  defaultErrnoRet?: number;
+}
+
+export interface RenderedProfile {
+  text: string;
+  result: RenderResult;
+}
+
+export function renderProfileText(
+  source: ProfileSource,
+  opts: ProfileOutputOptions,
+  meta: { workload: WorkloadKey; session?: string },
+): RenderedProfile {
+  const result = renderOciProfile(source, {
+    baseline: opts.baseline,
+    complain: opts.complain,
+    ...(opts.defaultErrnoRet !== undefined ? { defaultErrnoRet: opts.defaultErrnoRet } : {}),
+  });
+  const text = opts.format === "spo" ? spoProfileYaml(result.profile, meta) : ociProfileJson(result.profile);
+  return { text, result };
+}
+
+/** Writes through a temporary file and a rename, so a reader never sees half a profile. */
+export async function writeFileAtomic(path: string, text: string): Promise<void> {
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
+  try {
+    await writeFile(tmp, text, { mode: 0o644 });
+    await rename(tmp, path);
+  } catch (err) {
+    throw new SeccomposeError("SC_FILE_WRITE", `cannot write ${path}: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+}
+
+export function parseFormat(value: string): ProfileFormat {
+  if (value === "oci" || value === "spo") return value;
+  throw new SeccomposeError("SC_USAGE", `--format must be oci or spo, not "${value}"`);
+}
+
+export function parseBaseline(value: string): Baseline {
+  if (value === "runc" || value === "crun" || value === "none") return value;
+  throw new SeccomposeError("SC_USAGE", `--baseline must be runc, crun or none, not "${value}"`);
+}
+
+export function parseSyscallList(value: string): string[] {
+  return value
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+}
+
+/** Lines for the user about what the renderer did beyond the observations. */
+export function renderNotes(result: RenderResult): string[] {
+  const notes: string[] = [];
+  if (result.unknownSyscalls.length > 0) {
+    notes.push(`not emitted, unknown on every target architecture: ${result.unknownSyscalls.join(", ")}`);
+  }
+  notes.push(...result.warnings);
+  return notes;
+}

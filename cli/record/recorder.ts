@@ -1,0 +1,146 @@
+import { spawn } from "node:child_process";
+import { createReadStream } from "node:fs";
+import { access, constants, mkdtemp, rm } from "node:fs/promises";
+import { hostname, tmpdir } from "node:os";
+import { delimiter, join } from "node:path";
+import { createInterface } from "node:readline";
+import { SeccomposeError } from "../../lib/errors.ts";
+import { argSpecFor, argTupleFromRaw } from "../../lib/profile/arg-specs.ts";
+import { WorkloadObservations } from "../../lib/profile/observations.ts";
+import { straceCommand } from "../../lib/strace/command.ts";
+import { StraceParser } from "../../lib/strace/parse.ts";
+import { localNodeArch } from "../../lib/syscalls/architectures.ts";
+import type { WorkloadKey } from "../../lib/contracts/types.ts";
+
+export interface RecordOptions {
+  /** Syscalls whose scalar arguments become argument rules. */
+  argSyscalls: readonly string[];
+  /** PATH used to find strace and the command; default process.env.PATH. */
+  path?: string;
+  /** Name of this run in the observations (default `<hostname>/<pid>`), so runs merged later stay apart. */
+  runName?: string;
+  workload?: WorkloadKey;
+}
+
+export interface Recording {
+  observations: WorkloadObservations;
+  exitCode: number | null;
+  signal: NodeJS.Signals | null;
+  processes: number;
+  events: number;
+  nodeArch: string;
+}
+
+async function findExecutable(name: string, path: string): Promise<string | undefined> {
+  const candidates = name.includes("/")
+    ? [name]
+    : path
+        .split(delimiter)
+        .filter(Boolean)
+        .map((dir) => join(dir, name));
+  for (const file of candidates) {
+    try {
+      await access(file, constants.X_OK);
+      return file;
+    } catch {
+      // not here; try the next PATH entry
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Runs `cmd` under strace (all processes and threads) and returns what it did. The trace goes to
+ * a private temporary file that is removed afterwards. Ctrl-C reaches the traced command, not us,
+ * so an interrupted run still yields its recording.
+ */
+export async function recordCommand(cmd: readonly string[], opts: RecordOptions): Promise<Recording> {
+  const path = opts.path ?? process.env.PATH ?? "/usr/bin:/bin";
+  const strace = await findExecutable("strace", path);
+  if (!strace) {
+    throw new SeccomposeError(
+      "SC_STRACE_MISSING",
+      "strace is not installed or not on PATH: install it (Debian/Ubuntu: apt-get install strace; Fedora/RHEL: dnf install strace) and run again",
+    );
+  }
+  if (cmd.length === 0 || !(await findExecutable(cmd[0]!, path))) {
+    throw new SeccomposeError("SC_USAGE", `command not found or not executable: ${cmd[0] ?? "(none given)"}`);
+  }
+
+  const dir = await mkdtemp(join(tmpdir(), "seccompose-record-"));
+  const tracePath = join(dir, "trace");
+  try {
+    const [, ...straceArgs] = straceCommand(tracePath, [...cmd]);
+    const child = spawn(strace, straceArgs, { stdio: "inherit" });
+    const ignore = () => {};
+    const forward = (sig: NodeJS.Signals) => child.kill(sig);
+    process.on("SIGINT", ignore);
+    process.on("SIGTERM", forward);
+    const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>(
+      (resolve, reject) => {
+        child.once("error", reject);
+        child.once("exit", (code, signal) => resolve({ code, signal }));
+      },
+    ).finally(() => {
+      process.off("SIGINT", ignore);
+      process.off("SIGTERM", forward);
+    });
+
+    const recording = await readTrace(tracePath, opts);
+    if (recording.events === 0) {
+      throw new SeccomposeError(
+        "SC_STRACE_FAILED",
+        `strace recorded no syscalls of ${cmd[0]} (strace exit ${exit.code ?? exit.signal}): see strace's message above; inside a container strace needs the SYS_PTRACE capability`,
+      );
+    }
+    return { ...recording, exitCode: exit.code, signal: exit.signal };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function readTrace(
+  tracePath: string,
+  opts: RecordOptions,
+): Promise<Omit<Recording, "exitCode" | "signal">> {
+  const nodeArch = localNodeArch();
+  const run = opts.runName ?? `${hostname()}/${process.pid}`;
+  const observations = new WorkloadObservations(
+    opts.workload ?? { namespace: "local", kind: "Command", name: "command", container: "command" },
+  );
+  observations.noteNode(run, nodeArch, 0);
+
+  const tally = new Map<
+    string,
+    { name: string; args: readonly string[] | undefined; count: number; firstSeen: number }
+  >();
+  const pids = new Set<number>();
+  let events = 0;
+  const book = (name: string, rawArgs: readonly bigint[] | null) => {
+    const spec = opts.argSyscalls.includes(name) ? argSpecFor(name) : undefined;
+    const args = spec && rawArgs ? (argTupleFromRaw(spec, rawArgs) ?? undefined) : undefined;
+    const key = args ? `${name}(${args.join(",")})` : name;
+    const entry = tally.get(key);
+    if (entry) entry.count++;
+    else tally.set(key, { name, args, count: 1, firstSeen: Date.now() });
+    events++;
+  };
+
+  const parser = new StraceParser();
+  const lines = createInterface({
+    input: createReadStream(tracePath, { encoding: "utf8" }),
+    crlfDelay: Infinity,
+  });
+  for await (const line of lines) {
+    for (const rec of parser.push(line)) {
+      pids.add(rec.pid);
+      if (rec.kind === "syscall") book(rec.name, rec.args);
+    }
+  }
+  for (const rec of parser.end()) if (rec.kind === "syscall") book(rec.name, rec.args);
+
+  for (const { name, args, count, firstSeen } of tally.values()) {
+    observations.observe(run, name, count, firstSeen, args);
+  }
+  return { observations, processes: pids.size, events, nodeArch };
+}
