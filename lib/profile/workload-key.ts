@@ -1,4 +1,5 @@
 import type { WorkloadKey } from "../contracts/types.ts";
+import { subjectToken } from "../subjects.ts";
 
 /** `namespace/Kind/name/container`: a stable, human-readable identity for maps and logs. */
 export function workloadId(key: WorkloadKey): string {

@@ -1,0 +1,66 @@
+/**
+ * NATS names: the versioned wire contract between agents, aggregator and CLI (docs/architecture.md).
+ * Session ids are already subject-safe (schema pattern); node names may contain dots, so they are
+ * escaped into one token.
+ */
+export const STREAM_EVENTS = "SC_EVENTS";
+export const BUCKET_SESSIONS = "sc_sessions";
+export const BUCKET_PROFILES = "sc_profiles";
+export const BUCKET_AGGREGATOR_STATE = "sc_aggregator";
+export const OBJECT_STORE_PROFILES = "sc_profiles_big";
+export const AGGREGATOR_DURABLE = "sc_aggregator";
+
+/** Scatter-gather control requests, answered by every agent. */
+export const CONTROL_SUBJECTS = {
+  start: "sc.ctl.start",
+  stop: "sc.ctl.stop",
+  status: "sc.ctl.status",
+  health: "sc.ctl.health",
+} as const;
+
+/** Escapes any character outside [A-Za-z0-9_-] (dots included) as `=HH`, giving one subject token. */
+export function subjectToken(value: string): string {
+  let out = "";
+  for (const ch of value) {
+    if (/^[A-Za-z0-9_-]$/.test(ch)) out += ch;
+    else
+      for (const byte of Buffer.from(ch, "utf8"))
+        out += `=${byte.toString(16).toUpperCase().padStart(2, "0")}`;
+  }
+  return out;
+}
+
+export function eventSubject(session: string, node: string): string {
+  return `sc.ev.${session}.${subjectToken(node)}`;
+}
+
+export const EVENT_SUBJECTS_ALL = "sc.ev.>";
+
+/** Requests for one agent only (render its node's profile, install a profile on its node). */
+export function nodeControlSubject(node: string, op: "profile" | "install"): string {
+  return `sc.node.${subjectToken(node)}.${op}`;
+}
+
+/** KV key of a workload's profile document in a session. */
+export function profileKey(session: string, workloadToken: string): string {
+  return `${session}.${workloadToken}`;
+}
+
+export function driftSubject(session: string, workloadToken: string): string {
+  return `sc.drift.${session}.${workloadToken}`;
+}
+
+export function convergenceSubject(session: string, workloadToken: string): string {
+  return `sc.conv.${session}.${workloadToken}`;
+}
+
+export const AGGREGATOR_STATUS_SUBJECT = "sc.agg.status";
+
+/** JetStream message id of a batch: redelivered publishes with the same id are dropped by the stream. */
+export function batchMessageId(session: string, node: string, seq: number): string {
+  return `${session}:${node}:${seq}`;
+}
+
+export function finMessageId(session: string, node: string): string {
+  return `${session}:${node}:fin`;
+}
