@@ -14,33 +14,38 @@ export interface ArgConditionSpec {
 /** All CLONE_NEW* namespace bits, the mask Docker's default profile checks on clone. */
 export const CLONE_NEW_MASK = 0x7e020000n;
 
-const eq = (index: number): ArgConditionSpec => ({ index, op: "SCMP_CMP_EQ" });
 const masked = (index: number, mask: bigint): ArgConditionSpec => ({ index, op: "SCMP_CMP_MASKED_EQ", mask });
+/**
+ * A 32-bit (int) argument. The kernel reads only its low half, but seccomp sees the whole
+ * register, whose upper half callers leave as they like (ctypes sign-extends personality(-1) to
+ * 0xffffffffffffffff, glibc zero-extends). Comparing under this mask checks exactly what the
+ * kernel will act on.
+ */
+const int32 = (index: number): ArgConditionSpec => masked(index, 0xffffffffn);
 
 /**
  * Syscalls whose arguments can be recorded (`--args`), and which of their arguments. Indexes are
  * those of x86 and arm; s390's swapped clone arguments are not covered.
  */
 export const ARG_SPECS: Readonly<Record<string, readonly ArgConditionSpec[]>> = {
-  arch_prctl: [eq(0)],
+  arch_prctl: [int32(0)],
   clone: [masked(0, CLONE_NEW_MASK)],
-  fcntl: [eq(1)],
-  getsockopt: [eq(1), eq(2)],
-  // The request is a 32-bit value; the mask ignores whatever the caller left in the upper half.
-  ioctl: [masked(1, 0xffffffffn)],
-  kill: [eq(1)],
-  madvise: [eq(2)],
-  mmap: [eq(2)],
-  mprotect: [eq(2)],
-  personality: [eq(0)],
-  prctl: [eq(0)],
-  prlimit64: [eq(1)],
-  setns: [eq(1)],
-  setsockopt: [eq(1), eq(2)],
-  socket: [eq(0)],
-  socketpair: [eq(0)],
-  tgkill: [eq(2)],
-  unshare: [eq(0)],
+  fcntl: [int32(1)],
+  getsockopt: [int32(1), int32(2)],
+  ioctl: [int32(1)],
+  kill: [int32(1)],
+  madvise: [int32(2)],
+  mmap: [int32(2)],
+  mprotect: [int32(2)],
+  personality: [int32(0)],
+  prctl: [int32(0)],
+  prlimit64: [int32(1)],
+  setns: [int32(1)],
+  setsockopt: [int32(1), int32(2)],
+  socket: [int32(0)],
+  socketpair: [int32(0)],
+  tgkill: [int32(2)],
+  unshare: [int32(0)],
 };
 
 export function argSpecFor(syscall: string): readonly ArgConditionSpec[] | undefined {

@@ -57,10 +57,12 @@ export function unionSources(sources: readonly ProfileSource[]): ProfileSource {
   }
   return {
     architectures: sortScmpArches(sources.flatMap((s) => s.architectures)),
-    syscalls: [...tuples].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([name, set]) => ({
-      name,
-      argTuples: set === null ? null : [...set.values()],
-    })),
+    syscalls: [...tuples]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([name, set]) => ({
+        name,
+        argTuples: set === null ? null : [...set.values()],
+      })),
     argSyscalls: [...new Set(sources.flatMap((s) => s.argSyscalls))].sort(),
   };
 }
