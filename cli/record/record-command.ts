@@ -83,6 +83,9 @@ export function registerRecord(program: Command, setExitCode: (code: number) => 
       const lines = [
         `recorded ${rec.observations.syscalls.size} syscalls (${rec.events} calls) from ${rec.processes} processes/threads; ${name}: ${status}`,
         `architectures: ${scmpArchesForNode(rec.nodeArch).join(", ")}; baseline ${baseline}${result.impliedSyscalls.length ? `, added: ${result.impliedSyscalls.join(", ")}` : ""}`,
+        ...(rec.garbledLines > 0
+          ? [`${rec.garbledLines} strace lines could not be read and were skipped`]
+          : []),
         ...renderNotes(result),
         `profile written to ${output}${flags.observations ? `, observations to ${flags.observations}` : ""}`,
       ];

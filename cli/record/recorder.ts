@@ -8,8 +8,9 @@ import { SeccomposeError } from "../../lib/errors.ts";
 import { argSpecFor, argTupleFromRaw } from "../../lib/profile/arg-specs.ts";
 import { WorkloadObservations } from "../../lib/profile/observations.ts";
 import { straceCommand } from "../../lib/strace/command.ts";
-import { StraceParser } from "../../lib/strace/parse.ts";
-import { localNodeArch } from "../../lib/syscalls/architectures.ts";
+import { StraceParser, unknownSyscallNumber, type StraceRecord } from "../../lib/strace/parse.ts";
+import { localNodeArch, nativeScmpArch, scmpArchesForNode } from "../../lib/syscalls/architectures.ts";
+import { syscallNameForNumber } from "../../lib/syscalls/tables.ts";
 import type { WorkloadKey } from "../../lib/contracts/types.ts";
 
 export interface RecordOptions {
@@ -29,6 +30,8 @@ export interface Recording {
   processes: number;
   events: number;
   nodeArch: string;
+  /** strace lines that could not be read; counted, never fatal, so a recording is never lost. */
+  garbledLines: number;
 }
 
 async function findExecutable(name: string, path: string): Promise<string | undefined> {
@@ -142,5 +145,5 @@ async function readTrace(
   for (const { name, args, count, firstSeen } of tally.values()) {
     observations.observe(run, name, count, firstSeen, args);
   }
-  return { observations, processes: pids.size, events, nodeArch };
+  return { observations, processes: pids.size, events, nodeArch, garbledLines: parser.garbledLines };
 }

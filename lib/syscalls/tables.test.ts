@@ -5,7 +5,14 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { isSeccomposeError } from "../errors.ts";
-import { isKnownOn, syscallNames, syscallNumber, tableArchitectures, unknownOnAll } from "./tables.ts";
+import {
+  isKnownOn,
+  syscallNameForNumber,
+  syscallNames,
+  syscallNumber,
+  tableArchitectures,
+  unknownOnAll,
+} from "./tables.ts";
 
 const X32_SYSCALL_BIT = 0x40000000;
 
@@ -149,5 +156,14 @@ describe("tables.json generation", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("syscallNameForNumber", () => {
+  it("resolves numbers a tracer printed without a name, per architecture", () => {
+    expect(syscallNameForNumber("SCMP_ARCH_X86_64", 59)).toBe("execve");
+    expect(syscallNameForNumber("SCMP_ARCH_X86", 11)).toBe("execve");
+    expect(syscallNameForNumber("SCMP_ARCH_AARCH64", 221)).toBe("execve");
+    expect(syscallNameForNumber("SCMP_ARCH_X86_64", 4000)).toBeUndefined();
   });
 });

@@ -53,3 +53,15 @@ export function unknownOnAll(names: Iterable<string>, arches: readonly string[])
   }
   return [...unknown].sort();
 }
+
+const namesByNumber = new Map<string, ReadonlyMap<number, string>>();
+
+/** The name of syscall `number` on `arch` (a tracer printed only the number), or undefined. */
+export function syscallNameForNumber(arch: string, number: number): string | undefined {
+  let byNumber = namesByNumber.get(arch);
+  if (byNumber === undefined) {
+    byNumber = new Map([...tableFor(arch)].map(([name, nr]) => [nr, name]));
+    namesByNumber.set(arch, byNumber);
+  }
+  return byNumber.get(number);
+}
