@@ -5,6 +5,8 @@ import control from "../../schemas/control.schema.json" with { type: "json" };
 import profileDocument from "../../schemas/profile-document.schema.json" with { type: "json" };
 import agentConfig from "../../schemas/agent-config.schema.json" with { type: "json" };
 import aggregatorConfig from "../../schemas/aggregator-config.schema.json" with { type: "json" };
+import sessionFile from "../../schemas/session-file.schema.json" with { type: "json" };
+import cliConfig from "../../schemas/cli-config.schema.json" with { type: "json" };
 
 /** Every schema in schemas/, by file name: the contract of every message, config and document. */
 export const schemaFiles = {
@@ -15,6 +17,8 @@ export const schemaFiles = {
   "profile-document.schema.json": profileDocument,
   "agent-config.schema.json": agentConfig,
   "aggregator-config.schema.json": aggregatorConfig,
+  "session-file.schema.json": sessionFile,
+  "cli-config.schema.json": cliConfig,
 } as const;
 
 export type SchemaFile = keyof typeof schemaFiles;

@@ -111,6 +111,8 @@ export interface SeccomposeContracts {
   NatsConnection?: NatsConnection;
   AgentConfig?: AgentConfig;
   AggregatorConfig?: AggregatorConfig;
+  SessionFile?: SessionFile;
+  CliConfig?: CliConfig;
 }
 /**
  * What one profile is for: namespace + owning controller + container, so replicas on different nodes merge.
@@ -496,4 +498,59 @@ export interface AggregatorConfig {
   };
   checkpointIntervalMs?: number;
   kvValueMaxBytes?: number;
+}
+/**
+ * `seccompose start -f session.yaml`: what to record and how to render it. Flags override the file; the file overrides the user defaults (seccompose config).
+ *
+ * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
+ * via the `definition` "SessionFile".
+ */
+export interface SessionFile {
+  apiVersion?: "seccompose.dev/v1";
+  kind?: "Session";
+  id?: SessionId;
+  targets?: {
+    namespaces?: string[];
+    labelSelector?: string;
+    pods?: string[];
+    containers?: string[];
+  };
+  args?: SyscallName[];
+  mode?: "oneshot" | "continuous";
+  defaultAction?:
+    "SCMP_ACT_ERRNO" | "SCMP_ACT_LOG" | "SCMP_ACT_KILL_PROCESS" | "SCMP_ACT_KILL_THREAD" | "SCMP_ACT_TRAP";
+  defaultErrnoRet?: number;
+  baseline?: "runc" | "crun" | "none";
+  continuous?: {
+    convergenceWindowSeconds?: number;
+    revisionDebounceMs?: number;
+  };
+  output?: {
+    format?: "oci" | "spo" | "configmap";
+    dir?: string;
+  };
+}
+/**
+ * User defaults of the seccompose CLI, kept in $XDG_CONFIG_HOME/seccompose/config.yaml and managed with `seccompose config get|set|list`.
+ *
+ * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
+ * via the `definition` "CliConfig".
+ */
+export interface CliConfig {
+  natsUrl?: string;
+  natsCreds?: string;
+  natsUser?: string;
+  natsPassword?: string;
+  kubeconfig?: string;
+  context?: string;
+  /**
+   * Namespace seccompose is installed in.
+   */
+  namespace?: string;
+  format?: "oci" | "spo" | "configmap";
+  baseline?: "runc" | "crun" | "none";
+  defaultAction?:
+    "SCMP_ACT_ERRNO" | "SCMP_ACT_LOG" | "SCMP_ACT_KILL_PROCESS" | "SCMP_ACT_KILL_THREAD" | "SCMP_ACT_TRAP";
+  output?: "text" | "json";
+  timeoutSeconds?: number;
 }

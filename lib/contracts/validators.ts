@@ -5,10 +5,12 @@ import { schemaFiles } from "./schemas.ts";
 import type {
   AgentConfig,
   AggregatorConfig,
+  CliConfig,
   ControlReply,
   ControlRequest,
   EventMessage,
   ProfileDocument,
+  SessionFile,
   SessionRecord,
 } from "./types.ts";
 
@@ -40,6 +42,8 @@ const validators = {
   profileDocument: compile<ProfileDocument>("profile-document.schema.json"),
   agentConfig: compile<AgentConfig>("agent-config.schema.json"),
   aggregatorConfig: compile<AggregatorConfig>("aggregator-config.schema.json"),
+  sessionFile: compile<SessionFile>("session-file.schema.json"),
+  cliConfig: compile<CliConfig>("cli-config.schema.json"),
 };
 
 export type ContractName = keyof typeof validators;
