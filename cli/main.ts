@@ -19,4 +19,5 @@ try {
     exitCode = ExitCodes.FAILURE;
   }
 }
-process.exitCode = exitCode;
+// A command may have set its own status (e.g. `config get` of an unset key).
+if (exitCode !== ExitCodes.OK || process.exitCode === undefined) process.exitCode = exitCode;

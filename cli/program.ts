@@ -1,4 +1,5 @@
 import { Command } from "commander";
+import { registerConfig } from "./config/config-command.ts";
 import { registerMerge } from "./merge/merge-command.ts";
 import { registerRecord } from "./record/record-command.ts";
 
@@ -13,5 +14,6 @@ export function createProgram(setExitCode: (code: number) => void): Command {
     .exitOverride();
   registerRecord(program, setExitCode);
   registerMerge(program);
+  registerConfig(program);
   return program;
 }
