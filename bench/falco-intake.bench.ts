@@ -8,7 +8,7 @@ import {
   FIXTURE_COMPACT_LAYOUT,
 } from "../services/agent/intake/compact-alert.ts";
 import type { FalcoAlert } from "../services/agent/intake/alert.ts";
-import { readFixtureLines, renderCompactLine } from "../services/agent/intake/fixture-alerts.ts";
+import { readFixtureLines, renderCompactLine } from "../test/helpers/falco-fixtures.ts";
 import { parseJsonAlert } from "../services/agent/intake/json-alert.ts";
 
 const LINES = 1_000_000;

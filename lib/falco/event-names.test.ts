@@ -2,10 +2,11 @@ import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { falcoEventToSyscall } from "./event-names.ts";
+import { FALCO_FIXTURES_DIR } from "../../test/helpers/falco-fixtures.ts";
 
 /** Event names per section of `falco --list-events` (Falco 0.44.1, recorded in the fixtures). */
 function listedEvents(): Map<string, Set<string>> {
-  const text = readFileSync("/work/shared/fixtures/falco/falco-list-events.txt", "utf8");
+  const text = readFileSync(`${FALCO_FIXTURES_DIR}/falco-list-events.txt`, "utf8");
   const sections = new Map<string, Set<string>>();
   let current: Set<string> | undefined;
   for (const line of text.split("\n")) {

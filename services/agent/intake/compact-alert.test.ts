@@ -12,7 +12,11 @@ import {
   createCompactParser,
   type CompactLayout,
 } from "./compact-alert.ts";
-import { FALCO_FIXTURES_DIR, readFixtureLines, renderCompactLine } from "./fixture-alerts.ts";
+import {
+  FALCO_FIXTURES_DIR,
+  readFixtureLines,
+  renderCompactLine,
+} from "../../../test/helpers/falco-fixtures.ts";
 import { parseJsonAlert } from "./json-alert.ts";
 
 const PYTHON_POD = "5d0c8a3e-1f2b-4a6c-9d7e-0b1a2c3d4e5f";

@@ -19,7 +19,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { FalcoAlert } from "./alert.ts";
-import { FALCO_FIXTURES_DIR, readFixtureLines } from "./fixture-alerts.ts";
+import { FALCO_FIXTURES_DIR, readFixtureLines } from "../../../test/helpers/falco-fixtures.ts";
 import { parseJsonAlert } from "./json-alert.ts";
 
 const PYTHON_CONTAINER = "4f1e2d3c4b5a69788796a5b4c3d2e1f00112233445566778899aabbccddeeff01";

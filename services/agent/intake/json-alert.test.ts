@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { isSeccomposeError } from "../../../lib/errors.ts";
 import { parseIsoTimeNs, type FalcoDropAlert, type FalcoSyscallAlert } from "./alert.ts";
-import { readFixtureLines } from "./fixture-alerts.ts";
+import { readFixtureLines } from "../../../test/helpers/falco-fixtures.ts";
 import { parseJsonAlert } from "./json-alert.ts";
 
 const PYTHON_POD = "5d0c8a3e-1f2b-4a6c-9d7e-0b1a2c3d4e5f";

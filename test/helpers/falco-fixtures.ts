@@ -1,12 +1,14 @@
 /**
- * The recorded Falco 0.44.1 alerts in /work/shared/fixtures/falco, for tests and benchmarks:
+ * The recorded Falco 0.44.1 alerts in shared/fixtures/falco (beside this repository), for tests and benchmarks:
  * reading them, and rendering a recorded JSON alert as the text line Falco writes for a compact
  * layout (there is no recording in the agent's own layout).
  */
 import { readFileSync } from "node:fs";
-import type { CompactLayout } from "./compact-alert.ts";
+import { fileURLToPath } from "node:url";
+import type { CompactLayout } from "../../services/agent/intake/compact-alert.ts";
 
-export const FALCO_FIXTURES_DIR = "/work/shared/fixtures/falco";
+/** The workplace keeps shared/ beside the repository, on developer machines and in CI alike. */
+export const FALCO_FIXTURES_DIR = fileURLToPath(new URL("../../../shared/fixtures/falco", import.meta.url));
 
 /** Non-empty lines of a fixture file. */
 export function readFixtureLines(name: string): string[] {
