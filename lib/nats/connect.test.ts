@@ -1,0 +1,78 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { pino } from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { isSeccomposeError } from "../errors.ts";
+import { getFreePort, startNatsServer } from "../../test/helpers/nats.ts";
+import type { NatsServerHandle } from "../../test/helpers/nats.ts";
+import { connectNats, trackConnected } from "./connect.ts";
+
+const logger = pino({ level: "silent" });
+
+async function until(condition: () => boolean): Promise<boolean> {
+  for (let i = 0; i < 400 && !condition(); i++) await sleep(25);
+  return condition();
+}
+
+describe("connectNats", () => {
+  let server: NatsServerHandle;
+
+  beforeAll(async () => {
+    server = await startNatsServer({
+      jetstream: false,
+      config: `authorization { users: [ { user: agent, password: "s3cret" } ] }`,
+    });
+  });
+
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it("connects with user and password", async () => {
+    const nc = await connectNats(
+      { servers: [server.url], user: "agent", pass: "s3cret", name: "test" },
+      logger,
+    );
+    expect(nc.isClosed()).toBe(false);
+    await nc.close();
+  });
+
+  it("reports rejected credentials as SC_NATS_PERMISSION", async () => {
+    const err = await connectNats(
+      { servers: [server.url], user: "agent", pass: "wrong", name: "test" },
+      logger,
+    ).catch((e: unknown) => e);
+    expect(isSeccomposeError(err, "SC_NATS_PERMISSION")).toBe(true);
+    expect((err as Error).message).toContain("rejected the credentials");
+  });
+
+  it("reports a server nobody listens on as SC_NATS_UNREACHABLE naming the address", async () => {
+    const url = `nats://127.0.0.1:${await getFreePort()}`;
+    const err = await connectNats({ servers: [url], name: "test" }, logger).catch((e: unknown) => e);
+    expect(isSeccomposeError(err, "SC_NATS_UNREACHABLE")).toBe(true);
+    expect((err as Error).message).toContain(url);
+  });
+
+  it("reports a creds file that cannot be read as SC_FILE_READ", async () => {
+    const err = await connectNats(
+      { servers: [server.url], credsFile: "/nonexistent/agent.creds", name: "test" },
+      logger,
+    ).catch((e: unknown) => e);
+    expect(isSeccomposeError(err, "SC_FILE_READ")).toBe(true);
+    expect((err as Error).message).toContain("/nonexistent/agent.creds");
+  });
+
+  it("tracks whether the connection is up across a server restart", async () => {
+    const nc = await connectNats(
+      { servers: [server.url], user: "agent", pass: "s3cret", name: "test" },
+      logger,
+    );
+    const connected = trackConnected(nc);
+    expect(connected()).toBe(true);
+    await server.kill();
+    expect(await until(() => !connected())).toBe(true);
+    await server.restart();
+    expect(await until(connected)).toBe(true);
+    await nc.close();
+    expect(connected()).toBe(false);
+  });
+});

@@ -1,0 +1,76 @@
+import { connect, nanos } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { DiscardPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import type { JetStreamManager } from "@nats-io/jetstream";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { isSeccomposeError } from "../errors.ts";
+import { EVENT_SUBJECTS_ALL, STREAM_EVENTS } from "../subjects.ts";
+import { startNatsServer } from "../../test/helpers/nats.ts";
+import type { NatsServerHandle } from "../../test/helpers/nats.ts";
+import { ensureEventStream, ensureKv } from "./streams.ts";
+
+describe("JetStream assets", () => {
+  let server: NatsServerHandle;
+  let nc: NatsConnection;
+  let jsm: JetStreamManager;
+
+  beforeAll(async () => {
+    server = await startNatsServer();
+    nc = await connect({ servers: server.url });
+    jsm = await jetstreamManager(nc);
+  });
+
+  afterAll(async () => {
+    await nc?.close();
+    await server?.stop();
+  });
+
+  it("creates the event stream with the given limits, then updates them in place when they change", async () => {
+    const created = await ensureEventStream(jsm, {
+      maxBytes: 32 * 1024 * 1024,
+      maxAgeSeconds: 3_600,
+      maxMsgSize: 512 * 1024,
+      duplicateWindowSeconds: 300,
+    });
+    expect(created.config).toMatchObject({
+      name: STREAM_EVENTS,
+      subjects: [EVENT_SUBJECTS_ALL],
+      max_bytes: 32 * 1024 * 1024,
+      max_age: nanos(3_600_000),
+      max_msg_size: 512 * 1024,
+      duplicate_window: nanos(300_000),
+      discard: DiscardPolicy.Old,
+      num_replicas: 1,
+    });
+    await jetstream(nc).publish("sc.ev.s1.node-a", "kept");
+
+    const updated = await ensureEventStream(jsm, { maxBytes: 16 * 1024 * 1024, maxMsgSize: 256 * 1024 });
+    expect(updated.config).toMatchObject({ max_bytes: 16 * 1024 * 1024, max_msg_size: 256 * 1024 });
+    expect(updated.state.messages).toBe(1);
+
+    const again = await ensureEventStream(jsm, { maxBytes: 16 * 1024 * 1024, maxMsgSize: 256 * 1024 });
+    expect(again.config.max_bytes).toBe(16 * 1024 * 1024);
+  });
+
+  it("refuses a duplicate window longer than the maximum age before asking the server", async () => {
+    const err = await ensureEventStream(jsm, { maxAgeSeconds: 60, duplicateWindowSeconds: 120 }).catch(
+      (e: unknown) => e,
+    );
+    expect(isSeccomposeError(err, "SC_CONFIG_INVALID")).toBe(true);
+    expect((err as Error).message).toContain(
+      "duplicateWindowSeconds (120) must not exceed maxAgeSeconds (60)",
+    );
+  });
+
+  it("creates a KV bucket and applies changed settings to an existing one", async () => {
+    const js = jetstream(nc);
+    const kv = await ensureKv(js, "sc_test_bucket", { history: 3 });
+    await kv.put("k", "v1");
+    expect((await jsm.streams.info("KV_sc_test_bucket")).config.max_msgs_per_subject).toBe(3);
+
+    const reopened = await ensureKv(js, "sc_test_bucket", { history: 5, maxValueSize: 4096 });
+    const { config } = await jsm.streams.info("KV_sc_test_bucket");
+    expect(config).toMatchObject({ max_msgs_per_subject: 5, max_msg_size: 4096 });
+    expect((await reopened.get("k"))?.string()).toBe("v1");
+  });
+});

@@ -1,0 +1,134 @@
+/**
+ * Create-or-update of the JetStream assets seccompose owns, so a restart with changed limits
+ * converges the server to the configuration instead of failing on "stream name already in use".
+ */
+import { nanos } from "@nats-io/transport-node";
+import { DiscardPolicy, JetStreamApiError, RetentionPolicy, StorageType } from "@nats-io/jetstream";
+import type { JetStreamClient, JetStreamManager, StreamInfo, StreamUpdateConfig } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import type { KV } from "@nats-io/kv";
+import { SeccomposeError } from "../errors.ts";
+import { EVENT_SUBJECTS_ALL, STREAM_EVENTS } from "../subjects.ts";
+import { toSeccomposeError } from "./errors.ts";
+
+/** JetStream API error: a stream with this name exists with another configuration. */
+const STREAM_NAME_IN_USE = 10058;
+
+export interface EventStreamLimits {
+  /** Total stream size; the oldest messages are discarded beyond it. -1 = unlimited. */
+  maxBytes?: number;
+  /** Age after which messages are discarded; 0 = unlimited. */
+  maxAgeSeconds?: number;
+  /** Largest message the stream accepts (headers included). */
+  maxMsgSize?: number;
+  /** How long a message id is remembered for de-duplication. */
+  duplicateWindowSeconds?: number;
+  replicas?: number;
+}
+
+export const EVENT_STREAM_DEFAULTS: Required<EventStreamLimits> = {
+  maxBytes: 1024 ** 3,
+  maxAgeSeconds: 24 * 3600,
+  maxMsgSize: 1024 * 1024,
+  // Longer than the server's 2 minutes: agents replay their spool after outages of several minutes.
+  duplicateWindowSeconds: 10 * 60,
+  replicas: 1,
+};
+
+function eventStreamSettings(limits: EventStreamLimits): Partial<StreamUpdateConfig> {
+  const l = { ...EVENT_STREAM_DEFAULTS, ...limits };
+  if (l.maxAgeSeconds > 0 && l.duplicateWindowSeconds > l.maxAgeSeconds) {
+    throw new SeccomposeError(
+      "SC_CONFIG_INVALID",
+      `stream ${STREAM_EVENTS}: duplicateWindowSeconds (${l.duplicateWindowSeconds}) must not exceed maxAgeSeconds (${l.maxAgeSeconds})`,
+    );
+  }
+  return {
+    subjects: [EVENT_SUBJECTS_ALL],
+    max_bytes: l.maxBytes,
+    max_age: nanos(l.maxAgeSeconds * 1000),
+    max_msg_size: l.maxMsgSize,
+    duplicate_window: nanos(l.duplicateWindowSeconds * 1000),
+    discard: DiscardPolicy.Old,
+    num_replicas: l.replicas,
+  };
+}
+
+/** Creates stream SC_EVENTS on `sc.ev.>`, or updates its limits when it exists with others. */
+export async function ensureEventStream(
+  jsm: JetStreamManager,
+  limits: EventStreamLimits = {},
+): Promise<StreamInfo> {
+  const settings = eventStreamSettings(limits);
+  try {
+    return await jsm.streams.add({
+      name: STREAM_EVENTS,
+      retention: RetentionPolicy.Limits,
+      storage: StorageType.File,
+      ...settings,
+    });
+  } catch (err) {
+    if (!(err instanceof JetStreamApiError && err.code === STREAM_NAME_IN_USE)) {
+      throw toSeccomposeError(err, `creating stream ${STREAM_EVENTS}`);
+    }
+  }
+  try {
+    return await jsm.streams.update(STREAM_EVENTS, settings);
+  } catch (err) {
+    throw toSeccomposeError(err, `updating the limits of stream ${STREAM_EVENTS}`);
+  }
+}
+
+export interface BucketOptions {
+  /** Values kept per key. */
+  history?: number;
+  replicas?: number;
+  /** Bucket size; -1 = unlimited. */
+  maxBytes?: number;
+  /** Largest value; -1 = unlimited (bounded by the server's max_payload). */
+  maxValueSize?: number;
+  /** Age after which values expire; 0 = never. */
+  ttlSeconds?: number;
+}
+
+const BUCKET_DEFAULTS: Required<BucketOptions> = {
+  history: 1,
+  replicas: 1,
+  maxBytes: -1,
+  maxValueSize: -1,
+  ttlSeconds: 0,
+};
+
+/**
+ * Opens KV bucket `bucket`, creating it if missing. `Kvm.create` silently keeps an existing bucket's
+ * settings, so differing ones are then applied to its backing stream `KV_<bucket>`.
+ */
+export async function ensureKv(js: JetStreamClient, bucket: string, opts: BucketOptions = {}): Promise<KV> {
+  const o = { ...BUCKET_DEFAULTS, ...opts };
+  try {
+    const kv = await new Kvm(js).create(bucket, {
+      history: o.history,
+      replicas: o.replicas,
+      max_bytes: o.maxBytes,
+      maxValueSize: o.maxValueSize,
+      ttl: o.ttlSeconds * 1000,
+    });
+    const jsm = await js.jetstreamManager();
+    const stream = `KV_${bucket}`;
+    const { config } = await jsm.streams.info(stream);
+    const wanted: Partial<StreamUpdateConfig> = {
+      max_msgs_per_subject: o.history,
+      num_replicas: o.replicas,
+      max_bytes: o.maxBytes,
+      max_msg_size: o.maxValueSize,
+      max_age: nanos(o.ttlSeconds * 1000),
+    };
+    const differs = (Object.keys(wanted) as (keyof typeof wanted)[]).some(
+      (key) => config[key] !== wanted[key],
+    );
+    if (differs) await jsm.streams.update(stream, wanted);
+    return kv;
+  } catch (err) {
+    throw toSeccomposeError(err, `opening KV bucket ${bucket}`);
+  }
+}

@@ -1,0 +1,312 @@
+import { connect } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { pino } from "pino";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { assertValid } from "../../../lib/contracts/index.ts";
+import type {
+  AgentHealth,
+  ControlReply,
+  NodeSessionStatus,
+  ProfileDocument,
+  SessionRecord,
+} from "../../../lib/contracts/index.ts";
+import { SeccomposeError } from "../../../lib/errors.ts";
+import { toProfileDocument } from "../../../lib/profile/document.ts";
+import { ObservationSet } from "../../../lib/profile/observations.ts";
+import { CONTROL_SUBJECTS, nodeControlSubject } from "../../../lib/subjects.ts";
+import { startNatsServer } from "../../../test/helpers/nats.ts";
+import type { NatsServerHandle } from "../../../test/helpers/nats.ts";
+import type { AgentController } from "../ports.ts";
+import { ControlPlane } from "./control-plane.ts";
+
+const logger = pino({ level: "silent" });
+
+function sessionRecord(id: string, state: SessionRecord["state"] = "running"): SessionRecord {
+  return {
+    schemaVersion: 1,
+    id,
+    mode: "oneshot",
+    state,
+    createdAt: "2026-11-27T10:00:00Z",
+    targets: { namespaces: ["shop"] },
+    profile: {},
+  };
+}
+
+class FakeController implements AgentController {
+  readonly node: string;
+  readonly sessions = new Map<string, NodeSessionStatus>();
+  readonly calls: string[] = [];
+  failNextStart: Error | undefined;
+
+  constructor(node: string) {
+    this.node = node;
+  }
+
+  async startSession(session: SessionRecord): Promise<void> {
+    this.calls.push(`start ${session.id}`);
+    if (this.failNextStart) {
+      const err = this.failNextStart;
+      this.failNextStart = undefined;
+      throw err;
+    }
+    this.sessions.set(session.id, {
+      sessionId: session.id,
+      state: "running",
+      containers: 2,
+      batchesSent: 0,
+      eventsSeen: 0,
+    });
+  }
+
+  async stopSession(sessionId: string): Promise<{ batches: number }> {
+    this.calls.push(`stop ${sessionId}`);
+    const status = this.sessions.get(sessionId);
+    if (status) status.state = "stopped";
+    return { batches: status?.batchesSent ?? 0 };
+  }
+
+  sessionStatus(sessionId?: string): NodeSessionStatus[] {
+    return [...this.sessions.values()].filter((s) => sessionId === undefined || s.sessionId === sessionId);
+  }
+
+  health(): AgentHealth {
+    return {
+      node: this.node,
+      arch: "x86_64",
+      kernel: "6.1.0-18-amd64",
+      agentVersion: "0.1.0",
+      falco: { state: "running", version: "0.44.1", pid: 4242, restarts: 1 },
+      activeSessions: [...this.sessions.keys()],
+      counters: {
+        alertsRead: 120,
+        parseErrors: 1,
+        eventsSent: 80,
+        batchesSent: 4,
+        spoolBytes: 0,
+        falcoDrops: 0,
+      },
+      lastErrors: [],
+    };
+  }
+
+  nodeProfiles(sessionId: string): ProfileDocument[] {
+    const set = new ObservationSet();
+    set.applyBatch({
+      schemaVersion: 1,
+      kind: "batch",
+      session: sessionId,
+      node: this.node,
+      arch: "x86_64",
+      seq: 1,
+      sentAt: 1_700_000_000_000,
+      droppedEvents: 0,
+      workloads: [
+        {
+          workload: { namespace: "shop", kind: "Deployment", name: "cart", container: "app" },
+          syscalls: [
+            { name: "read", count: 3, firstSeen: 1_700_000_000_000 },
+            { name: "write", count: 1, firstSeen: 1_700_000_000_000 },
+          ],
+        },
+      ],
+    });
+    return [...set.workloads.values()].map((wo) =>
+      toProfileDocument(wo, { session: sessionId, revision: 1, status: "partial", argSyscalls: [] }),
+    );
+  }
+}
+
+describe("ControlPlane", () => {
+  let server: NatsServerHandle;
+  let nc: NatsConnection;
+  let client: NatsConnection;
+  const planes: ControlPlane[] = [];
+
+  beforeAll(async () => {
+    server = await startNatsServer({ jetstream: false });
+    nc = await connect({ servers: server.url });
+    client = await connect({ servers: server.url });
+  });
+
+  afterEach(async () => {
+    await Promise.all(planes.splice(0).map((p) => p.stop()));
+  });
+
+  afterAll(async () => {
+    await client?.close();
+    await nc?.close();
+    await server?.stop();
+  });
+
+  async function startPlane(node: string): Promise<{ plane: ControlPlane; controller: FakeController }> {
+    const controller = new FakeController(node);
+    const plane = await ControlPlane.start({ nc, node, controller, logger });
+    planes.push(plane);
+    return { plane, controller };
+  }
+
+  /** Scatter-gather as the CLI does it: collect replies until `count` arrived. */
+  async function gather(subject: string, body: string, count: number): Promise<unknown[]> {
+    const replies: unknown[] = [];
+    const iter = await client.requestMany(subject, body, {
+      strategy: "count",
+      maxMessages: count,
+      maxWait: 5_000,
+    });
+    for await (const m of iter) replies.push(m.json());
+    return replies;
+  }
+
+  it("answers a health request with a schema-valid reply carrying the agent's health", async () => {
+    const { controller } = await startPlane("node-a");
+    const [reply] = await gather(
+      CONTROL_SUBJECTS.health,
+      JSON.stringify({ schemaVersion: 1, op: "health", requestId: "req-1" }),
+      1,
+    );
+    const valid = assertValid("controlReply", reply, "test");
+    expect(valid).toMatchObject({ requestId: "req-1", node: "node-a", ok: true });
+    expect(valid.health).toEqual(controller.health());
+  });
+
+  it("gets one reply from every agent, because agents subscribe without a queue group", async () => {
+    await startPlane("node-a");
+    await startPlane("node-b");
+    const replies = await gather(
+      CONTROL_SUBJECTS.health,
+      JSON.stringify({ schemaVersion: 1, op: "health", requestId: "req-all" }),
+      2,
+    );
+    expect(replies.map((r) => (r as ControlReply).node).sort()).toEqual(["node-a", "node-b"]);
+  });
+
+  it("starts a session on a start request and replies with the session's status", async () => {
+    const { controller } = await startPlane("node-a");
+    const [reply] = await gather(
+      CONTROL_SUBJECTS.start,
+      JSON.stringify({
+        schemaVersion: 1,
+        op: "start",
+        requestId: "req-2",
+        session: sessionRecord("s-start"),
+      }),
+      1,
+    );
+    expect(controller.calls).toEqual(["start s-start"]);
+    const valid = assertValid("controlReply", reply, "test");
+    expect(valid.ok).toBe(true);
+    expect(valid.sessions).toEqual([
+      { sessionId: "s-start", state: "running", containers: 2, batchesSent: 0, eventsSeen: 0 },
+    ]);
+  });
+
+  it("stops a session on a stop request and reports status for one session on a status request", async () => {
+    const { controller } = await startPlane("node-a");
+    await controller.startSession(sessionRecord("s-stop"));
+    await controller.startSession(sessionRecord("s-other"));
+    await gather(
+      CONTROL_SUBJECTS.stop,
+      JSON.stringify({ schemaVersion: 1, op: "stop", requestId: "req-3", sessionId: "s-stop" }),
+      1,
+    );
+    const [status] = await gather(
+      CONTROL_SUBJECTS.status,
+      JSON.stringify({ schemaVersion: 1, op: "status", requestId: "req-4", sessionId: "s-stop" }),
+      1,
+    );
+    expect(controller.calls).toContain("stop s-stop");
+    expect(assertValid("controlReply", status, "test").sessions).toEqual([
+      { sessionId: "s-stop", state: "stopped", containers: 2, batchesSent: 0, eventsSeen: 0 },
+    ]);
+  });
+
+  it("replies SC_MESSAGE_INVALID to a request that is not JSON, counts it and keeps answering", async () => {
+    const { plane } = await startPlane("node-a");
+    const [bad] = await gather(CONTROL_SUBJECTS.health, "{not json", 1);
+    const reply = assertValid("controlReply", bad, "test");
+    expect(reply).toMatchObject({ ok: false, node: "node-a", requestId: "" });
+    expect(reply.error?.code).toBe("SC_MESSAGE_INVALID");
+    expect(reply.error?.message).toContain("not JSON");
+
+    const [good] = await gather(
+      CONTROL_SUBJECTS.health,
+      JSON.stringify({ schemaVersion: 1, op: "health", requestId: "req-5" }),
+      1,
+    );
+    expect((good as ControlReply).ok).toBe(true);
+    expect(plane.stats()).toEqual({ requests: 2, invalid: 1, failed: 0 });
+  });
+
+  it("replies with the offending field to a request that breaks the contract, echoing its request id", async () => {
+    await startPlane("node-a");
+    const [bad] = await gather(
+      CONTROL_SUBJECTS.stop,
+      JSON.stringify({ schemaVersion: 1, op: "stop", requestId: "req-6", sessionId: "not a valid id!" }),
+      1,
+    );
+    const reply = assertValid("controlReply", bad, "test");
+    expect(reply).toMatchObject({ ok: false, requestId: "req-6" });
+    expect(reply.error?.code).toBe("SC_MESSAGE_INVALID");
+    expect(reply.error?.message).toContain("sessionId");
+  });
+
+  it("refuses a valid request sent on the subject of another operation", async () => {
+    const { controller } = await startPlane("node-a");
+    const [bad] = await gather(
+      CONTROL_SUBJECTS.start,
+      JSON.stringify({ schemaVersion: 1, op: "stop", requestId: "req-7", sessionId: "s1" }),
+      1,
+    );
+    expect(bad).toMatchObject({ ok: false, error: { code: "SC_MESSAGE_INVALID" } });
+    expect(controller.calls).toEqual([]);
+  });
+
+  it("reports the controller's failure with its error code and counts it", async () => {
+    const { plane, controller } = await startPlane("node-a");
+    controller.failNextStart = new SeccomposeError(
+      "SC_CONFIG_INVALID",
+      "label selector app in (x is malformed",
+    );
+    const [reply] = await gather(
+      CONTROL_SUBJECTS.start,
+      JSON.stringify({ schemaVersion: 1, op: "start", requestId: "req-8", session: sessionRecord("s-fail") }),
+      1,
+    );
+    expect(assertValid("controlReply", reply, "test")).toMatchObject({
+      ok: false,
+      requestId: "req-8",
+      error: { code: "SC_CONFIG_INVALID", message: "label selector app in (x is malformed" },
+    });
+    expect(plane.stats().failed).toBe(1);
+  });
+
+  it("answers a profile request on its node's subject with that node's schema-valid profile documents", async () => {
+    await startPlane("node-a.example");
+    await startPlane("node-b");
+    const reply = await client.request(
+      nodeControlSubject("node-a.example", "profile"),
+      JSON.stringify({ schemaVersion: 1, op: "status", requestId: "req-9", sessionId: "s-prof" }),
+      { timeout: 5_000 },
+    );
+    const documents = reply.json<unknown[]>();
+    expect(documents).toHaveLength(1);
+    const doc = assertValid("profileDocument", documents[0], "test");
+    expect(doc.session).toBe("s-prof");
+    expect(doc.syscalls.map((s) => s.name)).toEqual(["read", "write"]);
+  });
+
+  it("replies with an error to a profile request that names no session", async () => {
+    await startPlane("node-a");
+    const reply = await client.request(
+      nodeControlSubject("node-a", "profile"),
+      JSON.stringify({ schemaVersion: 1, op: "status", requestId: "req-10" }),
+      { timeout: 5_000 },
+    );
+    expect(reply.json()).toMatchObject({
+      ok: false,
+      requestId: "req-10",
+      error: { code: "SC_MESSAGE_INVALID" },
+    });
+  });
+});

@@ -1,0 +1,141 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { connect } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import type { KV } from "@nats-io/kv";
+import { pino } from "pino";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import type {
+  AgentHealth,
+  NodeSessionStatus,
+  ProfileDocument,
+  SessionRecord,
+} from "../../../lib/contracts/index.ts";
+import { ensureKv } from "../../../lib/nats/streams.ts";
+import { BUCKET_SESSIONS } from "../../../lib/subjects.ts";
+import { startNatsServer } from "../../../test/helpers/nats.ts";
+import type { NatsServerHandle } from "../../../test/helpers/nats.ts";
+import type { AgentController } from "../ports.ts";
+import { SessionWatch } from "./session-watch.ts";
+
+const logger = pino({ level: "silent" });
+
+function sessionRecord(id: string, state: SessionRecord["state"]): SessionRecord {
+  return {
+    schemaVersion: 1,
+    id,
+    mode: "oneshot",
+    state,
+    createdAt: "2026-11-27T10:00:00Z",
+    targets: { namespaces: ["shop"] },
+    profile: {},
+  };
+}
+
+/** Records the calls the watch makes, in order. */
+class RecordingController implements AgentController {
+  readonly calls: string[] = [];
+
+  async startSession(session: SessionRecord): Promise<void> {
+    this.calls.push(`start ${session.id}`);
+  }
+
+  async stopSession(sessionId: string): Promise<{ batches: number }> {
+    this.calls.push(`stop ${sessionId}`);
+    return { batches: 0 };
+  }
+
+  sessionStatus(): NodeSessionStatus[] {
+    return [];
+  }
+
+  health(): AgentHealth {
+    throw new Error("not used by the session watch");
+  }
+
+  nodeProfiles(): ProfileDocument[] {
+    return [];
+  }
+}
+
+async function until(condition: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if (condition()) return;
+    await sleep(25);
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+describe("SessionWatch", () => {
+  let server: NatsServerHandle;
+  let nc: NatsConnection;
+  let kv: KV;
+  const watches: SessionWatch[] = [];
+
+  beforeAll(async () => {
+    server = await startNatsServer();
+    nc = await connect({ servers: server.url });
+  });
+
+  beforeEach(async () => {
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.delete(`KV_${BUCKET_SESSIONS}`).catch(() => false);
+    kv = await ensureKv(jetstream(nc), BUCKET_SESSIONS, { history: 5 });
+  });
+
+  afterEach(async () => {
+    await Promise.all(watches.splice(0).map((w) => w.stop()));
+  });
+
+  afterAll(async () => {
+    await nc?.close();
+    await server?.stop();
+  });
+
+  async function startWatch(controller: AgentController): Promise<SessionWatch> {
+    const watch = await SessionWatch.start({ kv, controller, logger });
+    watches.push(watch);
+    return watch;
+  }
+
+  it("applies the records present before it started, latest value per session, before start() resolves", async () => {
+    await kv.put("s-run", JSON.stringify(sessionRecord("s-run", "running")));
+    await kv.put("s-done", JSON.stringify(sessionRecord("s-done", "running")));
+    await kv.put("s-done", JSON.stringify(sessionRecord("s-done", "stopped")));
+    await kv.put("s-halting", JSON.stringify(sessionRecord("s-halting", "stopping")));
+    const controller = new RecordingController();
+
+    await startWatch(controller);
+
+    expect(controller.calls).toEqual(["start s-run", "stop s-done", "stop s-halting"]);
+  });
+
+  it("starts and stops sessions as their records change after it started", async () => {
+    const controller = new RecordingController();
+    const watch = await startWatch(controller);
+    expect(controller.calls).toEqual([]);
+
+    await kv.put("s-live", JSON.stringify(sessionRecord("s-live", "running")));
+    await until(() => controller.calls.length === 1, "the start");
+    await kv.put("s-live", JSON.stringify(sessionRecord("s-live", "stopping")));
+    await until(() => controller.calls.length === 2, "the stop");
+    await kv.delete("s-gone");
+    await until(() => controller.calls.length === 3, "the stop of a deleted record");
+
+    expect(controller.calls).toEqual(["start s-live", "stop s-live", "stop s-gone"]);
+    expect(watch.stats()).toEqual({ applied: 3, invalid: 0, failed: 0 });
+  });
+
+  it("skips and counts records that are not JSON, break the contract or sit under another session's key", async () => {
+    await kv.put("s-garbage", "{nope");
+    await kv.put("s-bad", JSON.stringify({ ...sessionRecord("s-bad", "running"), state: "paused" }));
+    await kv.put("s-mismatch", JSON.stringify(sessionRecord("s-other", "running")));
+    await kv.put("s-good", JSON.stringify(sessionRecord("s-good", "running")));
+    const controller = new RecordingController();
+
+    const watch = await startWatch(controller);
+
+    expect(controller.calls).toEqual(["start s-good"]);
+    expect(watch.stats()).toEqual({ applied: 1, invalid: 3, failed: 0 });
+  });
+});

@@ -1,0 +1,493 @@
+/**
+ * Publishes a node's batches and FIN markers to stream SC_EVENTS.
+ *
+ * Direct path: up to `maxInFlight` publishes await their PubAck at once; a transient failure is
+ * retried with the same message id (the stream drops the copy if the first attempt was stored).
+ * When NATS is unreachable, or retries are exhausted, messages go to the on-disk spool instead,
+ * and while the spool holds anything every new message joins it too, so the spool stays one FIFO;
+ * a background loop replays it once connected and deletes each file after its ack.
+ * A session's FIN is sent only after every earlier batch of that session was acknowledged (or
+ * spooled ahead of it, and then the spool replays the FIN only after those batches' acks).
+ */
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { jetstream } from "@nats-io/jetstream";
+import type { JetStreamClient } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { Logger } from "pino";
+import type { FinMarker, SyscallEventBatch } from "../../../lib/contracts/types.ts";
+import { SeccomposeError } from "../../../lib/errors.ts";
+import { DEFAULT_MAX_EVENT_MESSAGE_BYTES, encodeEventMessage } from "../../../lib/nats/codec.ts";
+import { isTransientNatsError, toSeccomposeError } from "../../../lib/nats/errors.ts";
+import { STREAM_EVENTS, batchMessageId, eventSubject, finMessageId } from "../../../lib/subjects.ts";
+import type { EventPublisher } from "../ports.ts";
+import { Signal } from "./signal.ts";
+import { Spool } from "./spool.ts";
+import type { SpoolEntry, SpoolRecord } from "./spool.ts";
+
+export interface JetStreamEventPublisherOptions {
+  nc: NatsConnection;
+  /** The agent's state directory; the spool lives in `<stateDir>/spool/`. */
+  stateDir: string;
+  logger: Logger;
+  /** Publishes awaiting their PubAck at once (default 64). */
+  maxInFlight?: number;
+  /** Upper bound of the spool on disk (default 256 MiB). */
+  spoolMaxBytes?: number;
+  /** Time to wait for one PubAck (default 5000 ms). */
+  publishTimeoutMs?: number;
+  /** Attempts per message while connected before it is spooled (default 3). */
+  publishAttempts?: number;
+  /** Delays between attempts and between failed replay rounds; the last one repeats. */
+  retryBackoffMs?: readonly number[];
+  /** Largest encoded message (default: the codec's limit). */
+  maxMessageBytes?: number;
+}
+
+export interface PublisherStats {
+  /** Batches acknowledged by the stream, duplicates included. */
+  batchesSent: number;
+  finsSent: number;
+  /** Syscall events in acknowledged batches. */
+  eventsSent: number;
+  /** Acks that reported the message as already stored. */
+  duplicates: number;
+  /** Messages written to the spool. */
+  spooled: number;
+  /** Spooled messages acknowledged after replay. */
+  replayed: number;
+  /** Messages JetStream refused for good (not retried). */
+  rejected: number;
+  inFlight: number;
+  spoolMessages: number;
+  spoolBytes: number;
+}
+
+const DEFAULTS = {
+  maxInFlight: 64,
+  spoolMaxBytes: 256 * 1024 * 1024,
+  publishTimeoutMs: 5_000,
+  publishAttempts: 3,
+  retryBackoffMs: [100, 250, 500, 1_000, 2_000, 5_000],
+};
+
+interface Outgoing extends SpoolRecord {
+  /** Position in this publisher's FIFO, also the spool file name, so the spool keeps publish order. */
+  order: number;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+type Outcome =
+  { kind: "acked"; duplicate: boolean } | { kind: "spool" } | { kind: "rejected"; error: SeccomposeError };
+
+function countEvents(batch: SyscallEventBatch): number {
+  let events = 0;
+  for (const workload of batch.workloads) events += workload.syscalls.length;
+  return events;
+}
+
+function describe(record: SpoolRecord): string {
+  return `${record.kind === "fin" ? "FIN" : "batch"} ${record.msgId} on ${record.subject}`;
+}
+
+export class JetStreamEventPublisher implements EventPublisher {
+  readonly #nc: NatsConnection;
+  readonly #js: JetStreamClient;
+  readonly #spool: Spool;
+  readonly #logger: Logger;
+  readonly #maxInFlight: number;
+  readonly #publishTimeoutMs: number;
+  readonly #publishAttempts: number;
+  readonly #retryBackoffMs: readonly number[];
+  readonly #maxMessageBytes: number;
+
+  readonly #waiting: Outgoing[] = [];
+  /** Batches per session that are waiting, in flight or being spooled on the direct path. */
+  readonly #openBatches = new Map<string, number>();
+  #inFlight = 0;
+  #spoolWrites = 0;
+  /** Spool appends run one after another, so files reach the spool index in publish order. */
+  #appendChain: Promise<unknown> = Promise.resolve();
+  #lastOrder: number;
+  #connected: boolean;
+  #closing = false;
+  #closed: Promise<void> | undefined;
+  #replayLoop: Promise<void> | undefined;
+  #statusIterator: AsyncIterable<unknown> | undefined;
+
+  /** Spool appended, reconnected or closing: the replay loop has work. */
+  readonly #work = new Signal();
+  /** Reconnected or closing: cuts a replay backoff short. */
+  readonly #urgent = new Signal();
+  /** Any progress, for drain() and close(). */
+  readonly #progress = new Signal();
+
+  readonly #stats = {
+    batchesSent: 0,
+    finsSent: 0,
+    eventsSent: 0,
+    duplicates: 0,
+    spooled: 0,
+    replayed: 0,
+    rejected: 0,
+  };
+
+  private constructor(opts: JetStreamEventPublisherOptions, spool: Spool) {
+    this.#nc = opts.nc;
+    this.#publishTimeoutMs = opts.publishTimeoutMs ?? DEFAULTS.publishTimeoutMs;
+    this.#js = jetstream(opts.nc, { timeout: this.#publishTimeoutMs });
+    this.#spool = spool;
+    this.#logger = opts.logger;
+    this.#maxInFlight = opts.maxInFlight ?? DEFAULTS.maxInFlight;
+    this.#publishAttempts = opts.publishAttempts ?? DEFAULTS.publishAttempts;
+    this.#retryBackoffMs = opts.retryBackoffMs ?? DEFAULTS.retryBackoffMs;
+    this.#maxMessageBytes = opts.maxMessageBytes ?? DEFAULT_MAX_EVENT_MESSAGE_BYTES;
+    this.#lastOrder = spool.lastOrder;
+    this.#connected = !opts.nc.isClosed();
+  }
+
+  /** Opens the spool (a previous run's messages are replayed first) and starts the replay loop. */
+  static async open(opts: JetStreamEventPublisherOptions): Promise<JetStreamEventPublisher> {
+    const spool = await Spool.open(
+      join(opts.stateDir, "spool"),
+      opts.spoolMaxBytes ?? DEFAULTS.spoolMaxBytes,
+      opts.logger,
+    );
+    const publisher = new JetStreamEventPublisher(opts, spool);
+    publisher.#start();
+    return publisher;
+  }
+
+  publish(message: SyscallEventBatch | FinMarker): Promise<void> {
+    let data: Uint8Array;
+    try {
+      data = encodeEventMessage(message, this.#maxMessageBytes);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    let resolve!: () => void;
+    let reject!: (err: unknown) => void;
+    const promise = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    const outgoing: Outgoing = {
+      order: ++this.#lastOrder,
+      subject: eventSubject(message.session, message.node),
+      msgId:
+        message.kind === "batch"
+          ? batchMessageId(message.session, message.node, message.seq)
+          : finMessageId(message.session, message.node),
+      session: message.session,
+      kind: message.kind,
+      events: message.kind === "batch" ? countEvents(message) : 0,
+      data,
+      resolve,
+      reject,
+    };
+    if (outgoing.kind === "batch") {
+      this.#openBatches.set(outgoing.session, (this.#openBatches.get(outgoing.session) ?? 0) + 1);
+    }
+    this.#waiting.push(outgoing);
+    this.#pump();
+    return promise;
+  }
+
+  async drain(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.#idle()) {
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw new SeccomposeError(
+          "SC_NATS_UNREACHABLE",
+          `event messages were not all acknowledged by stream ${STREAM_EVENTS} within ${timeoutMs} ms: ` +
+            `${this.#waiting.length} waiting, ${this.#inFlight} in flight, ${this.#spool.size} spooled ` +
+            `(${this.#spool.bytes} bytes in ${this.#spool.dir})`,
+        );
+      }
+      await this.#progress.wait(left);
+    }
+  }
+
+  spoolBytes(): number {
+    return this.#spool.bytes;
+  }
+
+  stats(): PublisherStats {
+    return {
+      ...this.#stats,
+      inFlight: this.#inFlight,
+      spoolMessages: this.#spool.size,
+      spoolBytes: this.#spool.bytes,
+    };
+  }
+
+  /**
+   * Stops publishing: messages not yet acknowledged end up in the spool, for the next run to replay.
+   * The connection itself belongs to the caller and stays open.
+   */
+  close(): Promise<void> {
+    this.#closed ??= this.#shutdown();
+    return this.#closed;
+  }
+
+  async #shutdown(): Promise<void> {
+    this.#closing = true;
+    (this.#statusIterator as { stop?: () => void } | undefined)?.stop?.();
+    this.#work.notify();
+    this.#urgent.notify();
+    this.#pump();
+    await this.#replayLoop;
+    while (this.#waiting.length > 0 || this.#inFlight > 0 || this.#spoolWrites > 0) {
+      await this.#progress.wait();
+    }
+  }
+
+  #start(): void {
+    const statuses = this.#nc.status();
+    this.#statusIterator = statuses;
+    void (async () => {
+      for await (const status of statuses) {
+        if (status.type === "disconnect") {
+          this.#connected = false;
+          // Messages waiting for a window slot go to the spool rather than into a dead socket.
+          this.#pump();
+        } else if (status.type === "reconnect") {
+          this.#connected = true;
+          this.#work.notify();
+          this.#urgent.notify();
+          this.#pump();
+        }
+      }
+    })();
+    void this.#nc.closed().then(() => {
+      this.#connected = false;
+      this.#pump();
+    });
+    this.#replayLoop = this.#runReplayLoop();
+  }
+
+  #idle(): boolean {
+    return (
+      this.#waiting.length === 0 && this.#inFlight === 0 && this.#spoolWrites === 0 && this.#spool.size === 0
+    );
+  }
+
+  #mustSpool(): boolean {
+    return this.#closing || !this.#connected || this.#spool.size > 0 || this.#spoolWrites > 0;
+  }
+
+  /** Moves waiting messages on: to the network while there is room, to the spool when NATS is away. */
+  #pump(): void {
+    let i = 0;
+    while (i < this.#waiting.length) {
+      const outgoing = this.#waiting[i] as Outgoing;
+      if (outgoing.kind === "fin" && (this.#openBatches.get(outgoing.session) ?? 0) > 0) {
+        i++;
+        continue;
+      }
+      const spool = this.#mustSpool();
+      if (!spool && this.#inFlight >= this.#maxInFlight) break;
+      this.#waiting.splice(i, 1);
+      if (spool) void this.#spoolOutgoing(outgoing);
+      else void this.#send(outgoing);
+    }
+  }
+
+  async #send(outgoing: Outgoing): Promise<void> {
+    this.#inFlight++;
+    let outcome: Outcome;
+    try {
+      outcome = await this.#publishWithRetries(outgoing);
+    } finally {
+      this.#inFlight--;
+    }
+    if (outcome.kind === "spool") {
+      await this.#spoolOutgoing(outgoing);
+      return;
+    }
+    if (outcome.kind === "acked") {
+      this.#countAck(outgoing, outcome.duplicate);
+      outgoing.resolve();
+    } else {
+      this.#stats.rejected++;
+      outgoing.reject(outcome.error);
+    }
+    this.#finish(outgoing);
+  }
+
+  async #publishWithRetries(record: SpoolRecord): Promise<Outcome> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const ack = await this.#publishOnce(record);
+        return { kind: "acked", duplicate: ack.duplicate };
+      } catch (err) {
+        if (!isTransientNatsError(err)) {
+          const error = toSeccomposeError(err, `publishing ${describe(record)}`);
+          this.#logger.error({ code: error.code, err: error.message }, "JetStream refused an event message");
+          return { kind: "rejected", error };
+        }
+        if (!this.#connected || this.#closing || attempt >= this.#publishAttempts) {
+          this.#logger.debug(
+            { msgId: record.msgId, attempt, err: (err as Error).message },
+            "publish failed; spooling",
+          );
+          return { kind: "spool" };
+        }
+        await sleep(this.#backoff(attempt));
+      }
+    }
+  }
+
+  #publishOnce(record: SpoolRecord): Promise<{ duplicate: boolean }> {
+    return this.#js.publish(record.subject, record.data, {
+      msgID: record.msgId,
+      expect: { streamName: STREAM_EVENTS },
+      timeout: this.#publishTimeoutMs,
+    });
+  }
+
+  async #spoolOutgoing(outgoing: Outgoing): Promise<void> {
+    this.#spoolWrites++;
+    const record: SpoolRecord = {
+      subject: outgoing.subject,
+      msgId: outgoing.msgId,
+      session: outgoing.session,
+      kind: outgoing.kind,
+      events: outgoing.events,
+      data: outgoing.data,
+    };
+    const append = this.#appendChain.then(() => this.#spool.append(outgoing.order, record));
+    this.#appendChain = append.catch(() => undefined);
+    try {
+      await append;
+      this.#stats.spooled++;
+      if (this.#spool.size === 1) {
+        this.#logger.warn(
+          { dir: this.#spool.dir, connected: this.#connected },
+          "JetStream unreachable; spooling event messages to disk until it is back",
+        );
+      }
+      outgoing.resolve();
+    } catch (err) {
+      this.#logger.error(
+        { code: (err as SeccomposeError).code, err: (err as Error).message, msgId: outgoing.msgId },
+        "could not spool an event message",
+      );
+      outgoing.reject(err);
+    } finally {
+      this.#spoolWrites--;
+    }
+    this.#work.notify();
+    this.#finish(outgoing);
+  }
+
+  /** Bookkeeping once a message left the direct path (acked, spooled or refused). */
+  #finish(outgoing: Outgoing): void {
+    if (outgoing.kind === "batch") {
+      const open = (this.#openBatches.get(outgoing.session) ?? 1) - 1;
+      if (open > 0) this.#openBatches.set(outgoing.session, open);
+      else this.#openBatches.delete(outgoing.session);
+    }
+    this.#progress.notify();
+    this.#pump();
+  }
+
+  #countAck(record: SpoolRecord, duplicate: boolean): void {
+    if (record.kind === "batch") {
+      this.#stats.batchesSent++;
+      this.#stats.eventsSent += record.events;
+    } else {
+      this.#stats.finsSent++;
+    }
+    if (duplicate) this.#stats.duplicates++;
+  }
+
+  #backoff(attempt: number): number {
+    const steps = this.#retryBackoffMs;
+    return steps[Math.min(attempt, steps.length) - 1] ?? 0;
+  }
+
+  async #runReplayLoop(): Promise<void> {
+    let failedRounds = 0;
+    while (!this.#closing) {
+      if (!this.#connected || this.#spool.size === 0) {
+        await this.#work.wait();
+        continue;
+      }
+      if (await this.#replayRound()) {
+        failedRounds = 0;
+        if (this.#spool.size === 0) {
+          this.#logger.info("spooled event messages replayed to JetStream");
+          this.#pump();
+        }
+      } else {
+        failedRounds++;
+        await this.#urgent.wait(this.#backoff(failedRounds));
+      }
+    }
+  }
+
+  /** Sends the spool in order with the same window as the direct path; false if a publish failed. */
+  async #replayRound(): Promise<boolean> {
+    const inFlight = new Set<Promise<void>>();
+    let ok = true;
+    for (const entry of this.#spool.entries()) {
+      if (!ok || this.#closing || !this.#connected) break;
+      if (entry.kind === "fin") await Promise.all(inFlight);
+      while (inFlight.size >= this.#maxInFlight) await Promise.race(inFlight);
+      if (!ok) break;
+      // Read here, one file after another, so the publishes leave in spool order.
+      let record: SpoolRecord;
+      try {
+        record = await this.#spool.read(entry);
+      } catch {
+        // The spool set the file aside and logged why; the rest of the queue goes on.
+        this.#progress.notify();
+        continue;
+      }
+      const replay: Promise<void> = this.#replayOne(entry, record)
+        .then(
+          (sent) => {
+            if (!sent) ok = false;
+          },
+          (err: unknown) => {
+            this.#logger.error({ file: entry.file, err: (err as Error).message }, "spool replay failed");
+            ok = false;
+          },
+        )
+        .finally(() => inFlight.delete(replay));
+      inFlight.add(replay);
+    }
+    await Promise.all(inFlight);
+    return ok && this.#connected;
+  }
+
+  /** True when the entry left the spool (acknowledged, or set aside as unpublishable). */
+  async #replayOne(entry: SpoolEntry, record: SpoolRecord): Promise<boolean> {
+    try {
+      const ack = await this.#publishOnce(record);
+      this.#countAck(record, ack.duplicate);
+      this.#stats.replayed++;
+    } catch (err) {
+      if (isTransientNatsError(err)) return false;
+      this.#stats.rejected++;
+      await this.#spool.reject(entry, toSeccomposeError(err, `replaying ${describe(record)}`).message);
+      this.#progress.notify();
+      return true;
+    }
+    try {
+      await this.#spool.remove(entry);
+    } catch (err) {
+      // Kept for the next round: re-publishing it is harmless, the stream drops the duplicate.
+      this.#logger.warn(
+        { file: entry.file, err: (err as Error).message },
+        "cannot delete a replayed spool file",
+      );
+      return false;
+    }
+    this.#progress.notify();
+    return true;
+  }
+}
