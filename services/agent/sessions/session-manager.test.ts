@@ -1,0 +1,627 @@
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pino } from "pino";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import type { FinMarker, SessionRecord, SyscallEventBatch } from "../../../lib/contracts/types.ts";
+import { assertValid } from "../../../lib/contracts/validators.ts";
+import { SeccomposeError } from "../../../lib/errors.ts";
+import type { FalcoAlert, FalcoSyscallAlert } from "../intake/alert.ts";
+import type { EventPublisher, FalcoControl, FalcoTargets, PodDirectory, PodInfo } from "../ports.ts";
+import { SessionManager, type SessionManagerDeps } from "./session-manager.ts";
+import { sessionDataFile } from "./session-store.ts";
+
+const T0 = 1_800_000_000_000;
+const HOLD_MS = 5_000;
+
+const WEB_UID = "5d0c8a3e-1f2b-4a6c-9d7e-0b1a2c3d4e5f";
+const WEB_CID = "4f1e2d3c4b5a6978796a5b4c3d2e1f00112233445566778899aabbccddeeff01";
+const DB_UID = "8e7f6a5b-4c3d-4e2f-8a1b-9c0d1e2f3a4b";
+const DB_CID = "9a8b7c6d5e4f30211203f4e5d6c7b8a99a8b7c6d5e4f30211203f4e5d6c7b8a9";
+
+const webPod: PodInfo = {
+  uid: WEB_UID,
+  name: "web-7d9c5b-x2k4q",
+  namespace: "shop",
+  labels: { app: "web" },
+  owner: { kind: "Deployment", name: "web" },
+  containers: { [WEB_CID]: "nginx" },
+};
+const dbPod: PodInfo = {
+  uid: DB_UID,
+  name: "db-0",
+  namespace: "data",
+  labels: { app: "db" },
+  owner: { kind: "StatefulSet", name: "db" },
+  containers: { [DB_CID]: "postgres" },
+};
+
+class FakeFalco implements FalcoControl {
+  readonly applied: string[][] = [];
+  async apply(targets: FalcoTargets): Promise<void> {
+    this.applied.push(targets.sessions.map((s) => s.id));
+  }
+  status() {
+    return { state: "running" as const, version: "0.44.1", pid: 4242, restarts: 1 };
+  }
+  async stop(): Promise<void> {}
+}
+
+class FakePublisher implements EventPublisher {
+  readonly messages: Array<SyscallEventBatch | FinMarker> = [];
+  failures = 0;
+  async publish(message: SyscallEventBatch | FinMarker): Promise<void> {
+    if (this.failures > 0) {
+      this.failures--;
+      throw new SeccomposeError("SC_SPOOL_FULL", "spool is full");
+    }
+    // Deep copy: the publisher must not see later changes of what it was given.
+    this.messages.push(structuredClone(message));
+  }
+  async drain(): Promise<void> {}
+  spoolBytes(): number {
+    return 512;
+  }
+  batches(session: string): SyscallEventBatch[] {
+    return this.messages.filter((m): m is SyscallEventBatch => m.kind === "batch" && m.session === session);
+  }
+  fins(session: string): FinMarker[] {
+    return this.messages.filter((m): m is FinMarker => m.kind === "fin" && m.session === session);
+  }
+}
+
+class FakePods implements PodDirectory {
+  readonly #pods = new Map<string, PodInfo>();
+  readonly #listeners: Array<() => void> = [];
+  constructor(pods: PodInfo[] = []) {
+    for (const pod of pods) this.#pods.set(pod.uid, pod);
+  }
+  byUid(uid: string): PodInfo | undefined {
+    return this.#pods.get(uid);
+  }
+  onChange(listener: () => void): void {
+    this.#listeners.push(listener);
+  }
+  add(pod: PodInfo): void {
+    this.#pods.set(pod.uid, pod);
+    for (const listener of this.#listeners) listener();
+  }
+}
+
+function session(id: string, targets: SessionRecord["targets"] = {}, argSyscalls?: string[]): SessionRecord {
+  return {
+    schemaVersion: 1,
+    id,
+    mode: "oneshot",
+    state: "running",
+    createdAt: "2027-01-15T10:00:00Z",
+    targets,
+    profile: argSyscalls ? { argSyscalls } : {},
+  };
+}
+
+function syscall(
+  name: string,
+  podUid: string,
+  containerId: string,
+  timeMs: number,
+  args: Partial<FalcoSyscallAlert["args"]> = {},
+): FalcoSyscallAlert {
+  return {
+    kind: "syscall",
+    syscall: name,
+    falcoType: name,
+    timeNs: BigInt(timeMs) * 1_000_000n + 123n,
+    hostname: "node-a",
+    pid: 10,
+    tid: 10,
+    processName: "app",
+    cgroup: `/kubepods/burstable/pod${podUid}/${containerId}`,
+    podUid,
+    containerId,
+    container: null,
+    res: 0,
+    args: {
+      domain: null,
+      domainText: null,
+      request: null,
+      requestText: null,
+      option: null,
+      optionText: null,
+      flags: null,
+      flagsText: null,
+      ...args,
+    },
+  };
+}
+
+const drop = (nDrops: number): FalcoAlert => ({
+  kind: "drop",
+  timeNs: BigInt(T0) * 1_000_000n,
+  hostname: "node-a",
+  nDrops,
+  nEvts: 1000,
+  counters: {},
+});
+
+/** name[:args] → cumulative count as last sent, over all batches of a session. */
+function sentCounts(batches: SyscallEventBatch[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const b of batches) {
+    for (const w of b.workloads) {
+      for (const s of w.syscalls) {
+        const key = `${w.workload.name}/${s.name}${s.args ? `:${s.args.join(",")}` : ""}`;
+        out[key] = Math.max(out[key] ?? 0, s.count);
+      }
+    }
+  }
+  return out;
+}
+
+let stateDir: string;
+let now: number;
+let falco: FakeFalco;
+let publisher: FakePublisher;
+let pods: FakePods;
+
+function manager(overrides: Partial<SessionManagerDeps> = {}): SessionManager {
+  return new SessionManager({
+    node: "node-a",
+    arch: "x86_64",
+    kernel: "6.18.0",
+    agentVersion: "0.1.0",
+    stateDir,
+    falco,
+    publisher,
+    pods,
+    logger: pino({ level: "silent" }),
+    clock: () => now,
+    flushIntervalMs: 1000,
+    maxEventsPerBatch: 100,
+    holdUnknownMs: HOLD_MS,
+    ...overrides,
+  });
+}
+
+beforeEach(async () => {
+  stateDir = await mkdtemp(join(tmpdir(), "sc-agent-"));
+  now = T0;
+  falco = new FakeFalco();
+  publisher = new FakePublisher();
+  pods = new FakePods([webPod, dbPod]);
+});
+afterEach(async () => {
+  await rm(stateDir, { recursive: true, force: true });
+});
+
+describe("SessionManager sessions", () => {
+  it("applies the running sessions to Falco whenever the set changes, and only then", async () => {
+    const m = manager();
+    await m.restore();
+    await m.startSession(session("s1"));
+    await m.startSession(session("s1"));
+    await m.startSession(session("s2"));
+    await m.stopSession("s1");
+    await m.stopSession("s1");
+    await m.stopSession("s2");
+    expect(falco.applied).toEqual([["s1"], ["s1", "s2"], ["s2"], []]);
+  });
+
+  it("stops idempotently: a second stop returns the same batch count and sends no second FIN", async () => {
+    const m = manager();
+    await m.startSession(session("s1"));
+    m.handleAlert(syscall("read", WEB_UID, WEB_CID, T0));
+    const first = await m.stopSession("s1");
+    const second = await m.stopSession("s1");
+    expect(first).toEqual({ batches: 1 });
+    expect(second).toEqual({ batches: 1 });
+    expect(publisher.fins("s1")).toHaveLength(1);
+  });
+
+  it("answers a stop of an unknown session with zero batches and publishes nothing", async () => {
+    const m = manager();
+    await expect(m.stopSession("never")).resolves.toEqual({ batches: 0 });
+    expect(publisher.messages).toEqual([]);
+  });
+
+  it("treats a start whose desired state is stopping as a stop", async () => {
+    const m = manager();
+    await m.startSession(session("s1"));
+    await m.startSession({ ...session("s1"), state: "stopping" });
+    expect(m.sessionStatus("s1")[0]!.state).toBe("stopped");
+    expect(publisher.fins("s1")).toHaveLength(1);
+  });
+
+  it("rejects a session with an invalid label selector without starting it", async () => {
+    const m = manager();
+    await expect(m.startSession(session("bad", { labelSelector: "app in web" }))).rejects.toThrow(
+      /invalid label selector/,
+    );
+    expect(m.sessionStatus()).toEqual([]);
+    expect(falco.applied).toEqual([]);
+  });
+
+  it("records a container only in the sessions whose targets select it", async () => {
+    const m = manager();
+    await m.startSession(session("shop", { namespaces: ["shop"] }));
+    await m.startSession(session("dbs", { labelSelector: "app=db" }));
+    await m.startSession(session("all"));
+    m.handleAlert(syscall("read", WEB_UID, WEB_CID, T0));
+    m.handleAlert(syscall("fsync", DB_UID, DB_CID, T0));
+    await m.flush();
+    expect(
+      Object.keys(sentCounts(publisher.batches("shop"))).filter((k) => !/exit|sigreturn/.test(k)),
+    ).toEqual(["web/read"]);
+    expect(
+      Object.keys(sentCounts(publisher.batches("dbs"))).filter((k) => !/exit|sigreturn/.test(k)),
+    ).toEqual(["db/fsync"]);
+    expect(m.sessionStatus("all")[0]).toMatchObject({ containers: 2, eventsSeen: 2 });
+  });
+
+  it("ignores events from outside pod containers and events after a session stopped", async () => {
+    const m = manager();
+    await m.startSession(session("s1"));
+    m.handleAlert({ ...syscall("read", WEB_UID, WEB_CID, T0), podUid: null, containerId: null });
+    await m.stopSession("s1");
+    m.handleAlert(syscall("write", WEB_UID, WEB_CID, T0));
+    await m.flush();
+    expect(publisher.batches("s1")).toEqual([]);
+    expect(m.health().counters.alertsRead).toBe(2);
+  });
+});
+
+describe("SessionManager batches", () => {
+  it("sends schema-valid batches with gap-free seq, cumulative counts and a FIN with the batch count", async () => {
+    const m = manager({ maxEventsPerBatch: 3 });
+    await m.startSession(session("s1"));
+    for (const name of ["read", "write", "openat", "close", "mmap"])
+      m.handleAlert(syscall(name, WEB_UID, WEB_CID, T0));
+    m.handleAlert(drop(7));
+    now += 1000;
+    await m.flush();
+    m.handleAlert(syscall("read", WEB_UID, WEB_CID, T0 + 1));
+    m.handleAlert(syscall("fsync", DB_UID, DB_CID, T0 + 2));
+    m.handleAlert(drop(3));
+    now += 1000;
+    await m.flush();
+    await m.flush();
+    const result = await m.stopSession("s1");
+
+    const batches = publisher.batches("s1");
+    for (const message of publisher.messages) assertValid("eventMessage", message, "published message");
+    expect(batches.map((b) => b.seq)).toEqual(batches.map((_, i) => i + 1));
+    expect(batches.every((b) => b.workloads.reduce((n, w) => n + w.syscalls.length, 0) <= 3)).toBe(true);
+    expect(batches[0]).toMatchObject({
+      schemaVersion: 1,
+      kind: "batch",
+      node: "node-a",
+      arch: "x86_64",
+      droppedEvents: 7,
+    });
+    expect(batches.at(-1)!.droppedEvents).toBe(10);
+    expect(batches[0]!.workloads[0]).toMatchObject({
+      pod: webPod.name,
+      podUid: WEB_UID,
+      containerId: WEB_CID,
+    });
+    expect(batches[0]!.workloads[0]!.workload).toEqual({
+      namespace: "shop",
+      kind: "Deployment",
+      name: "web",
+      container: "nginx",
+    });
+    expect(sentCounts(batches)).toMatchObject({
+      "web/read": 2,
+      "web/write": 1,
+      "web/exit_group": 0,
+      "db/fsync": 1,
+    });
+
+    const [fin] = publisher.fins("s1");
+    expect(publisher.messages.at(-1)).toEqual(fin);
+    expect(fin).toMatchObject({ kind: "fin", batches: batches.length, droppedEvents: 10 });
+    expect(fin!.gaps).toBeUndefined();
+    expect(result).toEqual({ batches: batches.length });
+    expect(m.health().counters).toMatchObject({ batchesSent: batches.length, falcoDrops: 10 });
+  });
+
+  it("spreads a large backlog over several flushes and sends all of it on stop", async () => {
+    const m = manager({ maxEventsPerBatch: 2, maxBatchesPerFlush: 2 });
+    await m.startSession(session("s1"));
+    for (let i = 0; i < 10; i++) m.handleAlert(syscall(`call_${i}`, WEB_UID, WEB_CID, T0));
+    await m.flush();
+    expect(publisher.batches("s1").map((b) => b.seq)).toEqual([1, 2]);
+    const { batches } = await m.stopSession("s1");
+    // 10 calls + 4 non-returning syscalls, two per batch.
+    expect(batches).toBe(7);
+    expect(publisher.batches("s1").map((b) => b.seq)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect(Object.keys(sentCounts(publisher.batches("s1")))).toHaveLength(14);
+  });
+
+  it("rejects a batch limit that is not a positive integer", () => {
+    expect(() => manager({ maxEventsPerBatch: 0 })).toThrow(
+      /maxEventsPerBatch must be a positive integer, got 0/,
+    );
+  });
+
+  it("flushes on its timer once started, and flushes on close", async () => {
+    const m = manager({ flushIntervalMs: 10 });
+    await m.startSession(session("s1"));
+    m.startFlushing();
+    m.handleAlert(syscall("read", WEB_UID, WEB_CID, T0));
+    await vi.waitFor(() => expect(publisher.batches("s1")).toHaveLength(1));
+    m.handleAlert(syscall("write", WEB_UID, WEB_CID, T0));
+    await m.close();
+    expect(publisher.batches("s1")).toHaveLength(2);
+    expect(m.sessionStatus("s1")[0]!.state).toBe("running");
+  });
+
+  it("does not resend tuples whose count did not change", async () => {
+    const m = manager();
+    await m.startSession(session("s1"));
+    m.handleAlert(syscall("read", WEB_UID, WEB_CID, T0));
+    await m.flush();
+    await m.flush();
+    m.handleAlert(syscall("read", WEB_UID, WEB_CID, T0));
+    await m.flush();
+    const batches = publisher.batches("s1");
+    expect(batches).toHaveLength(2);
+    expect(batches[1]!.workloads.flatMap((w) => w.syscalls)).toEqual([
+      { name: "read", count: 2, firstSeen: T0 },
+    ]);
+  });
+
+  it("records argument values only for the session's argument syscalls", async () => {
+    const m = manager();
+    await m.startSession(session("s1", {}, ["ioctl", "socket"]));
+    m.handleAlert(syscall("ioctl", WEB_UID, WEB_CID, T0, { request: 0x5401n }));
+    m.handleAlert(syscall("socket", WEB_UID, WEB_CID, T0));
+    m.handleAlert(syscall("prctl", WEB_UID, WEB_CID, T0, { option: 38n }));
+    await m.flush();
+    const events = publisher.batches("s1").flatMap((b) => b.workloads.flatMap((w) => w.syscalls));
+    expect(events.find((e) => e.name === "ioctl")).toEqual({
+      name: "ioctl",
+      count: 1,
+      firstSeen: T0,
+      args: ["21505"],
+    });
+    expect(events.find((e) => e.name === "socket")!.args).toBeUndefined();
+    expect(events.find((e) => e.name === "prctl")!.args).toBeUndefined();
+  });
+
+  it("keeps a batch whose publish failed and publishes it again, with the same seq, at the next flush", async () => {
+    const m = manager();
+    await m.startSession(session("s1"));
+    m.handleAlert(syscall("read", WEB_UID, WEB_CID, T0));
+    publisher.failures = 1;
+    await m.flush();
+    expect(publisher.batches("s1")).toEqual([]);
+    expect(m.health().lastErrors.map((e) => e.code)).toEqual(["SC_SPOOL_FULL"]);
+    m.handleAlert(syscall("write", WEB_UID, WEB_CID, T0));
+    await m.flush();
+    const batches = publisher.batches("s1");
+    expect(batches.map((b) => b.seq)).toEqual([1, 2]);
+    expect(batches[0]!.workloads[0]!.syscalls.map((s) => s.name)).toContain("read");
+    expect(batches[1]!.workloads[0]!.syscalls.map((s) => s.name)).toEqual(["write"]);
+  });
+});
+
+describe("SessionManager attribution of containers whose pod is not known yet", () => {
+  const newUid = "11111111-2222-4333-8444-555555555555";
+  const newCid = "ab".repeat(32);
+  const newPod: PodInfo = {
+    uid: newUid,
+    name: "web-7d9c5b-new",
+    namespace: "shop",
+    labels: { app: "web" },
+    owner: { kind: "Deployment", name: "web" },
+    containers: { [newCid]: "nginx" },
+  };
+
+  it("holds the events and attributes them once the pod appears", async () => {
+    const m = manager();
+    await m.startSession(session("s1"));
+    m.handleAlert(syscall("execve", newUid, newCid, T0));
+    m.handleAlert(syscall("brk", newUid, newCid, T0 + 1));
+    await m.flush();
+    expect(publisher.batches("s1")).toEqual([]);
+    expect(m.health().counters["heldEvents"]).toBe(2);
+    now += HOLD_MS - 1;
+    pods.add(newPod);
+    await m.flush();
+    const [batch] = publisher.batches("s1");
+    expect(batch!.workloads[0]).toMatchObject({ pod: newPod.name, podUid: newUid, containerId: newCid });
+    expect(batch!.workloads[0]!.syscalls.map((s) => s.name)).toEqual(
+      expect.arrayContaining(["execve", "brk", "exit", "exit_group"]),
+    );
+    expect(m.health().counters).toMatchObject({ heldEvents: 0, unattributedEvents: 0 });
+  });
+
+  it("keeps holding events while a pod change does not bring their pod", async () => {
+    const m = manager();
+    await m.startSession(session("s1"));
+    m.handleAlert(syscall("execve", newUid, newCid, T0));
+    pods.add({ ...dbPod, labels: { app: "db", changed: "yes" } });
+    expect(m.health().counters["heldEvents"]).toBe(1);
+  });
+
+  it("drops and counts the events still unattributed after the hold time", async () => {
+    const m = manager();
+    await m.startSession(session("s1"));
+    m.handleAlert(syscall("execve", newUid, newCid, T0));
+    m.handleAlert(syscall("brk", newUid, newCid, T0));
+    now += HOLD_MS;
+    await m.flush();
+    expect(m.health().counters).toMatchObject({ heldEvents: 0, unattributedEvents: 2 });
+    pods.add(newPod);
+    await m.flush();
+    expect(publisher.batches("s1")).toEqual([]);
+  });
+
+  it("bounds the held events, dropping the oldest", async () => {
+    const m = manager({ maxHeldEvents: 3 });
+    await m.startSession(session("s1"));
+    for (const name of ["a1", "a2", "a3", "a4", "a5"]) m.handleAlert(syscall(name, newUid, newCid, T0));
+    expect(m.health().counters).toMatchObject({ heldEvents: 3, unattributedEvents: 2 });
+    pods.add(newPod);
+    await m.flush();
+    const names = publisher
+      .batches("s1")
+      .flatMap((b) => b.workloads.flatMap((w) => w.syscalls.map((s) => s.name)));
+    expect(names.filter((n) => n.startsWith("a")).sort()).toEqual(["a3", "a4", "a5"]);
+  });
+});
+
+describe("SessionManager local record", () => {
+  it("writes data.json at every flush with the seq, counts and what was sent", async () => {
+    const m = manager();
+    await m.startSession(session("s1"));
+    m.handleAlert(syscall("read", WEB_UID, WEB_CID, T0));
+    await m.flush();
+    const data = JSON.parse(await readFile(sessionDataFile(stateDir, "s1"), "utf8"));
+    expect(data).toMatchObject({ version: 1, state: "running", nextSeq: 2, eventsSeen: 1 });
+    expect(data.containers[0].tuples).toContainEqual(["read", null, 1, T0, true]);
+  });
+
+  it("resumes after a restart with the same seq and counts, and reports the downtime as a gap in the FIN", async () => {
+    const first = manager();
+    await first.startSession(session("s1"));
+    recordReads(first, 3);
+    now = T0 + 1000;
+    await first.flush();
+    const persistedAt = now;
+    const before = publisher.batches("s1");
+    expect(before.map((b) => b.seq)).toEqual([1]);
+
+    // The agent dies; it starts again a minute later with the same state directory.
+    now = T0 + 61_000;
+    falco = new FakeFalco();
+    const second = manager();
+    await second.restore();
+    expect(falco.applied).toEqual([["s1"]]);
+    expect(second.sessionStatus("s1")[0]).toMatchObject({ state: "running", eventsSeen: 3 });
+    recordReads(second, 1);
+    await second.flush();
+    const result = await second.stopSession("s1");
+
+    // The record is written before publishing, so the batch published just before the restart is
+    // published again, identical, with the same seq (the stream and aggregator de-duplicate it).
+    const batches = publisher.batches("s1");
+    expect(batches.map((b) => b.seq)).toEqual([1, 1, 2]);
+    expect(batches[1]).toEqual(before[0]);
+    expect(batches[2]!.workloads[0]!.syscalls).toEqual([{ name: "read", count: 4, firstSeen: T0 }]);
+    const [fin] = publisher.fins("s1");
+    expect(fin).toMatchObject({ batches: 2, gaps: [{ from: persistedAt, to: T0 + 61_000 }] });
+    expect(result).toEqual({ batches: 2 });
+  });
+
+  it("publishes batches that were numbered but not acknowledged before a restart, with their seq", async () => {
+    const first = manager();
+    await first.startSession(session("s1"));
+    recordReads(first, 1);
+    publisher.failures = 1;
+    await first.flush();
+    expect(publisher.batches("s1")).toEqual([]);
+
+    const second = manager();
+    await second.restore();
+    await second.flush();
+    const batches = publisher.batches("s1");
+    expect(batches.map((b) => b.seq)).toEqual([1]);
+    expect(batches[0]!.workloads[0]!.syscalls.map((s) => s.name)).toContain("read");
+  });
+
+  it("restores a stopped session so that a repeated stop still answers its batch count", async () => {
+    const first = manager();
+    await first.startSession(session("s1"));
+    recordReads(first, 1);
+    await first.stopSession("s1");
+    const second = manager();
+    await second.restore();
+    await expect(second.stopSession("s1")).resolves.toEqual({ batches: 1 });
+    expect(publisher.fins("s1")).toHaveLength(1);
+    expect(second.health().activeSessions).toEqual([]);
+  });
+
+  it("skips an unreadable record, reporting it in health", async () => {
+    const first = manager();
+    await first.startSession(session("s1"));
+    await first.startSession(session("s2"));
+    const { writeFile } = await import("node:fs/promises");
+    await writeFile(sessionDataFile(stateDir, "s2"), "{ not json");
+    const second = manager();
+    await second.restore();
+    expect(second.sessionStatus().map((s) => s.sessionId)).toEqual(["s1"]);
+    expect(second.health().lastErrors[0]).toMatchObject({ code: "SC_FILE_READ" });
+    expect(second.health().lastErrors[0]!.message).toContain(join("s2", "data.json"));
+  });
+
+  it("renders schema-valid node profiles per workload: recording while running, complete after stop", async () => {
+    const m = manager();
+    await m.startSession(session("s1", {}, ["ioctl"]));
+    m.handleAlert(syscall("read", WEB_UID, WEB_CID, T0));
+    m.handleAlert(syscall("ioctl", WEB_UID, WEB_CID, T0, { request: 0x5401n }));
+    m.handleAlert(syscall("fsync", DB_UID, DB_CID, T0));
+    m.handleAlert(drop(4));
+    const running = m.nodeProfiles("s1");
+    for (const doc of running) assertValid("profileDocument", doc, "node profile");
+    expect(running.map((d) => [d.workload.name, d.status])).toEqual([
+      ["db", "recording"],
+      ["web", "recording"],
+    ]);
+    const web = running[1]!;
+    expect(web.nodes).toEqual([{ name: "node-a", arch: "x86_64", droppedEvents: 4 }]);
+    expect(web.architectures).toEqual(["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]);
+    expect(web.syscalls.map((s) => s.name)).toEqual([
+      "exit",
+      "exit_group",
+      "ioctl",
+      "read",
+      "rt_sigreturn",
+      "sigreturn",
+    ]);
+    expect(web.syscalls.find((s) => s.name === "ioctl")!.args).toEqual([["21505"]]);
+    await m.stopSession("s1");
+    expect(m.nodeProfiles("s1").map((d) => d.status)).toEqual(["complete", "complete"]);
+    expect(m.nodeProfiles("unknown")).toEqual([]);
+  });
+});
+
+describe("SessionManager health", () => {
+  it("reports a schema-valid health with Falco status, counters and the last errors", async () => {
+    const m = manager();
+    await m.startSession(session("s1"));
+    m.handleAlert(syscall("read", WEB_UID, WEB_CID, T0));
+    m.noteParseError(new SeccomposeError("SC_ALERT_MALFORMED", "Falco alert is not JSON"));
+    for (let i = 0; i < 25; i++) m.noteParseError(new Error(`broken ${i}`));
+    await m.flush();
+    const health = m.health();
+    assertValid(
+      "controlReply",
+      { schemaVersion: 1, requestId: "r1", node: "node-a", ok: true, health },
+      "health reply",
+    );
+    expect(health).toMatchObject({
+      node: "node-a",
+      arch: "x86_64",
+      kernel: "6.18.0",
+      agentVersion: "0.1.0",
+      falco: { state: "running", version: "0.44.1", pid: 4242, restarts: 1 },
+      activeSessions: ["s1"],
+    });
+    expect(health.counters).toMatchObject({
+      alertsRead: 1,
+      parseErrors: 26,
+      batchesSent: 1,
+      spoolBytes: 512,
+      falcoDrops: 0,
+    });
+    expect(health.counters.eventsSent).toBe(publisher.batches("s1")[0]!.workloads[0]!.syscalls.length);
+    expect(health.lastErrors).toHaveLength(20);
+    expect(health.lastErrors.at(-1)).toMatchObject({ code: "SC_INTERNAL", message: "broken 24" });
+  });
+});
+
+function recordReads(m: SessionManager, times: number): void {
+  for (let i = 0; i < times; i++) m.handleAlert(syscall("read", WEB_UID, WEB_CID, T0 + i));
+}

@@ -1,0 +1,571 @@
+/**
+ * The agent's core: which sessions run, which containers each records, edge aggregation of their
+ * syscalls into batches, the FIN on stop, and the local record that survives a restart.
+ *
+ * Data flow: alert → attribution (cgroup pod UID + container ID → pod directory → workload) →
+ * every running session whose targets select the container → its NoveltyTracker. Every
+ * flushIntervalMs, each session's changes become numbered batches, which are written to the local
+ * record before they are published (write-ahead): a batch that was numbered is never lost or
+ * renumbered, and after a restart it is published again with the same seq, which the stream and
+ * the aggregator de-duplicate.
+ */
+import type { Logger } from "pino";
+import type {
+  AgentHealth,
+  FinMarker,
+  NodeSessionStatus,
+  ProfileDocument,
+  SessionRecord,
+  SyscallEventBatch,
+  WorkloadKey,
+} from "../../../lib/contracts/types.ts";
+import { assertValid } from "../../../lib/contracts/validators.ts";
+import { ErrorCodes, SeccomposeError } from "../../../lib/errors.ts";
+import {
+  argSpecFor,
+  argTupleFromRaw,
+  validateArgSyscalls,
+  type ArgConditionSpec,
+} from "../../../lib/profile/arg-specs.ts";
+import { toProfileDocument } from "../../../lib/profile/document.ts";
+import { compareWorkloadKeys } from "../../../lib/profile/workload-key.ts";
+import { scmpArchesForNode } from "../../../lib/syscalls/architectures.ts";
+import { nonReturningSyscalls } from "../../../lib/syscalls/non-returning.ts";
+import { rawArgsFromAlert } from "../edge/alert-args.ts";
+import { NoveltyTracker, type ContainerMeta } from "../edge/novelty-tracker.ts";
+import type { FalcoAlert, FalcoSyscallAlert } from "../intake/alert.ts";
+import { compileTargets, type TargetMatcher } from "../pods/targets.ts";
+import { HeldEvents } from "./held-events.ts";
+import type { AgentController, EventPublisher, FalcoControl, PodDirectory } from "../ports.ts";
+import {
+  readAllSessionData,
+  writeSessionData,
+  type Gap,
+  type SessionData,
+  type SessionState,
+} from "./session-store.ts";
+
+export interface SessionManagerDeps {
+  node: string;
+  /** As `uname -m` reports it. */
+  arch: string;
+  kernel: string;
+  agentVersion: string;
+  stateDir: string;
+  falco: FalcoControl;
+  publisher: EventPublisher;
+  pods: PodDirectory;
+  logger: Logger;
+  /** Milliseconds since the epoch; injectable for tests. */
+  clock?: () => number;
+  flushIntervalMs: number;
+  maxEventsPerBatch: number;
+  /** How long events of a container whose pod is not known yet are kept for attribution. */
+  holdUnknownMs: number;
+  /** At most this many such events are kept; the oldest are dropped first. Default 10,000. */
+  maxHeldEvents?: number;
+  /**
+   * A timer flush sends at most this many batches per session; a larger backlog (a burst of new
+   * containers) goes out over the next flushes, which bounds the memory a flush needs. Default 20.
+   */
+  maxBatchesPerFlush?: number;
+}
+
+const MAX_LAST_ERRORS = 20;
+const DEFAULT_MAX_HELD_EVENTS = 10_000;
+const DEFAULT_MAX_BATCHES_PER_FLUSH = 20;
+
+interface Session {
+  record: SessionRecord;
+  state: SessionState;
+  matcher: TargetMatcher;
+  /** Specs of the session's argument syscalls; empty when it records no arguments. */
+  argSpecs: ReadonlyMap<string, readonly ArgConditionSpec[]>;
+  tracker: NoveltyTracker;
+  nextSeq: number;
+  batchesSent: number;
+  droppedEvents: number;
+  /** Calls seen before the tracker was (re)created; the tracker counts the rest. */
+  eventsSeenBefore: number;
+  gaps: Gap[];
+  pending: SyscallEventBatch[];
+  /** Tracker calls already in the local record, and whether anything else changed since. */
+  persistedRecorded: number;
+  dirty: boolean;
+}
+
+/** Where a container's events go, cached per container until pods or sessions change. */
+interface Route {
+  workload: WorkloadKey;
+  meta: ContainerMeta;
+  sessions: Session[];
+}
+
+export class SessionManager implements AgentController {
+  readonly #deps: SessionManagerDeps;
+  readonly #clock: () => number;
+  readonly #log: Logger;
+  readonly #nonReturning: readonly string[];
+
+  readonly #sessions = new Map<string, Session>();
+  #running: Session[] = [];
+  readonly #routes = new Map<string, Route>();
+  readonly #held: HeldEvents;
+
+  readonly #counters = {
+    alertsRead: 0,
+    parseErrors: 0,
+    eventsSent: 0,
+    batchesSent: 0,
+    falcoDrops: 0,
+    unattributedEvents: 0,
+  };
+  readonly #lastErrors: AgentHealth["lastErrors"] = [];
+
+  // Control operations run one at a time; publishing and writing the local record too.
+  #controlChain: Promise<unknown> = Promise.resolve();
+  #recordChain: Promise<unknown> = Promise.resolve();
+  #falcoStale = false;
+  #timer: NodeJS.Timeout | undefined;
+  #timerFlushing = false;
+
+  constructor(deps: SessionManagerDeps) {
+    for (const key of ["maxEventsPerBatch", "maxBatchesPerFlush", "maxHeldEvents"] as const) {
+      const value = deps[key];
+      if (value !== undefined && (!Number.isInteger(value) || value < 1)) {
+        throw new SeccomposeError(
+          ErrorCodes.SC_CONFIG_INVALID,
+          `${key} must be a positive integer, got ${value}`,
+        );
+      }
+    }
+    this.#deps = deps;
+    this.#clock = deps.clock ?? Date.now;
+    this.#log = deps.logger;
+    this.#nonReturning = nonReturningSyscalls(scmpArchesForNode(deps.arch));
+    this.#held = new HeldEvents(deps.maxHeldEvents ?? DEFAULT_MAX_HELD_EVENTS);
+    deps.pods.onChange(() => this.#onPodsChanged());
+  }
+
+  /**
+   * Loads the local record of every session. A session that was running resumes with its counts
+   * and batch numbers, and the time from its last record to now is booked as a gap (reported in
+   * its FIN). Call once, before anything else.
+   */
+  async restore(): Promise<void> {
+    const { sessions, errors } = await readAllSessionData(this.#deps.stateDir);
+    for (const err of errors) this.#noteError(err);
+    const now = this.#clock();
+    for (const data of sessions) {
+      let session: Session;
+      try {
+        session = this.#sessionFromData(data);
+      } catch (err) {
+        this.#noteError(err);
+        continue;
+      }
+      if (session.state === "running" && now > data.persistedAt) {
+        session.gaps.push({ from: data.persistedAt, to: now });
+        session.dirty = true;
+      }
+      this.#sessions.set(session.record.id, session);
+      this.#log.info(
+        {
+          session: session.record.id,
+          state: session.state,
+          nextSeq: session.nextSeq,
+          containers: session.tracker.containerCount,
+        },
+        "session restored from local record",
+      );
+    }
+    this.#refreshRunning();
+    await this.#exclusive(async () => {
+      for (const session of this.#sessions.values()) if (session.dirty) await this.#persist(session);
+    });
+    if (this.#running.length > 0) await this.#applyFalco();
+  }
+
+  /** Flushes every flushIntervalMs until close(). */
+  startFlushing(): void {
+    if (this.#timer !== undefined) return;
+    this.#timer = setInterval(() => {
+      if (this.#timerFlushing) return;
+      this.#timerFlushing = true;
+      void (async () => {
+        try {
+          if (this.#falcoStale) await this.#control(() => this.#applyFalco());
+          await this.flush();
+        } catch (err) {
+          this.#noteError(err);
+        } finally {
+          this.#timerFlushing = false;
+        }
+      })();
+    }, this.#deps.flushIntervalMs);
+    this.#timer.unref();
+  }
+
+  /** Stops the timer and flushes; sessions stay as they are in the local record, for the next start. */
+  async close(): Promise<void> {
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer = undefined;
+    await this.flush();
+    await this.#exclusive(async () => {
+      for (const session of this.#sessions.values())
+        if (this.#needsPersist(session)) await this.#persist(session);
+    });
+  }
+
+  startSession(record: SessionRecord): Promise<void> {
+    return this.#control(async () => {
+      // The desired state may already say stopping: converge to it.
+      if (record.state !== "running") {
+        await this.#stop(record.id);
+        return;
+      }
+      if (this.#sessions.has(record.id)) {
+        if (this.#falcoStale) await this.#applyFalco();
+        return;
+      }
+      const valid = assertValid("sessionRecord", record, `start of session ${record.id}`);
+      const session = this.#newSession(valid);
+      this.#sessions.set(valid.id, session);
+      this.#refreshRunning();
+      this.#log.info({ session: valid.id, targets: valid.targets }, "session started");
+      await this.#exclusive(() => this.#persist(session));
+      await this.#applyFalco();
+    });
+  }
+
+  stopSession(sessionId: string): Promise<{ batches: number }> {
+    return this.#control(() => this.#stop(sessionId));
+  }
+
+  sessionStatus(sessionId?: string): NodeSessionStatus[] {
+    const sessions = sessionId === undefined ? [...this.#sessions.values()] : [this.#sessions.get(sessionId)];
+    return sessions
+      .filter((s): s is Session => s !== undefined)
+      .map((s) => ({
+        sessionId: s.record.id,
+        state: s.state,
+        containers: s.tracker.containerCount,
+        batchesSent: s.batchesSent,
+        eventsSeen: s.eventsSeenBefore + s.tracker.recordedCount,
+        droppedEvents: s.droppedEvents,
+      }));
+  }
+
+  health(): AgentHealth {
+    const status = this.#deps.falco.status();
+    const falco: AgentHealth["falco"] = { state: status.state, restarts: status.restarts };
+    if (status.version !== undefined) falco.version = status.version;
+    if (status.pid !== undefined) falco.pid = status.pid;
+    if (status.lastExit !== undefined) falco.lastExit = status.lastExit;
+    return {
+      node: this.#deps.node,
+      arch: this.#deps.arch,
+      kernel: this.#deps.kernel,
+      agentVersion: this.#deps.agentVersion,
+      falco,
+      activeSessions: this.#running.map((s) => s.record.id),
+      counters: {
+        ...this.#counters,
+        spoolBytes: this.#deps.publisher.spoolBytes(),
+        heldEvents: this.#held.size,
+      },
+      lastErrors: this.#lastErrors.map((e) => ({ ...e })),
+    };
+  }
+
+  /** One document per workload this node recorded in the session: "recording" while it runs, "complete" once stopped. */
+  nodeProfiles(sessionId: string): ProfileDocument[] {
+    const session = this.#sessions.get(sessionId);
+    if (session === undefined) return [];
+    const set = session.tracker.observations(this.#deps.node, this.#deps.arch, session.droppedEvents);
+    const argSyscalls = session.record.profile.argSyscalls ?? [];
+    return [...set.workloads.values()]
+      .sort((a, b) => compareWorkloadKeys(a.key, b.key))
+      .map((wo) =>
+        // Node-local documents are not revisioned; the aggregator numbers the merged ones.
+        toProfileDocument(wo, {
+          session: sessionId,
+          revision: 0,
+          status: session.state === "stopped" ? "complete" : "recording",
+          argSyscalls,
+        }),
+      );
+  }
+
+  /** Books one alert from Falco. Runs once per alert: keep it cheap. */
+  handleAlert(alert: FalcoAlert): void {
+    this.#counters.alertsRead++;
+    switch (alert.kind) {
+      case "syscall":
+        if (this.#running.length > 0) this.#route(alert, undefined);
+        return;
+      case "drop":
+        this.#counters.falcoDrops += alert.nDrops;
+        for (const session of this.#running) {
+          session.droppedEvents += alert.nDrops;
+          session.dirty = true;
+        }
+        return;
+      case "internal":
+        this.#log.warn(
+          { rule: alert.rule, priority: alert.priority, message: alert.message },
+          "Falco internal alert",
+        );
+        return;
+      case "non-syscall":
+        return;
+    }
+  }
+
+  /** Counts an alert line that could not be parsed. */
+  noteParseError(err: unknown): void {
+    this.#counters.parseErrors++;
+    this.#noteError(err, "debug");
+  }
+
+  /** Drains every session into batches and publishes them; also ends the hold of events whose pod never appeared. */
+  flush(): Promise<void> {
+    return this.#exclusive(async () => {
+      this.#expireHeld(this.#clock());
+      for (const session of this.#sessions.values()) {
+        if (session.state === "stopped") continue;
+        try {
+          await this.#flushSession(session);
+        } catch (err) {
+          this.#noteError(err);
+        }
+      }
+    });
+  }
+
+  async #stop(sessionId: string): Promise<{ batches: number }> {
+    const session = this.#sessions.get(sessionId);
+    if (session === undefined) return { batches: 0 };
+    if (session.state === "stopped") return { batches: session.nextSeq - 1 };
+    const wasRunning = session.state === "running";
+    session.state = "stopping";
+    session.dirty = true;
+    this.#refreshRunning();
+    await this.#exclusive(async () => {
+      await this.#flushSession(session, true);
+      const fin: FinMarker = {
+        schemaVersion: 1,
+        kind: "fin",
+        session: sessionId,
+        node: this.#deps.node,
+        batches: session.nextSeq - 1,
+        sentAt: this.#clock(),
+        droppedEvents: session.droppedEvents,
+      };
+      if (session.gaps.length > 0) fin.gaps = session.gaps.map((g) => ({ ...g }));
+      await this.#deps.publisher.publish(fin);
+      session.state = "stopped";
+      session.dirty = true;
+      await this.#persist(session);
+    });
+    this.#log.info({ session: sessionId, batches: session.nextSeq - 1 }, "session stopped");
+    if (wasRunning) {
+      try {
+        await this.#applyFalco();
+      } catch (err) {
+        // The session's data is complete; Falco is reconfigured on the next flush.
+        this.#noteError(err);
+      }
+    }
+    return { batches: session.nextSeq - 1 };
+  }
+
+  /** Drains into batches, records them locally, then publishes them; with `everything`, repeats until nothing is left. */
+  async #flushSession(session: Session, everything = false): Promise<void> {
+    const maxBatches = this.#deps.maxBatchesPerFlush ?? DEFAULT_MAX_BATCHES_PER_FLUSH;
+    do {
+      const sentAt = this.#clock();
+      for (let n = 0; n < maxBatches; n++) {
+        const workloads = session.tracker.drain(this.#deps.maxEventsPerBatch);
+        if (workloads.length === 0) break;
+        session.pending.push({
+          schemaVersion: 1,
+          kind: "batch",
+          session: session.record.id,
+          node: this.#deps.node,
+          arch: this.#deps.arch,
+          seq: session.nextSeq++,
+          sentAt,
+          droppedEvents: session.droppedEvents,
+          workloads,
+        });
+        session.dirty = true;
+      }
+      if (this.#needsPersist(session)) await this.#persist(session);
+      while (session.pending.length > 0) {
+        const batch = session.pending[0]!;
+        await this.#deps.publisher.publish(batch);
+        session.pending.shift();
+        session.batchesSent++;
+        session.dirty = true;
+        this.#counters.batchesSent++;
+        for (const entry of batch.workloads) this.#counters.eventsSent += entry.syscalls.length;
+      }
+    } while (everything && session.tracker.pendingCount > 0);
+  }
+
+  #route(alert: FalcoSyscallAlert, heldAt: number | undefined): void {
+    const { containerId, podUid } = alert;
+    // Host processes and anything outside a kubelet container cgroup.
+    if (containerId === null || podUid === null) return;
+    const route = this.#routes.get(containerId) ?? this.#resolve(podUid, containerId);
+    if (route === undefined) {
+      this.#hold(alert, heldAt);
+      return;
+    }
+    if (route.sessions.length === 0) return;
+    const timeMs = Math.floor(Number(alert.timeNs) / 1e6);
+    for (const session of route.sessions) {
+      let args: string[] | undefined;
+      if (session.argSpecs.size > 0) {
+        const spec = session.argSpecs.get(alert.syscall);
+        if (spec !== undefined) {
+          const raw = rawArgsFromAlert(alert.syscall, alert.args);
+          args = raw === undefined ? undefined : (argTupleFromRaw(spec, raw) ?? undefined);
+        }
+      }
+      session.tracker.record(containerId, route.workload, route.meta, alert.syscall, args, timeMs);
+    }
+  }
+
+  #resolve(podUid: string, containerId: string): Route | undefined {
+    const pod = this.#deps.pods.byUid(podUid);
+    if (pod === undefined) return undefined;
+    const container = Object.hasOwn(pod.containers, containerId) ? pod.containers[containerId] : undefined;
+    if (container === undefined) return undefined;
+    const route: Route = {
+      workload: { namespace: pod.namespace, kind: pod.owner.kind, name: pod.owner.name, container },
+      meta: { pod: pod.name, podUid, containerId },
+      sessions: this.#running.filter((s) => s.matcher(pod, container)),
+    };
+    this.#routes.set(containerId, route);
+    return route;
+  }
+
+  /** `heldAt` is set when the event was held before. */
+  #hold(alert: FalcoSyscallAlert, heldAt: number | undefined): void {
+    this.#counters.unattributedEvents += this.#held.push({ alert, heldAt: heldAt ?? this.#clock() });
+  }
+
+  /** Events held for holdUnknownMs are given up: their pod never appeared (or was gone already). */
+  #expireHeld(now: number): void {
+    const expired = this.#held.expire(now, this.#deps.holdUnknownMs);
+    this.#counters.unattributedEvents += expired;
+    if (expired > 0)
+      this.#log.debug({ events: expired }, "dropped events of containers whose pod did not appear in time");
+  }
+
+  #onPodsChanged(): void {
+    this.#routes.clear();
+    this.#expireHeld(this.#clock());
+    if (this.#held.size === 0) return;
+    // Events still unattributable are held again with their original hold time.
+    for (const { alert, heldAt } of this.#held.takeAll()) this.#route(alert, heldAt);
+  }
+
+  #refreshRunning(): void {
+    this.#running = [...this.#sessions.values()]
+      .filter((s) => s.state === "running")
+      .sort((a, b) => (a.record.id < b.record.id ? -1 : 1));
+    this.#routes.clear();
+  }
+
+  async #applyFalco(): Promise<void> {
+    this.#falcoStale = true;
+    await this.#deps.falco.apply({ sessions: this.#running.map((s) => s.record) });
+    this.#falcoStale = false;
+  }
+
+  #newSession(record: SessionRecord): Session {
+    const argSpecs = new Map<string, readonly ArgConditionSpec[]>();
+    for (const name of validateArgSyscalls(record.profile.argSyscalls ?? []))
+      argSpecs.set(name, argSpecFor(name)!);
+    return {
+      record,
+      state: "running",
+      matcher: compileTargets(record.targets),
+      argSpecs,
+      tracker: new NoveltyTracker(this.#nonReturning),
+      nextSeq: 1,
+      batchesSent: 0,
+      droppedEvents: 0,
+      eventsSeenBefore: 0,
+      gaps: [],
+      pending: [],
+      persistedRecorded: 0,
+      dirty: true,
+    };
+  }
+
+  #sessionFromData(data: SessionData): Session {
+    const session = this.#newSession(data.session);
+    session.tracker.restore(data.containers);
+    Object.assign(session, {
+      state: data.state,
+      nextSeq: data.nextSeq,
+      batchesSent: data.batchesSent,
+      droppedEvents: data.droppedEvents,
+      eventsSeenBefore: data.eventsSeen,
+      gaps: data.gaps.map((g) => ({ from: g.from, to: g.to })),
+      pending: data.pending,
+      dirty: false,
+    });
+    return session;
+  }
+
+  #needsPersist(session: Session): boolean {
+    return session.dirty || session.tracker.recordedCount !== session.persistedRecorded;
+  }
+
+  async #persist(session: Session): Promise<void> {
+    const recorded = session.tracker.recordedCount;
+    await writeSessionData(
+      this.#deps.stateDir,
+      {
+        version: 1,
+        session: session.record,
+        state: session.state,
+        nextSeq: session.nextSeq,
+        batchesSent: session.batchesSent,
+        droppedEvents: session.droppedEvents,
+        eventsSeen: session.eventsSeenBefore + recorded,
+        gaps: session.gaps,
+        persistedAt: this.#clock(),
+        pending: session.pending,
+      },
+      session.tracker.snapshotJson(),
+    );
+    session.persistedRecorded = recorded;
+    session.dirty = false;
+  }
+
+  #control<T>(operation: () => Promise<T>): Promise<T> {
+    const result = this.#controlChain.then(operation);
+    this.#controlChain = result.catch(() => undefined);
+    return result;
+  }
+
+  #exclusive<T>(operation: () => Promise<T>): Promise<T> {
+    const result = this.#recordChain.then(operation);
+    this.#recordChain = result.catch(() => undefined);
+    return result;
+  }
+
+  #noteError(err: unknown, level: "warn" | "debug" = "warn"): void {
+    const code = err instanceof SeccomposeError ? err.code : ErrorCodes.SC_INTERNAL;
+    const message = err instanceof Error ? err.message : String(err);
+    this.#lastErrors.push({ code, message, at: new Date(this.#clock()).toISOString() });
+    if (this.#lastErrors.length > MAX_LAST_ERRORS) this.#lastErrors.shift();
+    this.#log[level]({ code, err: message }, "agent error");
+  }
+}
