@@ -140,6 +140,33 @@ describe("observation merge", () => {
     ]);
   });
 
+  it("adds up two replicas of one workload on the same node instead of taking the larger count", () => {
+    const set = new ObservationSet();
+    const base = {
+      schemaVersion: 1,
+      kind: "batch",
+      session: "s1",
+      node: "node-a",
+      arch: "x86_64",
+      sentAt: 0,
+      droppedEvents: 0,
+    } as const;
+    const replica = (containerId: string, count: number) => ({
+      workload: web,
+      containerId,
+      syscalls: [{ name: "read", count, firstSeen: 1000 }],
+    });
+    set.applyBatch({ ...base, seq: 1, workloads: [replica("aaa", 5), replica("bbb", 7)] });
+    set.applyBatch({ ...base, seq: 1, workloads: [replica("aaa", 5), replica("bbb", 7)] });
+    const doc = toProfileDocument(set.workload(web), {
+      session: "s1",
+      revision: 1,
+      status: "complete",
+      argSyscalls: [],
+    });
+    expect(doc.syscalls[0]).toMatchObject({ count: 12, nodes: { "node-a": 12 } });
+  });
+
   it("keeps argument tuples apart and counts them per tuple", () => {
     const set = merged(all);
     const doc = toProfileDocument(set.workload(web), {

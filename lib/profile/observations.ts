@@ -37,10 +37,20 @@ export class WorkloadObservations {
   }
 
   /**
-   * Books one observation: `count` is the node's cumulative count for this (syscall, args) tuple.
+   * Books one observation: `count` is the cumulative count for this (syscall, args) tuple of one
+   * contribution: a node, or one container on it (`source`), since two replicas of a workload on
+   * one node count separately and must add up, not merge by maximum.
    * `args` undefined means the call's arguments were not recorded.
    */
-  observe(node: string, syscall: string, count: number, firstSeen: number, args?: readonly string[]): void {
+  observe(
+    node: string,
+    syscall: string,
+    count: number,
+    firstSeen: number,
+    args?: readonly string[],
+    source?: string,
+  ): void {
+    const contributor = source === undefined ? node : `${node}\u0001${source}`;
     let stats = this.syscalls.get(syscall);
     if (stats === undefined) {
       stats = { counts: new Map(), firstSeen, argTuples: new Map(), anyArgs: false };
@@ -50,13 +60,13 @@ export class WorkloadObservations {
     }
     if (args === undefined) {
       stats.anyArgs = true;
-      const previous = stats.counts.get(node);
-      if (previous === undefined || count > previous) stats.counts.set(node, count);
+      const previous = stats.counts.get(contributor);
+      if (previous === undefined || count > previous) stats.counts.set(contributor, count);
     } else {
       // Counts of argument tuples are kept per tuple and node, so they too merge by maximum.
       const tupleKey = args.join(",");
       if (!stats.argTuples.has(tupleKey)) stats.argTuples.set(tupleKey, args);
-      const countKey = `${node}\u0000${tupleKey}`;
+      const countKey = `${contributor}\u0000${tupleKey}`;
       const previous = stats.counts.get(countKey);
       if (previous === undefined || count > previous) stats.counts.set(countKey, count);
     }
@@ -82,11 +92,11 @@ export class WorkloadObservations {
   }
 }
 
-/** Per-node call counts of one syscall, argument tuples folded together. */
+/** Per-node call counts of one syscall, containers and argument tuples folded together. */
 export function countsByNode(stats: SyscallStats): Map<string, number> {
   const byNode = new Map<string, number>();
   for (const [key, count] of stats.counts) {
-    const cut = key.indexOf("\u0000");
+    const cut = key.search(/[\u0000\u0001]/);
     const node = cut === -1 ? key : key.slice(0, cut);
     byNode.set(node, (byNode.get(node) ?? 0) + count);
   }
@@ -113,7 +123,8 @@ export class ObservationSet {
     for (const entry of batch.workloads) {
       const wo = this.workload(entry.workload);
       wo.noteNode(batch.node, batch.arch, batch.droppedEvents);
-      for (const ev of entry.syscalls) wo.observe(batch.node, ev.name, ev.count, ev.firstSeen, ev.args);
+      for (const ev of entry.syscalls)
+        wo.observe(batch.node, ev.name, ev.count, ev.firstSeen, ev.args, entry.containerId);
       events += entry.syscalls.length;
     }
     return events;
