@@ -109,7 +109,7 @@ describe("parsePodsFile", () => {
     ["pods: [{uid: u, name: a, namespace: n}]", "pods file f.yaml: pods[0].containers must be a list"],
     [
       "pods: [{uid: u, name: a, namespace: n, containers: [{name: c, id: abc}]}]",
-      'pods file f.yaml: pods[0].containers[0].id must be a full 64-hex-digit container id, got "abc"',
+      'pods file f.yaml: pods[0].containers[0].id must be a container id of 12 to 128 hex digits, got "abc"',
     ],
     [
       "pods: [{uid: u, name: a, namespace: n, labels: {a: 1}, containers: []}]",

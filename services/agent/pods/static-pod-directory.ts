@@ -10,7 +10,7 @@
  *     owner: { kind: Deployment, name: web }   # optional; the pod itself when absent
  *     containers:
  *       - name: nginx
- *         id: containerd://4f1e…ff01           # 64 hex digits; runtime prefix optional
+ *         id: containerd://4f1e…ff01           # hex digits; runtime prefix optional
  * ```
  */
 import { readFile } from "node:fs/promises";
@@ -19,7 +19,8 @@ import { ErrorCodes, SeccomposeError } from "../../../lib/errors.ts";
 import type { PodDirectory, PodInfo } from "../ports.ts";
 import { stripRuntimePrefix } from "./k8s-pod.ts";
 
-const CONTAINER_ID = /^[0-9a-f]{64}$/;
+// As accepted from cgroup paths (services/agent/intake/cgroup.ts): runtimes differ in length.
+const CONTAINER_ID = /^[0-9a-f]{12,128}$/;
 
 export class StaticPodDirectory implements PodDirectory {
   readonly file: string;
@@ -140,7 +141,7 @@ export function parsePodsFile(text: string, file: string): PodInfo[] {
       const containerName = requiredString(c, "name", cat, invalid);
       const id = stripRuntimePrefix(requiredString(c, "id", cat, invalid));
       if (!CONTAINER_ID.test(id))
-        invalid(`${cat}.id`, `must be a full 64-hex-digit container id, got "${id}"`);
+        invalid(`${cat}.id`, `must be a container id of 12 to 128 hex digits, got "${id}"`);
       containers[id] = containerName;
     });
     return { uid, name, namespace, labels, owner, containers };
