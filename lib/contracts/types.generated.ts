@@ -111,6 +111,15 @@ export interface SeccomposeContracts {
   NatsConnection?: NatsConnection;
   AgentConfig?: AgentConfig;
   AggregatorConfig?: AggregatorConfig;
+  AggregatorStatusRequest?: AggregatorStatusRequest;
+  AggregatorSessionStatus?: AggregatorSessionStatus;
+  AggregatorNodeStatus?: AggregatorNodeStatus;
+  AggregatorWorkloadStatus?: AggregatorWorkloadStatus;
+  SessionFinalisedEvent?: SessionFinalisedEvent;
+  ConvergenceEvent?: ConvergenceEvent;
+  DriftEvent?: DriftEvent;
+  ProfilePointer?: ProfilePointer;
+  AggregatorStatus?: AggregatorStatus;
   SessionFile?: SessionFile;
   CliConfig?: CliConfig;
 }
@@ -478,6 +487,22 @@ export interface AgentConfig {
     maxInFlight?: number;
     spoolMaxBytes?: number;
   };
+  /**
+   * Pods on this node, for running outside Kubernetes (see services/agent/pods/static-pod-directory.ts). Without it the agent watches the Kubernetes API.
+   */
+  podsFile?: string;
+  /**
+   * Kubeconfig for the pod watch; in-cluster credentials when absent.
+   */
+  kubeconfig?: string;
+  /**
+   * How long events of a container whose pod is not known yet are held for attribution.
+   */
+  holdUnknownMs?: number;
+  /**
+   * Reply-inbox prefix, so NATS permissions can confine the agent's replies.
+   */
+  inboxPrefix?: string;
 }
 /**
  * seccompose-aggregator configuration: from an optional YAML/JSON file, then environment (SECCOMPOSE_*), then flags.
@@ -498,6 +523,242 @@ export interface AggregatorConfig {
   };
   checkpointIntervalMs?: number;
   kvValueMaxBytes?: number;
+}
+/**
+ * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
+ * via the `definition` "AggregatorStatusRequest".
+ */
+export interface AggregatorStatusRequest {
+  session?: SessionId;
+}
+/**
+ * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
+ * via the `definition` "AggregatorSessionStatus".
+ */
+export interface AggregatorSessionStatus {
+  session: SessionId;
+  mode: "oneshot" | "continuous";
+  /**
+   * recording: not finalised; complete: finalised with every node's data; partial: finalised at the stop deadline without missingNodes.
+   */
+  state: "recording" | "complete" | "partial";
+  expectedNodes?: NodeName[];
+  /**
+   * Nodes that sent at least one batch or FIN.
+   */
+  nodesReporting: number;
+  /**
+   * While recording: participating nodes whose FIN or batches are still missing. When partial: the nodes left out.
+   */
+  missingNodes?: NodeName[];
+  stopDeadline?: Timestamp;
+  finalisedAt?: Timestamp;
+  /**
+   * RFC 3339 UTC timestamp.
+   */
+  lastEventAt?: string;
+  batchesMerged: number;
+  eventsMerged: number;
+  /**
+   * Batches that arrived after the session was finalised (not merged).
+   */
+  lateBatches: number;
+  nodes: AggregatorNodeStatus[];
+  workloads: AggregatorWorkloadStatus[];
+}
+/**
+ * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
+ * via the `definition` "AggregatorNodeStatus".
+ */
+export interface AggregatorNodeStatus {
+  name: NodeName;
+  arch?: string;
+  batchesMerged: number;
+  eventsMerged: number;
+  /**
+   * Batch numbers merged, as ranges, e.g. "1-40,42".
+   */
+  mergedBatches: string;
+  /**
+   * Batch count announced by the node's FIN, once merged.
+   */
+  finBatches?: number;
+  /**
+   * FIN merged and every batch 1..finBatches merged.
+   */
+  complete: boolean;
+  droppedEvents: number;
+  lastEventAt?: Timestamp;
+}
+/**
+ * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
+ * via the `definition` "AggregatorWorkloadStatus".
+ */
+export interface AggregatorWorkloadStatus {
+  workload: WorkloadKey;
+  token: string;
+  /**
+   * KV sc_profiles key of the workload's latest document.
+   */
+  profileKey: string;
+  syscalls: number;
+  /**
+   * Last published revision; 0 before the first.
+   */
+  revision: number;
+  converged: boolean;
+  convergedAt?: Timestamp;
+  /**
+   * RFC 3339 UTC timestamp.
+   */
+  lastChangeAt?: string;
+  frozen: boolean;
+  driftEvents: number;
+}
+/**
+ * Published on sc.agg.status.<session> when a session's final profiles are stored.
+ *
+ * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
+ * via the `definition` "SessionFinalisedEvent".
+ */
+export interface SessionFinalisedEvent {
+  schemaVersion: 1;
+  kind: "SessionFinalised";
+  session: SessionId;
+  status: "complete" | "partial";
+  missingNodes?: NodeName[];
+  finalisedAt: Timestamp;
+  profiles: {
+    workload: WorkloadKey;
+    /**
+     * KV sc_profiles key.
+     */
+    key: string;
+    revision: number;
+    syscalls: number;
+    /**
+     * kv: the document is the KV value; object: the KV value is a ProfilePointer.
+     */
+    storage: "kv" | "object";
+  }[];
+}
+/**
+ * Published on sc.conv.<session>.<workload token> when a continuous profile has not changed for the convergence window.
+ *
+ * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
+ * via the `definition` "ConvergenceEvent".
+ */
+export interface ConvergenceEvent {
+  schemaVersion: 1;
+  kind: "Convergence";
+  session: SessionId;
+  workload: WorkloadKey;
+  workloadToken: string;
+  revision: number;
+  /**
+   * RFC 3339 UTC timestamp.
+   */
+  convergedAt: string;
+  /**
+   * RFC 3339 UTC timestamp.
+   */
+  lastChangeAt: string;
+  windowSeconds: number;
+  syscalls: number;
+}
+/**
+ * Published on sc.drift.<session>.<workload token> the first time a node reports a call outside a frozen profile (once per node, syscall and argument tuple; possibly again after an aggregator restart).
+ *
+ * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
+ * via the `definition` "DriftEvent".
+ */
+export interface DriftEvent {
+  schemaVersion: 1;
+  kind: "Drift";
+  session: SessionId;
+  workload: WorkloadKey;
+  workloadToken: string;
+  node: NodeName;
+  pod?: string;
+  syscall: SyscallName;
+  args?: ArgTuple;
+  /**
+   * Calls of this (syscall, arguments) on the node so far.
+   */
+  count: number;
+  firstSeen: Timestamp;
+  detectedAt: Timestamp;
+  /**
+   * Revision of the frozen profile (0: frozen before anything was seen).
+   */
+  frozenRevision: number;
+}
+/**
+ * Value of a KV sc_profiles key whose ProfileDocument exceeded the KV value limit: the document (JSON) is the object `object` in Object Store `objectStore`.
+ *
+ * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
+ * via the `definition` "ProfilePointer".
+ */
+export interface ProfilePointer {
+  schemaVersion: 1;
+  kind: "ProfilePointer";
+  session: SessionId;
+  workload: WorkloadKey;
+  revision: number;
+  status: "complete" | "partial" | "recording";
+  objectStore: string;
+  /**
+   * Object name: the KV key it stands for.
+   */
+  object: string;
+  /**
+   * Bytes of the document.
+   */
+  size: number;
+  sha256: string;
+}
+/**
+ * JSON reply of seccompose-aggregator to a request on sc.agg.status (request body: empty, or an AggregatorStatusRequest). The $defs also define what the aggregator publishes: status events on sc.agg.status.<session>, convergence events on sc.conv.<session>.<workload token>, drift events on sc.drift.<session>.<workload token>, and the pointer stored in KV sc_profiles when a profile document is too large for a KV value.
+ *
+ * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
+ * via the `definition` "AggregatorStatus".
+ */
+export interface AggregatorStatus {
+  schemaVersion: 1;
+  kind: "AggregatorStatus";
+  generatedAt: Timestamp;
+  /**
+   * Id of the aggregator process that answered.
+   */
+  instance: string;
+  /**
+   * The durable consumer on SC_EVENTS; absent when its info could not be read.
+   */
+  consumer?: {
+    stream: string;
+    durable: string;
+    /**
+     * Consumer lag: messages in the stream not yet delivered to the aggregator.
+     */
+    numPending: number;
+    /**
+     * Messages delivered and merged but not yet covered by a checkpoint.
+     */
+    numAckPending: number;
+    ackFloor: number;
+  };
+  /**
+   * The last checkpoint this process stored.
+   */
+  checkpoint?: {
+    streamSeq: number;
+    writtenAt: Timestamp;
+  };
+  /**
+   * Messages that could not be decoded or validated (terminated, never merged).
+   */
+  badBatches: number;
+  sessions: AggregatorSessionStatus[];
 }
 /**
  * `seccompose start -f session.yaml`: what to record and how to render it. Flags override the file; the file overrides the user defaults (seccompose config).

@@ -1,0 +1,89 @@
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { isSeccomposeError } from "../../lib/errors.ts";
+import { resolveAgentConfig } from "./config.ts";
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "seccompose-agent-config-"));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function rejection(argv: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
+  try {
+    await resolveAgentConfig(argv, env);
+  } catch (err) {
+    if (isSeccomposeError(err)) return `${err.code}: ${err.message}`;
+    throw err;
+  }
+  throw new Error("config was accepted");
+}
+
+describe("agent configuration", () => {
+  it("fills every default from flags alone", async () => {
+    const config = await resolveAgentConfig(
+      ["--nats-url", "nats://127.0.0.1:4222", "--node-name", "node-a"],
+      {},
+    );
+    expect(config).toMatchObject({
+      nodeName: "node-a",
+      nats: { servers: ["nats://127.0.0.1:4222"] },
+      stateDir: "/var/lib/seccompose",
+      httpPort: 8080,
+      falco: { binary: "/usr/bin/falco", alertFormat: "compact", configDir: "/var/lib/seccompose/falco" },
+      batch: { flushIntervalMs: 2000 },
+    });
+  });
+
+  it("lets the environment override the file and flags override the environment", async () => {
+    const file = join(dir, "agent.yaml");
+    await writeFile(
+      file,
+      "nodeName: from-file\nstateDir: /file\nhttpPort: 1\nnats: {servers: ['nats://file:4222']}\nfalco: {binary: /file/falco}\n",
+    );
+    const config = await resolveAgentConfig(["-c", file, "--http-port", "3"], {
+      NODE_NAME: "from-env",
+      SECCOMPOSE_HTTP_PORT: "2",
+      SECCOMPOSE_NATS_URL: "nats://env-a:4222, nats://env-b:4222",
+    });
+    expect(config.nodeName).toBe("from-env");
+    expect(config.stateDir).toBe("/file");
+    expect(config.httpPort).toBe(3);
+    expect(config.nats.servers).toEqual(["nats://env-a:4222", "nats://env-b:4222"]);
+    expect(config.falco.binary).toBe("/file/falco");
+    expect(config.falco.configDir).toBe("/file/falco");
+  });
+
+  it("says where NATS must be given when it is missing", async () => {
+    expect(await rejection(["--node-name", "n"])).toMatch(
+      /SC_CONFIG_INVALID: no NATS server given: use --nats-url/,
+    );
+  });
+
+  it("names the field and rule of an invalid value", async () => {
+    expect(await rejection(["--nats-url", "nats://x:1", "--alert-format", "xml"])).toMatch(
+      /SC_CONFIG_INVALID: .*\/falco\/alertFormat must be one of \["json","compact"\]/,
+    );
+    expect(await rejection(["--nats-url", "nats://x:1", "--node-name", "Bad_Name"])).toMatch(
+      /\/nodeName must match pattern/,
+    );
+    expect(await rejection(["--nats-url", "nats://x:1", "--http-port", "eighty"])).toMatch(
+      /--http-port must be a whole number/,
+    );
+  });
+
+  it("reports an unreadable or malformed config file with its path", async () => {
+    expect(await rejection(["-c", join(dir, "missing.yaml")])).toMatch(
+      /SC_FILE_READ: cannot read config file .*missing\.yaml/,
+    );
+    const bad = join(dir, "bad.yaml");
+    await writeFile(bad, "nats: [unclosed");
+    expect(await rejection(["-c", bad])).toMatch(/bad\.yaml is not valid YAML/);
+    await writeFile(bad, "nodeName: n\nsurprise: 1\nnats: {servers: ['nats://x:1']}\n");
+    expect(await rejection(["-c", bad])).toMatch(/has unknown field "surprise"/);
+  });
+});
