@@ -1,0 +1,267 @@
+/**
+ * The Falco configuration and rules file the agent runs Falco with. Both are plain strings,
+ * rendered deterministically from the running sessions, so the supervisor can tell whether
+ * anything changed (a reload is a hot restart inside Falco and loses events while it runs).
+ *
+ * Choices, with the facts behind them (shared/reference/falco.md, fixtures/falco/README.md):
+ * - Only our own rules file is loaded: with `rule_matching: first` any other rule could
+ *   shadow the catch-all rule.
+ * - One catch-all rule for every thread in a kubelet pod cgroup. Attribution to pod and
+ *   container comes from the cgroup path, which works from a container's first syscall and
+ *   without the container plugin. `thread.cgroup.cpu contains "kubepods"` covers the cgroupfs
+ *   (`/kubepods/...`) and systemd (`/kubepods.slice/...`) drivers, a kubelet below another
+ *   cgroup root (`/kubelet.slice/kubelet-kubepods.slice/...`, `/docker/<id>/kubepods/...`),
+ *   and cgroup v1 and v2 alike: on v2 the `cpu` controller's path is the unified path, and the
+ *   kubelet enables `cpu` for every pod cgroup.
+ * - `base_syscalls.all` keeps the I/O syscalls Falco would otherwise ignore. A rule without an
+ *   `evt.type` check would also switch on the scheduler and page-fault tracepoints, which fire
+ *   far more often than syscalls: both the rule (`not evt.type in (switch, page_fault)`) and
+ *   `base_syscalls.custom_set` (`!switch`, `!page_fault`) exclude them.
+ * - `signaldeliver` stays in. Signal deliveries are rare next to syscalls, and they are the
+ *   only sign in the stream that a container handles signals, i.e. makes `rt_sigreturn`, which
+ *   Falco never reports because it does not return. Profiles add the non-returning syscalls
+ *   in any case (lib/syscalls/non-returning.ts); the intake classifies the event as
+ *   non-syscall.
+ * - Output goes to Falco's stdout, a pipe the agent owns: no per-alert request, no file to
+ *   rotate, and Falco blocks rather than loses alerts when the agent reads slowly, up to the
+ *   bounded `outputs_queue` (a full queue drops alerts and logs "Outputs queue out of memory",
+ *   which the supervisor reports). Every other channel is off; Falco logs to stderr.
+ * - `syscall_event_drops` with threshold 0 and actions [log, alert] reports every second in
+ *   which the kernel side dropped events, so no loss goes unnoticed.
+ * - `watch_config_files: false`: the supervisor reloads explicitly with SIGHUP after writing
+ *   both files, never Falco on a half-written pair.
+ */
+import { stringify } from "yaml";
+import type { SessionRecord } from "../../../lib/contracts/types.ts";
+import { COMPACT_FIELDS, compactRuleOutput } from "../intake/compact-alert.ts";
+
+export type AlertFormat = "json" | "compact";
+
+/** Which metadata fields this Falco offers; a rule naming a missing field fails to load. */
+export interface FieldSupport {
+  /** `container.id` (the container plugin). */
+  container: boolean;
+  /** `k8s.ns.name`, `k8s.pod.name`, `k8s.pod.uid` (the container plugin, from CRI sandbox labels). */
+  k8s: boolean;
+}
+
+export const NO_METADATA_FIELDS: FieldSupport = { container: false, k8s: false };
+
+/** A Falco plugin to load, as the `plugins` entries of falco.yaml describe it. */
+export interface FalcoPlugin {
+  name: string;
+  /** A path, or a file name Falco looks up in its plugins directory (e.g. `libcontainer.so`). */
+  libraryPath: string;
+  initConfig?: Record<string, unknown>;
+  openParams?: string;
+}
+
+export interface FalcoConfigOptions {
+  /** Where falco.yaml and the rules file live; Falco gets absolute paths to both. */
+  configDir: string;
+  alertFormat: AlertFormat;
+  /** What `falco --list` reported for this configuration (see detectFieldSupport). */
+  fieldSupport?: FieldSupport;
+  /** Plugins to load, e.g. the container plugin; none by default. */
+  plugins?: readonly FalcoPlugin[];
+  /** Serve /healthz on this loopback port; the webserver is off without it. */
+  webserverPort?: number;
+  /** Alerts Falco may hold while the agent reads slowly, before it drops them. */
+  outputsQueueCapacity?: number;
+  /**
+   * Confine the rule to the sessions' namespaces when Falco has the `k8s.*` fields and every
+   * session names its namespaces. Saves Falco formatting alerts nobody wants, but the rule
+   * then changes with the set of namespaces, and every change is a reload: a hot restart that
+   * loses the events of all sessions on the node while it runs. Off by default.
+   */
+  narrowToNamespaces?: boolean;
+}
+
+export interface FalcoFiles {
+  configPath: string;
+  rulesPath: string;
+  /** falco.yaml */
+  config: string;
+  rules: string;
+}
+
+export const CONFIG_FILE_NAME = "falco.yaml";
+export const RULES_FILE_NAME = "seccompose_rules.yaml";
+export const RULE_NAME = "seccompose_capture";
+/** The cgroup field the condition tests and the alert layouts carry (COMPACT_FIELDS ends with it). */
+export const CGROUP_FIELD = "thread.cgroup.cpu";
+export const DEFAULT_OUTPUTS_QUEUE_CAPACITY = 262_144;
+/** The marker that opens the JSON rule output; only `output_fields` is shipped, not this text. */
+const JSON_OUTPUT_MARKER = "sc1";
+
+const CONTAINER_FIELDS = ["container.id"] as const;
+const K8S_FIELDS = ["k8s.ns.name", "k8s.pod.name", "k8s.pod.uid"] as const;
+const BASE_CONDITION = `${CGROUP_FIELD} contains "kubepods" and not evt.type in (switch, page_fault)`;
+// A namespace is a DNS label; anything else cannot name one and must not reach a condition.
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const FIELD_LINE = /^([a-z][a-z0-9_]*(?:\.[A-Za-z0-9_]+)+)(?:[\s[]|$)/;
+
+/**
+ * Which metadata fields a Falco offers, from the output of `falco --list` (the full listing, or
+ * names only with `-N`). Field names start in the first column; class headers, descriptions and
+ * wrapped description lines do not.
+ */
+export function detectFieldSupport(listFieldsOutput: string): FieldSupport {
+  const fields = new Set<string>();
+  for (const line of listFieldsOutput.split("\n")) {
+    const match = FIELD_LINE.exec(line);
+    if (match) fields.add(match[1]!);
+  }
+  return {
+    container: CONTAINER_FIELDS.every((field) => fields.has(field)),
+    k8s: K8S_FIELDS.every((field) => fields.has(field)),
+  };
+}
+
+/** falco.yaml and the rules file for these sessions. */
+export function renderFalcoFiles(
+  sessions: readonly SessionRecord[],
+  options: FalcoConfigOptions,
+): FalcoFiles {
+  const configPath = `${options.configDir}/${CONFIG_FILE_NAME}`;
+  const rulesPath = `${options.configDir}/${RULES_FILE_NAME}`;
+  return {
+    configPath,
+    rulesPath,
+    config: renderConfig(rulesPath, options),
+    rules: renderRules(
+      options.narrowToNamespaces === true ? sessions : [],
+      options.alertFormat,
+      options.fieldSupport ?? NO_METADATA_FIELDS,
+    ),
+  };
+}
+
+/**
+ * The rule condition: every event of kubelet pod cgroups, narrowed to the namespaces of
+ * `narrowingSessions` when Falco has the `k8s.*` fields (no narrowing for an empty list).
+ */
+export function ruleCondition(
+  narrowingSessions: readonly SessionRecord[],
+  fieldSupport: FieldSupport,
+): string {
+  const namespaces = fieldSupport.k8s ? targetNamespaces(narrowingSessions) : null;
+  if (namespaces === null) return BASE_CONDITION;
+  // The container plugin may not have looked a new container up yet; its first syscalls (the
+  // exec and the loader's) matter most for a profile, so events without a namespace stay in.
+  return `${BASE_CONDITION} and (not k8s.ns.name exists or k8s.ns.name in (${namespaces.join(", ")}))`;
+}
+
+/** The rule `output`: the intake's compact layout, or `key=%field` pairs whose values JSON output carries. */
+export function ruleOutput(alertFormat: AlertFormat, fieldSupport: FieldSupport): string {
+  if (alertFormat === "compact") return compactRuleOutput();
+  // The compact layout's `evt.rawtime` is redundant here: JSON alerts carry `evt.time` anyway.
+  const fields: string[] = COMPACT_FIELDS.filter((field) => field !== "evt.rawtime");
+  if (fieldSupport.container) fields.push(...CONTAINER_FIELDS);
+  if (fieldSupport.k8s) fields.push(...K8S_FIELDS);
+  return [JSON_OUTPUT_MARKER, ...fields.map((field) => `${field}=%${field}`)].join(" ");
+}
+
+/**
+ * The sorted namespaces all sessions are confined to, or null when some session is not
+ * confined to namespaces (or names one that cannot exist), so no narrowing is possible.
+ */
+function targetNamespaces(sessions: readonly SessionRecord[]): string[] | null {
+  const namespaces = new Set<string>();
+  for (const session of sessions) {
+    const own = session.targets.namespaces;
+    if (own === undefined || own.length === 0) return null;
+    for (const namespace of own) {
+      if (!DNS_LABEL.test(namespace)) return null;
+      namespaces.add(namespace);
+    }
+  }
+  return namespaces.size === 0 ? null : [...namespaces].sort();
+}
+
+function renderRules(
+  narrowingSessions: readonly SessionRecord[],
+  alertFormat: AlertFormat,
+  fieldSupport: FieldSupport,
+): string {
+  const rule = {
+    rule: RULE_NAME,
+    desc: "every event of processes in kubelet pod cgroups (seccompose agent)",
+    condition: ruleCondition(narrowingSessions, fieldSupport),
+    output: ruleOutput(alertFormat, fieldSupport),
+    priority: "DEBUG",
+    source: "syscall",
+    tags: ["seccompose"],
+    // The rule matches nearly every event type on purpose.
+    warn_evttypes: false,
+  };
+  return yamlText([rule]);
+}
+
+function renderConfig(rulesPath: string, options: FalcoConfigOptions): string {
+  const plugins = options.plugins ?? [];
+  const config = {
+    rules_files: [rulesPath],
+    watch_config_files: false,
+    load_plugins: plugins.map((plugin) => plugin.name),
+    plugins: plugins.map(pluginEntry),
+    engine: {
+      kind: "modern_ebpf",
+      modern_ebpf: { cpus_for_each_buffer: 2, buf_size_preset: 4, drop_failed_exit: false },
+    },
+    base_syscalls: { all: true, custom_set: ["!switch", "!page_fault"], repair: false },
+    // Rules below this priority are not even loaded.
+    priority: "debug",
+    rule_matching: "first",
+    json_output: options.alertFormat === "json",
+    json_include_output_property: false,
+    json_include_message_property: false,
+    json_include_tags_property: false,
+    json_include_output_fields_property: true,
+    time_format_iso_8601: false,
+    // Anything appended (e.g. a plugin's suggested fields) would land after the compact
+    // layout's last field.
+    append_output: [],
+    buffered_outputs: true,
+    outputs_queue: { capacity: options.outputsQueueCapacity ?? DEFAULT_OUTPUTS_QUEUE_CAPACITY },
+    stdout_output: { enabled: true },
+    syslog_output: { enabled: false },
+    file_output: { enabled: false },
+    http_output: { enabled: false },
+    program_output: { enabled: false, keep_alive: false, program: "cat" },
+    webserver:
+      options.webserverPort === undefined
+        ? { enabled: false }
+        : {
+            enabled: true,
+            listen_address: "127.0.0.1",
+            listen_port: options.webserverPort,
+            k8s_healthz_endpoint: "/healthz",
+            prometheus_metrics_enabled: false,
+            ssl_enabled: false,
+          },
+    syscall_event_drops: {
+      threshold: 0,
+      actions: ["log", "alert"],
+      rate: 1,
+      max_burst: 1,
+      simulate_drops: false,
+    },
+    metrics: { enabled: false },
+    log_stderr: true,
+    log_syslog: false,
+    log_level: "info",
+  };
+  return yamlText(config);
+}
+
+function pluginEntry(plugin: FalcoPlugin): Record<string, unknown> {
+  const entry: Record<string, unknown> = { name: plugin.name, library_path: plugin.libraryPath };
+  if (plugin.initConfig !== undefined) entry["init_config"] = plugin.initConfig;
+  if (plugin.openParams !== undefined) entry["open_params"] = plugin.openParams;
+  return entry;
+}
+
+function yamlText(value: unknown): string {
+  return `# Written by the seccompose agent; rewritten whenever its Falco configuration changes.\n${stringify(value, { lineWidth: 0 })}`;
+}

@@ -1,0 +1,451 @@
+import type { ChildProcess } from "node:child_process";
+import { EventEmitter } from "node:events";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { PassThrough } from "node:stream";
+import { setTimeout as sleep } from "node:timers/promises";
+import { fileURLToPath } from "node:url";
+import { pino } from "pino";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import type { SessionRecord } from "../../../lib/contracts/types.ts";
+import type { FalcoAlert, FalcoSyscallAlert } from "../intake/alert.ts";
+import { COMPACT_LAYOUT, createCompactParser } from "../intake/compact-alert.ts";
+import { parseJsonAlert } from "../intake/json-alert.ts";
+import type { FalcoState } from "../ports.ts";
+import {
+  FalcoSupervisor,
+  parseFalcoVersion,
+  type FalcoSupervisorDeps,
+  type SpawnFunction,
+} from "./supervisor.ts";
+
+const STANDIN = fileURLToPath(new URL("../../../test/standin-falco/standin-falco.ts", import.meta.url));
+const POD_A = "5d0c8a3e-1f2b-4a6c-9d7e-0b1a2c3d4e5f";
+const POD_B = "8e7f6a5b-4c3d-4e2f-8a1b-9c0d1e2f3a4b";
+const CONTAINER_A = "4f1e2d3c4b5a69788796a5b4c3d2e1f00112233445566778899aabbccddeeff01";
+const CONTAINER_B = "9a8b7c6d5e4f30211203f4e5d6c7b8a99a8b7c6d5e4f30211203f4e5d6c7b8a9";
+const CONTAINER_PLUGIN = [{ name: "container", libraryPath: "libcontainer.so" }];
+
+function session(id: string, namespaces?: string[]): SessionRecord {
+  return {
+    schemaVersion: 1,
+    id,
+    mode: "oneshot",
+    state: "running",
+    createdAt: "2026-11-27T16:00:00Z",
+    targets: namespaces === undefined ? {} : { namespaces },
+    profile: {},
+  };
+}
+
+interface Harness {
+  supervisor: FalcoSupervisor;
+  configDir: string;
+  lines: string[];
+  states: FalcoState[];
+  failures: string[];
+  logs: Array<{ msg?: string; line?: string }>;
+}
+
+const cleanups: Array<() => Promise<void>> = [];
+
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function harness(deps: Partial<FalcoSupervisorDeps> = {}): Promise<Harness> {
+  const configDir = await mkdtemp(join(tmpdir(), "falco-supervisor-"));
+  const lines: string[] = [];
+  const states: FalcoState[] = [];
+  const failures: string[] = [];
+  const logs: Harness["logs"] = [];
+  const logger = pino({ level: "debug" }, { write: (entry: string) => logs.push(JSON.parse(entry)) });
+  const supervisor = new FalcoSupervisor({
+    binary: process.execPath,
+    extraArgs: [STANDIN],
+    configDir,
+    alertFormat: "compact",
+    backoffMs: [50, 100, 200],
+    onLine: (line) => lines.push(line),
+    onStateChange: (status) => states.push(status.state),
+    onFailure: (reason) => failures.push(reason),
+    logger,
+    ...deps,
+  });
+  cleanups.push(async () => {
+    await supervisor.stop();
+    await rm(configDir, { recursive: true, force: true });
+  });
+  return { supervisor, configDir, lines, states, failures, logs };
+}
+
+async function commandsFile(specs: unknown[]): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), "falco-commands-"));
+  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  const file = join(dir, "commands.json");
+  await writeFile(file, JSON.stringify(specs));
+  return file;
+}
+
+async function waitFor(what: string, condition: () => boolean, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+function syscallsOf(alerts: FalcoAlert[], podUid: string): Set<string> {
+  return new Set(
+    alerts
+      .filter((alert): alert is FalcoSyscallAlert => alert.kind === "syscall" && alert.podUid === podUid)
+      .map((alert) => alert.syscall),
+  );
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe("FalcoSupervisor with the stand-in Falco", () => {
+  it("starts Falco on the first apply and passes each alert line to onLine, where the compact parser reads it", async () => {
+    const commands = await commandsFile([
+      { cmd: ["ls", "/"], podUid: POD_A, containerId: CONTAINER_A },
+      {
+        cmd: ["sh", "-c", "echo hi | cat"],
+        podUid: POD_B,
+        containerId: CONTAINER_B,
+        cgroupLayout: "systemd",
+      },
+    ]);
+    const h = await harness({
+      env: { ...process.env, STANDIN_MODE: "strace", STANDIN_COMMANDS: commands, STANDIN_DROPS: "1" },
+    });
+    expect(h.supervisor.status()).toEqual({ state: "stopped", restarts: 0 });
+
+    await h.supervisor.apply({ sessions: [session("s1")] });
+    const parse = createCompactParser(COMPACT_LAYOUT);
+    const alerts: FalcoAlert[] = [];
+    // The drop alert comes after the last command's events.
+    await waitFor("the drop alert", () => {
+      for (const line of h.lines.slice(alerts.length)) alerts.push(parse(line));
+      return alerts.some((alert) => alert.kind === "drop");
+    });
+
+    const status = h.supervisor.status();
+    expect(status).toMatchObject({ state: "running", version: "0.44.1", restarts: 0 });
+    expect(h.states).toEqual(["starting", "running"]);
+    for (const pod of [POD_A, POD_B]) {
+      const syscalls = syscallsOf(alerts, pod);
+      expect(syscalls).toContain("execve");
+      expect(syscalls).toContain("openat");
+      expect(syscalls).not.toContain("exit_group");
+    }
+    expect(syscallsOf(alerts, POD_B)).toContain("pipe2");
+    const containers = alerts.flatMap((alert) => (alert.kind === "syscall" ? [alert.containerId] : []));
+    expect(new Set(containers)).toEqual(new Set([CONTAINER_A, CONTAINER_B]));
+    expect(alerts.some((alert) => alert.kind === "non-syscall" && alert.falcoType === "procexit")).toBe(true);
+
+    const pid = status.pid!;
+    await h.supervisor.stop();
+    expect(h.supervisor.status()).toEqual({ state: "stopped", version: "0.44.1", restarts: 0 });
+    expect(isAlive(pid)).toBe(false);
+    // Falco's rule statistics at exit are logged, not passed on as alerts.
+    expect(h.lines.some((line) => line.startsWith("Events detected"))).toBe(false);
+    expect(h.logs.some((entry) => entry.line?.startsWith("Events detected") === true)).toBe(true);
+    expect(h.failures).toEqual([]);
+  });
+
+  it("runs Falco with JSON alerts carrying container and k8s fields when the container plugin is loaded", async () => {
+    const commands = await commandsFile([
+      { cmd: ["ls", "/"], podUid: POD_A, containerId: CONTAINER_A, namespace: "payments", podName: "api-0" },
+    ]);
+    const h = await harness({
+      alertFormat: "json",
+      plugins: CONTAINER_PLUGIN,
+      env: { ...process.env, STANDIN_MODE: "strace", STANDIN_COMMANDS: commands, STANDIN_DROPS: "1" },
+    });
+    await h.supervisor.apply({ sessions: [session("s1")] });
+    await waitFor("the drop alert", () =>
+      h.lines.some((line) => line.includes("Falco internal: syscall event drop")),
+    );
+
+    const alerts = h.lines.map(parseJsonAlert);
+    const execve = alerts.find((alert): alert is FalcoSyscallAlert => alert.kind === "syscall")!;
+    expect(execve).toMatchObject({
+      syscall: "execve",
+      podUid: POD_A,
+      containerId: CONTAINER_A,
+      container: { id: CONTAINER_A.slice(0, 12), podUid: POD_A, namespace: "payments", podName: "api-0" },
+    });
+    expect(syscallsOf(alerts, POD_A)).not.toContain("exit_group");
+    // `--version` answers in JSON when the config asks for JSON output.
+    expect(h.supervisor.status().version).toBe("0.44.1");
+  });
+
+  it("reloads Falco with SIGHUP when its configuration changes, in the same process, and the new rule takes effect", async () => {
+    const commands = await commandsFile([
+      { cmd: ["true"], podUid: POD_A, containerId: CONTAINER_A, namespace: "a" },
+      { cmd: ["true"], podUid: POD_B, containerId: CONTAINER_B, namespace: "b" },
+    ]);
+    const h = await harness({
+      alertFormat: "json",
+      plugins: CONTAINER_PLUGIN,
+      narrowToNamespaces: true,
+      env: { ...process.env, STANDIN_MODE: "strace", STANDIN_COMMANDS: commands, STANDIN_REPEAT: "1" },
+    });
+    const podOf = (line: string) => {
+      const alert = parseJsonAlert(line);
+      return alert.kind === "syscall" ? alert.podUid : null;
+    };
+
+    await h.supervisor.apply({ sessions: [session("s1", ["a"])] });
+    await waitFor("events of namespace a", () => h.lines.some((line) => podOf(line) === POD_A));
+    const pid = h.supervisor.status().pid;
+    expect(h.lines.some((line) => podOf(line) === POD_B)).toBe(false);
+
+    await h.supervisor.apply({ sessions: [session("s1", ["a"]), session("s2", ["b"])] });
+    expect(await readFile(join(h.configDir, "seccompose_rules.yaml"), "utf8")).toContain(
+      "k8s.ns.name in (a, b)",
+    );
+    await waitFor("events of namespace b", () => h.lines.some((line) => podOf(line) === POD_B));
+    await waitFor("the reloaded Falco", () => h.supervisor.status().state === "running");
+
+    expect(h.supervisor.status()).toMatchObject({ state: "running", pid, restarts: 0 });
+    expect(h.states).toEqual(["starting", "running", "starting", "running"]);
+    expect(h.failures).toEqual([]);
+
+    // The same targets again: nothing changed, so no reload.
+    await h.supervisor.apply({ sessions: [session("s2", ["b"]), session("s1", ["a"])] });
+    expect(h.logs.filter((entry) => entry.msg === "reloading Falco (SIGHUP)")).toHaveLength(1);
+  });
+
+  it("reports a configuration Falco rejects on reload and keeps Falco running with the old one", async () => {
+    const h = await harness({ plugins: CONTAINER_PLUGIN, narrowToNamespaces: true });
+    await h.supervisor.apply({ sessions: [session("s1", ["a"])] });
+    await waitFor("Falco running", () => h.supervisor.status().state === "running");
+    const pid = h.supervisor.status().pid;
+
+    // Only the rules change below, so this broken falco.yaml stays and fails Falco's dry run.
+    const configPath = join(h.configDir, "falco.yaml");
+    const config = await readFile(configPath, "utf8");
+    await writeFile(configPath, config.replace("kind: modern_ebpf", "kind: ebpf"));
+    await h.supervisor.apply({ sessions: [session("s1", ["a", "b"])] });
+    await waitFor("the rejection", () => h.failures.length > 0);
+
+    expect(h.failures[0]).toMatch(
+      /^Falco rejected the new configuration: .*engine\.kind 'ebpf' is not a valid kind/,
+    );
+    expect(h.lines.some((line) => line.includes("Falco internal: hot restart failure"))).toBe(true);
+    expect(h.supervisor.status()).toMatchObject({ state: "running", pid, restarts: 0 });
+  });
+
+  it("restarts a crashing Falco with backoff, counts the restarts and reports each exit with Falco's last stderr lines", async () => {
+    const h = await harness({ env: { ...process.env, STANDIN_MODE: "crash" } });
+    await h.supervisor.apply({ sessions: [session("s1")] });
+    await waitFor("two restarts", () => h.supervisor.status().restarts >= 2 && h.failures.length >= 3);
+
+    expect(h.failures[0]).toMatch(
+      /^exit code 1: .*Opening 'syscall' source.*\nError: Initialization issues during scap_init$/s,
+    );
+    expect(h.states.slice(0, 5)).toEqual(["starting", "running", "backoff", "starting", "running"]);
+    const status = h.supervisor.status();
+    expect(status.lastExit).toMatch(/^exit code 1: /);
+
+    await h.supervisor.stop();
+    const restarts = h.supervisor.status().restarts;
+    // Longer than the longest backoff: a pending restart would have happened by now.
+    await sleep(400);
+    expect(h.supervisor.status()).toMatchObject({ state: "stopped", restarts });
+    expect(h.supervisor.status().pid).toBeUndefined();
+  });
+
+  it("stops Falco when no session is left", async () => {
+    const h = await harness();
+    await h.supervisor.apply({ sessions: [session("s1")] });
+    await waitFor("Falco running", () => h.supervisor.status().state === "running");
+    const pid = h.supervisor.status().pid!;
+    await h.supervisor.apply({ sessions: [] });
+    expect(h.supervisor.status().state).toBe("stopped");
+    expect(isAlive(pid)).toBe(false);
+    expect(h.failures).toEqual([]);
+  });
+
+  it("fails without retrying when the Falco binary cannot be started", async () => {
+    const h = await harness({ binary: "/nonexistent/falco", extraArgs: [] });
+    await h.supervisor.apply({ sessions: [session("s1")] });
+    await waitFor("the failure", () => h.failures.length > 0);
+    expect(h.supervisor.status()).toMatchObject({ state: "failed", restarts: 0 });
+    expect(h.failures).toEqual([expect.stringMatching(/^cannot start \/nonexistent\/falco: .*ENOENT/)]);
+    expect(h.supervisor.status().version).toBeUndefined();
+  });
+});
+
+/** A Falco child the test drives by hand. SIGKILL (and SIGTERM unless ignored) ends it. */
+class FakeFalcoProcess extends EventEmitter {
+  readonly stdout = new PassThrough();
+  readonly stderr = new PassThrough();
+  readonly signals: string[] = [];
+  readonly pid: number | undefined;
+  ignoreSigterm = false;
+  #exited = false;
+
+  constructor(pid: number | undefined) {
+    super();
+    this.pid = pid;
+  }
+
+  kill(signal: NodeJS.Signals = "SIGTERM"): boolean {
+    this.signals.push(signal);
+    if (signal === "SIGKILL" || (signal === "SIGTERM" && !this.ignoreSigterm)) {
+      setImmediate(() => this.exit(null, signal));
+    }
+    return true;
+  }
+
+  opened(): void {
+    this.stderr.write("Thu Nov 27 16:30:20 2026: Opening 'syscall' source with modern BPF probe.\n");
+  }
+
+  exit(code: number | null, signal: NodeJS.Signals | null = null): void {
+    if (this.#exited) return;
+    this.#exited = true;
+    this.stdout.end();
+    this.stderr.end();
+    this.emit("close", code, signal);
+  }
+}
+
+/** Answers the probes like Falco with the container plugin and records every Falco it runs. */
+class FakeFalco {
+  readonly runs: FakeFalcoProcess[] = [];
+  #nextPid = 1000;
+
+  readonly spawn: SpawnFunction = (_command, args) => {
+    const child = new FakeFalcoProcess(this.#nextPid++);
+    const probeOutput = args.includes("--version")
+      ? "Falco version: 0.44.1\n"
+      : args.includes("--list=syscall")
+        ? "evt.type\ncontainer.id\nk8s.ns.name\nk8s.pod.name\nk8s.pod.uid\n"
+        : undefined;
+    if (probeOutput === undefined) {
+      this.runs.push(child);
+    } else {
+      child.stdout.on("end", () => child.emit("close", 0, null));
+      child.stdout.end(probeOutput);
+    }
+    return child as unknown as ChildProcess;
+  };
+}
+
+/** Lets stream events and promise continuations run. */
+const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+describe("FalcoSupervisor timing and signals", () => {
+  beforeEach(() => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  async function fakeHarness(deps: Partial<FalcoSupervisorDeps> = {}) {
+    const fake = new FakeFalco();
+    const h = await harness({ spawnImpl: fake.spawn, stableAfterMs: 1000, stopGraceMs: 500, ...deps });
+    return { ...h, fake };
+  }
+
+  it("waits the next backoff delay before each restart, repeats the last one and starts over after a stable run", async () => {
+    const { supervisor, fake, failures } = await fakeHarness();
+    await supervisor.apply({ sessions: [session("s1")] });
+    expect(fake.runs).toHaveLength(1);
+
+    const expectRestartAfter = async (delay: number) => {
+      const before = fake.runs.length;
+      fake.runs.at(-1)!.exit(1);
+      expect(supervisor.status().state).toBe("backoff");
+      await vi.advanceTimersByTimeAsync(delay - 1);
+      expect(fake.runs).toHaveLength(before);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(fake.runs).toHaveLength(before + 1);
+      expect(supervisor.status().state).toBe("starting");
+    };
+    await expectRestartAfter(50);
+    await expectRestartAfter(100);
+    await expectRestartAfter(200);
+    await expectRestartAfter(200);
+    await vi.advanceTimersByTimeAsync(1000);
+    await expectRestartAfter(50);
+    expect(supervisor.status()).toMatchObject({
+      restarts: 5,
+      lastExit: "exit code 1",
+      pid: fake.runs.at(-1)!.pid,
+    });
+    expect(failures).toEqual(Array(5).fill("exit code 1"));
+  });
+
+  it("defers a reload until Falco has opened its event source, because an earlier SIGHUP would kill it", async () => {
+    const { supervisor, fake } = await fakeHarness({ plugins: CONTAINER_PLUGIN, narrowToNamespaces: true });
+    await supervisor.apply({ sessions: [session("s1", ["a"])] });
+    const falco = fake.runs[0]!;
+    await supervisor.apply({ sessions: [session("s1", ["a", "b"])] });
+    expect(falco.signals).toEqual([]);
+
+    falco.opened();
+    await settle();
+    expect(falco.signals).toEqual(["SIGHUP"]);
+    expect(supervisor.status().state).toBe("starting");
+
+    falco.opened();
+    await settle();
+    expect(supervisor.status().state).toBe("running");
+    await supervisor.apply({ sessions: [session("s1", ["b"])] });
+    expect(falco.signals).toEqual(["SIGHUP", "SIGHUP"]);
+    expect(fake.runs).toHaveLength(1);
+  });
+
+  it("stops Falco with SIGTERM, kills it after the grace period, and does not count that exit as a failure", async () => {
+    const { supervisor, fake, failures } = await fakeHarness();
+    await supervisor.apply({ sessions: [session("s1")] });
+    const falco = fake.runs[0]!;
+    falco.ignoreSigterm = true;
+
+    const stopped = supervisor.stop();
+    await settle();
+    expect(falco.signals).toEqual(["SIGTERM"]);
+    await vi.advanceTimersByTimeAsync(499);
+    expect(falco.signals).toEqual(["SIGTERM"]);
+    await vi.advanceTimersByTimeAsync(1);
+    await stopped;
+    expect(falco.signals).toEqual(["SIGTERM", "SIGKILL"]);
+    expect(supervisor.status()).toEqual({ state: "stopped", version: "0.44.1", restarts: 0 });
+    expect(failures).toEqual([]);
+  });
+
+  it("cancels a pending restart when the last session ends during the backoff", async () => {
+    const { supervisor, fake, states } = await fakeHarness();
+    await supervisor.apply({ sessions: [session("s1")] });
+    fake.runs[0]!.exit(1);
+    await supervisor.apply({ sessions: [] });
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(fake.runs).toHaveLength(1);
+    expect(states).toEqual(["starting", "backoff", "stopped"]);
+  });
+});
+
+describe("parseFalcoVersion", () => {
+  it("reads the text and the JSON form of falco --version", async () => {
+    const text = await readFile("/work/shared/fixtures/falco/falco-version.txt", "utf8");
+    expect(parseFalcoVersion(text)).toBe("0.44.1");
+    expect(
+      parseFalcoVersion('{"engine_version":"62","falco_version":"0.44.1","libs_version":"0.25.4"}'),
+    ).toBe("0.44.1");
+    expect(parseFalcoVersion("something else")).toBeUndefined();
+  });
+});

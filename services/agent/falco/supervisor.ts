@@ -1,0 +1,511 @@
+/**
+ * Runs Falco as a child process of the agent and keeps it converged to the running sessions:
+ * started when the first session starts, reloaded when its configuration changes, stopped when
+ * the last session ends, restarted with backoff when it dies.
+ *
+ * Facts about Falco 0.44 this relies on (falco sources, `userspace/falco/app/`):
+ * - SIGHUP makes Falco check the new configuration in a dry run and then restart in-process
+ *   (same pid). While the restart runs, and before Falco installs its handlers at start-up,
+ *   SIGHUP has its default action and kills Falco. The supervisor therefore signals only after
+ *   Falco logged "Opening '<source>' source ...", which comes after the handlers exist, and
+ *   defers a reload requested before that.
+ * - A failed dry run leaves the old configuration running and emits the alert
+ *   "Falco internal: hot restart failure".
+ * - At every exit and every hot restart Falco prints rule statistics to stdout
+ *   ("Events detected: N", "Rule counts by severity:", indented counts). They are not alerts
+ *   and are not passed on.
+ *
+ * The command line is `<binary> [extraArgs] -c <configDir>/falco.yaml`. The extra arguments
+ * come first so that `binary` can be an interpreter: tests run the stand-in Falco as
+ * `process.execPath` with `extraArgs: [".../standin-falco.ts"]`.
+ */
+import { spawn, type ChildProcess, type SpawnOptions } from "node:child_process";
+import { mkdir, rename, rm, writeFile } from "node:fs/promises";
+import type { Logger } from "pino";
+import type { SessionRecord } from "../../../lib/contracts/types.ts";
+import { ErrorCodes, SeccomposeError } from "../../../lib/errors.ts";
+import type { FalcoControl, FalcoState, FalcoStatus, FalcoTargets } from "../ports.ts";
+import {
+  NO_METADATA_FIELDS,
+  detectFieldSupport,
+  renderFalcoFiles,
+  type AlertFormat,
+  type FalcoConfigOptions,
+  type FalcoFiles,
+  type FalcoPlugin,
+  type FieldSupport,
+} from "./config-writer.ts";
+import { LineSplitter } from "./line-splitter.ts";
+
+export type SpawnFunction = (command: string, args: readonly string[], options: SpawnOptions) => ChildProcess;
+
+export type SupervisorLogger = Pick<Logger, "debug" | "info" | "warn" | "error">;
+
+export interface FalcoSupervisorDeps {
+  /** The Falco executable (or an interpreter, see `extraArgs`). */
+  binary: string;
+  /** Arguments placed before `-c <config>` on every command line, probes included. */
+  extraArgs?: readonly string[];
+  configDir: string;
+  alertFormat: AlertFormat;
+  /** Delays before the 1st, 2nd, ... restart after Falco died; the last one repeats. */
+  backoffMs: readonly number[];
+  /** Every line of Falco's stdout (alerts, Falco's internal alerts), in order. */
+  onLine: (line: string) => void;
+  onStateChange?: (status: FalcoStatus) => void;
+  /** Falco died (exit code or signal and its last stderr lines), could not start, or rejected a reload. */
+  onFailure?: (reason: string) => void;
+  logger: SupervisorLogger;
+  spawnImpl?: SpawnFunction;
+  /** Falco's environment, e.g. with FALCO_HOSTNAME; the agent's own by default. */
+  env?: NodeJS.ProcessEnv;
+  plugins?: readonly FalcoPlugin[];
+  webserverPort?: number;
+  outputsQueueCapacity?: number;
+  narrowToNamespaces?: boolean;
+  /** After running this long, the next crash starts the backoff from its first delay again. */
+  stableAfterMs?: number;
+  /** Time between SIGTERM and SIGKILL when stopping. */
+  stopGraceMs?: number;
+  /** Limit for `--version` and `--list`. */
+  probeTimeoutMs?: number;
+}
+
+const DEFAULT_STABLE_AFTER_MS = 60_000;
+const DEFAULT_STOP_GRACE_MS = 10_000;
+const DEFAULT_PROBE_TIMEOUT_MS = 15_000;
+const STDERR_TAIL_LINES = 50;
+const MAX_LINE_BYTES = 16 * 1024 * 1024;
+const MAX_PROBE_OUTPUT = 8 * 1024 * 1024;
+const CODE_OPEN_BRACE = 123;
+const CODE_0 = 48;
+const CODE_9 = 57;
+const HOT_RESTART_FAILURE = "Falco internal: hot restart failure";
+const QUEUE_FULL = "Outputs queue out of memory";
+
+/** One Falco process. */
+interface FalcoRun {
+  readonly child: ChildProcess;
+  readonly pid: number;
+  readonly closed: Promise<void>;
+  readonly stderrTail: string[];
+  /** Falco opened its event source since its last (re)start, so its signal handlers exist. */
+  opened: boolean;
+  /** SIGHUP sent; cleared when the restarted Falco opens its source or reports a failure. */
+  reloading: boolean;
+  /** A reload requested while Falco could not take a SIGHUP yet. */
+  reloadPending: boolean;
+  /** We asked it to stop; its exit is not a failure. */
+  stopping: boolean;
+  stableTimer: NodeJS.Timeout | undefined;
+}
+
+export class FalcoSupervisor implements FalcoControl {
+  readonly #deps: FalcoSupervisorDeps;
+  readonly #spawn: SpawnFunction;
+  #state: FalcoState = "stopped";
+  #version: string | undefined;
+  #restarts = 0;
+  #lastExit: string | undefined;
+  #sessions: readonly SessionRecord[] = [];
+  #fieldSupport: FieldSupport = NO_METADATA_FIELDS;
+  #probed = false;
+  /** What the files on disk hold. */
+  #written: FalcoFiles | null = null;
+  #run: FalcoRun | null = null;
+  #backoffIndex = 0;
+  #restartTimer: NodeJS.Timeout | undefined;
+  #queue: Promise<unknown> = Promise.resolve();
+
+  constructor(deps: FalcoSupervisorDeps) {
+    if (deps.backoffMs.length === 0) {
+      throw new SeccomposeError(
+        ErrorCodes.SC_CONFIG_INVALID,
+        "Falco restart backoff needs at least one delay",
+      );
+    }
+    this.#deps = deps;
+    this.#spawn = deps.spawnImpl ?? spawn;
+  }
+
+  apply(targets: FalcoTargets): Promise<void> {
+    return this.#serialize(() => this.#apply(targets.sessions));
+  }
+
+  status(): FalcoStatus {
+    const status: FalcoStatus = { state: this.#state, restarts: this.#restarts };
+    if (this.#version !== undefined) status.version = this.#version;
+    if (this.#run !== null) status.pid = this.#run.pid;
+    if (this.#lastExit !== undefined) status.lastExit = this.#lastExit;
+    return status;
+  }
+
+  stop(): Promise<void> {
+    return this.#serialize(async () => {
+      this.#sessions = [];
+      await this.#shutDown();
+    });
+  }
+
+  #serialize<T>(operation: () => Promise<T>): Promise<T> {
+    const result = this.#queue.then(operation);
+    this.#queue = result.catch(() => undefined);
+    return result;
+  }
+
+  async #apply(sessions: readonly SessionRecord[]): Promise<void> {
+    this.#sessions = sessions;
+    if (sessions.length === 0) {
+      await this.#shutDown();
+      return;
+    }
+    let changed: boolean;
+    try {
+      changed = await this.#writeFiles();
+    } catch (err) {
+      if (this.#run === null && this.#restartTimer === undefined) this.#setState("failed");
+      throw err;
+    }
+    if (this.#run === null) {
+      // A pending restart picks up the new files.
+      if (this.#restartTimer === undefined) this.#start();
+    } else if (changed) {
+      this.#reload(this.#run);
+    }
+  }
+
+  async #shutDown(): Promise<void> {
+    this.#cancelRestart();
+    await this.#terminate();
+    this.#setState("stopped");
+  }
+
+  /** Renders the files for the current sessions and writes those that changed; true if any did. */
+  async #writeFiles(): Promise<boolean> {
+    if (!this.#probed) {
+      // The probes need a falco.yaml (plugins are loaded from it); write one first.
+      await this.#writeChanged(this.#render());
+      await this.#probe();
+      this.#probed = true;
+    }
+    return this.#writeChanged(this.#render());
+  }
+
+  #render(): FalcoFiles {
+    const options: FalcoConfigOptions = {
+      configDir: this.#deps.configDir,
+      alertFormat: this.#deps.alertFormat,
+      fieldSupport: this.#fieldSupport,
+    };
+    if (this.#deps.plugins !== undefined) options.plugins = this.#deps.plugins;
+    if (this.#deps.webserverPort !== undefined) options.webserverPort = this.#deps.webserverPort;
+    if (this.#deps.outputsQueueCapacity !== undefined) {
+      options.outputsQueueCapacity = this.#deps.outputsQueueCapacity;
+    }
+    if (this.#deps.narrowToNamespaces !== undefined)
+      options.narrowToNamespaces = this.#deps.narrowToNamespaces;
+    return renderFalcoFiles(this.#sessions, options);
+  }
+
+  async #writeChanged(files: FalcoFiles): Promise<boolean> {
+    const previous = this.#written;
+    const rulesChanged = previous?.rules !== files.rules;
+    const configChanged = previous?.config !== files.config;
+    if (!rulesChanged && !configChanged) return false;
+    try {
+      await mkdir(this.#deps.configDir, { recursive: true });
+      // Rules first: falco.yaml names the rules file.
+      if (rulesChanged) await writeAtomically(files.rulesPath, files.rules);
+      if (configChanged) await writeAtomically(files.configPath, files.config);
+    } catch (err) {
+      // Unknown content on disk: write both next time.
+      this.#written = null;
+      throw new SeccomposeError(
+        ErrorCodes.SC_FILE_WRITE,
+        `cannot write the Falco configuration in ${this.#deps.configDir}: ${(err as Error).message}`,
+        { cause: err },
+      );
+    }
+    this.#written = files;
+    return true;
+  }
+
+  /** Falco's version and, when plugins are loaded, whether it has container/k8s fields. Failures only lose that knowledge. */
+  async #probe(): Promise<void> {
+    try {
+      this.#version = parseFalcoVersion(await this.#runProbe(["--version"]));
+      if (this.#version === undefined) this.#deps.logger.warn("Falco --version printed no version");
+    } catch (err) {
+      this.#deps.logger.warn({ err: (err as Error).message }, "cannot determine the Falco version");
+    }
+    if ((this.#deps.plugins ?? []).length === 0) return;
+    try {
+      this.#fieldSupport = detectFieldSupport(await this.#runProbe(["--list=syscall"]));
+      this.#deps.logger.info({ fieldSupport: this.#fieldSupport }, "Falco metadata fields");
+    } catch (err) {
+      this.#deps.logger.warn(
+        { err: (err as Error).message },
+        "cannot list Falco's fields; rules will not use container or k8s fields",
+      );
+    }
+  }
+
+  /** Runs `binary [extraArgs] -c <config> <args>` to completion and returns its stdout. */
+  #runProbe(args: readonly string[]): Promise<string> {
+    const configPath = this.#render().configPath;
+    const argv = [...(this.#deps.extraArgs ?? []), "-c", configPath, ...args];
+    const timeoutMs = this.#deps.probeTimeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS;
+    return new Promise((resolve, reject) => {
+      const child = this.#spawn(this.#deps.binary, argv, {
+        stdio: ["ignore", "pipe", "pipe"],
+        env: this.#deps.env ?? process.env,
+      });
+      const stdout: Buffer[] = [];
+      let stdoutBytes = 0;
+      let stderr = "";
+      const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+      child.stdout?.on("data", (chunk: Buffer) => {
+        if (stdoutBytes < MAX_PROBE_OUTPUT) stdout.push(chunk);
+        stdoutBytes += chunk.length;
+      });
+      child.stderr?.setEncoding("utf8").on("data", (chunk: string) => {
+        if (stderr.length < 4096) stderr += chunk;
+      });
+      child.on("error", (err) => {
+        clearTimeout(timer);
+        reject(err);
+      });
+      child.on("close", (code, signal) => {
+        clearTimeout(timer);
+        if (code === 0) resolve(Buffer.concat(stdout).toString("utf8"));
+        else reject(new Error(`${args.join(" ")}: ${describeExit(code, signal)} ${stderr.trim()}`.trim()));
+      });
+    });
+  }
+
+  #start(): void {
+    const configPath = this.#render().configPath;
+    const argv = [...(this.#deps.extraArgs ?? []), "-c", configPath];
+    const child = this.#spawn(this.#deps.binary, argv, {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: this.#deps.env ?? process.env,
+    });
+    if (child.pid === undefined) {
+      // Nothing to wait for: the binary is missing or not executable, which no retry fixes.
+      child.once("error", (err) => {
+        this.#lastExit = `cannot start ${this.#deps.binary}: ${err.message}`;
+        this.#deps.logger.error({ binary: this.#deps.binary, err: err.message }, "cannot start Falco");
+        this.#setState("failed");
+        this.#deps.onFailure?.(this.#lastExit);
+      });
+      return;
+    }
+    const run = this.#track(child, child.pid);
+    this.#run = run;
+    this.#deps.logger.info({ pid: run.pid, argv: [this.#deps.binary, ...argv] }, "Falco started");
+    this.#setState("starting");
+    const stableAfterMs = this.#deps.stableAfterMs ?? DEFAULT_STABLE_AFTER_MS;
+    run.stableTimer = setTimeout(() => {
+      this.#backoffIndex = 0;
+    }, stableAfterMs);
+    run.stableTimer.unref();
+  }
+
+  #track(child: ChildProcess, pid: number): FalcoRun {
+    let markClosed: () => void = () => undefined;
+    const run: FalcoRun = {
+      child,
+      pid,
+      closed: new Promise<void>((resolve) => (markClosed = resolve)),
+      stderrTail: [],
+      opened: false,
+      reloading: false,
+      reloadPending: false,
+      stopping: false,
+      stableTimer: undefined,
+    };
+    const logger = this.#deps.logger;
+    const stdout = new LineSplitter(
+      (line) => this.#stdoutLine(run, line),
+      MAX_LINE_BYTES,
+      (bytes) => logger.error({ pid, bytes }, "Falco wrote an overlong line to stdout; dropped"),
+    );
+    const stderr = new LineSplitter(
+      (line) => this.#stderrLine(run, line),
+      MAX_LINE_BYTES,
+      (bytes) => logger.warn({ pid, bytes }, "Falco wrote an overlong line to stderr; dropped"),
+    );
+    child.stdout?.on("data", (chunk: Buffer) => stdout.push(chunk));
+    child.stdout?.on("end", () => stdout.end());
+    child.stderr?.on("data", (chunk: Buffer) => stderr.push(chunk));
+    child.stderr?.on("end", () => stderr.end());
+    child.on("error", (err) => logger.error({ pid, err: err.message }, "Falco process error"));
+    child.on("close", (code, signal) => {
+      this.#closed(run, code, signal);
+      markClosed();
+    });
+    return run;
+  }
+
+  #stdoutLine(run: FalcoRun, line: string): void {
+    const first = line.charCodeAt(0);
+    // Alerts start with `{` (JSON) or a digit (the time of text alerts); the rest is Falco's
+    // rule statistics, printed at exit and at every hot restart.
+    if (first !== CODE_OPEN_BRACE && (first < CODE_0 || first > CODE_9) && isRuleStatistics(line)) {
+      this.#deps.logger.debug({ pid: run.pid, line }, "Falco rule statistics");
+      return;
+    }
+    if (run.reloading && line.includes(HOT_RESTART_FAILURE)) this.#reloadFailed(run, line);
+    try {
+      this.#deps.onLine(line);
+    } catch (err) {
+      this.#deps.logger.error({ err: (err as Error).message }, "alert consumer failed on a Falco line");
+    }
+  }
+
+  #stderrLine(run: FalcoRun, line: string): void {
+    run.stderrTail.push(line);
+    if (run.stderrTail.length > STDERR_TAIL_LINES) run.stderrTail.shift();
+    this.#deps.logger.debug({ pid: run.pid, falco: line }, "Falco log");
+    if (line.includes(QUEUE_FULL)) {
+      this.#deps.logger.error(
+        { pid: run.pid },
+        "Falco's output queue is full: it drops alerts the agent reads too slowly",
+      );
+    } else if (!run.opened && line.includes("Opening '") && line.includes("' source")) {
+      this.#opened(run);
+    }
+  }
+
+  /** Falco opened its event source: it captures and takes signals. */
+  #opened(run: FalcoRun): void {
+    run.opened = true;
+    run.reloading = false;
+    if (this.#run !== run || run.stopping) return;
+    this.#setState("running");
+    if (run.reloadPending) {
+      run.reloadPending = false;
+      this.#reload(run);
+    }
+  }
+
+  #reload(run: FalcoRun): void {
+    if (!run.opened) {
+      run.reloadPending = true;
+      return;
+    }
+    this.#deps.logger.info({ pid: run.pid }, "reloading Falco (SIGHUP)");
+    run.opened = false;
+    run.reloading = true;
+    run.child.kill("SIGHUP");
+    this.#setState("starting");
+  }
+
+  #reloadFailed(run: FalcoRun, line: string): void {
+    // Falco keeps running with the configuration it had.
+    run.reloading = false;
+    run.opened = true;
+    const reason = `Falco rejected the new configuration: ${line}`;
+    this.#deps.logger.error({ pid: run.pid, alert: line }, "Falco rejected the new configuration");
+    if (this.#run === run && !run.stopping) this.#setState("running");
+    this.#deps.onFailure?.(reason);
+    if (run.reloadPending) {
+      run.reloadPending = false;
+      this.#reload(run);
+    }
+  }
+
+  #closed(run: FalcoRun, code: number | null, signal: NodeJS.Signals | null): void {
+    clearTimeout(run.stableTimer);
+    if (this.#run === run) this.#run = null;
+    if (run.stopping) {
+      this.#deps.logger.info({ pid: run.pid, exit: describeExit(code, signal) }, "Falco stopped");
+      return;
+    }
+    const tail = run.stderrTail.join("\n");
+    this.#lastExit = tail === "" ? describeExit(code, signal) : `${describeExit(code, signal)}: ${tail}`;
+    this.#deps.logger.error({ pid: run.pid, exit: describeExit(code, signal), stderr: tail }, "Falco exited");
+    this.#deps.onFailure?.(this.#lastExit);
+    if (this.#sessions.length === 0) {
+      this.#setState("stopped");
+      return;
+    }
+    const delays = this.#deps.backoffMs;
+    const delay = delays[Math.min(this.#backoffIndex, delays.length - 1)]!;
+    this.#backoffIndex += 1;
+    this.#setState("backoff");
+    this.#restartTimer = setTimeout(() => {
+      void this.#serialize(async () => {
+        this.#restartTimer = undefined;
+        if (this.#sessions.length === 0 || this.#run !== null) return;
+        this.#restarts += 1;
+        this.#start();
+      });
+    }, delay);
+  }
+
+  #cancelRestart(): void {
+    clearTimeout(this.#restartTimer);
+    this.#restartTimer = undefined;
+  }
+
+  /** SIGTERM, SIGKILL after the grace period, and wait until its output is drained. */
+  async #terminate(): Promise<void> {
+    const run = this.#run;
+    if (run === null) return;
+    run.stopping = true;
+    run.child.kill("SIGTERM");
+    const killer = setTimeout(() => {
+      this.#deps.logger.warn({ pid: run.pid }, "Falco ignored SIGTERM; killing it");
+      run.child.kill("SIGKILL");
+    }, this.#deps.stopGraceMs ?? DEFAULT_STOP_GRACE_MS);
+    await run.closed;
+    clearTimeout(killer);
+  }
+
+  #setState(state: FalcoState): void {
+    if (state === this.#state) return;
+    this.#state = state;
+    this.#deps.onStateChange?.(this.status());
+  }
+}
+
+/** The version from `falco --version`: text (`Falco version: 0.44.1`) or JSON (`falco_version`). */
+export function parseFalcoVersion(output: string): string | undefined {
+  const text = /^Falco version:\s*(\S+)/m.exec(output);
+  if (text) return text[1];
+  try {
+    const json: unknown = JSON.parse(output);
+    if (typeof json === "object" && json !== null && "falco_version" in json) {
+      const version = json.falco_version;
+      if (typeof version === "string" && version !== "") return version;
+    }
+  } catch {
+    // Neither form.
+  }
+  return undefined;
+}
+
+function isRuleStatistics(line: string): boolean {
+  return (
+    line.startsWith(" ") ||
+    line.startsWith("Events detected: ") ||
+    line === "Rule counts by severity:" ||
+    line === "Triggered rules by rule name:"
+  );
+}
+
+function describeExit(code: number | null, signal: NodeJS.Signals | null): string {
+  return signal !== null ? `signal ${signal}` : `exit code ${code ?? "unknown"}`;
+}
+
+async function writeAtomically(path: string, content: string): Promise<void> {
+  const temporary = `${path}.${process.pid}.tmp`;
+  try {
+    await writeFile(temporary, content, { mode: 0o644 });
+    await rename(temporary, path);
+  } catch (err) {
+    await rm(temporary, { force: true });
+    throw err;
+  }
+}
