@@ -1,0 +1,151 @@
+import { mkdir } from "node:fs/promises";
+import { release } from "node:os";
+import { jetstream } from "@nats-io/jetstream";
+import type { Logger } from "pino";
+import { ensureKv } from "../../lib/nats/streams.ts";
+import { connectNats, trackConnected } from "../../lib/nats/connect.ts";
+import { BUCKET_SESSIONS } from "../../lib/subjects.ts";
+import { localNodeArch } from "../../lib/syscalls/architectures.ts";
+import type { ResolvedAgentConfig } from "./config.ts";
+import { ControlPlane } from "./control/control-plane.ts";
+import { SessionWatch } from "./control/session-watch.ts";
+import { FalcoSupervisor } from "./falco/supervisor.ts";
+import { agentReadiness, startAgentHttpServer } from "./http/agent-http.ts";
+import { COMPACT_LAYOUT, createCompactParser } from "./intake/compact-alert.ts";
+import { parseJsonAlert } from "./intake/json-alert.ts";
+import type { FalcoAlert } from "./intake/alert.ts";
+import { JetStreamEventPublisher } from "./publish/event-publisher.ts";
+import { StaticPodDirectory } from "./pods/static-pod-directory.ts";
+import type { PodDirectory } from "./ports.ts";
+import { SessionManager } from "./sessions/session-manager.ts";
+
+export const AGENT_VERSION = "0.1.0";
+
+export interface RunningAgent {
+  readonly sessions: SessionManager;
+  readonly httpPort: number;
+  /** Flushes every session, stops Falco, drains the publisher and closes the connection. */
+  shutdown(): Promise<void>;
+}
+
+/** Parse errors are counted always but logged at most once per interval, with how many were skipped. */
+function rateLimitedWarn(logger: Logger, intervalMs: number) {
+  let last = 0;
+  let suppressed = 0;
+  return (err: unknown, line: string) => {
+    const now = Date.now();
+    if (now - last < intervalMs) {
+      suppressed++;
+      return;
+    }
+    logger.warn(
+      { err: (err as Error).message, line: line.slice(0, 300), suppressed },
+      "malformed Falco output line",
+    );
+    last = now;
+    suppressed = 0;
+  };
+}
+
+function alertParser(config: ResolvedAgentConfig): (line: string) => FalcoAlert {
+  return config.falco.alertFormat === "json"
+    ? parseJsonAlert
+    : createCompactParser(COMPACT_LAYOUT, { hostname: config.nodeName });
+}
+
+async function podDirectory(config: ResolvedAgentConfig): Promise<PodDirectory> {
+  return StaticPodDirectory.open(config.podsFile!);
+}
+
+/** Starts every part of the node agent, in dependency order. */
+export async function startAgent(config: ResolvedAgentConfig, logger: Logger): Promise<RunningAgent> {
+  await mkdir(config.stateDir, { recursive: true });
+
+  const nc = await connectNats(
+    {
+      ...config.nats,
+      name: `seccompose-agent/${config.nodeName}`,
+      waitOnFirstConnect: true,
+      ...(config.inboxPrefix ? { inboxPrefix: config.inboxPrefix } : {}),
+    },
+    logger,
+  );
+  const publisher = await JetStreamEventPublisher.open({
+    nc,
+    stateDir: config.stateDir,
+    logger,
+    maxInFlight: config.batch.maxInFlight,
+    spoolMaxBytes: config.batch.spoolMaxBytes,
+  });
+  const pods = await podDirectory(config);
+
+  const parse = alertParser(config);
+  const warnMalformed = rateLimitedWarn(logger, 10_000);
+  let sessions: SessionManager | undefined;
+  const falco = new FalcoSupervisor({
+    binary: config.falco.binary,
+    extraArgs: config.falco.args,
+    configDir: config.falco.configDir,
+    alertFormat: config.falco.alertFormat,
+    backoffMs: config.falco.restartBackoffMs,
+    env: { ...process.env, FALCO_HOSTNAME: config.nodeName },
+    logger,
+    onLine: (line) => {
+      try {
+        sessions?.handleAlert(parse(line));
+      } catch (err) {
+        sessions?.noteParseError(err);
+        warnMalformed(err, line);
+      }
+    },
+    onFailure: (reason) => logger.error({ reason }, "Falco failed"),
+  });
+  sessions = new SessionManager({
+    node: config.nodeName,
+    arch: localNodeArch(),
+    kernel: release(),
+    agentVersion: AGENT_VERSION,
+    stateDir: config.stateDir,
+    falco,
+    publisher,
+    pods,
+    logger,
+    flushIntervalMs: config.batch.flushIntervalMs,
+    maxEventsPerBatch: config.batch.maxEvents,
+    holdUnknownMs: config.holdUnknownMs,
+  });
+  await sessions.restore();
+  sessions.startFlushing();
+
+  const control = await ControlPlane.start({ nc, node: config.nodeName, controller: sessions, logger });
+  const kv = await ensureKv(jetstream(nc), BUCKET_SESSIONS);
+  const watch = await SessionWatch.start({ kv, controller: sessions, logger });
+  const manager = sessions;
+  const http = await startAgentHttpServer({
+    port: config.httpPort,
+    health: () => manager.health(),
+    control: () => control.stats(),
+    readiness: agentReadiness(trackConnected(nc), () => falco.status()),
+    logger,
+  });
+  logger.info({ httpPort: http.port, falco: config.falco.binary }, "agent started");
+
+  return {
+    sessions: manager,
+    httpPort: http.port,
+    async shutdown() {
+      await watch.stop();
+      await control.stop();
+      await manager.close();
+      await falco.stop();
+      await publisher
+        .drain(10_000)
+        .catch((err: unknown) =>
+          logger.warn({ err: (err as Error).message }, "left spooled data for the next start"),
+        );
+      await publisher.close();
+      await http.close();
+      await nc.drain();
+    },
+  };
+}

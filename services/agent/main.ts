@@ -1,0 +1,34 @@
+#!/usr/bin/env node
+import { pino } from "pino";
+import { CommanderError } from "commander";
+import { isSeccomposeError } from "../../lib/errors.ts";
+import { startAgent } from "./agent.ts";
+import { resolveAgentConfig } from "./config.ts";
+
+// Only reads the configuration and wires the agent together; see agent.ts.
+let logger = pino({ base: { component: "agent" } });
+try {
+  const config = await resolveAgentConfig(process.argv.slice(2), process.env);
+  logger = pino({ level: config.logLevel, base: { component: "agent", node: config.nodeName } });
+  const agent = await startAgent(config, logger);
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, "stopping");
+    agent.shutdown().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error({ err: (err as Error).message }, "unclean shutdown");
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", stop);
+  process.on("SIGINT", stop);
+} catch (err) {
+  if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : 2);
+  if (isSeccomposeError(err)) logger.fatal({ code: err.code }, err.message);
+  else logger.fatal({ err }, "agent failed to start");
+  process.exit(1);
+}
