@@ -20,6 +20,8 @@ export interface StraceRecording {
 export interface RecordOptions extends Pick<StraceParserOptions, "lenient"> {
   cwd?: string;
   env?: NodeJS.ProcessEnv;
+  /** "null": the command's stdout is /dev/null, as under a daemon (programs probe a terminal differently). */
+  stdout?: "pipe" | "null";
 }
 
 /** Run `cmd` to completion under strace (via a temp file) and parse what it did. */
@@ -41,10 +43,14 @@ type Finished = Pick<StraceRecording, "code" | "signal" | "stdout" | "stderr">;
 
 function runToEnd([file = "strace", ...args]: string[], opts: RecordOptions): Promise<Finished> {
   return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { cwd: opts.cwd, env: opts.env, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(file, args, {
+      cwd: opts.cwd,
+      env: opts.env,
+      stdio: ["ignore", opts.stdout === "null" ? "ignore" : "pipe", "pipe"],
+    });
     let stdout = "";
     let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
+    child.stdout?.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
     child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
     child.on("error", (err: NodeJS.ErrnoException) =>
       reject(

@@ -1,0 +1,250 @@
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { AgentHealth } from "../../lib/contracts/types.ts";
+import { countsByNode } from "../../lib/profile/observations.ts";
+import { recordStrace } from "../../lib/strace/record.ts";
+import { nonReturningSyscalls } from "../../lib/syscalls/non-returning.ts";
+import { scmpArchesForNode } from "../../lib/syscalls/architectures.ts";
+import { COMPACT_LAYOUT, createCompactParser } from "../../services/agent/intake/compact-alert.ts";
+import { agentHttp, startAgentProcess, type AgentProcess } from "../helpers/agent-process.ts";
+import {
+  control,
+  createEventStream,
+  mergeStored,
+  readSessionMessages,
+  sessionRecord,
+  waitFor,
+} from "../helpers/cluster.ts";
+import { readFixtureLines, renderCompactLine } from "../helpers/falco-fixtures.ts";
+import { startNatsServer, type NatsServerHandle } from "../helpers/nats.ts";
+
+const NON_RETURNING = new Set(nonReturningSyscalls(scmpArchesForNode(process.arch)));
+const POD_A = { uid: "0a0a0a0a-1111-4222-8333-444455556666", cid: "a".repeat(64) };
+const POD_B = { uid: "0b0b0b0b-1111-4222-8333-444455556666", cid: "b".repeat(64) };
+// The two pods of the recorded Falco fixtures.
+const FIX_PY = {
+  uid: "5d0c8a3e-1f2b-4a6c-9d7e-0b1a2c3d4e5f",
+  cid: "4f1e2d3c4b5a69788796a5b4c3d2e1f00112233445566778899aabbccddeeff01",
+};
+const FIX_SH = {
+  uid: "8e7f6a5b-4c3d-4e2f-8a1b-9c0d1e2f3a4b",
+  cid: "9a8b7c6d5e4f30211203f4e5d6c7b8a99a8b7c6d5e4f30211203f4e5d6c7b8a9",
+};
+
+let dir: string;
+let server: NatsServerHandle;
+let nc: NatsConnection;
+const agents: AgentProcess[] = [];
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "seccompose-agent-it-"));
+  server = await startNatsServer();
+  nc = await connect({ servers: server.url, maxReconnectAttempts: -1 });
+  await createEventStream(nc);
+});
+afterEach(async () => {
+  for (const a of agents.splice(0)) await a.kill().catch(() => {});
+});
+afterAll(async () => {
+  await nc?.close();
+  await server?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function podsFile(
+  name: string,
+  pods: Array<{ uid: string; name: string; cid: string; container: string; owner: string }>,
+) {
+  const path = join(dir, `${name}.pods.json`);
+  await writeFile(
+    path,
+    JSON.stringify({
+      pods: pods.map((p) => ({
+        uid: p.uid,
+        name: p.name,
+        namespace: "shop",
+        labels: { app: p.owner },
+        owner: { kind: "Deployment", name: p.owner },
+        containers: [{ name: p.container, id: p.cid }],
+      })),
+    }),
+  );
+  return path;
+}
+
+async function health(): Promise<AgentHealth> {
+  const [reply] = await control(nc, "health", {});
+  return reply!.health!;
+}
+
+/** Waits until the agent has stopped seeing new events for a few flushes. */
+async function settle(): Promise<void> {
+  let last = -1;
+  let stable = 0;
+  await waitFor(
+    "the agent to go quiet",
+    async () => {
+      const seen = (await health()).counters.alertsRead!;
+      stable = seen === last && seen > 0 ? stable + 1 : 0;
+      last = seen;
+      return stable >= 4 ? true : undefined;
+    },
+    60_000,
+  );
+}
+
+describe("node agent with a stand-in Falco and a real nats-server", () => {
+  it("publishes, per container, the syscall set strace records for the same programs, each batch once", async () => {
+    const commands = [
+      { cmd: ["ls", "-la", "/usr"], podUid: POD_A.uid, containerId: POD_A.cid },
+      {
+        cmd: ["sh", "-c", "cat /etc/passwd | cut -d: -f1 | sort | wc -l"],
+        podUid: POD_B.uid,
+        containerId: POD_B.cid,
+      },
+    ];
+    const commandsFile = join(dir, "commands.json");
+    await writeFile(commandsFile, JSON.stringify(commands));
+    const agent = await startAgentProcess({
+      node: "node-a",
+      natsUrls: [server.url],
+      stateDir: join(dir, "state-strace"),
+      podsFile: await podsFile("strace", [
+        { ...POD_A, name: "lister-1", container: "ls", owner: "lister" },
+        { ...POD_B, name: "piper-1", container: "sh", owner: "piper" },
+      ]),
+      env: { STANDIN_MODE: "strace", STANDIN_COMMANDS: commandsFile },
+    });
+    agents.push(agent);
+
+    const [started] = await control(nc, "start", {
+      session: sessionRecord("strace1", { targets: { namespaces: ["shop"] } }),
+    });
+    expect(started?.ok).toBe(true);
+    await settle();
+    const [stopped] = await control(nc, "stop", { sessionId: "strace1" });
+    expect(stopped?.ok).toBe(true);
+
+    const stored = await readSessionMessages(nc, "strace1");
+    const batches = stored.filter((s) => s.message.kind === "batch");
+    const fin = stored.find((s) => s.message.kind === "fin");
+    expect(fin?.message).toMatchObject({ kind: "fin", node: "node-a", batches: batches.length });
+    expect(batches.map((b) => (b.message.kind === "batch" ? b.message.seq : 0))).toEqual(
+      batches.map((_, i) => i + 1),
+    );
+    expect(new Set(stored.map((s) => s.msgId)).size).toBe(stored.length);
+
+    const merged = mergeStored(stored);
+    for (const [i, { cmd }] of commands.entries()) {
+      const expected = new Set(
+        (await recordStrace(cmd, { stdout: "null" })).records.flatMap((r) =>
+          r.kind === "syscall" && !NON_RETURNING.has(r.name) ? [r.name] : [],
+        ),
+      );
+      const key = {
+        namespace: "shop",
+        kind: "Deployment",
+        name: i === 0 ? "lister" : "piper",
+        container: i === 0 ? "ls" : "sh",
+      };
+      const seen = [...merged.workload(key).syscalls.keys()];
+      expect(new Set(seen.filter((n) => !NON_RETURNING.has(n)))).toEqual(expected);
+      // Falco never reports the syscalls that do not return; the agent adds them.
+      for (const n of NON_RETURNING) expect(seen).toContain(n);
+    }
+  });
+
+  it("loses nothing when NATS is killed and restarted mid-session", async () => {
+    const lines = readFixtureLines("node-a.alerts.jsonl").map((l) => renderCompactLine(l, COMPACT_LAYOUT));
+    const replay = Array.from({ length: 6 }, () => lines).flat();
+    const replayFile = join(dir, "replay.txt");
+    await writeFile(replayFile, `${replay.join("\n")}\n`);
+    // What the agent must end up with: every syscall alert of the replay, counted per container.
+    const parse = createCompactParser(COMPACT_LAYOUT, { hostname: "node-b" });
+    const expected = new Map<string, number>();
+    for (const line of replay) {
+      const alert = parse(line);
+      if (alert.kind !== "syscall" || !alert.containerId) continue;
+      const k = `${alert.containerId.startsWith("4f1e") ? "py" : "sh"}/${alert.syscall}`;
+      expected.set(k, (expected.get(k) ?? 0) + 1);
+    }
+
+    const agent = await startAgentProcess({
+      node: "node-b",
+      natsUrls: [server.url],
+      stateDir: join(dir, "state-outage"),
+      podsFile: await podsFile("fixture", [
+        { uid: FIX_PY.uid, cid: FIX_PY.cid, name: "py-1", container: "py", owner: "py" },
+        { uid: FIX_SH.uid, cid: FIX_SH.cid, name: "sh-1", container: "sh", owner: "sh" },
+      ]),
+      env: { STANDIN_MODE: "replay", STANDIN_REPLAY: replayFile, STANDIN_RATE: "1500" },
+    });
+    agents.push(agent);
+    expect(
+      (
+        await control(nc, "start", {
+          session: sessionRecord("outage1", { targets: { namespaces: ["shop"] } }),
+        })
+      )[0]?.ok,
+    ).toBe(true);
+
+    await waitFor("events to flow", async () =>
+      (await health()).counters.eventsSent! > 0 ? true : undefined,
+    );
+    await server.kill();
+    await new Promise((r) => setTimeout(r, 2500));
+    await server.restart();
+    await settle();
+    expect((await control(nc, "stop", { sessionId: "outage1" }))[0]?.ok).toBe(true);
+
+    const stored = await readSessionMessages(nc, "outage1");
+    const merged = mergeStored(stored);
+    const actual = new Map<string, number>();
+    for (const [who, container] of [
+      ["py", "py"],
+      ["sh", "sh"],
+    ] as const) {
+      const wo = merged.workload({ namespace: "shop", kind: "Deployment", name: who, container });
+      for (const [name, stats] of wo.syscalls) {
+        const count = countsByNode(stats).get("node-b") ?? 0;
+        if (count > 0) actual.set(`${who}/${name}`, count);
+      }
+    }
+    expect(actual).toEqual(expected);
+    expect(stored.at(-1)?.message.kind).toBe("fin");
+    const logs = agent.logs.map((l) => String(l.msg));
+    expect(logs.some((m) => /disconnected from NATS/.test(m))).toBe(true);
+  });
+
+  it("restarts a crashing Falco with backoff and reports the failure in health and logs", async () => {
+    const agent = await startAgentProcess({
+      node: "node-c",
+      natsUrls: [server.url],
+      stateDir: join(dir, "state-crash"),
+      podsFile: await podsFile("crash", []),
+      env: { STANDIN_MODE: "crash" },
+      extraArgs: [],
+    });
+    agents.push(agent);
+    expect((await control(nc, "start", { session: sessionRecord("crash1") }))[0]?.ok).toBe(true);
+    const h = await waitFor(
+      "two Falco restarts",
+      async () => {
+        const replies = await control(nc, "health", {});
+        const mine = replies.find((r) => r.node === "node-c")?.health;
+        return mine && mine.falco.restarts >= 2 ? mine : undefined;
+      },
+      30_000,
+    );
+    expect(["backoff", "starting", "running"]).toContain(h.falco.state);
+    expect(h.falco.lastExit).toMatch(/exit code 1/);
+    expect(agent.logs.some((l) => l.msg === "Falco failed")).toBe(true);
+    const ready = await agentHttp(agent, "/readyz");
+    const metrics = await agentHttp(agent, "/metrics");
+    expect(metrics.text).toMatch(/seccompose_agent_falco_restarts_total [2-9]/);
+    expect([200, 503]).toContain(ready.status);
+  });
+});
