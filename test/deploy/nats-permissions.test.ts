@@ -1,0 +1,277 @@
+/**
+ * Runs the real clients under the subject permissions of deploy/nats-permissions.json on a real
+ * nats-server 2.9.10: every operation a component needs must pass, and what the permission model
+ * promises to forbid must be refused by the server.
+ */
+import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import { Objm } from "@nats-io/obj";
+import { connect } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ensureEventStream, ensureKv } from "../../lib/nats/streams.ts";
+import {
+  AGGREGATOR_DURABLE,
+  AGGREGATOR_STATUS_SUBJECT,
+  BUCKET_AGGREGATOR_STATE,
+  BUCKET_PROFILES,
+  BUCKET_SESSIONS,
+  CONTROL_SUBJECTS,
+  OBJECT_STORE_PROFILES,
+  STREAM_EVENTS,
+  batchMessageId,
+  convergenceSubject,
+  driftSubject,
+  eventSubject,
+  nodeControlSubject,
+  profileKey,
+} from "../../lib/subjects.ts";
+import { startNatsServer } from "../helpers/nats.ts";
+import type { NatsServerHandle } from "../helpers/nats.ts";
+import { inboxPrefix, natsUsers, userName } from "./nats-users.ts";
+import type { Component } from "./nats-users.ts";
+
+/** The second node name has dots, so its subject token differs from its name. */
+const NODE_A = "node-a";
+const NODE_B = "ip-10-0-0-7.ec2.internal";
+const SESSION = "s1";
+const WORKLOAD = "default_Deployment_web_nginx";
+const password = (user: string) => `test-password-${user}`;
+
+let server: NatsServerHandle;
+const connections: NatsConnection[] = [];
+
+async function connectAs(component: Component, node?: string): Promise<NatsConnection> {
+  const user = userName(component, node);
+  const nc = await connect({
+    servers: server.url,
+    user,
+    pass: password(user),
+    inboxPrefix: inboxPrefix(component, node),
+    name: user,
+  });
+  connections.push(nc);
+  return nc;
+}
+
+/** A request-style call (JetStream publish, API call, request) refused by the server's permissions. */
+async function expectPublishDenied(call: Promise<unknown>, subject: string): Promise<void> {
+  await expect(call).rejects.toThrow(`Permissions Violation for Publish to "${subject}"`);
+}
+
+async function expectSubscribeDenied(nc: NatsConnection, subject: string): Promise<void> {
+  const closed = await nc.subscribe(subject).closed;
+  expect(closed).toBeInstanceOf(Error);
+  expect((closed as Error).message).toContain(`Permissions Violation for Subscription to "${subject}"`);
+}
+
+let aggregator: NatsConnection;
+let agentA: NatsConnection;
+let agentB: NatsConnection;
+let cli: NatsConnection;
+
+beforeAll(async () => {
+  const users = natsUsers([NODE_A, NODE_B], password);
+  server = await startNatsServer({ config: `authorization { users: ${JSON.stringify(users)} }` });
+  aggregator = await connectAs("aggregator");
+  agentA = await connectAs("agent", NODE_A);
+  agentB = await connectAs("agent", NODE_B);
+  cli = await connectAs("cli");
+
+  // The aggregator owns every JetStream asset: it creates them with the project's own code.
+  const js = jetstream(aggregator);
+  await ensureEventStream(await jetstreamManager(aggregator));
+  await ensureKv(js, BUCKET_SESSIONS, { history: 5 });
+  await ensureKv(js, BUCKET_PROFILES, { history: 10 });
+  await ensureKv(js, BUCKET_AGGREGATOR_STATE);
+  await new Objm(aggregator).create(OBJECT_STORE_PROFILES);
+  await (
+    await jetstreamManager(aggregator)
+  ).consumers.add(STREAM_EVENTS, {
+    durable_name: AGGREGATOR_DURABLE,
+    ack_policy: AckPolicy.Explicit,
+  });
+});
+
+afterAll(async () => {
+  await Promise.all(connections.map((nc) => nc.close()));
+  await server?.stop();
+});
+
+describe("agent permissions", () => {
+  it("lets an agent publish event batches on its own node's subject and on no other node's", async () => {
+    const ack = await jetstream(agentB).publish(eventSubject(SESSION, NODE_B), "batch", {
+      msgID: batchMessageId(SESSION, NODE_B, 1),
+    });
+    expect(ack.stream).toBe(STREAM_EVENTS);
+
+    const forged = eventSubject(SESSION, NODE_B);
+    await expectPublishDenied(jetstream(agentA).publish(forged, "forged"), forged);
+  });
+
+  it("lets an agent read session desired state and stored profiles but write neither", async () => {
+    await (await new Kvm(cli).open(BUCKET_SESSIONS)).put("s-read", '{"id":"s-read"}');
+    await (await new Kvm(aggregator).open(BUCKET_PROFILES)).put(profileKey("s-read", WORKLOAD), "{}");
+    await new Objm(aggregator)
+      .open(OBJECT_STORE_PROFILES)
+      .then((os) => os.putBlob({ name: profileKey("s-read", WORKLOAD) }, new Uint8Array(300_000)));
+
+    const sessions = await new Kvm(agentA).open(BUCKET_SESSIONS);
+    expect((await sessions.get("s-read"))?.string()).toBe('{"id":"s-read"}');
+    const watch = await sessions.watch();
+    for await (const entry of watch) if (entry.key === "s-read") break;
+    watch.stop();
+    const profiles = await new Kvm(agentA).open(BUCKET_PROFILES);
+    expect((await profiles.get(profileKey("s-read", WORKLOAD)))?.string()).toBe("{}");
+    const big = await (
+      await new Objm(agentA).open(OBJECT_STORE_PROFILES)
+    ).getBlob(profileKey("s-read", WORKLOAD));
+    expect(big?.length).toBe(300_000);
+
+    await expectPublishDenied(sessions.put("s-read", "{}"), `$KV.${BUCKET_SESSIONS}.s-read`);
+    await expectPublishDenied(profiles.put("forged", "{}"), `$KV.${BUCKET_PROFILES}.forged`);
+  });
+
+  it("keeps agents from sending control requests, deleting streams and reading other agents' events", async () => {
+    await expectPublishDenied(agentA.request(CONTROL_SUBJECTS.stop, "{}"), CONTROL_SUBJECTS.stop);
+    await expectPublishDenied(
+      jetstreamManager(agentA).then((jsm) => jsm.streams.delete(STREAM_EVENTS)),
+      `$JS.API.STREAM.DELETE.${STREAM_EVENTS}`,
+    );
+    await expectSubscribeDenied(agentA, "sc.ev.>");
+    await expectSubscribeDenied(agentA, nodeControlSubject(NODE_B, "install"));
+  });
+});
+
+describe("control requests", () => {
+  it("reach every agent from the CLI, and node requests only the addressed agent", async () => {
+    for (const [nc, node] of [
+      [agentA, NODE_A],
+      [agentB, NODE_B],
+    ] as const) {
+      nc.subscribe(CONTROL_SUBJECTS.status, {
+        callback: (_err, msg) => {
+          msg.respond(node);
+        },
+      });
+      nc.subscribe(nodeControlSubject(node, "install"), {
+        callback: (_err, msg) => {
+          msg.respond(node);
+        },
+      });
+      await nc.flush();
+    }
+    const replies: string[] = [];
+    const answers = await cli.requestMany(CONTROL_SUBJECTS.status, "{}", {
+      strategy: "count",
+      maxMessages: 2,
+      maxWait: 2_000,
+    });
+    for await (const reply of answers) replies.push(reply.string());
+    expect(replies.sort()).toEqual([NODE_B, NODE_A].sort());
+
+    const install = await cli.request(nodeControlSubject(NODE_B, "install"), "{}", { timeout: 2_000 });
+    expect(install.string()).toBe(NODE_B);
+  });
+});
+
+describe("aggregator permissions", () => {
+  it("lets the aggregator consume and ack SC_EVENTS through its durable consumer and recreate it", async () => {
+    await jetstream(agentA).publish(eventSubject("s-consume", NODE_A), "batch", {
+      msgID: batchMessageId("s-consume", NODE_A, 1),
+    });
+    const consumer = await jetstream(aggregator).consumers.get(STREAM_EVENTS, AGGREGATOR_DURABLE);
+    let seen: string | undefined;
+    while (seen !== eventSubject("s-consume", NODE_A)) {
+      const msg = await consumer.next({ expires: 2_000 });
+      if (msg === null) throw new Error("the durable consumer delivered nothing");
+      seen = msg.subject;
+      expect(await msg.ackAck()).toBe(true);
+    }
+
+    const jsm = await jetstreamManager(aggregator);
+    await jsm.consumers.delete(STREAM_EVENTS, AGGREGATOR_DURABLE);
+    const info = await jsm.consumers.add(STREAM_EVENTS, {
+      durable_name: AGGREGATOR_DURABLE,
+      ack_policy: AckPolicy.Explicit,
+    });
+    expect(info.name).toBe(AGGREGATOR_DURABLE);
+  });
+
+  it("lets the aggregator write profiles, checkpoints and large profiles and notify the CLI", async () => {
+    const key = profileKey("s-write", WORKLOAD);
+    await (await new Kvm(aggregator).open(BUCKET_PROFILES)).put(key, "{}");
+    await (await new Kvm(aggregator).open(BUCKET_AGGREGATOR_STATE)).put("head", "1");
+    const os = await new Objm(aggregator).open(OBJECT_STORE_PROFILES);
+    await os.putBlob({ name: key }, new Uint8Array(200_000));
+    expect(await os.delete(key)).toBeTruthy();
+
+    const notified: string[] = [];
+    const subjects = ["sc.drift.>", "sc.conv.>", `${AGGREGATOR_STATUS_SUBJECT}.>`];
+    for (const subject of subjects)
+      cli.subscribe(subject, {
+        callback: (_err, msg) => {
+          notified.push(msg.subject);
+        },
+      });
+    await cli.flush();
+    const published = [
+      driftSubject("s-write", WORKLOAD),
+      convergenceSubject("s-write", WORKLOAD),
+      `${AGGREGATOR_STATUS_SUBJECT}.s-write`,
+    ];
+    for (const subject of published) aggregator.publish(subject, "{}");
+    await aggregator.flush();
+    await cli.flush();
+    expect(notified.sort()).toEqual(published.sort());
+  });
+
+  it("answers the CLI's status requests and never forges events or control requests", async () => {
+    aggregator.subscribe(AGGREGATOR_STATUS_SUBJECT, {
+      callback: (_err, msg) => {
+        msg.respond("ok");
+      },
+    });
+    await aggregator.flush();
+    expect((await cli.request(AGGREGATOR_STATUS_SUBJECT, "{}", { timeout: 2_000 })).string()).toBe("ok");
+
+    const forged = eventSubject(SESSION, NODE_A);
+    await expectPublishDenied(jetstream(aggregator).publish(forged, "forged"), forged);
+    await expectPublishDenied(aggregator.request(CONTROL_SUBJECTS.start, "{}"), CONTROL_SUBJECTS.start);
+  });
+});
+
+describe("CLI permissions", () => {
+  it("lets the CLI write session desired state and read profiles and the event backlog", async () => {
+    const sessions = await new Kvm(cli).open(BUCKET_SESSIONS);
+    await sessions.put("s-cli", '{"id":"s-cli"}');
+    const keys: string[] = [];
+    for await (const key of await sessions.keys()) keys.push(key);
+    expect(keys).toContain("s-cli");
+
+    await (await new Kvm(aggregator).open(BUCKET_PROFILES)).put(profileKey("s-cli", WORKLOAD), "{}");
+    const profiles = await new Kvm(cli).open(BUCKET_PROFILES);
+    expect((await profiles.get(profileKey("s-cli", WORKLOAD)))?.string()).toBe("{}");
+    const listed: string[] = [];
+    for await (const key of await profiles.keys("s-cli.>")) listed.push(key);
+    expect(listed).toEqual([profileKey("s-cli", WORKLOAD)]);
+
+    const jsm = await jetstreamManager(cli);
+    expect((await jsm.streams.info(STREAM_EVENTS)).config.name).toBe(STREAM_EVENTS);
+    expect((await jsm.consumers.info(STREAM_EVENTS, AGGREGATOR_DURABLE)).name).toBe(AGGREGATOR_DURABLE);
+  });
+
+  it("keeps the CLI from publishing events, writing profiles and reading or purging the event stream", async () => {
+    const forged = eventSubject(SESSION, NODE_A);
+    await expectPublishDenied(jetstream(cli).publish(forged, "forged"), forged);
+    const profiles = await new Kvm(cli).open(BUCKET_PROFILES);
+    await expectPublishDenied(profiles.put("forged", "{}"), `$KV.${BUCKET_PROFILES}.forged`);
+    const jsm = await jetstreamManager(cli);
+    await expectPublishDenied(
+      jsm.consumers.add(STREAM_EVENTS, { durable_name: "reader", ack_policy: AckPolicy.None }),
+      `$JS.API.CONSUMER.CREATE.${STREAM_EVENTS}.reader`,
+    );
+    await expectPublishDenied(jsm.streams.purge(STREAM_EVENTS), `$JS.API.STREAM.PURGE.${STREAM_EVENTS}`);
+    await expectSubscribeDenied(cli, "sc.ev.>");
+  });
+});
