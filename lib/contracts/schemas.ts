@@ -5,6 +5,7 @@ import control from "../../schemas/control.schema.json" with { type: "json" };
 import profileDocument from "../../schemas/profile-document.schema.json" with { type: "json" };
 import agentConfig from "../../schemas/agent-config.schema.json" with { type: "json" };
 import aggregatorConfig from "../../schemas/aggregator-config.schema.json" with { type: "json" };
+import aggregatorStatus from "../../schemas/aggregator-status.schema.json" with { type: "json" };
 import sessionFile from "../../schemas/session-file.schema.json" with { type: "json" };
 import cliConfig from "../../schemas/cli-config.schema.json" with { type: "json" };
 
@@ -17,6 +18,7 @@ export const schemaFiles = {
   "profile-document.schema.json": profileDocument,
   "agent-config.schema.json": agentConfig,
   "aggregator-config.schema.json": aggregatorConfig,
+  "aggregator-status.schema.json": aggregatorStatus,
   "session-file.schema.json": sessionFile,
   "cli-config.schema.json": cliConfig,
 } as const;

@@ -458,6 +458,10 @@ export interface NatsConnection {
   pass?: string;
   token?: string;
   credsFile?: string;
+  /**
+   * File holding the password (e.g. a mounted Secret); read at start.
+   */
+  passFile?: string;
 }
 /**
  * seccompose-agent configuration: from an optional YAML/JSON file, then environment (SECCOMPOSE_*), then flags.
@@ -503,6 +507,10 @@ export interface AgentConfig {
    * Reply-inbox prefix, so NATS permissions can confine the agent's replies.
    */
   inboxPrefix?: string;
+  /**
+   * Where `profile --install` writes profiles on this node: a directory under the kubelet's seccomp root.
+   */
+  seccompDir?: string;
 }
 /**
  * seccompose-aggregator configuration: from an optional YAML/JSON file, then environment (SECCOMPOSE_*), then flags.

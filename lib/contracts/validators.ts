@@ -5,12 +5,18 @@ import { schemaFiles } from "./schemas.ts";
 import type {
   AgentConfig,
   AggregatorConfig,
+  AggregatorStatus,
+  AggregatorStatusRequest,
   CliConfig,
   ControlReply,
   ControlRequest,
+  ConvergenceEvent,
+  DriftEvent,
   EventMessage,
   ProfileDocument,
+  ProfilePointer,
   SessionFile,
+  SessionFinalisedEvent,
   SessionRecord,
 } from "./types.ts";
 
@@ -42,6 +48,14 @@ const validators = {
   profileDocument: compile<ProfileDocument>("profile-document.schema.json"),
   agentConfig: compile<AgentConfig>("agent-config.schema.json"),
   aggregatorConfig: compile<AggregatorConfig>("aggregator-config.schema.json"),
+  aggregatorStatus: compile<AggregatorStatus>("aggregator-status.schema.json"),
+  aggregatorStatusRequest: compile<AggregatorStatusRequest>(
+    "aggregator-status.schema.json#/$defs/AggregatorStatusRequest",
+  ),
+  profilePointer: compile<ProfilePointer>("aggregator-status.schema.json#/$defs/ProfilePointer"),
+  sessionFinalisedEvent: compile<SessionFinalisedEvent>("aggregator-status.schema.json#/$defs/SessionFinalisedEvent"),
+  convergenceEvent: compile<ConvergenceEvent>("aggregator-status.schema.json#/$defs/ConvergenceEvent"),
+  driftEvent: compile<DriftEvent>("aggregator-status.schema.json#/$defs/DriftEvent"),
   sessionFile: compile<SessionFile>("session-file.schema.json"),
   cliConfig: compile<CliConfig>("cli-config.schema.json"),
 };

@@ -1,12 +1,13 @@
 import { mkdir } from "node:fs/promises";
 import { release } from "node:os";
 import { jetstream } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
-import { ensureKv } from "../../lib/nats/streams.ts";
 import { connectNats, trackConnected } from "../../lib/nats/connect.ts";
 import { BUCKET_SESSIONS } from "../../lib/subjects.ts";
 import { localNodeArch } from "../../lib/syscalls/architectures.ts";
-import type { ResolvedAgentConfig } from "./config.ts";
+import { natsPassword, type ResolvedAgentConfig } from "./config.ts";
 import { ControlPlane } from "./control/control-plane.ts";
 import { SessionWatch } from "./control/session-watch.ts";
 import { FalcoSupervisor } from "./falco/supervisor.ts";
@@ -57,13 +58,56 @@ async function podDirectory(config: ResolvedAgentConfig): Promise<PodDirectory> 
   return StaticPodDirectory.open(config.podsFile!);
 }
 
+/**
+ * The session bucket belongs to the aggregator (agents may not create it), so the agent waits for
+ * it in the background; control requests are served meanwhile.
+ */
+function watchSessionsWhenReady(
+  nc: NatsConnection,
+  controller: SessionManager,
+  logger: Logger,
+): { stop(): Promise<void> } {
+  let stopped = false;
+  let watch: SessionWatch | undefined;
+  const started = (async () => {
+    let warned = false;
+    while (!stopped) {
+      try {
+        const kv = await new Kvm(jetstream(nc)).open(BUCKET_SESSIONS);
+        await kv.status();
+        watch = await SessionWatch.start({ kv, controller, logger });
+        if (stopped) await watch.stop();
+        return;
+      } catch (err) {
+        if (!warned)
+          logger.warn(
+            { err: (err as Error).message },
+            `waiting for the ${BUCKET_SESSIONS} bucket (created by the aggregator)`,
+          );
+        warned = true;
+        await new Promise((r) => setTimeout(r, 2000));
+      }
+    }
+  })();
+  return {
+    async stop() {
+      stopped = true;
+      await watch?.stop();
+      await started;
+    },
+  };
+}
+
 /** Starts every part of the node agent, in dependency order. */
 export async function startAgent(config: ResolvedAgentConfig, logger: Logger): Promise<RunningAgent> {
   await mkdir(config.stateDir, { recursive: true });
 
+  const { passFile: _passFile, ...nats } = config.nats;
+  const pass = await natsPassword(config);
   const nc = await connectNats(
     {
-      ...config.nats,
+      ...nats,
+      ...(pass !== undefined ? { pass } : {}),
       name: `seccompose-agent/${config.nodeName}`,
       waitOnFirstConnect: true,
       ...(config.inboxPrefix ? { inboxPrefix: config.inboxPrefix } : {}),
@@ -118,9 +162,8 @@ export async function startAgent(config: ResolvedAgentConfig, logger: Logger): P
   sessions.startFlushing();
 
   const control = await ControlPlane.start({ nc, node: config.nodeName, controller: sessions, logger });
-  const kv = await ensureKv(jetstream(nc), BUCKET_SESSIONS);
-  const watch = await SessionWatch.start({ kv, controller: sessions, logger });
   const manager = sessions;
+  const watch = watchSessionsWhenReady(nc, manager, logger);
   const http = await startAgentHttpServer({
     port: config.httpPort,
     health: () => manager.health(),

@@ -6,6 +6,7 @@ import { parse as parseYaml } from "yaml";
 import type { AgentConfig } from "../../lib/contracts/types.ts";
 import { assertValid } from "../../lib/contracts/validators.ts";
 import { SeccomposeError } from "../../lib/errors.ts";
+import { subjectToken } from "../../lib/subjects.ts";
 
 /** Every default in one place (docs/agent.md documents each option). */
 export const AGENT_DEFAULTS = {
@@ -42,6 +43,7 @@ interface AgentFlags {
   natsUrl?: string[];
   natsUser?: string;
   natsPass?: string;
+  natsPassFile?: string;
   natsToken?: string;
   natsCreds?: string;
   stateDir?: string;
@@ -53,6 +55,7 @@ interface AgentFlags {
   alertFormat?: string;
   podsFile?: string;
   kubeconfig?: string;
+  seccompDir?: string;
 }
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -72,6 +75,7 @@ export function agentCommand(): Command {
     )
     .option("--nats-user <user>")
     .option("--nats-pass <password>")
+    .option("--nats-pass-file <file>", "file holding the NATS password (env SECCOMPOSE_NATS_PASS_FILE)")
     .option("--nats-token <token>")
     .option("--nats-creds <file>", "NATS credentials file")
     .option("--state-dir <dir>", `local record and spool (default ${AGENT_DEFAULTS.stateDir})`)
@@ -86,6 +90,7 @@ export function agentCommand(): Command {
     .option("--alert-format <format>", "json or compact (default compact)")
     .option("--pods-file <file>", "pods on this node, when not running in Kubernetes")
     .option("--kubeconfig <file>", "kubeconfig for the pod watch (default: in-cluster)")
+    .option("--seccomp-dir <dir>", "where installed profiles go (env SECCOMPOSE_SECCOMP_DIR)")
     .exitOverride();
 }
 
@@ -144,6 +149,7 @@ export async function resolveAgentConfig(
       servers: pick(flags.natsUrl, envList(env.SECCOMPOSE_NATS_URL), fileNats.servers as string[]),
       user: pick(flags.natsUser, env.SECCOMPOSE_NATS_USER, fileNats.user as string),
       pass: pick(flags.natsPass, env.SECCOMPOSE_NATS_PASS, fileNats.pass as string),
+      passFile: pick(flags.natsPassFile, env.SECCOMPOSE_NATS_PASS_FILE, fileNats.passFile as string),
       token: pick(flags.natsToken, env.SECCOMPOSE_NATS_TOKEN, fileNats.token as string),
       credsFile: pick(flags.natsCreds, env.SECCOMPOSE_NATS_CREDS, fileNats.credsFile as string),
     }).filter(([, v]) => v !== undefined),
@@ -185,6 +191,9 @@ export async function resolveAgentConfig(
     ...(pick(flags.podsFile, env.SECCOMPOSE_PODS_FILE, file.podsFile as string) !== undefined
       ? { podsFile: pick(flags.podsFile, env.SECCOMPOSE_PODS_FILE, file.podsFile as string) }
       : {}),
+    ...(pick(flags.seccompDir, env.SECCOMPOSE_SECCOMP_DIR, file.seccompDir as string) !== undefined
+      ? { seccompDir: pick(flags.seccompDir, env.SECCOMPOSE_SECCOMP_DIR, file.seccompDir as string) }
+      : {}),
     ...(pick(flags.kubeconfig, env.KUBECONFIG, file.kubeconfig as string) !== undefined
       ? { kubeconfig: pick(flags.kubeconfig, env.KUBECONFIG, file.kubeconfig as string) }
       : {}),
@@ -195,10 +204,26 @@ export async function resolveAgentConfig(
       "no NATS server given: use --nats-url, SECCOMPOSE_NATS_URL or nats.servers in the config file",
     );
   }
-  return assertValid(
+  // Replies to the agent's own requests (JetStream API calls) come to an inbox only it may read.
+  const withInbox = { inboxPrefix: `_INBOX.agent.${subjectToken(candidate.nodeName)}`, ...candidate };
+  const valid = assertValid(
     "agentConfig",
-    candidate,
+    withInbox,
     flags.config ? `agent config (${flags.config}, environment and flags)` : "agent environment and flags",
     "SC_CONFIG_INVALID",
   ) as ResolvedAgentConfig;
+  return valid;
+}
+
+/** The NATS password, from `nats.passFile` (a mounted Secret) when given: read at connect time, not at resolve time. */
+export async function natsPassword(config: ResolvedAgentConfig): Promise<string | undefined> {
+  if (config.nats.passFile === undefined) return config.nats.pass;
+  try {
+    return (await readFile(config.nats.passFile, "utf8")).trim();
+  } catch (err) {
+    throw new SeccomposeError(
+      "SC_FILE_READ",
+      `cannot read the NATS password file ${config.nats.passFile}: ${(err as Error).message}`,
+    );
+  }
 }

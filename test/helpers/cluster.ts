@@ -3,8 +3,8 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { ControlReply, EventMessage, SessionRecord } from "../../lib/contracts/types.ts";
 import { decodeEventMessage } from "../../lib/nats/codec.ts";
-import { ensureEventStream } from "../../lib/nats/streams.ts";
-import { CONTROL_SUBJECTS, STREAM_EVENTS } from "../../lib/subjects.ts";
+import { ensureEventStream, ensureKv } from "../../lib/nats/streams.ts";
+import { BUCKET_SESSIONS, CONTROL_SUBJECTS, STREAM_EVENTS } from "../../lib/subjects.ts";
 import { ObservationSet } from "../../lib/profile/observations.ts";
 
 export function sessionRecord(id: string, overrides: Partial<SessionRecord> = {}): SessionRecord {
@@ -41,8 +41,10 @@ export async function control(
   return replies;
 }
 
-export async function createEventStream(nc: NatsConnection): Promise<void> {
+/** What the aggregator creates at start-up: the event stream and the session bucket. */
+export async function prepareBroker(nc: NatsConnection): Promise<void> {
   await ensureEventStream(await jetstreamManager(nc), { replicas: 1 });
+  await ensureKv(jetstream(nc), BUCKET_SESSIONS);
 }
 
 export interface StoredMessage {

@@ -3,7 +3,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import type { AgentHealth } from "../../lib/contracts/types.ts";
+import { Kvm } from "@nats-io/kv";
+import type { AgentHealth, ProfileDocument } from "../../lib/contracts/types.ts";
+import { assertValid } from "../../lib/contracts/validators.ts";
+import { BUCKET_SESSIONS, nodeControlSubject } from "../../lib/subjects.ts";
 import { countsByNode } from "../../lib/profile/observations.ts";
 import { recordStrace } from "../../lib/strace/record.ts";
 import { nonReturningSyscalls } from "../../lib/syscalls/non-returning.ts";
@@ -12,7 +15,7 @@ import { COMPACT_LAYOUT, createCompactParser } from "../../services/agent/intake
 import { agentHttp, startAgentProcess, type AgentProcess } from "../helpers/agent-process.ts";
 import {
   control,
-  createEventStream,
+  prepareBroker,
   mergeStored,
   readSessionMessages,
   sessionRecord,
@@ -43,7 +46,7 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "seccompose-agent-it-"));
   server = await startNatsServer();
   nc = await connect({ servers: server.url, maxReconnectAttempts: -1 });
-  await createEventStream(nc);
+  await prepareBroker(nc);
 });
 afterEach(async () => {
   for (const a of agents.splice(0)) await a.kill().catch(() => {});
@@ -217,6 +220,93 @@ describe("node agent with a stand-in Falco and a real nats-server", () => {
     expect(stored.at(-1)?.message.kind).toBe("fin");
     const logs = agent.logs.map((l) => String(l.msg));
     expect(logs.some((m) => /disconnected from NATS/.test(m))).toBe(true);
+  });
+
+  it("counts Falco's dropped events in health and in the FIN, and renders its node's own profile on request", async () => {
+    const commandsFile = join(dir, "commands-drops.json");
+    await writeFile(
+      commandsFile,
+      JSON.stringify([{ cmd: ["ls", "/"], podUid: POD_A.uid, containerId: POD_A.cid }]),
+    );
+    const agent = await startAgentProcess({
+      node: "node-d",
+      natsUrls: [server.url],
+      stateDir: join(dir, "state-drops"),
+      podsFile: await podsFile("drops", [{ ...POD_A, name: "lister-1", container: "ls", owner: "lister" }]),
+      env: { STANDIN_MODE: "strace", STANDIN_COMMANDS: commandsFile, STANDIN_DROPS: "3" },
+    });
+    agents.push(agent);
+    expect((await control(nc, "start", { session: sessionRecord("drops1") }))[0]?.ok).toBe(true);
+    const h = await waitFor("drop alerts", async () => {
+      const mine = (await control(nc, "health", {})).find((r) => r.node === "node-d")?.health;
+      return mine && mine.counters.falcoDrops! >= 3 ? mine : undefined;
+    });
+    expect(h.counters.falcoDrops).toBeGreaterThanOrEqual(3);
+
+    const profileReply = await nc.request(
+      nodeControlSubject("node-d", "profile"),
+      JSON.stringify({ schemaVersion: 1, op: "status", requestId: "p1", sessionId: "drops1" }),
+    );
+    const docs = profileReply.json<ProfileDocument[]>();
+    expect(docs).toHaveLength(1);
+    assertValid("profileDocument", docs[0], "node profile reply");
+    expect(docs[0]!.workload).toEqual({
+      namespace: "shop",
+      kind: "Deployment",
+      name: "lister",
+      container: "ls",
+    });
+    expect(docs[0]!.syscalls.map((s) => s.name)).toContain("getdents64");
+    expect(docs[0]!.nodes[0]!.droppedEvents).toBeGreaterThanOrEqual(3);
+
+    expect((await control(nc, "stop", { sessionId: "drops1" }))[0]?.ok).toBe(true);
+    const fin = (await readSessionMessages(nc, "drops1")).find((m) => m.message.kind === "fin")?.message;
+    expect(fin?.droppedEvents).toBeGreaterThanOrEqual(3);
+  });
+
+  it("resumes its sessions from the session KV after being killed, and reports the gap", async () => {
+    const commandsFile = join(dir, "commands-resume.json");
+    await writeFile(
+      commandsFile,
+      JSON.stringify([{ cmd: ["ls", "/"], podUid: POD_A.uid, containerId: POD_A.cid }]),
+    );
+    const options = {
+      node: "node-e",
+      natsUrls: [server.url],
+      stateDir: join(dir, "state-resume"),
+      podsFile: await podsFile("resume", [{ ...POD_A, name: "lister-1", container: "ls", owner: "lister" }]),
+      env: { STANDIN_MODE: "strace", STANDIN_COMMANDS: commandsFile, STANDIN_REPEAT: "1" },
+    };
+    const first = await startAgentProcess(options);
+    agents.push(first);
+    const kv = await new Kvm(nc).open(BUCKET_SESSIONS);
+    await kv.put("resume1", JSON.stringify(sessionRecord("resume1")));
+    await waitFor("events from the first agent", async () => {
+      const mine = (await control(nc, "health", {})).find((r) => r.node === "node-e")?.health;
+      return mine && mine.counters.batchesSent! > 0 ? true : undefined;
+    });
+    await first.kill();
+
+    const second = await startAgentProcess(options);
+    agents.push(second);
+    const resumed = await waitFor("the restarted agent to resume the session", async () => {
+      const mine = (await control(nc, "status", { sessionId: "resume1" })).find((r) => r.node === "node-e");
+      return mine?.sessions?.find((s) => s.sessionId === "resume1" && s.state === "running");
+    });
+    expect(second.logs.some((l) => l.msg === "session restored from local record")).toBe(true);
+    expect(resumed.state).toBe("running");
+
+    await kv.put("resume1", JSON.stringify(sessionRecord("resume1", { state: "stopping" })));
+    const stored = await waitFor("the FIN", async () => {
+      const msgs = await readSessionMessages(nc, "resume1");
+      return msgs.some((m) => m.message.kind === "fin") ? msgs : undefined;
+    });
+    const fin = stored.find((m) => m.message.kind === "fin")!.message;
+    expect(fin.kind === "fin" && fin.gaps?.length).toBe(1);
+    const seqs = stored.flatMap((m) => (m.message.kind === "batch" ? [m.message.seq] : []));
+    expect(new Set(seqs)).toEqual(
+      new Set(Array.from({ length: fin.kind === "fin" ? fin.batches : 0 }, (_, i) => i + 1)),
+    );
   });
 
   it("restarts a crashing Falco with backoff and reports the failure in health and logs", async () => {
