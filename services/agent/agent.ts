@@ -17,7 +17,10 @@ import { parseJsonAlert } from "./intake/json-alert.ts";
 import type { FalcoAlert } from "./intake/alert.ts";
 import { JetStreamEventPublisher } from "./publish/event-publisher.ts";
 import { StaticPodDirectory } from "./pods/static-pod-directory.ts";
-import type { PodDirectory } from "./ports.ts";
+import type { FalcoStatus, PodDirectory } from "./ports.ts";
+import { KubernetesPodDirectory } from "./pods/k8s-pod-directory.ts";
+import { loadKube, type Kube } from "../../lib/k8s/client.ts";
+import { createPodReporter, FALCO_HEALTHY_CONDITION } from "../../lib/k8s/report.ts";
 import { SessionManager } from "./sessions/session-manager.ts";
 
 export const AGENT_VERSION = "0.1.0";
@@ -54,8 +57,51 @@ function alertParser(config: ResolvedAgentConfig): (line: string) => FalcoAlert 
     : createCompactParser(COMPACT_LAYOUT, { hostname: config.nodeName });
 }
 
-async function podDirectory(config: ResolvedAgentConfig): Promise<PodDirectory> {
-  return StaticPodDirectory.open(config.podsFile!);
+/** Outside Kubernetes the pods come from a file; inside, from the agent's own watch of its node's pods. */
+async function podDirectory(
+  config: ResolvedAgentConfig,
+  logger: Logger,
+): Promise<{ pods: PodDirectory; kube?: Kube }> {
+  if (config.podsFile !== undefined) return { pods: await StaticPodDirectory.open(config.podsFile) };
+  const kube = loadKube(config.kubeconfig !== undefined ? { kubeconfig: config.kubeconfig } : {});
+  const pods = await KubernetesPodDirectory.open(kube, config.nodeName, (err) =>
+    logger.warn({ err: err.message }, "pod watch failed; retrying"),
+  );
+  return { pods, kube };
+}
+
+/**
+ * Inside Kubernetes, Falco's state becomes a condition on the agent's own pod and each failure an
+ * Event, so `kubectl describe pod` shows it. Reporting problems are logged, never fatal.
+ */
+function falcoReporter(kube: Kube | undefined, env: NodeJS.ProcessEnv, logger: Logger) {
+  const name = env.POD_NAME;
+  const namespace = env.POD_NAMESPACE;
+  if (kube === undefined || !name || !namespace) return { state: () => {}, failure: () => {} };
+  const reporter = createPodReporter(kube, { namespace, name }, { component: "seccompose-agent" });
+  const report = (p: Promise<unknown>) =>
+    p.catch((err: unknown) =>
+      logger.warn({ err: (err as Error).message }, "cannot report Falco's state to Kubernetes"),
+    );
+  return {
+    state(status: FalcoStatus) {
+      const healthy = status.state === "running";
+      if (!healthy && status.state !== "backoff" && status.state !== "failed") return;
+      void report(
+        reporter.condition({
+          type: FALCO_HEALTHY_CONDITION,
+          status: healthy ? "True" : "False",
+          reason: healthy ? "FalcoRunning" : status.state === "failed" ? "FalcoFailed" : "FalcoRestarting",
+          message: healthy
+            ? `Falco ${status.version ?? ""} is running`.trim()
+            : (status.lastExit ?? status.state),
+        }),
+      );
+    },
+    failure(reason: string) {
+      void report(reporter.event({ type: "Warning", reason: "FalcoFailed", message: reason }));
+    },
+  };
 }
 
 /**
@@ -121,7 +167,8 @@ export async function startAgent(config: ResolvedAgentConfig, logger: Logger): P
     maxInFlight: config.batch.maxInFlight,
     spoolMaxBytes: config.batch.spoolMaxBytes,
   });
-  const pods = await podDirectory(config);
+  const { pods, kube } = await podDirectory(config, logger);
+  const reportFalco = falcoReporter(kube, process.env, logger);
 
   const parse = alertParser(config);
   const warnMalformed = rateLimitedWarn(logger, 10_000);
@@ -142,7 +189,11 @@ export async function startAgent(config: ResolvedAgentConfig, logger: Logger): P
         warnMalformed(err, line);
       }
     },
-    onFailure: (reason) => logger.error({ reason }, "Falco failed"),
+    onStateChange: (status) => reportFalco.state(status),
+    onFailure: (reason) => {
+      logger.error({ reason }, "Falco failed");
+      reportFalco.failure(reason);
+    },
   });
   sessions = new SessionManager({
     node: config.nodeName,
@@ -188,6 +239,7 @@ export async function startAgent(config: ResolvedAgentConfig, logger: Logger): P
         );
       await publisher.close();
       await http.close();
+      if (pods instanceof KubernetesPodDirectory) await pods.stop();
       await nc.drain();
     },
   };

@@ -12,7 +12,9 @@ export interface AgentProcessOptions {
   node: string;
   natsUrls: string[];
   stateDir: string;
-  podsFile: string;
+  /** Pods from a file; without it the agent watches the Kubernetes API given by `kubeconfig`. */
+  podsFile?: string;
+  kubeconfig?: string;
   /** Stand-in variables (STANDIN_MODE, ...) and anything else for the agent's environment. */
   env?: NodeJS.ProcessEnv;
   alertFormat?: "json" | "compact";
@@ -40,8 +42,8 @@ export async function startAgentProcess(options: AgentProcessOptions): Promise<A
     ...options.natsUrls.flatMap((u) => ["--nats-url", u]),
     "--state-dir",
     options.stateDir,
-    "--pods-file",
-    options.podsFile,
+    ...(options.podsFile ? ["--pods-file", options.podsFile] : []),
+    ...(options.kubeconfig ? ["--kubeconfig", options.kubeconfig] : []),
     "--http-port",
     "0",
     "--falco-binary",

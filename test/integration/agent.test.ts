@@ -22,6 +22,7 @@ import {
   waitFor,
 } from "../helpers/cluster.ts";
 import { readFixtureLines, renderCompactLine } from "../helpers/falco-fixtures.ts";
+import { makeNamespace, makeNode, makePod, startFakeApiServer } from "../helpers/fake-apiserver.ts";
 import { startNatsServer, type NatsServerHandle } from "../helpers/nats.ts";
 
 const NON_RETURNING = new Set(nonReturningSyscalls(scmpArchesForNode(process.arch)));
@@ -336,5 +337,96 @@ describe("node agent with a stand-in Falco and a real nats-server", () => {
     const metrics = await agentHttp(agent, "/metrics");
     expect(metrics.text).toMatch(/seccompose_agent_falco_restarts_total [2-9]/);
     expect([200, 503]).toContain(ready.status);
+  });
+});
+
+describe("node agent inside Kubernetes (stand-in API server)", () => {
+  it("attributes events to pods from its own pod watch and reports Falco failures on its pod", async () => {
+    const api = await startFakeApiServer({
+      objects: [
+        makeNamespace("shop"),
+        makeNamespace("seccompose"),
+        makeNode({ name: "node-k" }),
+        makePod({
+          name: "web-1",
+          namespace: "shop",
+          node: "node-k",
+          owner: { kind: "Deployment", name: "web" },
+          containers: [{ name: "nginx", id: POD_A.cid }],
+        }),
+        makePod({
+          name: "agent-k",
+          namespace: "seccompose",
+          node: "node-k",
+          owner: { kind: "DaemonSet", name: "seccompose-agent" },
+        }),
+      ],
+    });
+    try {
+      const web = api.get("Pod", "shop", "web-1") as { metadata: { uid: string } };
+      const commandsFile = join(dir, "commands-k8s.json");
+      await writeFile(
+        commandsFile,
+        JSON.stringify([{ cmd: ["ls", "/"], podUid: web.metadata.uid, containerId: POD_A.cid }]),
+      );
+      const agent = await startAgentProcess({
+        node: "node-k",
+        natsUrls: [server.url],
+        stateDir: join(dir, "state-k8s"),
+        kubeconfig: api.kubeconfigPath,
+        env: {
+          STANDIN_MODE: "strace",
+          STANDIN_COMMANDS: commandsFile,
+          POD_NAME: "agent-k",
+          POD_NAMESPACE: "seccompose",
+        },
+      });
+      agents.push(agent);
+      expect(
+        (
+          await control(nc, "start", {
+            session: sessionRecord("k8s1", { targets: { namespaces: ["shop"] } }),
+          })
+        )[0]?.ok,
+      ).toBe(true);
+      await waitFor("events of the web pod", async () => {
+        const mine = (await control(nc, "status", { sessionId: "k8s1" })).find((r) => r.node === "node-k");
+        return mine?.sessions?.[0]?.containers === 1 ? true : undefined;
+      });
+      expect((await control(nc, "stop", { sessionId: "k8s1" }))[0]?.ok).toBe(true);
+      const merged = mergeStored(await readSessionMessages(nc, "k8s1"));
+      expect([
+        ...merged
+          .workload({ namespace: "shop", kind: "Deployment", name: "web", container: "nginx" })
+          .syscalls.keys(),
+      ]).toContain("getdents64");
+      await agent.stop();
+      agents.splice(agents.indexOf(agent), 1);
+
+      const crashing = await startAgentProcess({
+        node: "node-k",
+        natsUrls: [server.url],
+        stateDir: join(dir, "state-k8s-crash"),
+        kubeconfig: api.kubeconfigPath,
+        env: { STANDIN_MODE: "crash", POD_NAME: "agent-k", POD_NAMESPACE: "seccompose" },
+      });
+      agents.push(crashing);
+      expect((await control(nc, "start", { session: sessionRecord("k8s2") }))[0]?.ok).toBe(true);
+      const condition = await waitFor("the FalcoHealthy condition", () => {
+        const pod = api.get("Pod", "seccompose", "agent-k") as {
+          status?: { conditions?: Array<Record<string, string>> };
+        };
+        return pod.status?.conditions?.find(
+          (c) => c.type === "seccompose.dev/FalcoHealthy" && c.status === "False",
+        );
+      });
+      expect(condition.message).toMatch(/exit code 1/);
+      const event = await waitFor("a FalcoFailed event", () =>
+        api.list("Event", "seccompose").find((e) => (e as { reason?: string }).reason === "FalcoFailed"),
+      );
+      expect((event as { type: string }).type).toBe("Warning");
+    } finally {
+      await api.stop();
+    }
   });
 });
