@@ -101,65 +101,69 @@ async function settle(): Promise<void> {
 }
 
 describe("node agent with a stand-in Falco and a real nats-server", () => {
-  it("publishes, per container, the syscall set strace records for the same programs, each batch once", async () => {
-    const commands = [
-      { cmd: ["ls", "-la", "/usr"], podUid: POD_A.uid, containerId: POD_A.cid },
-      {
-        cmd: ["sh", "-c", "cat /etc/passwd | cut -d: -f1 | sort | wc -l"],
-        podUid: POD_B.uid,
-        containerId: POD_B.cid,
-      },
-    ];
-    const commandsFile = join(dir, "commands.json");
-    await writeFile(commandsFile, JSON.stringify(commands));
-    const agent = await startAgentProcess({
-      node: "node-a",
-      natsUrls: [server.url],
-      stateDir: join(dir, "state-strace"),
-      podsFile: await podsFile("strace", [
-        { ...POD_A, name: "lister-1", container: "ls", owner: "lister" },
-        { ...POD_B, name: "piper-1", container: "sh", owner: "piper" },
-      ]),
-      env: { STANDIN_MODE: "strace", STANDIN_COMMANDS: commandsFile },
-    });
-    agents.push(agent);
+  it.each(["compact", "json"] as const)(
+    "publishes, per container, the syscall set strace records for the same programs, each batch once (%s alerts)",
+    async (format) => {
+      const commands = [
+        { cmd: ["ls", "-la", "/usr"], podUid: POD_A.uid, containerId: POD_A.cid },
+        {
+          cmd: ["sh", "-c", "cat /etc/passwd | cut -d: -f1 | sort | wc -l"],
+          podUid: POD_B.uid,
+          containerId: POD_B.cid,
+        },
+      ];
+      const commandsFile = join(dir, `commands-${format}.json`);
+      await writeFile(commandsFile, JSON.stringify(commands));
+      const agent = await startAgentProcess({
+        node: `node-a-${format}`,
+        natsUrls: [server.url],
+        stateDir: join(dir, `state-strace-${format}`),
+        alertFormat: format,
+        podsFile: await podsFile(`strace-${format}`, [
+          { ...POD_A, name: "lister-1", container: "ls", owner: "lister" },
+          { ...POD_B, name: "piper-1", container: "sh", owner: "piper" },
+        ]),
+        env: { STANDIN_MODE: "strace", STANDIN_COMMANDS: commandsFile },
+      });
+      agents.push(agent);
 
-    const [started] = await control(nc, "start", {
-      session: sessionRecord("strace1", { targets: { namespaces: ["shop"] } }),
-    });
-    expect(started?.ok).toBe(true);
-    await settle();
-    const [stopped] = await control(nc, "stop", { sessionId: "strace1" });
-    expect(stopped?.ok).toBe(true);
+      const [started] = await control(nc, "start", {
+        session: sessionRecord(`strace-${format}`, { targets: { namespaces: ["shop"] } }),
+      });
+      expect(started?.ok).toBe(true);
+      await settle();
+      const [stopped] = await control(nc, "stop", { sessionId: `strace-${format}` });
+      expect(stopped?.ok).toBe(true);
 
-    const stored = await readSessionMessages(nc, "strace1");
-    const batches = stored.filter((s) => s.message.kind === "batch");
-    const fin = stored.find((s) => s.message.kind === "fin");
-    expect(fin?.message).toMatchObject({ kind: "fin", node: "node-a", batches: batches.length });
-    expect(batches.map((b) => (b.message.kind === "batch" ? b.message.seq : 0))).toEqual(
-      batches.map((_, i) => i + 1),
-    );
-    expect(new Set(stored.map((s) => s.msgId)).size).toBe(stored.length);
-
-    const merged = mergeStored(stored);
-    for (const [i, { cmd }] of commands.entries()) {
-      const expected = new Set(
-        (await recordStrace(cmd, { stdout: "null" })).records.flatMap((r) =>
-          r.kind === "syscall" && !NON_RETURNING.has(r.name) ? [r.name] : [],
-        ),
+      const stored = await readSessionMessages(nc, `strace-${format}`);
+      const batches = stored.filter((s) => s.message.kind === "batch");
+      const fin = stored.find((s) => s.message.kind === "fin");
+      expect(fin?.message).toMatchObject({ kind: "fin", node: `node-a-${format}`, batches: batches.length });
+      expect(batches.map((b) => (b.message.kind === "batch" ? b.message.seq : 0))).toEqual(
+        batches.map((_, i) => i + 1),
       );
-      const key = {
-        namespace: "shop",
-        kind: "Deployment",
-        name: i === 0 ? "lister" : "piper",
-        container: i === 0 ? "ls" : "sh",
-      };
-      const seen = [...merged.workload(key).syscalls.keys()];
-      expect(new Set(seen.filter((n) => !NON_RETURNING.has(n)))).toEqual(expected);
-      // Falco never reports the syscalls that do not return; the agent adds them.
-      for (const n of NON_RETURNING) expect(seen).toContain(n);
-    }
-  });
+      expect(new Set(stored.map((s) => s.msgId)).size).toBe(stored.length);
+
+      const merged = mergeStored(stored);
+      for (const [i, { cmd }] of commands.entries()) {
+        const expected = new Set(
+          (await recordStrace(cmd, { stdout: "null" })).records.flatMap((r) =>
+            r.kind === "syscall" && !NON_RETURNING.has(r.name) ? [r.name] : [],
+          ),
+        );
+        const key = {
+          namespace: "shop",
+          kind: "Deployment",
+          name: i === 0 ? "lister" : "piper",
+          container: i === 0 ? "ls" : "sh",
+        };
+        const seen = [...merged.workload(key).syscalls.keys()];
+        expect(new Set(seen.filter((n) => !NON_RETURNING.has(n)))).toEqual(expected);
+        // Falco never reports the syscalls that do not return; the agent adds them.
+        for (const n of NON_RETURNING) expect(seen).toContain(n);
+      }
+    },
+  );
 
   it("loses nothing when NATS is killed and restarted mid-session", async () => {
     const lines = readFixtureLines("node-a.alerts.jsonl").map((l) => renderCompactLine(l, COMPACT_LAYOUT));
