@@ -109,7 +109,7 @@ describe("agent permissions", () => {
     await expectPublishDenied(jetstream(agentA).publish(forged, "forged"), forged);
   });
 
-  it("lets an agent read session desired state and stored profiles but write neither", async () => {
+  it("lets an agent read session desired state but not write it, and keeps it from reading profiles", async () => {
     await (await new Kvm(cli).open(BUCKET_SESSIONS)).put("s-read", '{"id":"s-read"}');
     await (await new Kvm(aggregator).open(BUCKET_PROFILES)).put(profileKey("s-read", WORKLOAD), "{}");
     await new Objm(aggregator)
@@ -121,14 +121,15 @@ describe("agent permissions", () => {
     const watch = await sessions.watch();
     for await (const entry of watch) if (entry.key === "s-read") break;
     watch.stop();
-    const profiles = await new Kvm(agentA).open(BUCKET_PROFILES);
-    expect((await profiles.get(profileKey("s-read", WORKLOAD)))?.string()).toBe("{}");
-    const big = await (
-      await new Objm(agentA).open(OBJECT_STORE_PROFILES)
-    ).getBlob(profileKey("s-read", WORKLOAD));
-    expect(big?.length).toBe(300_000);
-
     await expectPublishDenied(sessions.put("s-read", "{}"), `$KV.${BUCKET_SESSIONS}.s-read`);
+
+    const profiles = await new Kvm(agentA).open(BUCKET_PROFILES);
+    await expect(profiles.get(profileKey("s-read", WORKLOAD))).rejects.toThrow(
+      /Permissions Violation for Publish/,
+    );
+    await expect(
+      new Objm(agentA).open(OBJECT_STORE_PROFILES).then((os) => os.getBlob(profileKey("s-read", WORKLOAD))),
+    ).rejects.toThrow(/Permissions Violation for Publish/);
     await expectPublishDenied(profiles.put("forged", "{}"), `$KV.${BUCKET_PROFILES}.forged`);
   });
 
