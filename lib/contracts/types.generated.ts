@@ -79,7 +79,15 @@ export type EventMessage = SyscallEventBatch | FinMarker;
  * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
  * via the `definition` "ControlRequest".
  */
-export type ControlRequest = StartRequest | StopRequest | StatusRequest | HealthRequest;
+export type ControlRequest =
+  StartRequest | StopRequest | StatusRequest | HealthRequest | InstallProfileRequest;
+/**
+ * Base name of an installed profile file, without the .json suffix: a safe file name (no path separator, not starting with a dot).
+ *
+ * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
+ * via the `definition` "ProfileFileName".
+ */
+export type ProfileFileName = string;
 
 export interface SeccomposeContracts {
   SessionId?: SessionId;
@@ -103,6 +111,9 @@ export interface SeccomposeContracts {
   StopRequest?: StopRequest;
   StatusRequest?: StatusRequest;
   HealthRequest?: HealthRequest;
+  InstallProfileRequest?: InstallProfileRequest;
+  ProfileFileName?: ProfileFileName;
+  InstalledProfile?: InstalledProfile;
   ControlReply?: ControlReply;
   NodeSessionStatus?: NodeSessionStatus;
   AgentHealth?: AgentHealth;
@@ -119,6 +130,8 @@ export interface SeccomposeContracts {
   ConvergenceEvent?: ConvergenceEvent;
   DriftEvent?: DriftEvent;
   ProfilePointer?: ProfilePointer;
+  FreezeRequest?: FreezeRequest;
+  FreezeReply?: FreezeReply;
   AggregatorStatus?: AggregatorStatus;
   SessionFile?: SessionFile;
   CliConfig?: CliConfig;
@@ -329,6 +342,41 @@ export interface HealthRequest {
   requestId: string;
 }
 /**
+ * Request on sc.node.<node>.install: the agent writes `profile` to <seccompDir>/<name>.json on its node (atomically), where pods use it as `localhostProfile`.
+ *
+ * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
+ * via the `definition` "InstallProfileRequest".
+ */
+export interface InstallProfileRequest {
+  schemaVersion: 1;
+  op: "install";
+  requestId: string;
+  name: ProfileFileName;
+  /**
+   * The OCI seccomp profile as JSON text, written as is.
+   */
+  profile: string;
+}
+/**
+ * What an agent installed, in the reply to an InstallProfileRequest.
+ *
+ * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
+ * via the `definition` "InstalledProfile".
+ */
+export interface InstalledProfile {
+  name: ProfileFileName;
+  /**
+   * Absolute path of the file on the node.
+   */
+  path: string;
+  bytes: number;
+  sha256: string;
+  /**
+   * The file already had this content.
+   */
+  unchanged?: boolean;
+}
+/**
  * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
  * via the `definition` "ControlReply".
  */
@@ -340,6 +388,7 @@ export interface ControlReply {
   error?: ErrorBody;
   health?: AgentHealth;
   sessions?: NodeSessionStatus[];
+  installed?: InstalledProfile;
 }
 /**
  * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
@@ -389,7 +438,7 @@ export interface NodeSessionStatus {
   droppedEvents?: number;
 }
 /**
- * Requests on sc.ctl.<op> (scatter-gather to every agent) and each agent's reply.
+ * Requests on sc.ctl.<op> (scatter-gather to every agent), the per-node requests on sc.node.<node>.profile|install, and each agent's reply.
  *
  * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
  * via the `definition` "Control".
@@ -726,7 +775,32 @@ export interface ProfilePointer {
   sha256: string;
 }
 /**
- * JSON reply of seccompose-aggregator to a request on sc.agg.status (request body: empty, or an AggregatorStatusRequest). The $defs also define what the aggregator publishes: status events on sc.agg.status.<session>, convergence events on sc.conv.<session>.<workload token>, drift events on sc.drift.<session>.<workload token>, and the pointer stored in KV sc_profiles when a profile document is too large for a KV value.
+ * Request on sc.agg.freeze: freeze (or unfreeze) workload profiles of a continuous session. The aggregator adds the tokens to (or removes them from) the session record's continuous.frozen with compare-and-set and replies with a FreezeReply or an ErrorBody.
+ *
+ * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
+ * via the `definition` "FreezeRequest".
+ */
+export interface FreezeRequest {
+  session: SessionId;
+  /**
+   * @minItems 1
+   */
+  workloadTokens: string[];
+  unfreeze?: boolean;
+}
+/**
+ * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
+ * via the `definition` "FreezeReply".
+ */
+export interface FreezeReply {
+  session: SessionId;
+  /**
+   * The session record's frozen workload tokens after the change.
+   */
+  frozen: string[];
+}
+/**
+ * JSON reply of seccompose-aggregator to a request on sc.agg.status (request body: empty, or an AggregatorStatusRequest). The $defs also define what the aggregator publishes: status events on sc.agg.status.<session>, convergence events on sc.conv.<session>.<workload token>, drift events on sc.drift.<session>.<workload token>, the pointer stored in KV sc_profiles when a profile document is too large for a KV value, and the freeze requests answered on sc.agg.freeze.
  *
  * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
  * via the `definition` "AggregatorStatus".

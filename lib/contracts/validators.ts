@@ -13,6 +13,7 @@ import type {
   ConvergenceEvent,
   DriftEvent,
   EventMessage,
+  FreezeRequest,
   ProfileDocument,
   ProfilePointer,
   SessionFile,
@@ -53,9 +54,12 @@ const validators = {
     "aggregator-status.schema.json#/$defs/AggregatorStatusRequest",
   ),
   profilePointer: compile<ProfilePointer>("aggregator-status.schema.json#/$defs/ProfilePointer"),
-  sessionFinalisedEvent: compile<SessionFinalisedEvent>("aggregator-status.schema.json#/$defs/SessionFinalisedEvent"),
+  sessionFinalisedEvent: compile<SessionFinalisedEvent>(
+    "aggregator-status.schema.json#/$defs/SessionFinalisedEvent",
+  ),
   convergenceEvent: compile<ConvergenceEvent>("aggregator-status.schema.json#/$defs/ConvergenceEvent"),
   driftEvent: compile<DriftEvent>("aggregator-status.schema.json#/$defs/DriftEvent"),
+  freezeRequest: compile<FreezeRequest>("aggregator-status.schema.json#/$defs/FreezeRequest"),
   sessionFile: compile<SessionFile>("session-file.schema.json"),
   cliConfig: compile<CliConfig>("cli-config.schema.json"),
 };

@@ -1,0 +1,549 @@
+/**
+ * Wires the aggregator's parts around one NATS connection:
+ *
+ *   SC_EVENTS ──durable pull──► decode + validate ──► AggregatorState.apply (merge, drift)
+ *                                   │ bad: counted, terminated at the next checkpoint
+ *   every checkpointIntervalMs ──► snapshot → KV sc_aggregator ──► ack/term the messages it covers
+ *   every tick, and at once when a node completes ──► AggregatorState.due() ──► Publisher
+ *   KV sc_sessions ──watch──► AggregatorState.setRecord      sc.agg.status ──► buildStatus
+ *
+ * Crash safety (see checkpoint.ts): messages are settled only after a checkpoint reflecting them is
+ * stored, and at start the durable consumer resumes right after its ack floor. Whatever the moment
+ * of a crash, the restarted process restores the last checkpoint and receives again every message it
+ * does not reflect; the merge being idempotent, the final profiles are byte-identical to those of an
+ * uninterrupted run. Publications are repeated when a crash comes between publishing and the next
+ * checkpoint; they carry the same bytes (one-shot) or the next unused revision (continuous).
+ */
+import { randomBytes } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import type { JetStreamManager, JsMsg } from "@nats-io/jetstream";
+import type { KV } from "@nats-io/kv";
+import { Objm } from "@nats-io/obj";
+import { StorageType } from "@nats-io/jetstream";
+import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import type { Logger } from "pino";
+import type { AggregatorConfig, AggregatorStatus } from "../../lib/contracts/types.ts";
+import { isSeccomposeError, SeccomposeError } from "../../lib/errors.ts";
+import { connectNats } from "../../lib/nats/connect.ts";
+import { DEFAULT_MAX_EVENT_MESSAGE_BYTES, decodeEventMessage } from "../../lib/nats/codec.ts";
+import { EVENT_STREAM_DEFAULTS, ensureEventStream, ensureKv } from "../../lib/nats/streams.ts";
+import {
+  AGGREGATOR_DURABLE,
+  BUCKET_AGGREGATOR_STATE,
+  BUCKET_PROFILES,
+  BUCKET_SESSIONS,
+  OBJECT_STORE_PROFILES,
+  STREAM_EVENTS,
+  eventSubject,
+  profileKey,
+} from "../../lib/subjects.ts";
+import { CheckpointStore, encodeSnapshot } from "./checkpoint.ts";
+import type { LoadedCheckpoint } from "./checkpoint.ts";
+import { reconcileRevision } from "./continuous.ts";
+import { EventConsumer, durableInfo, ensureDurable, settle } from "./consumer.ts";
+import type { AggregatorMetrics } from "./metrics.ts";
+import { Publisher, profileRevisionKey } from "./publisher.ts";
+import { SessionRecordWatch } from "./session-records.ts";
+import type { RecordChange } from "./session-records.ts";
+import { AggregatorState } from "./session-state.ts";
+import type { Action, Clock, MergeOutcome } from "./session-state.ts";
+import { buildStatus, serveStatus } from "./status.ts";
+import { serveFreeze } from "./freeze.ts";
+import type { ConsumerStatus } from "./status.ts";
+
+export const DEFAULT_CHECKPOINT_INTERVAL_MS = 1000;
+export const DEFAULT_KV_VALUE_MAX_BYTES = 512 * 1024;
+/** Merged-but-unsettled messages the server lets us hold; a checkpoint is forced at half of it. */
+const MAX_ACK_PENDING = 20_000;
+const PULL_MAX_BYTES = 4 * 1024 * 1024;
+/** How often deadlines, debounce windows and convergence are looked at. */
+const DEFAULT_TICK_MS = 250;
+/** The aggregator's NATS user may subscribe to reply inboxes under this prefix only (deploy/nats-permissions.json). */
+const AGGREGATOR_INBOX_PREFIX = "_INBOX.aggregator";
+/** KV and JetStream headers ride along with a chunk inside the server's max_payload. */
+const PAYLOAD_HEADROOM = 8 * 1024;
+
+export interface AggregatorOptions {
+  config: AggregatorConfig;
+  logger: Logger;
+  metrics: AggregatorMetrics;
+  clock?: Clock;
+  tickMs?: number;
+}
+
+export interface RunningAggregator {
+  readonly instance: string;
+  readonly nc: NatsConnection;
+  /** True once consuming; false again when stopping or failed. */
+  ready(): boolean;
+  status(session?: string): Promise<AggregatorStatus>;
+  /** Stops consuming, stores a last checkpoint, settles and closes the connection. */
+  stop(): Promise<void>;
+  /** Settles when the aggregator stopped: resolves after stop(), rejects on a fatal error. */
+  readonly done: Promise<void>;
+}
+
+async function ensureObjectStore(nc: NatsConnection, replicas: number) {
+  try {
+    return await new Objm(nc).create(OBJECT_STORE_PROFILES, { storage: StorageType.File, replicas });
+  } catch (err) {
+    throw new SeccomposeError(
+      "SC_NATS_UNREACHABLE",
+      `could not open object store ${OBJECT_STORE_PROFILES}: ${(err as Error).message}`,
+      { cause: err },
+    );
+  }
+}
+
+class Aggregator implements RunningAggregator {
+  readonly instance = randomBytes(6).toString("hex");
+  readonly nc: NatsConnection;
+  readonly done: Promise<void>;
+  readonly #o: AggregatorOptions;
+  readonly #log: Logger;
+  readonly #m: AggregatorMetrics;
+  readonly #jsm: JetStreamManager;
+  readonly #store: CheckpointStore;
+  readonly #publisher: Publisher;
+  readonly #records = new SessionRecordWatch();
+  readonly #maxMessageBytes: number;
+  #state: AggregatorState;
+  #consumer: EventConsumer | undefined;
+  readonly #subscriptions: Subscription[] = [];
+  #timers: NodeJS.Timeout[] = [];
+  #ready = false;
+  #stopping = false;
+  #dirty = false;
+  #ticking: Promise<void> | undefined;
+  #tickAgain = false;
+  #checkpointing: Promise<void> | undefined;
+  #prunedForeign = false;
+  #lastCheckpoint: { streamSeq: number; writtenAt: string } | undefined;
+  #resolveDone!: () => void;
+  #rejectDone!: (err: unknown) => void;
+
+  constructor(
+    o: AggregatorOptions,
+    nc: NatsConnection,
+    jsm: JetStreamManager,
+    stores: { sessions: KV; profiles: KV; state: KV; objects: Awaited<ReturnType<typeof ensureObjectStore>> },
+  ) {
+    this.#o = o;
+    this.#log = o.logger.child({ instance: this.instance });
+    this.#m = o.metrics;
+    this.nc = nc;
+    this.#jsm = jsm;
+    const kvLimit = o.config.kvValueMaxBytes ?? DEFAULT_KV_VALUE_MAX_BYTES;
+    const maxPayload = nc.info?.max_payload ?? 1024 * 1024;
+    this.#store = new CheckpointStore(stores.state, {
+      instance: this.instance,
+      chunkBytes: Math.max(1024, Math.min(kvLimit, maxPayload - PAYLOAD_HEADROOM)),
+    });
+    this.#publisher = new Publisher({
+      nc,
+      profiles: stores.profiles,
+      objects: stores.objects,
+      sessions: stores.sessions,
+      kvValueMaxBytes: Math.min(kvLimit, maxPayload - PAYLOAD_HEADROOM),
+    });
+    this.#maxMessageBytes = o.config.stream?.maxMsgSize ?? DEFAULT_MAX_EVENT_MESSAGE_BYTES;
+    this.#state = new AggregatorState(o.clock ?? Date.now);
+    this.done = new Promise((resolve, reject) => {
+      this.#resolveDone = resolve;
+      this.#rejectDone = reject;
+    });
+    // Callers may only look at `done` on failure; an unobserved rejection must not crash the process.
+    this.done.catch(() => undefined);
+  }
+
+  async start(sessions: KV): Promise<void> {
+    const clock = this.#o.clock ?? Date.now;
+    let loaded: LoadedCheckpoint | undefined;
+    try {
+      loaded = await this.#store.load();
+    } catch (err) {
+      if (!isSeccomposeError(err, "SC_CHECKPOINT_INVALID")) throw err;
+      // Without a usable checkpoint nothing counts as covered: the whole stream is merged again.
+      this.#log.error(
+        { code: err.code, err: err.message },
+        "checkpoint unreadable; rebuilding from the stream",
+      );
+    }
+    if (loaded !== undefined) {
+      this.#state = AggregatorState.restore(loaded.snapshot, clock);
+      this.#log.info(
+        {
+          streamSeq: loaded.head.streamSeq,
+          coveredSeq: loaded.head.coveredSeq,
+          sessions: loaded.snapshot.sessions.length,
+          writtenBy: loaded.head.instance,
+        },
+        "restored the checkpoint",
+      );
+    }
+    await this.#records.start(sessions, (c) => this.#onRecord(c), this.#log);
+    await this.#reconcileRevisions();
+    const intervalMs = this.#o.config.checkpointIntervalMs ?? DEFAULT_CHECKPOINT_INTERVAL_MS;
+    const start = await ensureDurable(
+      this.#jsm,
+      { ackWaitMs: Math.max(30_000, 10 * intervalMs), maxAckPending: MAX_ACK_PENDING },
+      loaded?.head.coveredSeq,
+      this.#log,
+    );
+    this.#m.lagSource = async () => (await durableInfo(this.#jsm))?.num_pending;
+    this.#subscriptions.push(serveStatus(this.nc, (s) => this.status(s), this.#log));
+    this.#subscriptions.push(serveFreeze(this.nc, sessions, this.#log));
+    this.#consumer = new EventConsumer(jetstream(this.nc), {
+      maxBytes: PULL_MAX_BYTES,
+      start,
+      logger: this.#log,
+      handle: (m) => this.#handle(m),
+      onUnsettled: (n) => {
+        if (n >= MAX_ACK_PENDING / 2 && this.#checkpointing === undefined) void this.#checkpoint();
+      },
+    });
+    await this.#consumer.start();
+    this.#timers.push(setInterval(() => void this.#checkpoint(), intervalMs));
+    this.#timers.push(setInterval(() => this.#scheduleTick(), this.#o.tickMs ?? DEFAULT_TICK_MS));
+    this.#scheduleTick();
+    this.#ready = true;
+    this.#log.info({ durable: AGGREGATOR_DURABLE, stream: STREAM_EVENTS }, "aggregator consuming");
+  }
+
+  ready(): boolean {
+    return this.#ready && !this.nc.isClosed();
+  }
+
+  /** Continuous revisions published after the last checkpoint must not be numbered again. */
+  async #reconcileRevisions(): Promise<void> {
+    for (const s of this.#state.sessions.values()) {
+      if (s.mode !== "continuous" || s.finalised !== undefined) continue;
+      for (const ws of s.workloads.values()) {
+        const published = await this.#publisher.latestRevision(s.id, ws.token);
+        if (published !== undefined) reconcileRevision(ws.track, published);
+      }
+    }
+  }
+
+  #onRecord(change: RecordChange): void {
+    if (change.record === undefined) this.#state.clearRecord(change.id);
+    else this.#state.setRecord(change.record);
+    this.#dirty = true;
+    this.#scheduleTick();
+  }
+
+  #handle(m: JsMsg): boolean {
+    const source = `${STREAM_EVENTS} seq ${m.seq} on ${m.subject}`;
+    this.#state.noteStreamSeq(m.seq);
+    let outcome: MergeOutcome;
+    try {
+      const message = decodeEventMessage(m.data, source, this.#maxMessageBytes);
+      const expected = eventSubject(message.session, message.node);
+      if (m.subject !== expected) {
+        throw new SeccomposeError(
+          "SC_MESSAGE_INVALID",
+          `${source} is from session ${message.session}, node ${message.node}, whose subject is ${expected}`,
+        );
+      }
+      outcome = this.#state.apply(message);
+    } catch (err) {
+      this.#state.noteBadMessage();
+      this.#m.badBatches.inc();
+      const fields = { subject: m.subject, seq: m.seq, bytes: m.data.length };
+      if (isSeccomposeError(err))
+        this.#log.warn({ ...fields, code: err.code, err: err.message }, "bad message");
+      else this.#log.error({ ...fields, err }, "merging a message failed");
+      return false;
+    }
+    if (outcome.late) {
+      if (outcome.fresh) {
+        this.#m.lateBatches.inc();
+        this.#log.warn(
+          { session: outcome.session, node: outcome.node, kind: outcome.kind },
+          "message for a finalised session; not merged",
+        );
+      }
+      return true;
+    }
+    if (outcome.fresh && outcome.kind === "batch") {
+      this.#m.batchesMerged.inc();
+      this.#m.eventsMerged.inc(outcome.events);
+    }
+    for (const d of outcome.drift) {
+      const event = {
+        schemaVersion: 1 as const,
+        kind: "Drift" as const,
+        session: d.session,
+        workload: d.workload,
+        workloadToken: d.token,
+        node: d.node,
+        syscall: d.syscall,
+        count: d.count,
+        firstSeen: new Date(d.firstSeen).toISOString(),
+        detectedAt: new Date(d.detectedAt).toISOString(),
+        frozenRevision: d.frozenRevision,
+        ...(d.pod !== undefined ? { pod: d.pod } : {}),
+        ...(d.args !== undefined ? { args: [...d.args] } : {}),
+      };
+      this.#publisher.publishDrift(event);
+      this.#m.driftEvents.inc();
+      this.#log.info(
+        { session: d.session, node: d.node, workload: d.token, syscall: d.syscall },
+        "drift: call outside the frozen profile",
+      );
+    }
+    if (outcome.nodeComplete) this.#scheduleTick();
+    return true;
+  }
+
+  /** Runs due() and performs its actions, one pass at a time; a request during a pass queues one more. */
+  #scheduleTick(): void {
+    if (this.#stopping) return;
+    if (this.#ticking !== undefined) {
+      this.#tickAgain = true;
+      return;
+    }
+    this.#ticking = (async () => {
+      do {
+        this.#tickAgain = false;
+        for (const action of this.#state.due()) {
+          if (this.#stopping) return;
+          try {
+            await this.#perform(action);
+          } catch (err) {
+            this.#log.error(
+              { session: action.session, action: action.kind, err: (err as Error).message },
+              "publishing failed; will retry",
+            );
+          }
+        }
+        const retentionSeconds = this.#o.config.stream?.maxAgeSeconds ?? EVENT_STREAM_DEFAULTS.maxAgeSeconds;
+        if (retentionSeconds > 0) {
+          for (const id of this.#state.pruneFinalised(retentionSeconds * 1000)) {
+            this.#dirty = true;
+            this.#log.info({ session: id }, "forgot a finalised session whose messages have aged out");
+          }
+        }
+      } while (this.#tickAgain && !this.#stopping);
+    })().finally(() => {
+      this.#ticking = undefined;
+    });
+  }
+
+  async #perform(action: Action): Promise<void> {
+    const log = this.#log.child({ session: action.session });
+    if (action.kind === "finalise") {
+      const profiles = [];
+      for (const p of action.publications) {
+        const key = profileKey(action.session, p.token);
+        const storage = await this.#publisher.putProfile(key, p.document);
+        if (action.mode === "continuous") {
+          await this.#publisher.putProfile(
+            profileRevisionKey(action.session, p.token, p.document.revision),
+            p.document,
+          );
+        }
+        profiles.push({
+          workload: p.workload,
+          key,
+          revision: p.document.revision,
+          syscalls: p.document.syscalls.length,
+          storage,
+        });
+      }
+      const record = await this.#publisher.markSessionStopped(action.session);
+      this.#state.confirm(action);
+      this.#dirty = true;
+      const finalisedAt = new Date(this.#state.now()).toISOString();
+      this.#publisher.publishFinalised({
+        schemaVersion: 1,
+        kind: "SessionFinalised",
+        session: action.session,
+        status: action.status,
+        finalisedAt,
+        profiles,
+        ...(action.missingNodes.length > 0 ? { missingNodes: action.missingNodes } : {}),
+      });
+      this.#m.sessionsFinalised.inc({ status: action.status });
+      log.info(
+        { status: action.status, missingNodes: action.missingNodes, workloads: profiles.length, record },
+        "session finalised",
+      );
+      return;
+    }
+    const { step, publication: p } = action;
+    await this.#publisher.putProfile(profileKey(action.session, p.token), p.document);
+    await this.#publisher.putProfile(profileRevisionKey(action.session, p.token, step.revision), p.document);
+    this.#state.confirm(action);
+    this.#dirty = true;
+    const wlog = log.child({ workload: p.token });
+    if (step.kind === "revision") {
+      this.#m.revisionsPublished.inc();
+      wlog.info(
+        { revision: step.revision, syscalls: p.document.syscalls.length },
+        "profile revision published",
+      );
+    } else if (step.kind === "converged" && step.flags.convergedAt !== undefined) {
+      this.#publisher.publishConvergence({
+        schemaVersion: 1,
+        kind: "Convergence",
+        session: action.session,
+        workload: p.workload,
+        workloadToken: p.token,
+        revision: step.revision,
+        convergedAt: new Date(step.flags.convergedAt).toISOString(),
+        lastChangeAt: new Date(action.lastChangeAt).toISOString(),
+        windowSeconds: action.windowSeconds,
+        syscalls: p.document.syscalls.length,
+      });
+      this.#m.convergences.inc();
+      wlog.info({ revision: step.revision }, "profile converged");
+    }
+  }
+
+  /** Stores a checkpoint of everything merged so far, then settles the messages it covers. */
+  #checkpoint(): Promise<void> {
+    if (this.#checkpointing !== undefined) return this.#checkpointing;
+    const consumer = this.#consumer;
+    if (consumer === undefined || (consumer.unsettled === 0 && !this.#dirty)) return Promise.resolve();
+    this.#checkpointing = (async () => {
+      // Taken together, synchronously: the snapshot reflects exactly the messages in `settlement`.
+      const settlement = consumer.take();
+      const coveredSeq = consumer.covered();
+      const bytes = encodeSnapshot(this.#state.snapshot());
+      const streamSeq = this.#state.highestStreamSeq;
+      const writtenAt = new Date(this.#state.now()).toISOString();
+      this.#dirty = false;
+      try {
+        // Drift events go out before the checkpoint that records them as reported.
+        await this.#publisher.flush();
+        await this.#store.write(bytes, { streamSeq, coveredSeq, writtenAt });
+        settle(settlement);
+        this.#lastCheckpoint = { streamSeq, writtenAt };
+        this.#m.checkpoints.inc();
+        this.#m.unsettledMessages.set(consumer.unsettled);
+      } catch (err) {
+        // Nothing is settled: the next checkpoint covers these messages too.
+        consumer.putBack(settlement);
+        this.#dirty = true;
+        if (isSeccomposeError(err, "SC_CHECKPOINT_CONFLICT")) {
+          this.#fail(err);
+          return;
+        }
+        this.#log.error({ err: (err as Error).message }, "checkpoint failed; will retry");
+        return;
+      }
+      if (!this.#prunedForeign) {
+        this.#prunedForeign = true;
+        const pruned = await this.#store.pruneForeignChunks().catch(() => 0);
+        if (pruned > 0) this.#log.info({ chunks: pruned }, "removed checkpoint chunks of earlier processes");
+      }
+    })().finally(() => {
+      this.#checkpointing = undefined;
+    });
+    return this.#checkpointing;
+  }
+
+  async status(session?: string): Promise<AggregatorStatus> {
+    let consumer: ConsumerStatus | undefined;
+    try {
+      const info = await durableInfo(this.#jsm);
+      if (info !== undefined) {
+        consumer = {
+          stream: STREAM_EVENTS,
+          durable: AGGREGATOR_DURABLE,
+          numPending: info.num_pending,
+          numAckPending: info.num_ack_pending,
+          ackFloor: info.ack_floor.stream_seq,
+        };
+      }
+    } catch (err) {
+      this.#log.warn({ err: (err as Error).message }, "could not read the consumer info for status");
+    }
+    return buildStatus(this.#state, {
+      instance: this.instance,
+      now: this.#state.now(),
+      consumer,
+      checkpoint: this.#lastCheckpoint,
+      session,
+    });
+  }
+
+  #fail(err: unknown): void {
+    this.#log.fatal({ err: (err as Error).message }, "aggregator stopping on a fatal error");
+    this.#ready = false;
+    this.#stopping = true;
+    for (const t of this.#timers) clearInterval(t);
+    void (async () => {
+      await this.#consumer?.stop().catch(() => undefined);
+      await this.nc.close().catch(() => undefined);
+      this.#rejectDone(err);
+    })();
+  }
+
+  async stop(): Promise<void> {
+    if (this.#stopping) return this.done;
+    this.#stopping = true;
+    this.#ready = false;
+    for (const t of this.#timers) clearInterval(t);
+    await this.#consumer?.stop();
+    await this.#ticking;
+    await this.#checkpointing;
+    await this.#checkpoint();
+    for (const sub of this.#subscriptions) sub.unsubscribe();
+    await this.#records.stop();
+    await this.nc.drain();
+    this.#log.info("aggregator stopped");
+    this.#resolveDone();
+    return this.done;
+  }
+}
+
+/** The NATS password from `nats.passFile` (a mounted Secret), read at start. */
+async function readPassword(file: string): Promise<string> {
+  try {
+    return (await readFile(file, "utf8")).trim();
+  } catch (err) {
+    throw new SeccomposeError(
+      "SC_FILE_READ",
+      `cannot read the NATS password file ${file}: ${(err as Error).message}`,
+      { cause: err },
+    );
+  }
+}
+
+/** Connects, creates or updates the stream, buckets and object store, restores state and starts consuming. */
+export async function startAggregator(o: AggregatorOptions): Promise<RunningAggregator> {
+  const { config, logger } = o;
+  const { passFile, ...nats } = config.nats;
+  const pass = passFile === undefined ? nats.pass : await readPassword(passFile);
+  const nc = await connectNats(
+    {
+      ...nats,
+      ...(pass !== undefined ? { pass } : {}),
+      name: "seccompose-aggregator",
+      waitOnFirstConnect: true,
+      inboxPrefix: AGGREGATOR_INBOX_PREFIX,
+    },
+    logger,
+  );
+  try {
+    const jsm = await jetstreamManager(nc);
+    const js = jetstream(nc);
+    const replicas = config.replicas ?? 1;
+    await ensureEventStream(jsm, { ...config.stream, replicas });
+    const stores = {
+      sessions: await ensureKv(js, BUCKET_SESSIONS, { replicas }),
+      profiles: await ensureKv(js, BUCKET_PROFILES, { replicas }),
+      state: await ensureKv(js, BUCKET_AGGREGATOR_STATE, { replicas }),
+      objects: await ensureObjectStore(nc, replicas),
+    };
+    const aggregator = new Aggregator(o, nc, jsm, stores);
+    await aggregator.start(stores.sessions);
+    return aggregator;
+  } catch (err) {
+    await nc.close().catch(() => undefined);
+    throw err;
+  }
+}

@@ -1,0 +1,68 @@
+#!/usr/bin/env node
+/**
+ * seccompose-aggregator: reads its configuration, serves probes and metrics, runs the aggregator
+ * until SIGTERM/SIGINT (then stores a last checkpoint) or a fatal error (exit 1).
+ */
+import { pino } from "pino";
+import { isSeccomposeError } from "../../lib/errors.ts";
+import { startProbeServer } from "../../lib/http/probe-server.ts";
+import { startAggregator } from "./aggregator.ts";
+import type { RunningAggregator } from "./aggregator.ts";
+import { USAGE, loadAggregatorConfig } from "./config.ts";
+import { createMetrics } from "./metrics.ts";
+
+const DEFAULT_HTTP_PORT = 8080;
+
+async function main(): Promise<number> {
+  let config;
+  try {
+    config = await loadAggregatorConfig(process.argv.slice(2), process.env);
+  } catch (err) {
+    if (!isSeccomposeError(err)) throw err;
+    process.stderr.write(`seccompose-aggregator: ${err.code}: ${err.message}\n`);
+    return 2;
+  }
+  if (config === "help") {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  const logger = pino({ level: config.logLevel ?? "info", base: { service: "seccompose-aggregator" } });
+  const metrics = createMetrics();
+  let aggregator: RunningAggregator | undefined;
+  const probes = await startProbeServer({
+    port: config.httpPort ?? DEFAULT_HTTP_PORT,
+    registry: metrics.registry,
+    logger,
+    readiness: () =>
+      aggregator?.ready()
+        ? { ready: true, reasons: [] }
+        : { ready: false, reasons: ["not consuming stream SC_EVENTS (starting, stopping or failed)"] },
+  });
+  try {
+    aggregator = await startAggregator({ config, logger, metrics });
+  } catch (err) {
+    logger.fatal(
+      { err: (err as Error).message, code: (err as { code?: string }).code },
+      "aggregator could not start",
+    );
+    await probes.close();
+    return 1;
+  }
+  const running = aggregator;
+  for (const signal of ["SIGTERM", "SIGINT"] as const) {
+    process.once(signal, () => {
+      logger.info({ signal }, "stopping");
+      void running.stop();
+    });
+  }
+  try {
+    await running.done;
+    return 0;
+  } catch {
+    return 1;
+  } finally {
+    await probes.close();
+  }
+}
+
+process.exitCode = await main();

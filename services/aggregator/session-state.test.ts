@@ -1,0 +1,406 @@
+import { describe, expect, it } from "vitest";
+import type { EventMessage, SessionRecord, SyscallEventBatch } from "../../lib/contracts/types.ts";
+import { assertValid } from "../../lib/contracts/validators.ts";
+import { AggregatorState } from "./session-state.ts";
+import type { Action } from "./session-state.ts";
+
+const web = { namespace: "shop", kind: "Deployment", name: "web", container: "nginx" };
+const db = { namespace: "shop", kind: "StatefulSet", name: "db", container: "postgres" };
+const NAMES = ["read", "write", "openat", "close", "mmap", "futex", "epoll_wait", "socket", "connect"];
+const T0 = 1_700_000_000_000;
+
+/** Deterministic batches with cumulative counts from each node, then each node's FIN. */
+function recording(session: string, nodes: string[], perNode: number, seed = 7): EventMessage[] {
+  let x = seed;
+  const rand = (n: number) => (x = (Math.imul(x, 1103515245) + 12345) >>> 0) % n;
+  const out: EventMessage[] = [];
+  for (const node of nodes) {
+    const cumulative = new Map<string, number>();
+    for (let seq = 1; seq <= perNode; seq++) {
+      const batch: SyscallEventBatch = {
+        schemaVersion: 1,
+        kind: "batch",
+        session,
+        node,
+        arch: "x86_64",
+        seq,
+        sentAt: T0 + seq * 1000,
+        droppedEvents: seq - 1,
+        workloads: [web, db].map((workload) => ({
+          workload,
+          pod: `${workload.name}-0`,
+          syscalls: Array.from({ length: 5 }, () => {
+            const name = NAMES[rand(NAMES.length)]!;
+            const args = name === "socket" ? [String([1, 2, 10][rand(3)])] : undefined;
+            const k = `${workload.name}/${name}/${args ?? ""}`;
+            const count = (cumulative.get(k) ?? 0) + 1 + rand(4);
+            cumulative.set(k, count);
+            return { name, count, firstSeen: T0 + seq * 1000 + rand(999), ...(args ? { args } : {}) };
+          }),
+        })),
+      };
+      out.push(assertValid("eventMessage", batch, "test"));
+    }
+    out.push({
+      schemaVersion: 1,
+      kind: "fin",
+      session,
+      node,
+      batches: perNode,
+      sentAt: T0 + 999_000,
+      droppedEvents: perNode,
+    });
+  }
+  return out;
+}
+
+function record(id: string, extra: Partial<SessionRecord> = {}): SessionRecord {
+  return {
+    schemaVersion: 1,
+    id,
+    mode: "oneshot",
+    state: "running",
+    createdAt: "2026-11-27T10:00:00Z",
+    targets: { namespaces: ["shop"] },
+    profile: { argSyscalls: ["socket"] },
+    ...extra,
+  };
+}
+
+function finalise(state: AggregatorState): Extract<Action, { kind: "finalise" }> {
+  const actions = state.due().filter((a) => a.kind === "finalise");
+  expect(actions).toHaveLength(1);
+  return actions[0] as Extract<Action, { kind: "finalise" }>;
+}
+
+/** Merges every message and returns the final documents as JSON text, by workload token. */
+function finalDocuments(messages: EventMessage[], records: SessionRecord[] = []): Record<string, string> {
+  const state = new AggregatorState(() => T0);
+  for (const r of records) state.setRecord(r);
+  for (const m of messages) state.apply(m);
+  const action = finalise(state);
+  return Object.fromEntries(action.publications.map((p) => [p.token, JSON.stringify(p.document)]));
+}
+
+function shuffled<T>(items: T[], seed: number): T[] {
+  let x = seed;
+  const out = [...items];
+  for (let i = out.length - 1; i > 0; i--) {
+    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
+    const j = x % (i + 1);
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
+}
+
+describe("AggregatorState merge and finalisation", () => {
+  it("merges batches from several nodes into one profile per workload container with per-node counts", () => {
+    const messages = recording("s1", ["node-a", "node-b", "node-c"], 6);
+    const state = new AggregatorState(() => T0);
+    for (const m of messages) state.apply(m);
+    const action = finalise(state);
+    expect(action.status).toBe("complete");
+    expect(action.publications.map((p) => p.token)).toEqual([
+      "shop_Deployment_web_nginx",
+      "shop_StatefulSet_db_postgres",
+    ]);
+    const doc = action.publications[0]!.document;
+    expect(doc.revision).toBe(1);
+    expect(doc.nodes.map((n) => n.name)).toEqual(["node-a", "node-b", "node-c"]);
+    expect(doc.nodes.every((n) => n.droppedEvents === 5)).toBe(true);
+    // Counts are cumulative per node: the document holds each node's latest (largest) count.
+    const batches = messages.filter((m): m is SyscallEventBatch => m.kind === "batch");
+    for (const entry of doc.syscalls) {
+      for (const [node, count] of Object.entries(entry.nodes)) {
+        let expected = 0;
+        const perArgs = new Map<string, number>();
+        for (const b of batches.filter((b) => b.node === node)) {
+          for (const ev of b.workloads[0]!.syscalls.filter((e) => e.name === entry.name)) {
+            const k = ev.args?.join(",") ?? "";
+            perArgs.set(k, Math.max(perArgs.get(k) ?? 0, ev.count));
+          }
+        }
+        for (const c of perArgs.values()) expected += c;
+        expect(count).toBe(expected);
+      }
+      expect(entry.count).toBe(Object.values(entry.nodes).reduce((a, b) => a + b, 0));
+    }
+    expect(state.sessions.get("s1")!.batches).toBe(18);
+    expect(state.sessions.get("s1")!.events).toBe(18 * 10);
+  });
+
+  it("gives byte-identical documents for duplicated and reordered messages, and counts each batch once", () => {
+    const messages = recording("s1", ["node-a", "node-b"], 8);
+    const reference = finalDocuments(messages);
+    for (const seed of [1, 2, 3]) {
+      const noisy = shuffled([...messages, ...messages.slice(3, 9), ...messages.slice(0, 2)], seed);
+      // FIN markers last, so that finalisation sees everything; their order among batches does not matter.
+      const ordered = [...noisy.filter((m) => m.kind === "batch"), ...noisy.filter((m) => m.kind === "fin")];
+      expect(finalDocuments(ordered)).toEqual(reference);
+      const state = new AggregatorState(() => T0);
+      for (const m of noisy) state.apply(m);
+      expect(state.sessions.get("s1")!.batches).toBe(16);
+    }
+  });
+
+  it("does not depend on the order of the fields of a workload key", () => {
+    const messages = recording("s1", ["node-a"], 2);
+    const reordered = messages.map((m) =>
+      m.kind === "batch"
+        ? {
+            ...m,
+            workloads: m.workloads.map((w) => ({
+              ...w,
+              workload: {
+                container: w.workload.container,
+                name: w.workload.name,
+                kind: w.workload.kind,
+                namespace: w.workload.namespace,
+              },
+            })),
+          }
+        : m,
+    );
+    expect(finalDocuments(reordered)).toEqual(finalDocuments(messages));
+  });
+
+  it("waits for the batches a FIN announces before it calls the node complete", () => {
+    const messages = recording("s1", ["node-a"], 3);
+    const fin = messages.pop()!;
+    const state = new AggregatorState(() => T0);
+    const finOutcome = state.apply(fin);
+    expect(finOutcome.nodeComplete).toBe(false);
+    expect(state.due()).toEqual([]);
+    const outcomes = messages.map((m) => state.apply(m));
+    expect(outcomes.map((o) => o.nodeComplete)).toEqual([false, false, true]);
+    expect(finalise(state).status).toBe("complete");
+  });
+
+  it("waits for every expected node of the session record, then finalises as partial at the stop deadline", () => {
+    let now = T0;
+    const state = new AggregatorState(() => now);
+    state.setRecord(
+      record("s1", {
+        state: "stopping",
+        expectedNodes: ["node-a", "node-b", "node-c"],
+        stopDeadline: new Date(T0 + 60_000).toISOString(),
+      }),
+    );
+    for (const m of recording("s1", ["node-a", "node-b"], 2)) state.apply(m);
+    expect(state.due()).toEqual([]);
+    expect(state.sessions.get("s1")!.incompleteNodes()).toEqual(["node-c"]);
+    now = T0 + 60_000;
+    const action = finalise(state);
+    expect(action.status).toBe("partial");
+    expect(action.missingNodes).toEqual(["node-c"]);
+    expect(action.publications[0]!.document.missingNodes).toEqual(["node-c"]);
+    expect(action.publications[0]!.document.status).toBe("partial");
+  });
+
+  it("counts a node that sent data but no FIN as missing at the deadline", () => {
+    let now = T0;
+    const state = new AggregatorState(() => now);
+    state.setRecord(
+      record("s1", { expectedNodes: ["node-a"], stopDeadline: new Date(T0 + 1000).toISOString() }),
+    );
+    const messages = recording("s1", ["node-a", "node-b"], 2).filter(
+      (m) => !(m.kind === "fin" && m.node === "node-b"),
+    );
+    for (const m of messages) state.apply(m);
+    expect(state.due()).toEqual([]);
+    now = T0 + 1000;
+    expect(finalise(state).missingNodes).toEqual(["node-b"]);
+  });
+
+  it("records argument tuples for the session's argument syscalls only", () => {
+    const docs = finalDocuments(recording("s1", ["node-a"], 4), [record("s1")]);
+    const doc = JSON.parse(docs["shop_Deployment_web_nginx"]!) as {
+      argSyscalls: string[];
+      syscalls: { name: string; args?: string[][] }[];
+    };
+    expect(doc.argSyscalls).toEqual(["socket"]);
+    const socket = doc.syscalls.find((s) => s.name === "socket");
+    expect(socket?.args?.length).toBeGreaterThan(0);
+    expect(doc.syscalls.filter((s) => s.name !== "socket").every((s) => s.args === undefined)).toBe(true);
+  });
+
+  it("releases a finalised session's observations and counts later new batches as late without merging them", () => {
+    const state = new AggregatorState(() => T0);
+    const messages = recording("s1", ["node-a"], 2);
+    for (const m of messages) state.apply(m);
+    const action = finalise(state);
+    state.confirm(action);
+    const s = state.sessions.get("s1")!;
+    expect(s.finalised?.status).toBe("complete");
+    expect(s.workloads.size).toBe(0);
+    expect(s.finalised?.workloads.map((w) => w.token)).toEqual(action.publications.map((p) => p.token));
+    const redelivered = state.apply(messages[0]!);
+    expect(redelivered).toMatchObject({ late: true, fresh: false });
+    const extra = { ...(messages[0] as SyscallEventBatch), seq: 9 };
+    expect(state.apply(extra)).toMatchObject({ late: true, fresh: true, events: 0 });
+    expect(s.lateBatches).toBe(1);
+    expect(state.due()).toEqual([]);
+  });
+
+  it("ignores a stopped record of a session it never saw, but uses it once that session's messages arrive", () => {
+    const state = new AggregatorState(() => T0);
+    state.setRecord(record("old", { state: "stopped" }));
+    expect(state.sessions.has("old")).toBe(false);
+    for (const m of recording("old", ["node-a"], 2)) state.apply(m);
+    const doc = finalise(state).publications[0]!.document;
+    expect(doc.argSyscalls).toEqual(["socket"]);
+  });
+
+  it("restores a snapshot taken mid-session and, with the uncovered messages merged again, ends byte-identical", () => {
+    const messages = recording("s1", ["node-a", "node-b", "node-c"], 10);
+    const reference = finalDocuments(messages, [record("s1")]);
+    for (const cut of [0, 7, 19, 33]) {
+      const first = new AggregatorState(() => T0);
+      first.setRecord(record("s1"));
+      for (const m of messages.slice(0, cut)) first.apply(m);
+      const snapshot = structuredClone(first.snapshot());
+      // The crash loses what came after the snapshot; the consumer redelivers from a little before it.
+      const restored = AggregatorState.restore(snapshot, () => T0);
+      restored.setRecord(record("s1"));
+      for (const m of messages.slice(Math.max(0, cut - 5))) restored.apply(m);
+      const action = finalise(restored);
+      expect(
+        Object.fromEntries(action.publications.map((p) => [p.token, JSON.stringify(p.document)])),
+      ).toEqual(reference);
+      expect(restored.sessions.get("s1")!.batches).toBe(30);
+      expect(restored.sessions.get("s1")!.events).toBe(300);
+    }
+  });
+
+  it("counts undecodable messages in its snapshot", () => {
+    const state = new AggregatorState(() => T0);
+    state.noteBadMessage();
+    state.noteBadMessage();
+    state.noteStreamSeq(12);
+    const restored = AggregatorState.restore(structuredClone(state.snapshot()), () => T0);
+    expect(restored.badMessages).toBe(2);
+    expect(restored.highestStreamSeq).toBe(12);
+  });
+});
+
+describe("AggregatorState continuous sessions", () => {
+  const continuous = (extra: Partial<SessionRecord> = {}) =>
+    record("c1", {
+      mode: "continuous",
+      continuous: { convergenceWindowSeconds: 60, revisionDebounceMs: 5000 },
+      ...extra,
+    });
+
+  function batch(seq: number, names: string[], node = "node-a"): SyscallEventBatch {
+    return {
+      schemaVersion: 1,
+      kind: "batch",
+      session: "c1",
+      node,
+      arch: "x86_64",
+      seq,
+      sentAt: T0 + seq,
+      droppedEvents: 0,
+      workloads: [
+        { workload: web, pod: "web-0", syscalls: names.map((name) => ({ name, count: seq, firstSeen: T0 })) },
+      ],
+    };
+  }
+
+  function publish(state: AggregatorState): Extract<Action, { kind: "publish" }>[] {
+    const actions = state
+      .due()
+      .filter((a): a is Extract<Action, { kind: "publish" }> => a.kind === "publish");
+    for (const a of actions) state.confirm(a);
+    return actions;
+  }
+
+  it("publishes a revision once the debounce window after a change has passed, and only when the set changed", () => {
+    let now = T0;
+    const state = new AggregatorState(() => now);
+    state.setRecord(continuous());
+    state.apply(batch(1, ["read", "write"]));
+    now += 1000;
+    state.apply(batch(2, ["openat"]));
+    expect(publish(state)).toEqual([]);
+    now = T0 + 5000;
+    const [first] = publish(state);
+    expect(first?.step.kind).toBe("revision");
+    expect(first?.publication.document.revision).toBe(1);
+    expect(first?.publication.document.status).toBe("recording");
+    expect(first?.publication.document.syscalls.map((s) => s.name)).toEqual(["openat", "read", "write"]);
+    now += 10_000;
+    state.apply(batch(3, ["read", "write"]));
+    expect(publish(state)).toEqual([]);
+    state.apply(batch(4, ["close"]));
+    now += 5000;
+    const [second] = publish(state);
+    expect(second?.publication.document.revision).toBe(2);
+  });
+
+  it("announces convergence when nothing changed for the window, and loses it on the next change", () => {
+    let now = T0;
+    const state = new AggregatorState(() => now);
+    state.setRecord(continuous());
+    state.apply(batch(1, ["read"]));
+    now += 5000;
+    expect(publish(state).map((a) => a.step.kind)).toEqual(["revision"]);
+    now = T0 + 59_999;
+    expect(publish(state)).toEqual([]);
+    now = T0 + 60_000;
+    const [converged] = publish(state);
+    expect(converged?.step.kind).toBe("converged");
+    expect(converged?.publication.document.convergedAt).toBe(new Date(T0 + 60_000).toISOString());
+    expect(converged?.publication.document.revision).toBe(1);
+    now += 1000;
+    expect(publish(state)).toEqual([]);
+    state.apply(batch(2, ["write"]));
+    expect(state.sessions.get("c1")!.workloads.values().next().value!.track.convergedAt).toBeUndefined();
+    now += 5000;
+    const [revision] = publish(state);
+    expect(revision?.publication.document.revision).toBe(2);
+    expect(revision?.publication.document.convergedAt).toBeUndefined();
+  });
+
+  it("after a freeze reports each call outside the frozen profile once per node and keeps it out of the profile", () => {
+    let now = T0;
+    const state = new AggregatorState(() => now);
+    state.setRecord(continuous());
+    state.apply(batch(1, ["read", "write"]));
+    now += 5000;
+    publish(state);
+    state.setRecord(
+      continuous({ continuous: { convergenceWindowSeconds: 60, frozen: ["shop_Deployment_web_nginx"] } }),
+    );
+    const [republished] = publish(state);
+    expect(republished?.step.kind).toBe("republish");
+    expect(republished?.publication.document.frozen).toBe(true);
+    expect(republished?.publication.document.revision).toBe(1);
+
+    const drift = state.apply(batch(2, ["read", "ptrace"]));
+    expect(drift.drift.map((d) => [d.node, d.syscall, d.pod, d.frozenRevision])).toEqual([
+      ["node-a", "ptrace", "web-0", 1],
+    ]);
+    expect(state.apply(batch(3, ["ptrace"])).drift).toEqual([]);
+    expect(state.apply(batch(1, ["ptrace"], "node-b")).drift.map((d) => d.node)).toEqual(["node-b"]);
+    const ws = state.sessions.get("c1")!.workloads.values().next().value!;
+    expect(ws.track.driftEvents).toBe(2);
+    expect(ws.observations.syscalls.has("ptrace")).toBe(false);
+    now += 60_000;
+    expect(publish(state).map((a) => a.publication.document.syscalls.map((s) => s.name))).toEqual([
+      ["read", "write"],
+    ]);
+  });
+
+  it("treats a new argument tuple of an argument syscall as drift from a frozen profile", () => {
+    const state = new AggregatorState(() => T0);
+    state.setRecord(continuous({ continuous: { frozen: ["shop_Deployment_web_nginx"] } }));
+    const withArgs = (seq: number, family: string): SyscallEventBatch => ({
+      ...batch(seq, []),
+      workloads: [{ workload: web, syscalls: [{ name: "socket", count: 1, firstSeen: T0, args: [family] }] }],
+    });
+    // Frozen before anything was seen: everything is outside the (empty) profile.
+    expect(state.apply(withArgs(1, "2")).drift.map((d) => d.args)).toEqual([["2"]]);
+    expect(state.apply(withArgs(2, "10")).drift.map((d) => d.args)).toEqual([["10"]]);
+  });
+});
