@@ -56,6 +56,9 @@ export function convergenceSubject(session: string, workloadToken: string): stri
 
 export const AGGREGATOR_STATUS_SUBJECT = "sc.agg.status";
 
+/** Requests to freeze a continuous session's workload profile (answered by the aggregator). */
+export const AGGREGATOR_FREEZE_SUBJECT = "sc.agg.freeze";
+
 /** JetStream message id of a batch: redelivered publishes with the same id are dropped by the stream. */
 export function batchMessageId(session: string, node: string, seq: number): string {
   return `${session}:${node}:${seq}`;

@@ -10,8 +10,9 @@ import type { ErrorBody, FreezeReply, FreezeRequest, SessionRecord } from "../..
 import { isValid } from "../../lib/contracts/validators.ts";
 import { SeccomposeError } from "../../lib/errors.ts";
 import { BUCKET_SESSIONS } from "../../lib/subjects.ts";
+import { AGGREGATOR_FREEZE_SUBJECT } from "../../lib/subjects.ts";
 
-export const AGGREGATOR_FREEZE_SUBJECT = "sc.agg.freeze";
+export { AGGREGATOR_FREEZE_SUBJECT };
 
 /** The record with the request's tokens added to (or removed from) its frozen list, sorted. */
 export function withFrozen(record: SessionRecord, request: FreezeRequest): SessionRecord {
