@@ -36,13 +36,14 @@
  *   decoded `evt.arg.*` text, and `proc.name`, which is the command's base name for all its
  *   processes.
  * - `STANDIN_MODE=crash [STANDIN_CRASH_AFTER_MS=<ms>]`: a Falco-like error on stderr, exit 1.
+ * - `STANDIN_CRASH_TIMES=<n> STANDIN_CRASH_COUNTER=<file>` (any mode): the first n starts crash.
  * - no STANDIN_MODE: captures nothing.
  * - `STANDIN_DROPS=<n>` (any mode): afterwards, n seconds' worth of one dropped event each,
  *   handled as `syscall_event_drops` says (log, alert, exit; only above `threshold`).
  * After its work it stays alive, like Falco, until SIGTERM.
  */
 import { spawn } from "node:child_process";
-import { createReadStream, readFileSync, readdirSync, statSync } from "node:fs";
+import { createReadStream, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { once } from "node:events";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { constants, hostname as osHostname, tmpdir } from "node:os";
@@ -840,6 +841,24 @@ function processTree(records: readonly SyscallRecord[]): {
 // ---------------------------------------------------------------------------------------------
 // Other modes and the command line
 
+/**
+ * `STANDIN_CRASH_TIMES=<n> STANDIN_CRASH_COUNTER=<file>`: the first n starts crash (the counter
+ * file survives restarts), later ones run STANDIN_MODE: a Falco that fails, then recovers.
+ */
+function crashesLeft(): boolean {
+  const times = Number(process.env["STANDIN_CRASH_TIMES"] ?? 0);
+  const counter = process.env["STANDIN_CRASH_COUNTER"];
+  if (times <= 0 || counter === undefined) return false;
+  let starts = 0;
+  try {
+    starts = Number(readFileSync(counter, "utf8")) || 0;
+  } catch {
+    // first start: no counter yet
+  }
+  writeFileSync(counter, String(starts + 1));
+  return starts < times;
+}
+
 async function runReplayMode(falco: StandinFalco, file: string, rate: number | undefined): Promise<void> {
   if (rate === undefined || rate <= 0) {
     // Unthrottled: the file's bytes as they are, in large chunks, so the load generator costs
@@ -985,7 +1004,7 @@ async function main(): Promise<void> {
   // Like Falco, it runs until it is told to stop.
   setInterval(() => undefined, 1 << 30);
 
-  const mode = process.env["STANDIN_MODE"];
+  const mode = crashesLeft() ? "crash" : process.env["STANDIN_MODE"];
   if (mode === "crash") {
     await sleep(Number(process.env["STANDIN_CRASH_AFTER_MS"] ?? 0));
     log("An error occurred in an event source, forcing termination...");

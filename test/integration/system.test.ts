@@ -1,0 +1,217 @@
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { BASELINES } from "../../lib/profile/baselines.ts";
+import { recordStrace } from "../../lib/strace/record.ts";
+import { nonReturningSyscalls } from "../../lib/syscalls/non-returning.ts";
+import { scmpArchesForNode } from "../../lib/syscalls/architectures.ts";
+import { runUnderProfile } from "../helpers/enforce.ts";
+import { control, readSessionMessages, waitFor } from "../helpers/cluster.ts";
+import { System, type NodeSpec, type PodSpec } from "./system.ts";
+
+/**
+ * Issue 6: three agents, two workloads whose pods sit on different nodes, driven through the CLI;
+ * then the same run under each fault must give byte-identical profiles.
+ */
+const pod = (name: string, owner: string, container: string, n: number, cmd: string[]): PodSpec => ({
+  uid: `0000000${n}-aaaa-4bbb-8ccc-${String(n).padStart(12, "0")}`,
+  name,
+  namespace: "shop",
+  owner: { kind: "Deployment", name: owner },
+  container,
+  containerId: String(n).repeat(64).slice(0, 64),
+  cmd,
+});
+const LISTER_A = pod("lister-5f7c9-aaaaa", "lister", "ls", 1, ["ls", "-la", "/usr"]);
+const LISTER_B = pod("lister-5f7c9-bbbbb", "lister", "ls", 2, ["ls", "-lR", "/etc/default"]);
+const PIPER_A = pod("piper-7d4b8-aaaaa", "piper", "sh", 3, [
+  "sh",
+  "-c",
+  "cat /etc/passwd | cut -d: -f1 | sort | uniq | wc -l",
+]);
+const PIPER_B = pod("piper-7d4b8-bbbbb", "piper", "sh", 4, ["sh", "-c", "ls / | wc -l; sleep 0.1"]);
+const NODES: NodeSpec[] = [
+  { node: "node-1", pods: [LISTER_A] },
+  { node: "node-2", pods: [LISTER_B, PIPER_A] },
+  { node: "node-3", pods: [PIPER_B] },
+];
+const CONTAINERS = new Map([
+  ["node-1", 1],
+  ["node-2", 2],
+  ["node-3", 1],
+]);
+const PROFILE_FILES = { lister: "shop-lister-ls.json", piper: "shop-piper-sh.json" };
+
+let root: string;
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), "seccompose-system-"));
+});
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+type Fault = (system: System, session: string) => Promise<void>;
+
+interface RunResult {
+  files: Map<string, string>;
+  system: System;
+  session: string;
+}
+
+async function run(
+  name: string,
+  opts: { cluster?: boolean; nodes?: NodeSpec[]; fault?: Fault; keep?: boolean } = {},
+): Promise<RunResult> {
+  const session = `s-${name}`;
+  const system = await System.start(join(root, name), opts.nodes ?? NODES, { cluster: opts.cluster });
+  try {
+    const started = await system.cli(["start", "--id", session, "-n", "shop", "--expect-agents", "3"]);
+    expect(started.stderr).not.toMatch(/error/i);
+    expect(started.code).toBe(0);
+    expect(started.stdout.trim()).toBe(session);
+    await opts.fault?.(system, session);
+    await system.settle(session, CONTAINERS);
+    const out = join(root, `${name}.profiles`);
+    const stopped = await system.cli(["stop", session, "-o", out, "--timeout", "90s"]);
+    expect(stopped.code, stopped.stderr).toBe(0);
+    const files = new Map<string, string>();
+    for (const f of (await readdir(out)).sort()) files.set(f, await readFile(join(out, f), "utf8"));
+    return { files, system, session };
+  } finally {
+    if (!opts.keep) await system.stop();
+  }
+}
+
+const allowed = (text: string) =>
+  new Set((JSON.parse(text).syscalls as Array<{ names: string[] }>).flatMap((r) => r.names));
+
+describe("the whole system: 3 agents, 2 workloads, driven through the CLI", () => {
+  let reference: RunResult;
+
+  beforeAll(async () => {
+    reference = await run("reference");
+  }, 180_000);
+
+  it("writes one profile per workload container, equal to the union of what each node saw", async () => {
+    expect([...reference.files.keys()]).toEqual([PROFILE_FILES.lister, PROFILE_FILES.piper]);
+    const implied = new Set([...BASELINES.runc, ...nonReturningSyscalls(scmpArchesForNode(process.arch))]);
+    for (const [file, pods] of [
+      [PROFILE_FILES.lister, [LISTER_A, LISTER_B]],
+      [PROFILE_FILES.piper, [PIPER_A, PIPER_B]],
+    ] as const) {
+      const union = new Set<string>();
+      for (const p of pods) {
+        for (const r of (await recordStrace(p.cmd, { stdout: "null" })).records)
+          if (r.kind === "syscall") union.add(r.name);
+      }
+      const names = allowed(reference.files.get(file)!);
+      for (const n of union) expect(names, `${file} lacks ${n}`).toContain(n);
+      for (const n of names)
+        if (!union.has(n)) expect(implied, `${file} allows ${n}, which no node saw`).toContain(n);
+    }
+  });
+
+  it("lets every command run under its workload's profile, enforced by libseccomp", async () => {
+    for (const [file, pods] of [
+      [PROFILE_FILES.lister, [LISTER_A, LISTER_B]],
+      [PROFILE_FILES.piper, [PIPER_A, PIPER_B]],
+    ] as const) {
+      const profile = JSON.parse(reference.files.get(file)!) as object;
+      for (const p of pods) {
+        const res = await runUnderProfile(profile, p.cmd);
+        expect(res.stderr, `${p.cmd.join(" ")} under ${file}`).toBe("");
+        expect(res.code).toBe(0);
+      }
+    }
+  });
+
+  it("gives byte-identical profiles after the aggregator is SIGKILLed and restarted mid-session", async () => {
+    let restored = false;
+    const faulty = await run("aggregator-kill", {
+      fault: async (system) => {
+        await new Promise((r) => setTimeout(r, 1500));
+        await system.aggregator.kill();
+        await system.restartAggregator();
+        restored = system.aggregator.logs.some((l) => l.msg === "restored the checkpoint");
+      },
+    });
+    expect(restored).toBe(true);
+    expect(faulty.files).toEqual(reference.files);
+  }, 180_000);
+
+  it("gives byte-identical profiles when one node of a 3-node NATS cluster is killed and restarted", async () => {
+    const faulty = await run("nats-cluster-node", {
+      cluster: true,
+      fault: async (system) => {
+        await system.servers[2]!.kill();
+        await new Promise((r) => setTimeout(r, 3000));
+        await system.servers[2]!.restart();
+      },
+    });
+    expect(faulty.files).toEqual(reference.files);
+  }, 180_000);
+
+  it("gives byte-identical profiles when the single NATS server restarts while agents spool", async () => {
+    let replayed = 0;
+    const faulty = await run("nats-restart", {
+      fault: async (system) => {
+        await system.servers[0]!.kill();
+        await new Promise((r) => setTimeout(r, 4000));
+        await system.servers[0]!.restart();
+        await waitFor("agents to replay their spool", () => {
+          replayed = [...system.agents.values()].filter((a) =>
+            a.logs.some((l) => l.msg === "spooled event messages replayed to JetStream"),
+          ).length;
+          return replayed > 0 ? true : undefined;
+        });
+      },
+    });
+    expect(replayed).toBeGreaterThan(0);
+    expect(faulty.files).toEqual(reference.files);
+  }, 180_000);
+
+  it("gives byte-identical profiles when an agent is SIGKILLed and restarted, and reports the gap", async () => {
+    const faulty = await run("agent-kill", {
+      keep: true,
+      fault: async (system) => {
+        await new Promise((r) => setTimeout(r, 1500));
+        await system.agents.get("node-2")!.kill();
+        await system.startAgent("node-2");
+      },
+    });
+    try {
+      expect(faulty.files).toEqual(reference.files);
+      const fin = (await readSessionMessages(faulty.system.nc, faulty.session)).find(
+        (m) => m.message.kind === "fin" && m.message.node === "node-2",
+      )?.message;
+      expect(fin?.kind === "fin" ? fin.gaps?.length : 0).toBeGreaterThanOrEqual(1);
+    } finally {
+      await faulty.system.stop();
+    }
+  }, 180_000);
+
+  it("gives byte-identical profiles when a node's Falco crash-loops before it recovers, and reports the failure", async () => {
+    const nodes = NODES.map((n) =>
+      n.node === "node-3"
+        ? { ...n, env: { STANDIN_CRASH_TIMES: "2", STANDIN_CRASH_COUNTER: join(root, "crash-counter") } }
+        : n,
+    );
+    let restarts = 0;
+    const faulty = await run("falco-crash-loop", {
+      nodes,
+      fault: async (system) => {
+        const health = await waitFor("node-3 to report Falco restarts", async () => {
+          const mine = (await control(system.nc, "health", {}, 3, 3000)).find(
+            (r) => r.node === "node-3",
+          )?.health;
+          return mine && mine.falco.restarts >= 2 ? mine : undefined;
+        });
+        restarts = health.falco.restarts;
+        expect(health.falco.lastExit).toMatch(/exit code 1/);
+      },
+    });
+    expect(restarts).toBeGreaterThanOrEqual(2);
+    expect(faulty.files).toEqual(reference.files);
+  }, 180_000);
+});
