@@ -8,7 +8,9 @@ import { fileURLToPath } from "node:url";
 import { compile, type JSONSchema } from "json-schema-to-typescript";
 import { schemaFiles } from "../lib/contracts/schemas.ts";
 
-export const generatedTypesPath = fileURLToPath(new URL("../lib/contracts/types.generated.ts", import.meta.url));
+export const generatedTypesPath = fileURLToPath(
+  new URL("../lib/contracts/types.generated.ts", import.meta.url),
+);
 
 type Json = Record<string, unknown>;
 

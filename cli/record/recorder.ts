@@ -129,18 +129,32 @@ async function readTrace(
     events++;
   };
 
-  const parser = new StraceParser();
+  // strace prints a syscall it has no name for as `syscall_0x1d5`; the number is resolved on the
+  // architecture the process ran in at the time (strace announces 32-bit and x32 mode switches).
+  const native = nativeScmpArch(nodeArch);
+  const compat = scmpArchesForNode(nodeArch).find((a) => a !== native && a !== "SCMP_ARCH_X32");
+  const modeArch = new Map<number, string>();
+  const take = (rec: StraceRecord) => {
+    pids.add(rec.pid);
+    if (rec.kind === "arch") {
+      const arch = rec.arch === "64 bit" ? native : rec.arch === "x32" ? "SCMP_ARCH_X32" : compat;
+      if (arch !== undefined) modeArch.set(rec.pid, arch);
+      return;
+    }
+    const number = unknownSyscallNumber(rec.name);
+    const resolved =
+      number === null ? undefined : syscallNameForNumber(modeArch.get(rec.pid) ?? native, number);
+    book(resolved ?? rec.name, rec.args);
+  };
+
+  // Lenient: a garbled line is counted and skipped, so a recording is never lost to one.
+  const parser = new StraceParser({ lenient: true, source: "strace output" });
   const lines = createInterface({
     input: createReadStream(tracePath, { encoding: "utf8" }),
     crlfDelay: Infinity,
   });
-  for await (const line of lines) {
-    for (const rec of parser.push(line)) {
-      pids.add(rec.pid);
-      if (rec.kind === "syscall") book(rec.name, rec.args);
-    }
-  }
-  for (const rec of parser.end()) if (rec.kind === "syscall") book(rec.name, rec.args);
+  for await (const line of lines) for (const rec of parser.push(line)) take(rec);
+  for (const rec of parser.end()) take(rec);
 
   for (const { name, args, count, firstSeen } of tally.values()) {
     observations.observe(run, name, count, firstSeen, args);

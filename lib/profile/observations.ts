@@ -96,7 +96,9 @@ export class WorkloadObservations {
 export function countsByNode(stats: SyscallStats): Map<string, number> {
   const byNode = new Map<string, number>();
   for (const [key, count] of stats.counts) {
-    const cut = key.search(/[\u0000\u0001]/);
+    const nul = key.indexOf("\u0000");
+    const soh = key.indexOf("\u0001");
+    const cut = soh === -1 ? nul : nul === -1 ? soh : Math.min(nul, soh);
     const node = cut === -1 ? key : key.slice(0, cut);
     byNode.set(node, (byNode.get(node) ?? 0) + count);
   }

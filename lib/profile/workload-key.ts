@@ -12,18 +12,9 @@ export function workloadId(key: WorkloadKey): string {
  * [A-Za-z0-9-] (the rare '_', and '.', which would split a subject token) is escaped as `=HH`.
  */
 export function workloadToken(key: WorkloadKey): string {
-  return [key.namespace, key.kind, key.name, key.container].map(escapeTokenPart).join("_");
-}
-
-function escapeTokenPart(part: string): string {
-  let out = "";
-  for (const ch of part) {
-    if (/^[A-Za-z0-9-]$/.test(ch)) out += ch;
-    else
-      for (const byte of Buffer.from(ch, "utf8"))
-        out += `=${byte.toString(16).toUpperCase().padStart(2, "0")}`;
-  }
-  return out;
+  return [key.namespace, key.kind, key.name, key.container]
+    .map((part) => subjectToken(part).replaceAll("_", "=5F"))
+    .join("_");
 }
 
 export function compareWorkloadKeys(a: WorkloadKey, b: WorkloadKey): number {

@@ -9,6 +9,7 @@ import { BUCKET_SESSIONS } from "../../lib/subjects.ts";
 import { localNodeArch } from "../../lib/syscalls/architectures.ts";
 import { natsPassword, type ResolvedAgentConfig } from "./config.ts";
 import { ControlPlane } from "./control/control-plane.ts";
+import { createProfileInstaller } from "./install/profile-installer.ts";
 import { SessionWatch } from "./control/session-watch.ts";
 import { FalcoSupervisor } from "./falco/supervisor.ts";
 import { agentReadiness, startAgentHttpServer } from "./http/agent-http.ts";
@@ -172,7 +173,8 @@ export async function startAgent(config: ResolvedAgentConfig, logger: Logger): P
 
   const parse = alertParser(config);
   const warnMalformed = rateLimitedWarn(logger, 10_000);
-  let sessions: SessionManager | undefined;
+  // Falco's line handler is needed before the session manager, which needs the supervisor, exists.
+  const intake: { sessions?: SessionManager } = {};
   const falco = new FalcoSupervisor({
     binary: config.falco.binary,
     extraArgs: config.falco.args,
@@ -183,9 +185,9 @@ export async function startAgent(config: ResolvedAgentConfig, logger: Logger): P
     logger,
     onLine: (line) => {
       try {
-        sessions?.handleAlert(parse(line));
+        intake.sessions?.handleAlert(parse(line));
       } catch (err) {
-        sessions?.noteParseError(err);
+        intake.sessions?.noteParseError(err);
         warnMalformed(err, line);
       }
     },
@@ -195,7 +197,7 @@ export async function startAgent(config: ResolvedAgentConfig, logger: Logger): P
       reportFalco.failure(reason);
     },
   });
-  sessions = new SessionManager({
+  const sessions = new SessionManager({
     node: config.nodeName,
     arch: localNodeArch(),
     kernel: release(),
@@ -212,7 +214,14 @@ export async function startAgent(config: ResolvedAgentConfig, logger: Logger): P
   await sessions.restore();
   sessions.startFlushing();
 
-  const control = await ControlPlane.start({ nc, node: config.nodeName, controller: sessions, logger });
+  const control = await ControlPlane.start({
+    nc,
+    node: config.nodeName,
+    controller: sessions,
+    installer: createProfileInstaller(config.nodeName, config.seccompDir),
+    logger,
+  });
+  intake.sessions = sessions;
   const manager = sessions;
   const watch = watchSessionsWhenReady(nc, manager, logger);
   const http = await startAgentHttpServer({

@@ -32,7 +32,9 @@ function feed(parse: (line: string) => unknown, inputs: string[]) {
       accepted++;
     } catch (err) {
       if (!isSeccomposeError(err, "SC_ALERT_MALFORMED"))
-        throw new Error(`unexpected ${String(err)} for input ${JSON.stringify(line).slice(0, 200)}`);
+        throw new Error(`unexpected ${String(err)} for input ${JSON.stringify(line).slice(0, 200)}`, {
+          cause: err,
+        });
       const problem = (err.details as { problem: AlertProblem }).problem;
       expect(["not-json", "not-an-alert", "missing-field", "bad-value"]).toContain(problem);
       expect(err.message.length).toBeGreaterThan(10);

@@ -82,7 +82,7 @@ describe("event batch decoder under malformed input", () => {
         decodeEventMessage(data, "bad-input test");
         accepted++;
       } catch (err) {
-        if (!isSeccomposeError(err)) throw new Error(`unexpected ${String(err)}`);
+        if (!isSeccomposeError(err)) throw new Error(`unexpected ${String(err)}`, { cause: err });
         expect(["SC_MESSAGE_INVALID", "SC_MESSAGE_TOO_LARGE"]).toContain(err.code);
         expect(err.message).toMatch(/bad-input test/);
         byCode.set(err.code, (byCode.get(err.code) ?? 0) + 1);
