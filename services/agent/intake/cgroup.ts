@@ -39,14 +39,22 @@ const QOS_CLASSES = ["burstable", "besteffort", "guaranteed"];
 const CACHE_LIMIT = 4096;
 const cache = new Map<string, CgroupAttribution | null>();
 
+// Consecutive alerts mostly come from one container: comparing with the previous path is cheaper
+// than hashing it for the map.
+let lastPath = "";
+let lastResult: CgroupAttribution | null = null;
+
 /** Pod UID and container ID of a cgroup path, or null when it is not a kubelet container cgroup. */
 export function attributeCgroup(cgroup: string): CgroupAttribution | null {
+  if (cgroup === lastPath) return lastResult;
   let result = cache.get(cgroup);
   if (result === undefined) {
     result = parseCgroup(cgroup);
     if (cache.size >= CACHE_LIMIT) cache.clear();
     cache.set(cgroup, result);
   }
+  lastPath = cgroup;
+  lastResult = result;
   return result;
 }
 
