@@ -4,6 +4,12 @@ import { isSeccomposeError } from "../lib/errors.ts";
 import { ExitCodes, exitCodeFor } from "./exit-codes.ts";
 import { createProgram } from "./program.ts";
 
+// A reader that went away (`seccompose events -f | head`) ends the output, not in a crash.
+process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+  if (err.code === "EPIPE") process.exit(process.exitCode ?? ExitCodes.OK);
+  throw err;
+});
+
 let exitCode: number = ExitCodes.OK;
 try {
   await createProgram((code) => (exitCode = code)).parseAsync(process.argv);

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { ErrorCodes } from "./errors.ts";
 
 const doc = readFileSync(new URL("../docs/errors.md", import.meta.url), "utf8");
-const documented = [...doc.matchAll(/^\| `(SC_[A-Z0-9_]+)` \|/gm)].map((m) => m[1]);
+const documented = [...doc.matchAll(/^\| `(SC_[A-Z0-9_]+)` +\|/gm)].map((m) => m[1]);
 
 describe("error registry", () => {
   it("uses each code's own name as its value", () => {

@@ -81,7 +81,7 @@ function bigIntReviver(_text: string) {
  * when it has the shape seccompose writes for that syscall, since anything else cannot be united
  * without either loosening or misreading it.
  */
-function sourceFromSeccomp(profile: SeccompLike, path: string): ProfileSource {
+export function sourceFromSeccomp(profile: SeccompLike, path: string): ProfileSource {
   if (!Array.isArray(profile.syscalls))
     throw new SeccomposeError("SC_MERGE_INPUT", `${path}: "syscalls" must be an array`);
   const architectures = Array.isArray(profile.architectures) ? profile.architectures.map(String) : [];

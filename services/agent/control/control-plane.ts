@@ -1,8 +1,8 @@
 /**
  * The agent's side of scatter-gather control: every agent subscribes (no queue group, so each one
- * answers) to sc.ctl.start|stop|status|health, plus its own node's profile subject. A request that
- * is not valid JSON or breaks the contract gets an error reply and is counted; it never throws out
- * of the subscription.
+ * answers) to sc.ctl.start|stop|status|health, plus its own node's profile and install subjects. A
+ * request that is not valid JSON or breaks the contract gets an error reply and is counted; it never
+ * throws out of the subscription.
  */
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { Logger } from "pino";
@@ -10,6 +10,7 @@ import { assertValid } from "../../../lib/contracts/index.ts";
 import type { ControlReply, ControlRequest, ProfileDocument } from "../../../lib/contracts/index.ts";
 import { SeccomposeError, isSeccomposeError } from "../../../lib/errors.ts";
 import { CONTROL_SUBJECTS, nodeControlSubject } from "../../../lib/subjects.ts";
+import { createProfileInstaller, type ProfileInstaller } from "../install/profile-installer.ts";
 import type { AgentController } from "../ports.ts";
 
 export interface ControlPlaneOptions {
@@ -17,6 +18,8 @@ export interface ControlPlaneOptions {
   /** This agent's node name, carried in every reply. */
   node: string;
   controller: AgentController;
+  /** Writes profiles into the node's seccomp directory (sc.node.<node>.install); default: none configured. */
+  installer?: ProfileInstaller;
   logger: Logger;
 }
 
@@ -56,6 +59,7 @@ export class ControlPlane {
   readonly #nc: NatsConnection;
   readonly #node: string;
   readonly #controller: AgentController;
+  readonly #installer: ProfileInstaller;
   readonly #logger: Logger;
   readonly #subscriptions: Subscription[] = [];
   readonly #inProgress = new Set<Promise<void>>();
@@ -65,16 +69,18 @@ export class ControlPlane {
     this.#nc = opts.nc;
     this.#node = opts.node;
     this.#controller = opts.controller;
+    this.#installer = opts.installer ?? createProfileInstaller(opts.node, undefined);
     this.#logger = opts.logger;
   }
 
   /** Subscribes to the control subjects; resolves once the server registered the subscriptions. */
   static async start(opts: ControlPlaneOptions): Promise<ControlPlane> {
     const plane = new ControlPlane(opts);
-    for (const op of Object.keys(CONTROL_SUBJECTS) as ControlOp[]) {
+    for (const op of Object.keys(CONTROL_SUBJECTS) as Array<keyof typeof CONTROL_SUBJECTS>) {
       plane.#subscribe(CONTROL_SUBJECTS[op], op);
     }
     plane.#subscribe(nodeControlSubject(opts.node, "profile"), "profile");
+    plane.#subscribe(nodeControlSubject(opts.node, "install"), "install");
     // A request sent right after start() must find the subscriptions in place.
     await opts.nc.flush();
     return plane;
@@ -183,6 +189,9 @@ export class ControlPlane {
         break;
       case "health":
         reply = { ...base, health: this.#controller.health() };
+        break;
+      case "install":
+        reply = { ...base, installed: await this.#installer(request) };
         break;
     }
     return assertValid("controlReply", reply, `node ${this.#node}'s own reply`, "SC_CONTROL_FAILED");

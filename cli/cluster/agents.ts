@@ -1,0 +1,257 @@
+/**
+ * Talking to every agent at once (scatter-gather on sc.ctl.*) and telling which agents are missing
+ * or unhealthy: the expected agents come from the agent DaemonSet, from `--expect-agents`, or,
+ * failing both, from whoever answers.
+ */
+import { randomBytes } from "node:crypto";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { AgentHealth, ControlReply } from "../../lib/contracts/types.ts";
+import { isValid } from "../../lib/contracts/validators.ts";
+import { ErrorCodes, SeccomposeError, isSeccomposeError } from "../../lib/errors.ts";
+import { agentDaemonSetStatus, type AgentDaemonSetStatus } from "../../lib/k8s/agents.ts";
+import { toSeccomposeError } from "../../lib/nats/errors.ts";
+import { CONTROL_SUBJECTS, nodeControlSubject } from "../../lib/subjects.ts";
+import type { ClusterContext } from "./connection.ts";
+import { isNoResponders } from "./request-errors.ts";
+
+export const AGENT_DAEMONSET = "seccompose-agent";
+/** How long a scatter-gather waits for agents that have not answered yet. */
+export const DEFAULT_GATHER_MS = 3000;
+
+export type ControlOp = keyof typeof CONTROL_SUBJECTS;
+
+/** Who should answer: named nodes, or only a count (`--expect-agents N`), or nobody known. */
+export interface AgentExpectation {
+  source: "daemonset" | "flag" | "answers";
+  /** Node names, when known. */
+  nodes: string[];
+  count: number;
+  daemonSet?: AgentDaemonSetStatus;
+  /** Why no better source was used, for the user. */
+  note?: string;
+}
+
+export function newRequestId(): string {
+  return randomBytes(8).toString("hex");
+}
+
+/**
+ * Sends one control request to every agent and collects the valid replies, until `expected`
+ * agents answered or `maxWaitMs` passed. No agent at all is an empty list, not an error.
+ */
+export async function gather(
+  nc: NatsConnection,
+  op: ControlOp,
+  body: Record<string, unknown>,
+  opts: { expected?: number; maxWaitMs?: number } = {},
+): Promise<ControlReply[]> {
+  const requestId = newRequestId();
+  const request = { schemaVersion: 1, op, requestId, ...body };
+  const maxWait = opts.maxWaitMs ?? DEFAULT_GATHER_MS;
+  const replies = new Map<string, ControlReply>();
+  try {
+    const it = await nc.requestMany(CONTROL_SUBJECTS[op], JSON.stringify(request), {
+      strategy: opts.expected !== undefined && opts.expected > 0 ? "count" : "timer",
+      maxWait,
+      ...(opts.expected !== undefined && opts.expected > 0 ? { maxMessages: opts.expected } : {}),
+    });
+    for await (const m of it) {
+      let value: unknown;
+      try {
+        value = m.json();
+      } catch {
+        continue;
+      }
+      if (!isValid("controlReply", value)) continue;
+      const reply = value as ControlReply;
+      if (reply.requestId === requestId || reply.requestId === "") replies.set(reply.node, reply);
+    }
+  } catch (err) {
+    // "No responders" is the answer "no agent is listening".
+    if (!isNoResponders(err)) throw toSeccomposeError(err, `sending ${CONTROL_SUBJECTS[op]}`);
+  }
+  return [...replies.values()].sort((a, b) => a.node.localeCompare(b.node));
+}
+
+/** One request to one node's agent (sc.node.<node>.<op>). */
+export async function requestNode(
+  nc: NatsConnection,
+  node: string,
+  op: "profile" | "install",
+  body: Record<string, unknown>,
+  timeoutMs = 10_000,
+): Promise<ControlReply> {
+  const requestId = newRequestId();
+  const subject = nodeControlSubject(node, op);
+  let value: unknown;
+  try {
+    const msg = await nc.request(subject, JSON.stringify({ schemaVersion: 1, requestId, ...body }), {
+      timeout: timeoutMs,
+    });
+    value = msg.json();
+  } catch (err) {
+    if (isNoResponders(err)) {
+      throw new SeccomposeError(
+        ErrorCodes.SC_AGENTS_UNAVAILABLE,
+        `no agent listens on ${subject}: the agent on node ${node} is not running or not connected`,
+        { cause: err },
+      );
+    }
+    throw toSeccomposeError(err, `asking the agent on node ${node} (${subject})`);
+  }
+  if (!isValid("controlReply", value)) {
+    throw new SeccomposeError(
+      ErrorCodes.SC_MESSAGE_INVALID,
+      `the agent on node ${node} answered ${subject} with something that is not a control reply`,
+    );
+  }
+  return value as ControlReply;
+}
+
+/**
+ * Parses `--expect-agents`: a number of agents, or the comma-separated node names of the agents
+ * (which lets a missing one be named outside Kubernetes).
+ */
+export function parseExpectAgents(value: string): { count: number; nodes: string[] } {
+  if (/^\d+$/.test(value.trim())) {
+    const count = Number(value.trim());
+    if (count < 1) throw new SeccomposeError("SC_USAGE", "--expect-agents must be at least 1");
+    return { count, nodes: [] };
+  }
+  const nodes = [
+    ...new Set(
+      value
+        .split(",")
+        .map((s) => s.trim())
+        .filter((s) => s !== ""),
+    ),
+  ].sort();
+  if (nodes.length === 0) {
+    throw new SeccomposeError("SC_USAGE", `--expect-agents takes a number or node names, not "${value}"`);
+  }
+  return { count: nodes.length, nodes };
+}
+
+/**
+ * Which agents to expect: `--expect-agents` when given; else the agent DaemonSet when a cluster is
+ * configured; else whoever answers, with a note saying that missing agents cannot be named.
+ */
+export async function expectedAgents(
+  ctx: ClusterContext,
+  expectAgents: string | undefined,
+): Promise<AgentExpectation> {
+  if (expectAgents !== undefined) return { source: "flag", ...parseExpectAgents(expectAgents) };
+  const found = ctx.optionalKube();
+  if ("reason" in found) {
+    return {
+      source: "answers",
+      nodes: [],
+      count: 0,
+      note: `no Kubernetes cluster to count the agents in (${found.reason}); expecting whichever agents answer (--expect-agents N or NODE,... names the missing ones)`,
+    };
+  }
+  const namespace = ctx.settings.namespace;
+  try {
+    const ds = await agentDaemonSetStatus(found.kube, namespace, AGENT_DAEMONSET);
+    return {
+      source: "daemonset",
+      nodes: ds.nodes,
+      count: Math.max(ds.desired, ds.nodes.length),
+      daemonSet: ds,
+    };
+  } catch (err) {
+    if (isSeccomposeError(err, ErrorCodes.SC_K8S_NOT_FOUND)) {
+      throw new SeccomposeError(
+        ErrorCodes.SC_K8S_NOT_FOUND,
+        `DaemonSet ${namespace}/${AGENT_DAEMONSET} does not exist in ${found.kube.context}: is seccompose installed there? (seccompose install, --namespace, or --expect-agents outside Kubernetes)`,
+        { cause: err },
+      );
+    }
+    throw err;
+  }
+}
+
+export interface AgentProblem {
+  node: string;
+  problem: string;
+}
+
+export interface AgentCheck {
+  /** Nodes whose agent answered and is healthy. */
+  healthy: string[];
+  /** Agents that answered but cannot record (Falco failed or restarting, or an error reply). */
+  unhealthy: AgentProblem[];
+  /** Expected agents that did not answer, named where the expectation names nodes. */
+  missing: AgentProblem[];
+  /** Expected agents that did not answer and cannot be named (a count only). */
+  unnamedMissing: number;
+  /** Recent errors of answering agents, for the user. */
+  warnings: AgentProblem[];
+}
+
+/** Compares health replies with the expectation. */
+export function checkAgents(replies: readonly ControlReply[], expectation: AgentExpectation): AgentCheck {
+  const check: AgentCheck = { healthy: [], unhealthy: [], missing: [], unnamedMissing: 0, warnings: [] };
+  for (const reply of replies) {
+    if (!reply.ok || reply.health === undefined) {
+      check.unhealthy.push({
+        node: reply.node,
+        problem: reply.error ? `${reply.error.code}: ${reply.error.message}` : "answered without its health",
+      });
+      continue;
+    }
+    const problem = healthProblem(reply.health);
+    if (problem !== undefined) check.unhealthy.push({ node: reply.node, problem });
+    else check.healthy.push(reply.node);
+    const last = reply.health.lastErrors.at(-1);
+    if (last !== undefined) {
+      check.warnings.push({
+        node: reply.node,
+        problem: `last error ${last.code} at ${last.at}: ${last.message}`,
+      });
+    }
+  }
+  const answered = new Set(replies.map((r) => r.node));
+  const pods = new Map((expectation.daemonSet?.pods ?? []).map((p) => [p.node, p]));
+  for (const node of expectation.nodes) {
+    if (answered.has(node)) continue;
+    const pod = pods.get(node);
+    const why =
+      pod && !pod.ready ? `its pod ${pod.name} is not ready: ${pod.reason ?? pod.phase}` : "no answer";
+    check.missing.push({ node, problem: why });
+  }
+  const namedOrAnswered = answered.size + check.missing.length;
+  check.unnamedMissing = Math.max(0, expectation.count - namedOrAnswered);
+  return check;
+}
+
+/** Why an agent cannot record right now, or undefined when it can. */
+export function healthProblem(health: AgentHealth): string | undefined {
+  const { falco } = health;
+  if (falco.state === "failed" || falco.state === "backoff") {
+    const exit = falco.lastExit !== undefined ? ` (last exit: ${falco.lastExit})` : "";
+    return `Falco is ${falco.state === "failed" ? "failed" : "restarting after a crash"}, ${falco.restarts} restart(s)${exit}`;
+  }
+  return undefined;
+}
+
+/** One line per problem, for stderr. */
+export function describeAgentCheck(check: AgentCheck, expectation: AgentExpectation): string[] {
+  const lines: string[] = [];
+  for (const m of check.missing) lines.push(`agent on node ${m.node} did not answer (${m.problem})`);
+  if (check.unnamedMissing > 0) {
+    if (expectation.source === "daemonset") {
+      lines.push(
+        `${check.unnamedMissing} agent pod(s) of DaemonSet ${AGENT_DAEMONSET} are not scheduled on any node yet`,
+      );
+    } else {
+      const answered = [...check.healthy, ...check.unhealthy.map((u) => u.node)].sort();
+      lines.push(
+        `${check.unnamedMissing} of ${expectation.count} expected agent(s) did not answer (answered: ${answered.join(", ") || "none"})`,
+      );
+    }
+  }
+  for (const u of check.unhealthy) lines.push(`agent on node ${u.node} is unhealthy: ${u.problem}`);
+  for (const w of check.warnings) lines.push(`agent on node ${w.node}: ${w.problem}`);
+  return lines;
+}

@@ -1,0 +1,115 @@
+/**
+ * The CLI's side of the aggregator's contract (schemas/aggregator-status.schema.json): its status
+ * reply on sc.agg.status, its per-session status events on sc.agg.status.<session> (the session
+ * was finalised), and freeze requests on sc.agg.freeze.
+ */
+import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import type {
+  AggregatorStatus,
+  FreezeReply,
+  FreezeRequest,
+  SessionFinalisedEvent,
+} from "../../lib/contracts/types.ts";
+import { assertValid, isValid } from "../../lib/contracts/validators.ts";
+import { ErrorCodes, SeccomposeError, type ErrorCode } from "../../lib/errors.ts";
+import { toSeccomposeError } from "../../lib/nats/errors.ts";
+import { isNoResponders, isRequestTimeout } from "./request-errors.ts";
+import { AGGREGATOR_FREEZE_SUBJECT, AGGREGATOR_STATUS_SUBJECT } from "../../lib/subjects.ts";
+import { statusEventSubject } from "../../services/aggregator/publisher.ts";
+
+const REQUEST_TIMEOUT_MS = 5000;
+
+function unavailable(subject: string, cause: unknown): SeccomposeError {
+  return new SeccomposeError(
+    ErrorCodes.SC_AGGREGATOR_UNAVAILABLE,
+    `the aggregator does not answer on ${subject}: is seccompose-aggregator running and connected to NATS?`,
+    { cause },
+  );
+}
+
+/** An ErrorBody the aggregator answered instead of a reply. */
+function errorBodyOf(value: unknown): { code: string; message: string } | undefined {
+  const v = value as { code?: unknown; message?: unknown } | null;
+  return typeof v === "object" && v !== null && typeof v.code === "string" && typeof v.message === "string"
+    ? { code: v.code, message: v.message }
+    : undefined;
+}
+
+function rethrown(body: { code: string; message: string }, what: string): SeccomposeError {
+  const code = (Object.hasOwn(ErrorCodes, body.code) ? body.code : ErrorCodes.SC_INTERNAL) as ErrorCode;
+  return new SeccomposeError(code, `the aggregator refused ${what}: ${body.message}`);
+}
+
+/** The aggregator's status (of one session, or all); SC_AGGREGATOR_UNAVAILABLE when it does not answer. */
+export async function aggregatorStatus(nc: NatsConnection, session?: string): Promise<AggregatorStatus> {
+  let value: unknown;
+  try {
+    const msg = await nc.request(
+      AGGREGATOR_STATUS_SUBJECT,
+      JSON.stringify(session !== undefined ? { session } : {}),
+      { timeout: REQUEST_TIMEOUT_MS },
+    );
+    value = msg.json();
+  } catch (err) {
+    if (isNoResponders(err) || isRequestTimeout(err)) throw unavailable(AGGREGATOR_STATUS_SUBJECT, err);
+    throw toSeccomposeError(err, `asking the aggregator (${AGGREGATOR_STATUS_SUBJECT})`);
+  }
+  const error = isValid("aggregatorStatus", value) ? undefined : errorBodyOf(value);
+  if (error !== undefined) throw rethrown(error, "the status request");
+  return assertValid("aggregatorStatus", value, `the aggregator's reply on ${AGGREGATOR_STATUS_SUBJECT}`);
+}
+
+/** Freezes (or unfreezes) workloads of a continuous session. */
+export async function requestFreeze(nc: NatsConnection, request: FreezeRequest): Promise<FreezeReply> {
+  assertValid("freezeRequest", request, "the freeze request", "SC_USAGE");
+  let value: unknown;
+  try {
+    const msg = await nc.request(AGGREGATOR_FREEZE_SUBJECT, JSON.stringify(request), {
+      timeout: REQUEST_TIMEOUT_MS,
+    });
+    value = msg.json();
+  } catch (err) {
+    if (isNoResponders(err) || isRequestTimeout(err)) throw unavailable(AGGREGATOR_FREEZE_SUBJECT, err);
+    throw toSeccomposeError(err, `asking the aggregator to freeze (${AGGREGATOR_FREEZE_SUBJECT})`);
+  }
+  const reply = value as Partial<FreezeReply> | null;
+  if (
+    typeof reply === "object" &&
+    reply !== null &&
+    Array.isArray(reply.frozen) &&
+    reply.session === request.session
+  ) {
+    return { session: reply.session, frozen: reply.frozen.filter((t): t is string => typeof t === "string") };
+  }
+  const error = errorBodyOf(value);
+  if (error !== undefined) throw rethrown(error, "the freeze request");
+  throw new SeccomposeError(
+    ErrorCodes.SC_MESSAGE_INVALID,
+    `the aggregator answered ${AGGREGATOR_FREEZE_SUBJECT} with neither a freeze reply nor an error`,
+  );
+}
+
+/** The next SessionFinalised event of a session; subscribe before asking for the stop, or it may be missed. */
+export interface FinalisedWatch {
+  readonly finalised: Promise<SessionFinalisedEvent>;
+  stop(): void;
+}
+
+export async function watchFinalised(nc: NatsConnection, session: string): Promise<FinalisedWatch> {
+  let resolve!: (event: SessionFinalisedEvent) => void;
+  const finalised = new Promise<SessionFinalisedEvent>((r) => (resolve = r));
+  const sub: Subscription = nc.subscribe(statusEventSubject(session), {
+    callback: (err, msg) => {
+      if (err !== null) return;
+      let value: unknown;
+      try {
+        value = msg.json();
+      } catch {
+        return;
+      }
+      if (isValid("sessionFinalisedEvent", value)) resolve(value as SessionFinalisedEvent);
+    },
+  });
+  await nc.flush();
+  return { finalised, stop: () => sub.unsubscribe() };
+}
