@@ -1,12 +1,13 @@
 /**
  * `seccompose events SESSION --follow`: the session's syscall events as the agents send them, read
- * from stream SC_EVENTS with an ordered (ephemeral, ack-less) consumer, so following never disturbs
- * the aggregator's durable consumer. One line per event, or JSON lines.
+ * from stream SC_EVENTS by sequence (see readStream), so following never disturbs the aggregator's
+ * durable consumer. One line per event, or JSON lines.
  */
-import { DeliverPolicy } from "@nats-io/jetstream";
+import { setTimeout as sleep } from "node:timers/promises";
+import { jetstreamManager, type MsgRequest } from "@nats-io/jetstream";
 import type { Command } from "commander";
 import type { EventMessage } from "../../lib/contracts/types.ts";
-import { ErrorCodes, SeccomposeError, isSeccomposeError } from "../../lib/errors.ts";
+import { SeccomposeError, isSeccomposeError } from "../../lib/errors.ts";
 import { decodeEventMessage } from "../../lib/nats/codec.ts";
 import { toSeccomposeError } from "../../lib/nats/errors.ts";
 import { workloadId } from "../../lib/profile/workload-key.ts";
@@ -52,39 +53,29 @@ export function registerEvents(program: Command): void {
       );
     }
     await withCluster(settings, async (ctx) => {
-      const { js } = await ctx.broker();
+      const { nc } = await ctx.broker();
+      const jsm = await jetstreamManager(nc);
       const subject = `sc.ev.${session}.>`;
-      let consumer;
-      try {
-        consumer = await js.consumers.get(STREAM_EVENTS, {
-          filter_subjects: subject,
-          deliver_policy: flags.fromStart ? DeliverPolicy.All : DeliverPolicy.New,
-        });
-      } catch (err) {
-        const mapped = toSeccomposeError(err, `reading ${subject} from stream ${STREAM_EVENTS}`);
-        if (mapped.code === ErrorCodes.SC_NATS_PERMISSION) {
-          throw new SeccomposeError(
-            ErrorCodes.SC_NATS_PERMISSION,
-            `${mapped.message}; the in-cluster \`cli\` user may not read SC_EVENTS (deploy/nats-permissions.json): use a NATS user that may (--nats-user/--nats-password or --nats-creds)`,
-            { cause: err },
-          );
-        }
-        throw mapped;
-      }
-      const messages = await consumer.consume();
-      let stop!: () => void;
-      const stopped = new Promise<void>((resolve) => (stop = resolve));
+      let stopped = false;
+      const stop = () => (stopped = true);
       process.once("SIGINT", stop);
       process.once("SIGTERM", stop);
-      void stopped.then(() => messages.stop());
-      if (!flags.follow) {
-        // Without --follow, stop once everything stored so far was printed.
-        const info = await consumer.info(true);
-        if (info.num_pending === 0) messages.stop();
-      }
-      if (flags.follow) note(`following ${subject} (Ctrl-C to stop)`);
       try {
-        for await (const m of messages) {
+        let seq = flags.fromStart
+          ? 1
+          : (await readStream(() => jsm.streams.info(STREAM_EVENTS), subject)).state.last_seq + 1;
+        if (flags.follow) note(`following ${subject} (Ctrl-C to stop)`);
+        while (!stopped) {
+          const m = await readStream(
+            () => jsm.streams.getMessage(STREAM_EVENTS, nextBySubject(seq, subject)),
+            subject,
+          );
+          if (m === null) {
+            if (!flags.follow) break;
+            await sleep(POLL_MS);
+            continue;
+          }
+          seq = m.seq + 1;
           let message: EventMessage;
           try {
             message = decodeEventMessage(m.data, `${STREAM_EVENTS} seq ${m.seq} on ${m.subject}`);
@@ -103,15 +94,36 @@ export function registerEvents(program: Command): void {
               `${message.node}: finished, ${message.batches} batch(es)${message.droppedEvents > 0 ? `, ${message.droppedEvents} event(s) dropped by Falco` : ""}`,
             );
           }
-          if (!flags.follow && m.info.pending === 0) break;
         }
       } finally {
         process.removeListener("SIGINT", stop);
         process.removeListener("SIGTERM", stop);
-        messages.stop();
       }
     });
   });
+}
+
+const POLL_MS = 500;
+
+/**
+ * STREAM.MSG.GET's `next_by_subj` (nats-server ≥ 2.9): the first message on or after `seq` on the
+ * subject. nats.js types it only for direct gets, which SC_EVENTS does not enable.
+ */
+function nextBySubject(seq: number, subject: string): MsgRequest {
+  return { seq, next_by_subj: subject } as unknown as MsgRequest;
+}
+
+/**
+ * Reads go message by message (`STREAM.MSG.GET` with `next_by_subj`): read-only requests that need
+ * no consumer, so the CLI's NATS user can follow events without any right to create consumers,
+ * which would also let it disturb the aggregator's.
+ */
+async function readStream<T>(read: () => Promise<T>, subject: string): Promise<T> {
+  try {
+    return await read();
+  } catch (err) {
+    throw toSeccomposeError(err, `reading ${subject} from stream ${STREAM_EVENTS}`);
+  }
 }
 
 export function eventLines(message: EventMessage, seq: number): EventLine[] {

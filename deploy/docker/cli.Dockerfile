@@ -27,5 +27,8 @@ ENV NODE_ENV=production
 COPY package.json ./
 COPY --from=dependencies /opt/seccompose/node_modules node_modules
 COPY --from=build /src/dist dist
+# `seccompose install` applies these at run time (dist/cli/install looks for ../../../deploy).
+COPY deploy/manifests deploy/manifests
+COPY deploy/nats-permissions.json deploy/nats-permissions.json
 USER node
 ENTRYPOINT ["node", "/opt/seccompose/dist/cli/main.js"]

@@ -262,7 +262,17 @@ describe("CLI permissions", () => {
     expect((await jsm.consumers.info(STREAM_EVENTS, AGGREGATOR_DURABLE)).name).toBe(AGGREGATOR_DURABLE);
   });
 
-  it("keeps the CLI from publishing events, writing profiles and reading or purging the event stream", async () => {
+  it("lets the CLI follow events by sequence without any consumer of its own", async () => {
+    await jetstream(agentA).publish(eventSubject("follow", NODE_A), "batch");
+    const jsm = await jetstreamManager(cli);
+    const first = await jsm.streams.getMessage(STREAM_EVENTS, {
+      seq: 1,
+      next_by_subj: "sc.ev.follow.>",
+    } as unknown as Parameters<typeof jsm.streams.getMessage>[1]);
+    expect(first?.subject).toBe(eventSubject("follow", NODE_A));
+  });
+
+  it("keeps the CLI from publishing events, writing profiles, creating consumers on or purging the event stream", async () => {
     const forged = eventSubject(SESSION, NODE_A);
     await expectPublishDenied(jetstream(cli).publish(forged, "forged"), forged);
     const profiles = await new Kvm(cli).open(BUCKET_PROFILES);
