@@ -25,7 +25,7 @@ import {
 } from "../lib/subjects.ts";
 import { startAggregator } from "../services/aggregator/aggregator.ts";
 import { createMetrics } from "../services/aggregator/metrics.ts";
-import { statusEventSubject } from "../services/aggregator/publisher.ts";
+import { statusEventSubject } from "../lib/subjects.ts";
 import { fixtureWorkload, syntheticRecording } from "../services/aggregator/recording-fixture.ts";
 import { startNatsServer } from "../test/helpers/nats.ts";
 

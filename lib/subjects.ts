@@ -67,3 +67,13 @@ export function batchMessageId(session: string, node: string, seq: number): stri
 export function finMessageId(session: string, node: string): string {
   return `${session}:${node}:fin`;
 }
+
+/** Where the aggregator publishes each session's status events (e.g. finalised). */
+export function statusEventSubject(session: string): string {
+  return `${AGGREGATOR_STATUS_SUBJECT}.${session}`;
+}
+
+/** KV key of one revision of a continuous session's profile; `profileKey` holds the latest. */
+export function profileRevisionKey(session: string, workloadToken: string, revision: number): string {
+  return `${profileKey(session, workloadToken)}.rev.${revision}`;
+}

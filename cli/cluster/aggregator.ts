@@ -15,7 +15,7 @@ import { ErrorCodes, SeccomposeError, type ErrorCode } from "../../lib/errors.ts
 import { toSeccomposeError } from "../../lib/nats/errors.ts";
 import { isNoResponders, isRequestTimeout } from "./request-errors.ts";
 import { AGGREGATOR_FREEZE_SUBJECT, AGGREGATOR_STATUS_SUBJECT } from "../../lib/subjects.ts";
-import { statusEventSubject } from "../../services/aggregator/publisher.ts";
+import { statusEventSubject } from "../../lib/subjects.ts";
 
 const REQUEST_TIMEOUT_MS = 5000;
 

@@ -14,7 +14,7 @@ import { assertValid } from "../../lib/contracts/validators.ts";
 import { ErrorCodes, SeccomposeError } from "../../lib/errors.ts";
 import { toSeccomposeError } from "../../lib/nats/errors.ts";
 import { BUCKET_PROFILES, profileKey } from "../../lib/subjects.ts";
-import { profileRevisionKey } from "../../services/aggregator/publisher.ts";
+import { profileRevisionKey } from "../../lib/subjects.ts";
 import { openBucket } from "./session-store.ts";
 
 export interface ProfileKeyParts {

@@ -42,7 +42,7 @@ import type { RunningAggregator } from "./aggregator.ts";
 import { AGGREGATOR_FREEZE_SUBJECT } from "./freeze.ts";
 import { createMetrics } from "./metrics.ts";
 import type { AggregatorMetrics } from "./metrics.ts";
-import { profileRevisionKey, statusEventSubject } from "./publisher.ts";
+import { profileRevisionKey, statusEventSubject } from "../../lib/subjects.ts";
 import { fixtureWorkload, syntheticRecording } from "./recording-fixture.ts";
 import { AggregatorState } from "./session-state.ts";
 

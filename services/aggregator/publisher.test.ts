@@ -2,7 +2,8 @@ import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import type { ProfileDocument } from "../../lib/contracts/types.ts";
 import { assertValid } from "../../lib/contracts/validators.ts";
-import { profileRevisionKey, statusEventSubject, storedProfile } from "./publisher.ts";
+import { storedProfile } from "./publisher.ts";
+import { profileRevisionKey, statusEventSubject } from "../../lib/subjects.ts";
 
 function documentWith(syscalls: number): ProfileDocument {
   return {

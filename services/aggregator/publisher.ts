@@ -24,22 +24,13 @@ import type {
 } from "../../lib/contracts/types.ts";
 import { isValid } from "../../lib/contracts/validators.ts";
 import {
-  AGGREGATOR_STATUS_SUBJECT,
   OBJECT_STORE_PROFILES,
   convergenceSubject,
   driftSubject,
   profileKey,
+  statusEventSubject,
 } from "../../lib/subjects.ts";
 import { sha256Hex } from "./checkpoint.ts";
-
-/** Where each session's status events (finalised) are published: `sc.agg.status.<session>`. */
-export function statusEventSubject(session: string): string {
-  return `${AGGREGATOR_STATUS_SUBJECT}.${session}`;
-}
-
-export function profileRevisionKey(session: string, token: string, revision: number): string {
-  return `${profileKey(session, token)}.rev.${revision}`;
-}
 
 const encoder = new TextEncoder();
 
