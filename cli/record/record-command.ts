@@ -82,7 +82,12 @@ export function registerRecord(program: Command, setExitCode: (code: number) => 
       const status = rec.signal ? `killed by ${rec.signal}` : `exit status ${rec.exitCode}`;
       const lines = [
         `recorded ${rec.observations.syscalls.size} syscalls (${rec.events} calls) from ${rec.processes} processes/threads; ${name}: ${status}`,
-        `architectures: ${scmpArchesForNode(rec.nodeArch).join(", ")}; baseline ${baseline}${result.impliedSyscalls.length ? `, added: ${result.impliedSyscalls.join(", ")}` : ""}`,
+        `architectures: ${scmpArchesForNode(rec.nodeArch).join(", ")}`,
+        ...(result.impliedSyscalls.length > 0
+          ? [
+              `also allowed, not made by ${name} itself: ${result.impliedSyscalls.length} syscalls (${baseline} baseline, syscalls that never return)`,
+            ]
+          : []),
         ...(rec.garbledLines > 0
           ? [`${rec.garbledLines} strace lines could not be read and were skipped`]
           : []),
