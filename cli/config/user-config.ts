@@ -1,12 +1,13 @@
-import { mkdir, readFile } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
-import { parse as parseYaml, stringify as toYaml } from "yaml";
+import { stringify as toYaml } from "yaml";
 import type { CliConfig } from "../../lib/contracts/types.ts";
 import { assertValid } from "../../lib/contracts/validators.ts";
 import { SeccomposeError } from "../../lib/errors.ts";
 import { writeFileAtomic } from "../profile-output.ts";
 import schema from "../../schemas/cli-config.schema.json" with { type: "json" };
+import { readYamlFile } from "../../lib/structured-file.ts";
 
 export type CliConfigKey = keyof CliConfig;
 export const CLI_CONFIG_KEYS = Object.keys(schema.properties).sort() as CliConfigKey[];
@@ -19,22 +20,8 @@ export function userConfigPath(env: NodeJS.ProcessEnv = process.env): string {
 }
 
 export async function readUserConfig(path = userConfigPath()): Promise<CliConfig> {
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return {};
-    throw new SeccomposeError("SC_FILE_READ", `cannot read ${path}: ${(err as Error).message}`, {
-      cause: err,
-    });
-  }
-  let value: unknown;
-  try {
-    value = parseYaml(text) ?? {};
-  } catch (err) {
-    throw new SeccomposeError("SC_CONFIG_INVALID", `${path} is not valid YAML: ${(err as Error).message}`);
-  }
-  return assertValid("cliConfig", value, path, "SC_CONFIG_INVALID");
+  const value = await readYamlFile(path, "config", { missingOk: true });
+  return value === undefined ? {} : assertValid("cliConfig", value, path, "SC_CONFIG_INVALID");
 }
 
 /** Parses a value given on the command line into the key's schema type, then validates the whole config. */

@@ -1,10 +1,10 @@
-import { readFile } from "node:fs/promises";
 import { parse as parseYaml } from "yaml";
 import type { ProfileDocument } from "../../lib/contracts/types.ts";
 import { assertValid } from "../../lib/contracts/validators.ts";
 import { SeccomposeError } from "../../lib/errors.ts";
 import { argSpecFor } from "../../lib/profile/arg-specs.ts";
 import { sourceFromDocument, type ProfileSource } from "../../lib/profile/profile-source.ts";
+import { readTextFile } from "../../lib/structured-file.ts";
 
 /** A file given to `seccompose merge`: recorded observations, or a profile someone already rendered. */
 export type MergeInput =
@@ -18,14 +18,7 @@ interface SeccompLike {
 }
 
 export async function loadMergeInput(path: string): Promise<MergeInput> {
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch (err) {
-    throw new SeccomposeError("SC_FILE_READ", `cannot read ${path}: ${(err as Error).message}`, {
-      cause: err,
-    });
-  }
+  const text = await readTextFile(path, "input");
   let value: unknown;
   try {
     value =

@@ -3,8 +3,6 @@
  * (`-f session.yaml`), which overrides the user defaults (`seccompose config`).
  */
 import { randomBytes } from "node:crypto";
-import { readFile } from "node:fs/promises";
-import { parse as parseYaml, YAMLParseError } from "yaml";
 import type { CliConfig, SessionFile, SessionRecord } from "../../lib/contracts/types.ts";
 import { assertValid } from "../../lib/contracts/validators.ts";
 import { SeccomposeError } from "../../lib/errors.ts";
@@ -12,6 +10,7 @@ import { validateArgSyscalls } from "../../lib/profile/arg-specs.ts";
 import { layered } from "../config/user-config.ts";
 import { parseBaseline, parseSyscallList } from "../profile-output.ts";
 import { parseDuration } from "../output.ts";
+import { readYamlFile } from "../../lib/structured-file.ts";
 
 export type DefaultAction = NonNullable<SessionRecord["profile"]["defaultAction"]>;
 
@@ -43,25 +42,7 @@ export interface StartFlags {
 
 /** Reads and validates a session file; YAML errors name the line, schema errors the field. */
 export async function readSessionFile(path: string): Promise<SessionFile> {
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch (err) {
-    throw new SeccomposeError("SC_FILE_READ", `cannot read ${path}: ${(err as Error).message}`, {
-      cause: err,
-    });
-  }
-  let value: unknown;
-  try {
-    value = parseYaml(text) ?? {};
-  } catch (err) {
-    const where = err instanceof YAMLParseError && err.linePos ? ` (line ${err.linePos[0].line})` : "";
-    throw new SeccomposeError(
-      "SC_CONFIG_INVALID",
-      `${path} is not valid YAML${where}: ${(err as Error).message.split("\n")[0]}`,
-    );
-  }
-  return assertValid("sessionFile", value, path, "SC_CONFIG_INVALID");
+  return assertValid("sessionFile", await readYamlFile(path, "session file"), path, "SC_CONFIG_INVALID");
 }
 
 /** A subject-safe id: `s-<UTC date and time>-<random>`, e.g. s-20250115-103000-3f9a. */

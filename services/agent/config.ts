@@ -2,10 +2,10 @@ import { readFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { Command } from "commander";
-import { parse as parseYaml } from "yaml";
 import type { AgentConfig } from "../../lib/contracts/types.ts";
 import { assertValid } from "../../lib/contracts/validators.ts";
 import { SeccomposeError } from "../../lib/errors.ts";
+import { readYamlMapping } from "../../lib/structured-file.ts";
 import { subjectToken } from "../../lib/subjects.ts";
 
 /** Every default in one place (docs/agent.md documents each option). */
@@ -108,25 +108,6 @@ function int(value: string | undefined, what: string): number | undefined {
   return Number(value);
 }
 
-async function readConfigFile(path: string): Promise<Record<string, unknown>> {
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch (err) {
-    throw new SeccomposeError("SC_FILE_READ", `cannot read config file ${path}: ${(err as Error).message}`);
-  }
-  try {
-    const value: unknown = parseYaml(text) ?? {};
-    if (typeof value !== "object" || Array.isArray(value)) throw new Error("the top level must be a mapping");
-    return value as Record<string, unknown>;
-  } catch (err) {
-    throw new SeccomposeError(
-      "SC_CONFIG_INVALID",
-      `config file ${path} is not valid YAML: ${(err as Error).message}`,
-    );
-  }
-}
-
 /**
  * The agent's configuration: the file, then environment variables, then flags, each overriding
  * the one before; validated against schemas/agent-config.schema.json and completed with defaults.
@@ -136,7 +117,7 @@ export async function resolveAgentConfig(
   env: NodeJS.ProcessEnv,
 ): Promise<ResolvedAgentConfig> {
   const flags = agentCommand().parse(argv, { from: "user" }).opts<AgentFlags>();
-  const file = flags.config ? await readConfigFile(flags.config) : {};
+  const file = flags.config ? await readYamlMapping(flags.config, "config file") : {};
   const fileNats = (file.nats ?? {}) as Record<string, unknown>;
   const fileFalco = (file.falco ?? {}) as Record<string, unknown>;
   const fileBatch = (file.batch ?? {}) as Record<string, unknown>;

@@ -101,6 +101,6 @@ describe("loadAggregatorConfig", () => {
     await writeFile(file, "nats: [unclosed\n");
     const err = await rejection(loadAggregatorConfig(["--config", file], {}));
     expect(err.code).toBe("SC_CONFIG_INVALID");
-    expect(err.message).toContain(`${file} is not valid YAML or JSON`);
+    expect(err.message).toContain(`config file ${file} is not valid YAML`);
   });
 });

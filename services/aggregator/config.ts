@@ -3,12 +3,11 @@
  * SECCOMPOSE_CONFIG_FILE), then environment variables, then flags; the result is validated against
  * schemas/aggregator-config.schema.json.
  */
-import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
-import { parse as parseYaml } from "yaml";
 import type { AggregatorConfig } from "../../lib/contracts/types.ts";
 import { assertValid } from "../../lib/contracts/validators.ts";
 import { SeccomposeError } from "../../lib/errors.ts";
+import { readYamlMapping } from "../../lib/structured-file.ts";
 
 type Kind = "string" | "list" | "integer";
 
@@ -106,30 +105,6 @@ function setPath(target: Record<string, unknown>, path: readonly string[], value
   node[path[path.length - 1]!] = value;
 }
 
-async function readConfigFile(path: string): Promise<Record<string, unknown>> {
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch (err) {
-    throw new SeccomposeError("SC_FILE_READ", `cannot read config file ${path}: ${(err as Error).message}`, {
-      cause: err,
-    });
-  }
-  let value: unknown;
-  try {
-    value = parseYaml(text) ?? {};
-  } catch (err) {
-    throw new SeccomposeError(
-      "SC_CONFIG_INVALID",
-      `${path} is not valid YAML or JSON: ${(err as Error).message}`,
-    );
-  }
-  if (value === null || typeof value !== "object" || Array.isArray(value)) {
-    throw new SeccomposeError("SC_CONFIG_INVALID", `${path} must hold a mapping of settings`);
-  }
-  return value as Record<string, unknown>;
-}
-
 /** The validated configuration, or "help" when --help was given. */
 export async function loadAggregatorConfig(
   argv: readonly string[],
@@ -155,7 +130,7 @@ export async function loadAggregatorConfig(
   const flags = parsed.values as Record<string, string | string[] | boolean | undefined>;
   if (flags.help === true) return "help";
   const file = (flags.config as string | undefined) ?? env.SECCOMPOSE_CONFIG_FILE;
-  const config = file !== undefined ? await readConfigFile(file) : {};
+  const config = file !== undefined ? await readYamlMapping(file, "config file") : {};
   const sources = file !== undefined ? [file] : [];
   for (const s of SETTINGS) {
     const raw = env[s.env];

@@ -137,6 +137,6 @@ describe("parsePodsFile", () => {
   it("rejects text that is not YAML", () => {
     const err = errorOf(() => parsePodsFile("pods: [", "f.yaml"));
     expect(isSeccomposeError(err, "SC_CONFIG_INVALID")).toBe(true);
-    expect(err.message).toMatch(/^pods file f\.yaml is not YAML or JSON: /);
+    expect(err.message).toMatch(/^pods file f\.yaml is not valid YAML \(line \d+\): /);
   });
 });

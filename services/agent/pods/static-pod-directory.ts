@@ -13,11 +13,10 @@
  *         id: containerd://4f1e…ff01           # hex digits; runtime prefix optional
  * ```
  */
-import { readFile } from "node:fs/promises";
-import { parse as parseYaml } from "yaml";
 import { ErrorCodes, SeccomposeError } from "../../../lib/errors.ts";
 import type { PodDirectory, PodInfo } from "../ports.ts";
 import { stripRuntimePrefix } from "./k8s-pod.ts";
+import { parseYamlText, readTextFile } from "../../../lib/structured-file.ts";
 
 // As accepted from cgroup paths (services/agent/intake/cgroup.ts): runtimes differ in length.
 const CONTAINER_ID = /^[0-9a-f]{12,128}$/;
@@ -58,20 +57,8 @@ export class StaticPodDirectory implements PodDirectory {
 }
 
 async function readPodsFile(file: string): Promise<Map<string, PodInfo>> {
-  let text: string;
-  try {
-    text = await readFile(file, "utf8");
-  } catch (err) {
-    throw new SeccomposeError(
-      ErrorCodes.SC_FILE_READ,
-      `cannot read pods file ${file}: ${(err as Error).message}`,
-      {
-        cause: err,
-      },
-    );
-  }
   const pods = new Map<string, PodInfo>();
-  for (const pod of parsePodsFile(text, file)) pods.set(pod.uid, pod);
+  for (const pod of parsePodsFile(await readTextFile(file, "pods file"), file)) pods.set(pod.uid, pod);
   return pods;
 }
 
@@ -80,18 +67,7 @@ export function parsePodsFile(text: string, file: string): PodInfo[] {
   const invalid = (field: string, problem: string): never => {
     throw new SeccomposeError(ErrorCodes.SC_CONFIG_INVALID, `pods file ${file}: ${field} ${problem}`);
   };
-  let doc: unknown;
-  try {
-    doc = parseYaml(text);
-  } catch (err) {
-    throw new SeccomposeError(
-      ErrorCodes.SC_CONFIG_INVALID,
-      `pods file ${file} is not YAML or JSON: ${(err as Error).message}`,
-      {
-        cause: err,
-      },
-    );
-  }
+  const doc = parseYamlText(text, file, "pods file");
   if (!isObject(doc)) return invalid("(root)", "must be an object with a `pods` list");
   const list = doc["pods"];
   if (!Array.isArray(list)) return invalid("pods", "must be a list");
