@@ -1,17 +1,12 @@
 /** Runs the real aggregator (services/aggregator/main.ts) as a separate process, for integration tests and benchmarks. */
-import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { getFreePort } from "./nats.ts";
+import { startServiceProcess, type ServiceProcess } from "./service-process.ts";
 
 export const AGGREGATOR_MAIN = fileURLToPath(new URL("../../services/aggregator/main.ts", import.meta.url));
 
-export interface AggregatorProcess {
-  readonly pid: number;
+export interface AggregatorProcess extends ServiceProcess {
   readonly httpPort: number;
-  readonly logs: Array<Record<string, unknown>>;
-  readonly exited: Promise<number | null>;
-  stop(): Promise<number | null>;
-  kill(): Promise<void>;
 }
 
 export async function startAggregatorProcess(opts: {
@@ -20,64 +15,20 @@ export async function startAggregatorProcess(opts: {
   env?: NodeJS.ProcessEnv;
 }): Promise<AggregatorProcess> {
   const httpPort = await getFreePort();
-  const child = spawn(
-    process.execPath,
-    [
-      AGGREGATOR_MAIN,
-      ...opts.natsUrls.flatMap((u) => ["--nats-url", u]),
-      "--http-port",
-      String(httpPort),
-      "--replicas",
-      "1",
-      ...(opts.extraArgs ?? []),
-    ],
-    { env: { ...process.env, ...opts.env }, stdio: ["ignore", "pipe", "pipe"] },
+  const args = [
+    AGGREGATOR_MAIN,
+    ...opts.natsUrls.flatMap((u) => ["--nats-url", u]),
+    "--http-port",
+    String(httpPort),
+    "--replicas",
+    "1",
+    ...(opts.extraArgs ?? []),
+  ];
+  const { service } = await startServiceProcess(
+    "aggregator",
+    args,
+    opts.env ?? {},
+    (e) => e.msg === "aggregator consuming",
   );
-  const logs: Array<Record<string, unknown>> = [];
-  let stderr = "";
-  let buffered = "";
-  let consuming: () => void;
-  const started = new Promise<void>((resolve) => (consuming = resolve));
-  child.stdout.on("data", (chunk: Buffer) => {
-    buffered += chunk.toString();
-    let nl: number;
-    while ((nl = buffered.indexOf("\n")) !== -1) {
-      const line = buffered.slice(0, nl);
-      buffered = buffered.slice(nl + 1);
-      try {
-        const entry = JSON.parse(line) as Record<string, unknown>;
-        logs.push(entry);
-        if (entry.msg === "aggregator consuming") consuming();
-      } catch {
-        logs.push({ raw: line });
-      }
-    }
-  });
-  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  const failed = exited.then((code) => {
-    throw new Error(
-      `aggregator exited with ${code} before consuming: ${stderr}${JSON.stringify(logs.slice(-5))}`,
-    );
-  });
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`aggregator did not start in 30 s: ${stderr}`)), 30_000);
-  });
-  await Promise.race([started, failed, timeout]).finally(() => clearTimeout(timer));
-  failed.catch(() => {});
-  return {
-    pid: child.pid!,
-    httpPort,
-    logs,
-    exited,
-    async stop() {
-      child.kill("SIGTERM");
-      return exited;
-    },
-    async kill() {
-      child.kill("SIGKILL");
-      await exited;
-    },
-  };
+  return Object.assign(service, { httpPort });
 }
