@@ -17,7 +17,8 @@ import { BUCKET_PROFILES, BUCKET_SESSIONS } from "../lib/subjects.ts";
 import { COMPACT_LAYOUT, createCompactParser } from "../services/agent/intake/compact-alert.ts";
 import { startAgentProcess, type AgentProcess } from "../test/helpers/agent-process.ts";
 import { startAggregatorProcess } from "../test/helpers/aggregator-process.ts";
-import { control, sessionRecord, waitFor } from "../test/helpers/cluster.ts";
+import { control, sessionRecord } from "../test/helpers/cluster.ts";
+import { eventually } from "../test/helpers/eventually.ts";
 import { readFixtureLines, renderCompactLine } from "../test/helpers/falco-fixtures.ts";
 import { startNatsServer } from "../test/helpers/nats.ts";
 
@@ -143,7 +144,7 @@ try {
   await startSession("throughput", nodes);
   // Sustained rate: from the first event any agent read to the last, sampled every 100 ms.
   let first: number | undefined;
-  await waitFor(
+  await eventually(
     "every agent to read its replay",
     async () => {
       const read = (await health()).reduce((n, h) => n + h.counters.alertsRead!, 0);
@@ -178,7 +179,7 @@ try {
   for (let i = 0; i < 20; i++) {
     const id = `latency-${i}`;
     await startSession(id, latNodes);
-    await waitFor("every agent to send a batch", async () => {
+    await eventually("every agent to send a batch", async () => {
       const statuses = await control(nc, "status", { sessionId: id }, latNodes.length);
       return statuses.length === latNodes.length &&
         statuses.every((s) => (s.sessions?.[0]?.eventsSeen ?? 0) > 0)

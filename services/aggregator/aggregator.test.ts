@@ -1,5 +1,4 @@
 import { createHash } from "node:crypto";
-import { setTimeout as sleep } from "node:timers/promises";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
@@ -45,28 +44,10 @@ import type { AggregatorMetrics } from "./metrics.ts";
 import { profileRevisionKey, statusEventSubject } from "../../lib/subjects.ts";
 import { fixtureWorkload, syntheticRecording } from "./recording-fixture.ts";
 import { AggregatorState } from "./session-state.ts";
+import { eventually } from "../../test/helpers/eventually.ts";
 
 const logger = pino({ level: "silent" });
 const NODES = ["node-a", "node-b", "node-c"];
-
-async function eventually<T>(
-  what: string,
-  attempt: () => Promise<T | undefined>,
-  timeoutMs = 30_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await attempt();
-      if (value !== undefined) return value;
-    } catch (err) {
-      lastError = err;
-    }
-    await sleep(50);
-  }
-  throw new Error(`${what} did not happen within ${timeoutMs} ms`, { cause: lastError });
-}
 
 function messageId(m: EventMessage): string {
   return m.kind === "batch" ? batchMessageId(m.session, m.node, m.seq) : finMessageId(m.session, m.node);

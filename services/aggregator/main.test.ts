@@ -1,7 +1,6 @@
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { setTimeout as sleep } from "node:timers/promises";
 import { jetstream } from "@nats-io/jetstream";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
@@ -24,6 +23,7 @@ import {
 import { startNatsServer } from "../../test/helpers/nats.ts";
 import type { NatsServerHandle } from "../../test/helpers/nats.ts";
 import { fixtureWorkload, syntheticRecording } from "./recording-fixture.ts";
+import { eventually } from "../../test/helpers/eventually.ts";
 
 const MAIN = fileURLToPath(new URL("./main.ts", import.meta.url));
 const SESSION = "crash-test";
@@ -63,25 +63,6 @@ function spawnAggregator(url: string): AggregatorProcess {
 async function kill(p: AggregatorProcess): Promise<void> {
   p.child.kill("SIGKILL");
   await p.exited;
-}
-
-async function eventually<T>(
-  what: string,
-  attempt: () => Promise<T | undefined>,
-  timeoutMs = 60_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await attempt();
-      if (value !== undefined) return value;
-    } catch (err) {
-      lastError = err;
-    }
-    await sleep(25);
-  }
-  throw new Error(`${what} did not happen within ${timeoutMs} ms`, { cause: lastError });
 }
 
 async function publishAll(js: JetStreamClient, messages: EventMessage[]): Promise<void> {

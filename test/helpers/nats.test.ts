@@ -1,6 +1,5 @@
 import { existsSync } from "node:fs";
 import { createServer } from "node:net";
-import { setTimeout as sleep } from "node:timers/promises";
 import { connect } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
@@ -9,26 +8,7 @@ import { Kvm } from "@nats-io/kv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { getFreePort, startNatsCluster, startNatsServer } from "./nats.ts";
 import type { NatsClusterHandle, NatsServerHandle } from "./nats.ts";
-
-/** Retries `attempt` until it returns a value; elections and catch-up in a cluster take a moment. */
-async function eventually<T>(
-  what: string,
-  attempt: () => Promise<T | undefined>,
-  timeoutMs = 20_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await attempt();
-      if (value !== undefined) return value;
-    } catch (err) {
-      lastError = err;
-    }
-    await sleep(100);
-  }
-  throw new Error(`${what} did not happen within ${timeoutMs} ms`, { cause: lastError });
-}
+import { eventually } from "./eventually.ts";
 
 function isRunning(pid: number): boolean {
   try {

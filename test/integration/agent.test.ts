@@ -19,8 +19,8 @@ import {
   mergeStored,
   readSessionMessages,
   sessionRecord,
-  waitFor,
 } from "../helpers/cluster.ts";
+import { eventually } from "../helpers/eventually.ts";
 import { readFixtureLines, renderCompactLine } from "../helpers/falco-fixtures.ts";
 import { makeNamespace, makeNode, makePod, startFakeApiServer } from "../helpers/fake-apiserver.ts";
 import { startNatsServer, type NatsServerHandle } from "../helpers/nats.ts";
@@ -88,7 +88,7 @@ async function health(): Promise<AgentHealth> {
 async function settle(): Promise<void> {
   let last = -1;
   let stable = 0;
-  await waitFor(
+  await eventually(
     "the agent to go quiet",
     async () => {
       const seen = (await health()).counters.alertsRead!;
@@ -199,7 +199,7 @@ describe("node agent with a stand-in Falco and a real nats-server", () => {
       )[0]?.ok,
     ).toBe(true);
 
-    await waitFor("events to flow", async () =>
+    await eventually("events to flow", async () =>
       (await health()).counters.eventsSent! > 0 ? true : undefined,
     );
     await server.kill();
@@ -242,7 +242,7 @@ describe("node agent with a stand-in Falco and a real nats-server", () => {
     });
     agents.push(agent);
     expect((await control(nc, "start", { session: sessionRecord("drops1") }))[0]?.ok).toBe(true);
-    const h = await waitFor("drop alerts", async () => {
+    const h = await eventually("drop alerts", async () => {
       const mine = (await control(nc, "health", {})).find((r) => r.node === "node-d")?.health;
       return mine && mine.counters.falcoDrops! >= 3 ? mine : undefined;
     });
@@ -286,7 +286,7 @@ describe("node agent with a stand-in Falco and a real nats-server", () => {
     agents.push(first);
     const kv = await new Kvm(nc).open(BUCKET_SESSIONS);
     await kv.put("resume1", JSON.stringify(sessionRecord("resume1")));
-    await waitFor("events from the first agent", async () => {
+    await eventually("events from the first agent", async () => {
       const mine = (await control(nc, "health", {})).find((r) => r.node === "node-e")?.health;
       return mine && mine.counters.batchesSent! > 0 ? true : undefined;
     });
@@ -294,7 +294,7 @@ describe("node agent with a stand-in Falco and a real nats-server", () => {
 
     const second = await startAgentProcess(options);
     agents.push(second);
-    const resumed = await waitFor("the restarted agent to resume the session", async () => {
+    const resumed = await eventually("the restarted agent to resume the session", async () => {
       const mine = (await control(nc, "status", { sessionId: "resume1" })).find((r) => r.node === "node-e");
       return mine?.sessions?.find((s) => s.sessionId === "resume1" && s.state === "running");
     });
@@ -302,7 +302,7 @@ describe("node agent with a stand-in Falco and a real nats-server", () => {
     expect(resumed.state).toBe("running");
 
     await kv.put("resume1", JSON.stringify(sessionRecord("resume1", { state: "stopping" })));
-    const stored = await waitFor("the FIN", async () => {
+    const stored = await eventually("the FIN", async () => {
       const msgs = await readSessionMessages(nc, "resume1");
       return msgs.some((m) => m.message.kind === "fin") ? msgs : undefined;
     });
@@ -325,7 +325,7 @@ describe("node agent with a stand-in Falco and a real nats-server", () => {
     });
     agents.push(agent);
     expect((await control(nc, "start", { session: sessionRecord("crash1") }))[0]?.ok).toBe(true);
-    const h = await waitFor(
+    const h = await eventually(
       "two Falco restarts",
       async () => {
         const replies = await control(nc, "health", {});
@@ -393,7 +393,7 @@ describe("node agent inside Kubernetes (stand-in API server)", () => {
           })
         )[0]?.ok,
       ).toBe(true);
-      await waitFor("events of the web pod", async () => {
+      await eventually("events of the web pod", async () => {
         const mine = (await control(nc, "status", { sessionId: "k8s1" })).find((r) => r.node === "node-k");
         return mine?.sessions?.[0]?.containers === 1 ? true : undefined;
       });
@@ -416,7 +416,7 @@ describe("node agent inside Kubernetes (stand-in API server)", () => {
       });
       agents.push(crashing);
       expect((await control(nc, "start", { session: sessionRecord("k8s2") }))[0]?.ok).toBe(true);
-      const condition = await waitFor("the FalcoHealthy condition", () => {
+      const condition = await eventually("the FalcoHealthy condition", () => {
         const pod = api.get("Pod", "seccompose", "agent-k") as {
           status?: { conditions?: Array<Record<string, string>> };
         };
@@ -425,7 +425,7 @@ describe("node agent inside Kubernetes (stand-in API server)", () => {
         );
       });
       expect(condition.message).toMatch(/exit code 1/);
-      const event = await waitFor("a FalcoFailed event", () =>
+      const event = await eventually("a FalcoFailed event", () =>
         api.list("Event", "seccompose").find((e) => (e as { reason?: string }).reason === "FalcoFailed"),
       );
       expect((event as { type: string }).type).toBe("Warning");

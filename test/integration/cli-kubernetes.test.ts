@@ -16,7 +16,8 @@ import { BUCKET_SESSIONS } from "../../lib/subjects.ts";
 import { bcryptVerify } from "../../cli/install/bcrypt.ts";
 import { loadManifests } from "../../cli/install/manifests.ts";
 import { startAgentProcess, type AgentProcess } from "../helpers/agent-process.ts";
-import { prepareBroker, waitFor } from "../helpers/cluster.ts";
+import { prepareBroker } from "../helpers/cluster.ts";
+import { eventually } from "../helpers/eventually.ts";
 import {
   makeDaemonSet,
   makeNamespace,
@@ -281,7 +282,7 @@ describe("seccompose install and uninstall", () => {
       const o = api.get(kind, "seccompose", name)!;
       api.update({ ...o, status: { observedGeneration: o.metadata!.generation, ...status } });
     };
-    await waitFor("the StatefulSet", () => api.get("StatefulSet", "seccompose", "nats"));
+    await eventually("the StatefulSet", () => api.get("StatefulSet", "seccompose", "nats"));
     const sts = { replicas: 3, updatedReplicas: 3, currentRevision: "nats-1", updateRevision: "nats-1" };
     setStatus("StatefulSet", "nats", { ...sts, readyReplicas: 1, availableReplicas: 1 });
     await install.waitFor(
@@ -289,7 +290,7 @@ describe("seccompose install and uninstall", () => {
       "stderr",
     );
     setStatus("StatefulSet", "nats", { ...sts, readyReplicas: 3, availableReplicas: 3 });
-    await waitFor("the Deployment", () => api.get("Deployment", "seccompose", "seccompose-aggregator"));
+    await eventually("the Deployment", () => api.get("Deployment", "seccompose", "seccompose-aggregator"));
     setStatus("Deployment", "seccompose-aggregator", {
       replicas: 1,
       updatedReplicas: 1,

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SessionRecord } from "../../lib/contracts/types.ts";
 import { BUCKET_PROFILES, BUCKET_SESSIONS } from "../../lib/subjects.ts";
 import { startAgentProcess, type AgentProcess } from "../helpers/agent-process.ts";
-import { waitFor } from "../helpers/cluster.ts";
+import { eventually } from "../helpers/eventually.ts";
 import { startNatsServer, type NatsServerHandle } from "../helpers/nats.ts";
 import { runCli, type CliResult } from "./cli.ts";
 import { startAggregatorProcess, type AggregatorProcess } from "../helpers/aggregator-process.ts";
@@ -175,7 +175,7 @@ describe("a session on two nodes", () => {
     expect(started.stdout).toBe("s1\n");
     expect(started.stderr).toContain("session s1 recording namespaces=shop on 2 node(s): node-a, node-b");
 
-    const status = await waitFor(
+    const status = await eventually(
       "both nodes merged",
       async () => {
         const r = await cli("status", "s1", "--output", "json");
@@ -327,7 +327,7 @@ describe("a session on two nodes", () => {
         )
       ).code,
     ).toBe(0);
-    await waitFor(
+    await eventually(
       "a published revision",
       async () => {
         const rows = JSON.parse((await cli("profile", "list", "c1", "--output", "json")).stdout) as Array<{
@@ -352,7 +352,7 @@ describe("a session on two nodes", () => {
     expect((await kv.get("c1"))!.json<SessionRecord>().continuous?.frozen).toEqual([
       "shop_Deployment_web_nginx",
     ]);
-    await waitFor("the aggregator to freeze the workload", async () => {
+    await eventually("the aggregator to freeze the workload", async () => {
       const view = JSON.parse((await cli("status", "c1", "--output", "json")).stdout) as {
         sessions: Array<{ aggregator?: { workloads: Array<{ token: string; frozen: boolean }> } }>;
       };

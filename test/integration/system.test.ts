@@ -7,7 +7,8 @@ import { recordStrace } from "../../lib/strace/record.ts";
 import { nonReturningSyscalls } from "../../lib/syscalls/non-returning.ts";
 import { scmpArchesForNode } from "../../lib/syscalls/architectures.ts";
 import { runUnderProfile } from "../helpers/enforce.ts";
-import { control, readSessionMessages, waitFor } from "../helpers/cluster.ts";
+import { control, readSessionMessages } from "../helpers/cluster.ts";
+import { eventually } from "../helpers/eventually.ts";
 import { System, type NodeSpec, type PodSpec } from "./system.ts";
 
 /**
@@ -159,7 +160,7 @@ describe("the whole system: 3 agents, 2 workloads, driven through the CLI", () =
         await system.servers[0]!.kill();
         await new Promise((r) => setTimeout(r, 4000));
         await system.servers[0]!.restart();
-        await waitFor("agents to replay their spool", () => {
+        await eventually("agents to replay their spool", () => {
           replayed = [...system.agents.values()].filter((a) =>
             a.logs.some((l) => l.msg === "spooled event messages replayed to JetStream"),
           ).length;
@@ -201,7 +202,7 @@ describe("the whole system: 3 agents, 2 workloads, driven through the CLI", () =
     const faulty = await run("falco-crash-loop", {
       nodes,
       fault: async (system) => {
-        const health = await waitFor("node-3 to report Falco restarts", async () => {
+        const health = await eventually("node-3 to report Falco restarts", async () => {
           const mine = (await control(system.nc, "health", {}, 3, 3000)).find(
             (r) => r.node === "node-3",
           )?.health;

@@ -8,7 +8,8 @@ import { join } from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { startAgentProcess, type AgentProcess } from "../helpers/agent-process.ts";
 import { startAggregatorProcess, type AggregatorProcess } from "../helpers/aggregator-process.ts";
-import { control, waitFor } from "../helpers/cluster.ts";
+import { control } from "../helpers/cluster.ts";
+import { eventually } from "../helpers/eventually.ts";
 import { startNatsCluster, startNatsServer, type NatsServerHandle } from "../helpers/nats.ts";
 import { runCli, type CliResult } from "./cli.ts";
 
@@ -134,7 +135,7 @@ export class System {
   async settle(session: string, expectContainers: Map<string, number>): Promise<void> {
     let last = "";
     let stable = 0;
-    await waitFor(
+    await eventually(
       `agents to finish recording ${session}`,
       async () => {
         const replies = await control(this.nc, "status", { sessionId: session }, this.agents.size, 3000);
