@@ -1,5 +1,3 @@
-import { rename, writeFile } from "node:fs/promises";
-import { dirname, basename, join } from "node:path";
 import type { WorkloadKey } from "../lib/contracts/types.ts";
 import { SeccomposeError } from "../lib/errors.ts";
 import type { Baseline } from "../lib/profile/baselines.ts";
@@ -37,19 +35,6 @@ export function renderProfileText(
   });
   const text = opts.format === "spo" ? spoProfileYaml(result.profile, meta) : ociProfileJson(result.profile);
   return { text, result };
-}
-
-/** Writes through a temporary file and a rename, so a reader never sees half a profile. */
-export async function writeFileAtomic(path: string, text: string): Promise<void> {
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
-  try {
-    await writeFile(tmp, text, { mode: 0o644 });
-    await rename(tmp, path);
-  } catch (err) {
-    throw new SeccomposeError("SC_FILE_WRITE", `cannot write ${path}: ${(err as Error).message}`, {
-      cause: err,
-    });
-  }
 }
 
 export function parseFormat(value: string): ProfileFormat {

@@ -5,7 +5,7 @@ import { stringify as toYaml } from "yaml";
 import type { CliConfig } from "../../lib/contracts/types.ts";
 import { assertValid } from "../../lib/contracts/validators.ts";
 import { SeccomposeError } from "../../lib/errors.ts";
-import { writeFileAtomic } from "../profile-output.ts";
+import { writeFileAtomic } from "../../lib/atomic-file.ts";
 import schema from "../../schemas/cli-config.schema.json" with { type: "json" };
 import { readYamlFile } from "../../lib/structured-file.ts";
 

@@ -1,16 +1,11 @@
 import type { Command } from "commander";
+import { writeFileAtomic } from "../../lib/atomic-file.ts";
 import { SeccomposeError } from "../../lib/errors.ts";
 import { observationsFromDocument, toProfileDocument } from "../../lib/profile/document.ts";
 import { toJsonText } from "../../lib/profile/json.ts";
 import { unionSources } from "../../lib/profile/profile-source.ts";
 import { compareWorkloadKeys } from "../../lib/profile/workload-key.ts";
-import {
-  parseBaseline,
-  renderNotes,
-  renderProfileText,
-  writeFileAtomic,
-  type ProfileFormat,
-} from "../profile-output.ts";
+import { parseBaseline, renderNotes, renderProfileText, type ProfileFormat } from "../profile-output.ts";
 import { loadMergeInput, sourceOf, type MergeInput } from "./inputs.ts";
 
 interface MergeFlags {

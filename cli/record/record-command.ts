@@ -12,9 +12,9 @@ import {
   parseSyscallList,
   renderNotes,
   renderProfileText,
-  writeFileAtomic,
 } from "../profile-output.ts";
 import { recordCommand } from "./recorder.ts";
+import { writeFileAtomic } from "../../lib/atomic-file.ts";
 
 interface RecordFlags {
   output?: string;

@@ -13,7 +13,7 @@ import type {
 import { ErrorCodes, SeccomposeError, isSeccomposeError } from "../../lib/errors.ts";
 import { workloadId } from "../../lib/profile/workload-key.ts";
 import { ExitCodes } from "../exit-codes.ts";
-import { writeFileAtomic } from "../profile-output.ts";
+import { writeFileAtomic } from "../../lib/atomic-file.ts";
 import { createProgress } from "../progress.ts";
 import { note, parseDuration, printJson, warn } from "../output.ts";
 import { gather } from "../cluster/agents.ts";

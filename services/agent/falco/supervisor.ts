@@ -20,7 +20,7 @@
  * `process.execPath` with `extraArgs: [".../standin-falco.ts"]`.
  */
 import { spawn, type ChildProcess, type SpawnOptions } from "node:child_process";
-import { mkdir, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import type { Logger } from "pino";
 import type { SessionRecord } from "../../../lib/contracts/types.ts";
 import { ErrorCodes, SeccomposeError } from "../../../lib/errors.ts";
@@ -36,6 +36,7 @@ import {
   type FieldSupport,
 } from "./config-writer.ts";
 import { LineSplitter } from "./line-splitter.ts";
+import { writeFileAtomic } from "../../../lib/atomic-file.ts";
 
 export type SpawnFunction = (command: string, args: readonly string[], options: SpawnOptions) => ChildProcess;
 
@@ -215,8 +216,8 @@ export class FalcoSupervisor implements FalcoControl {
     try {
       await mkdir(this.#deps.configDir, { recursive: true });
       // Rules first: falco.yaml names the rules file.
-      if (rulesChanged) await writeAtomically(files.rulesPath, files.rules);
-      if (configChanged) await writeAtomically(files.configPath, files.config);
+      if (rulesChanged) await writeFileAtomic(files.rulesPath, files.rules);
+      if (configChanged) await writeFileAtomic(files.configPath, files.config);
     } catch (err) {
       // Unknown content on disk: write both next time.
       this.#written = null;
@@ -497,15 +498,4 @@ function isRuleStatistics(line: string): boolean {
 
 function describeExit(code: number | null, signal: NodeJS.Signals | null): string {
   return signal !== null ? `signal ${signal}` : `exit code ${code ?? "unknown"}`;
-}
-
-async function writeAtomically(path: string, content: string): Promise<void> {
-  const temporary = `${path}.${process.pid}.tmp`;
-  try {
-    await writeFile(temporary, content, { mode: 0o644 });
-    await rename(temporary, path);
-  } catch (err) {
-    await rm(temporary, { force: true });
-    throw err;
-  }
 }

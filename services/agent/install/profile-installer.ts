@@ -5,10 +5,11 @@
  * half of one.
  */
 import { createHash } from "node:crypto";
-import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { InstalledProfile, InstallProfileRequest } from "../../../lib/contracts/types.ts";
 import { SeccomposeError } from "../../../lib/errors.ts";
+import { writeFileAtomic } from "../../../lib/atomic-file.ts";
 
 export type ProfileInstaller = (request: InstallProfileRequest) => Promise<InstalledProfile>;
 
@@ -71,13 +72,10 @@ export function createProfileInstaller(node: string, seccompDir: string | undefi
     const installed: InstalledProfile = { name, path, bytes: bytes.length, sha256 };
     const current = await readFile(path).catch(() => undefined);
     if (current !== undefined && current.equals(bytes)) return { ...installed, unchanged: true };
-    const tmp = join(seccompDir, `.${name}.json.${process.pid}.tmp`);
     try {
       await mkdir(seccompDir, { recursive: true });
-      await writeFile(tmp, bytes, { mode: 0o644 });
-      await rename(tmp, path);
+      await writeFileAtomic(path, bytes);
     } catch (err) {
-      await rm(tmp, { force: true });
       throw new SeccomposeError(
         "SC_FILE_WRITE",
         `node ${node} cannot write ${path}: ${(err as Error).message}`,
