@@ -45,8 +45,7 @@ import { EventConsumer, durableInfo, ensureDurable, settle } from "./consumer.ts
 import type { AggregatorMetrics } from "./metrics.ts";
 import { Publisher } from "./publisher.ts";
 import { profileRevisionKey } from "../../lib/subjects.ts";
-import { SessionRecordWatch } from "./session-records.ts";
-import type { RecordChange } from "./session-records.ts";
+import { SessionRecordWatch, type RecordChange } from "../../lib/nats/session-records.ts";
 import { AggregatorState } from "./session-state.ts";
 import type { Action, Clock, MergeOutcome } from "./session-state.ts";
 import { buildStatus, serveStatus } from "./status.ts";
@@ -183,7 +182,12 @@ class Aggregator implements RunningAggregator {
         "restored the checkpoint",
       );
     }
-    await this.#records.start(sessions, (c) => this.#onRecord(c), this.#log);
+    await this.#records.start(
+      sessions,
+      (c) => this.#onRecord(c),
+      (session, error) => this.#log.warn({ session }, `skipped: ${error}`),
+      this.#log,
+    );
     await this.#reconcileRevisions();
     const intervalMs = this.#o.config.checkpointIntervalMs ?? DEFAULT_CHECKPOINT_INTERVAL_MS;
     const start = await ensureDurable(
