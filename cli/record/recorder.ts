@@ -1,14 +1,11 @@
-import { spawn } from "node:child_process";
-import { createReadStream } from "node:fs";
-import { access, constants, mkdtemp, rm } from "node:fs/promises";
-import { hostname, tmpdir } from "node:os";
+import { access, constants } from "node:fs/promises";
+import { hostname } from "node:os";
 import { delimiter, join } from "node:path";
-import { createInterface } from "node:readline";
 import { SeccomposeError } from "../../lib/errors.ts";
 import { argSpecFor, argTupleFromRaw } from "../../lib/profile/arg-specs.ts";
 import { WorkloadObservations } from "../../lib/profile/observations.ts";
-import { straceCommand } from "../../lib/strace/command.ts";
-import { StraceParser, unknownSyscallNumber, type StraceRecord } from "../../lib/strace/parse.ts";
+import { unknownSyscallNumber, type StraceRecord } from "../../lib/strace/parse.ts";
+import { traceCommand } from "../../lib/strace/record.ts";
 import { localNodeArch, nativeScmpArch, scmpArchesForNode } from "../../lib/syscalls/architectures.ts";
 import { syscallNameForNumber } from "../../lib/syscalls/tables.ts";
 import type { WorkloadKey } from "../../lib/contracts/types.ts";
@@ -53,9 +50,9 @@ async function findExecutable(name: string, path: string): Promise<string | unde
 }
 
 /**
- * Runs `cmd` under strace (all processes and threads) and returns what it did. The trace goes to
- * a private temporary file that is removed afterwards. Ctrl-C reaches the traced command, not us,
- * so an interrupted run still yields its recording.
+ * Runs `cmd` under strace (all processes and threads, lib/strace/record.ts) on this terminal and
+ * returns what it did. Ctrl-C reaches the traced command, not us, so an interrupted run still
+ * yields its recording; a garbled strace line is counted, never fatal.
  */
 export async function recordCommand(cmd: readonly string[], opts: RecordOptions): Promise<Recording> {
   const path = opts.path ?? process.env.PATH ?? "/usr/bin:/bin";
@@ -70,49 +67,22 @@ export async function recordCommand(cmd: readonly string[], opts: RecordOptions)
     throw new SeccomposeError("SC_USAGE", `command not found or not executable: ${cmd[0] ?? "(none given)"}`);
   }
 
-  const dir = await mkdtemp(join(tmpdir(), "seccompose-record-"));
-  const tracePath = join(dir, "trace");
-  try {
-    const [, ...straceArgs] = straceCommand(tracePath, [...cmd]);
-    const child = spawn(strace, straceArgs, { stdio: "inherit" });
-    const ignore = () => {};
-    const forward = (sig: NodeJS.Signals) => child.kill(sig);
-    process.on("SIGINT", ignore);
-    process.on("SIGTERM", forward);
-    const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>(
-      (resolve, reject) => {
-        child.once("error", reject);
-        child.once("exit", (code, signal) => resolve({ code, signal }));
-      },
-    ).finally(() => {
-      process.off("SIGINT", ignore);
-      process.off("SIGTERM", forward);
-    });
-
-    const recording = await readTrace(tracePath, opts);
-    if (recording.events === 0) {
-      throw new SeccomposeError(
-        "SC_STRACE_FAILED",
-        `strace recorded no syscalls of ${cmd[0]} (strace exit ${exit.code ?? exit.signal}): see strace's message above; inside a container strace needs the SYS_PTRACE capability`,
-      );
-    }
-    return { ...recording, exitCode: exit.code, signal: exit.signal };
-  } finally {
-    await rm(dir, { recursive: true, force: true });
+  const recording = newRecording(opts);
+  const run = await traceCommand(cmd, recording.take, { strace, stdio: "inherit", lenient: true });
+  const result = recording.finish(run.garbledLines);
+  if (result.events === 0) {
+    throw new SeccomposeError(
+      "SC_STRACE_FAILED",
+      `strace recorded no syscalls of ${cmd[0]} (strace exit ${run.code ?? run.signal}): see strace's message above; inside a container strace needs the SYS_PTRACE capability`,
+    );
   }
+  return { ...result, exitCode: run.code, signal: run.signal };
 }
 
-async function readTrace(
-  tracePath: string,
-  opts: RecordOptions,
-): Promise<Omit<Recording, "exitCode" | "signal">> {
+/** Turns strace records, as they come, into the observations of one run. */
+function newRecording(opts: RecordOptions) {
   const nodeArch = localNodeArch();
   const run = opts.runName ?? `${hostname()}/${process.pid}`;
-  const observations = new WorkloadObservations(
-    opts.workload ?? { namespace: "local", kind: "Command", name: "command", container: "command" },
-  );
-  observations.noteNode(run, nodeArch, 0);
-
   const tally = new Map<
     string,
     { name: string; args: readonly string[] | undefined; count: number; firstSeen: number }
@@ -134,30 +104,28 @@ async function readTrace(
   const native = nativeScmpArch(nodeArch);
   const compat = scmpArchesForNode(nodeArch).find((a) => a !== native && a !== "SCMP_ARCH_X32");
   const modeArch = new Map<number, string>();
-  const take = (rec: StraceRecord) => {
-    pids.add(rec.pid);
-    if (rec.kind === "arch") {
-      const arch = rec.arch === "64 bit" ? native : rec.arch === "x32" ? "SCMP_ARCH_X32" : compat;
-      if (arch !== undefined) modeArch.set(rec.pid, arch);
-      return;
-    }
-    const number = unknownSyscallNumber(rec.name);
-    const resolved =
-      number === null ? undefined : syscallNameForNumber(modeArch.get(rec.pid) ?? native, number);
-    book(resolved ?? rec.name, rec.args);
+
+  return {
+    take(rec: StraceRecord): void {
+      pids.add(rec.pid);
+      if (rec.kind === "arch") {
+        const arch = rec.arch === "64 bit" ? native : rec.arch === "x32" ? "SCMP_ARCH_X32" : compat;
+        if (arch !== undefined) modeArch.set(rec.pid, arch);
+        return;
+      }
+      const number = unknownSyscallNumber(rec.name);
+      const resolved =
+        number === null ? undefined : syscallNameForNumber(modeArch.get(rec.pid) ?? native, number);
+      book(resolved ?? rec.name, rec.args);
+    },
+    finish(garbledLines: number): Omit<Recording, "exitCode" | "signal"> {
+      const observations = new WorkloadObservations(
+        opts.workload ?? { namespace: "local", kind: "Command", name: "command", container: "command" },
+      );
+      observations.noteNode(run, nodeArch, 0);
+      for (const { name, args, count, firstSeen } of tally.values())
+        observations.observe(run, name, count, firstSeen, args);
+      return { observations, processes: pids.size, events, nodeArch, garbledLines };
+    },
   };
-
-  // Lenient: a garbled line is counted and skipped, so a recording is never lost to one.
-  const parser = new StraceParser({ lenient: true, source: "strace output" });
-  const lines = createInterface({
-    input: createReadStream(tracePath, { encoding: "utf8" }),
-    crlfDelay: Infinity,
-  });
-  for await (const line of lines) for (const rec of parser.push(line)) take(rec);
-  for (const rec of parser.end()) take(rec);
-
-  for (const { name, args, count, firstSeen } of tally.values()) {
-    observations.observe(run, name, count, firstSeen, args);
-  }
-  return { observations, processes: pids.size, events, nodeArch, garbledLines: parser.garbledLines };
 }

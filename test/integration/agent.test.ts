@@ -147,7 +147,7 @@ describe("node agent with a stand-in Falco and a real nats-server", () => {
       const merged = mergeStored(stored);
       for (const [i, { cmd }] of commands.entries()) {
         const expected = new Set(
-          (await recordStrace(cmd, { stdout: "null" })).records.flatMap((r) =>
+          (await recordStrace(cmd, { stdio: "null" })).records.flatMap((r) =>
             r.kind === "syscall" && !NON_RETURNING.has(r.name) ? [r.name] : [],
           ),
         );

@@ -103,7 +103,7 @@ describe("the whole system: 3 agents, 2 workloads, driven through the CLI", () =
     ] as const) {
       const union = new Set<string>();
       for (const p of pods) {
-        for (const r of (await recordStrace(p.cmd, { stdout: "null" })).records)
+        for (const r of (await recordStrace(p.cmd, { stdio: "null" })).records)
           if (r.kind === "syscall") union.add(r.name);
       }
       const names = allowed(reference.files.get(file)!);
