@@ -29,8 +29,7 @@ import {
   type FakeObject,
 } from "../helpers/fake-apiserver.ts";
 import { startNatsServer, type NatsServerHandle } from "../helpers/nats.ts";
-import { runCli } from "./cli.ts";
-import { spawnCli } from "./cli-process.ts";
+import { runCli, spawnCli } from "./cli.ts";
 
 const CLI_PASSWORD = "cli-secret-password";
 const AGENT_PASSWORD = "agent-password";

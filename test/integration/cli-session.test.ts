@@ -15,9 +15,8 @@ import { BUCKET_PROFILES, BUCKET_SESSIONS } from "../../lib/subjects.ts";
 import { startAgentProcess, type AgentProcess } from "../helpers/agent-process.ts";
 import { eventually } from "../helpers/eventually.ts";
 import { startNatsServer, type NatsServerHandle } from "../helpers/nats.ts";
-import { runCli, type CliResult } from "./cli.ts";
+import { runCli, spawnCli, type CliResult } from "./cli.ts";
 import { startAggregatorProcess, type AggregatorProcess } from "../helpers/aggregator-process.ts";
-import { spawnCli } from "./cli-process.ts";
 
 const WEB_A = { uid: "0a0a0a0a-1111-4222-8333-444455556666", cid: "a".repeat(64) };
 const WEB_B = { uid: "0b0b0b0b-1111-4222-8333-444455556666", cid: "b".repeat(64) };
