@@ -1,6 +1,4 @@
 import { spawn } from "node:child_process";
-import type { ChildProcess } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { jetstream } from "@nats-io/jetstream";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
@@ -24,45 +22,23 @@ import { startNatsServer } from "../../test/helpers/nats.ts";
 import type { NatsServerHandle } from "../../test/helpers/nats.ts";
 import { fixtureWorkload, syntheticRecording } from "./recording-fixture.ts";
 import { eventually } from "../../test/helpers/eventually.ts";
+import {
+  AGGREGATOR_MAIN,
+  startAggregatorProcess,
+  type AggregatorProcess,
+} from "../../test/helpers/aggregator-process.ts";
 
-const MAIN = fileURLToPath(new URL("./main.ts", import.meta.url));
 const SESSION = "crash-test";
 const NODES = ["node-a", "node-b", "node-c"];
 const WORKLOADS = 4;
 
-interface AggregatorProcess {
-  child: ChildProcess;
-  /** Log lines (pino JSON) written so far. */
-  lines: string[];
-  exited: Promise<void>;
-}
+const running = new Set<AggregatorProcess>();
 
-const children = new Set<ChildProcess>();
-
-function spawnAggregator(url: string): AggregatorProcess {
-  const child = spawn(
-    process.execPath,
-    [MAIN, "--nats-url", url, "--http-port", "0", "--checkpoint-interval-ms", "100"],
-    { stdio: ["ignore", "pipe", "pipe"] },
-  );
-  children.add(child);
-  const lines: string[] = [];
-  let partial = "";
-  child.stdout!.on("data", (chunk: Buffer) => {
-    const text = partial + chunk.toString("utf8");
-    const parts = text.split("\n");
-    partial = parts.pop() ?? "";
-    lines.push(...parts);
-  });
-  child.stderr!.on("data", (chunk: Buffer) => lines.push(chunk.toString("utf8")));
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  void exited.then(() => children.delete(child));
-  return { child, lines, exited };
-}
-
-async function kill(p: AggregatorProcess): Promise<void> {
-  p.child.kill("SIGKILL");
-  await p.exited;
+async function spawnAggregator(url: string): Promise<AggregatorProcess> {
+  const p = await startAggregatorProcess({ natsUrls: [url], extraArgs: ["--checkpoint-interval-ms", "100"] });
+  running.add(p);
+  void p.exited.then(() => running.delete(p));
+  return p;
 }
 
 async function publishAll(js: JetStreamClient, messages: EventMessage[]): Promise<void> {
@@ -132,7 +108,7 @@ describe("seccompose-aggregator process", () => {
   let nc: NatsConnection | undefined;
 
   afterEach(async () => {
-    for (const child of children) child.kill("SIGKILL");
+    for (const p of running) await p.kill();
     await nc?.close();
     await server?.stop();
   });
@@ -149,17 +125,16 @@ describe("seccompose-aggregator process", () => {
   it("publishes a byte-identical final profile when SIGKILLed mid-session and restarted", async () => {
     // Reference: one uninterrupted process.
     const ref = await setUp();
-    const uninterrupted = spawnAggregator(ref.url);
+    const uninterrupted = await spawnAggregator(ref.url);
     await eventually("aggregator answering", () => status(ref.nc));
     await publishAll(ref.js, [...batches, ...recording.fins]);
     const reference = await finalOutcome(ref.nc);
-    uninterrupted.child.kill("SIGTERM");
-    await uninterrupted.exited;
+    await uninterrupted.stop();
     await nc!.close();
     await server!.stop();
 
     const { nc: client, js, url } = await setUp();
-    const first = spawnAggregator(url);
+    const first = await spawnAggregator(url);
     await eventually("aggregator answering", () => status(client));
     await publishAll(js, batches.slice(0, 100));
     // Let a checkpoint cover part of the session, then kill while more batches are being merged.
@@ -170,19 +145,19 @@ describe("seccompose-aggregator process", () => {
         : undefined;
     });
     const publishing = publishAll(js, batches.slice(100, 200));
-    await kill(first);
+    await first.kill();
     await publishing;
 
-    const second = spawnAggregator(url);
+    const second = await spawnAggregator(url);
     await eventually("restart answering", () => status(client));
-    expect(second.lines.some((l) => l.includes('"restored the checkpoint"'))).toBe(true);
+    expect(second.logs.some((l) => l.msg === "restored the checkpoint")).toBe(true);
     // This process stores checkpoints of its own, then is killed right after the last FIN is
     // published, possibly while finalising.
     await eventually("a checkpoint by the restarted process", async () => (await status(client)).checkpoint);
     await publishAll(js, [...batches.slice(200), ...recording.fins]);
-    await kill(second);
+    await second.kill();
 
-    const third = spawnAggregator(url);
+    const third = await spawnAggregator(url);
     const outcome = await finalOutcome(client);
     expect(outcome.profiles).toEqual(reference.profiles);
     expect(outcome.status).toMatchObject({
@@ -191,23 +166,24 @@ describe("seccompose-aggregator process", () => {
       eventsMerged: recording.events,
     });
     expect(outcome.status).toEqual({ ...reference.status, finalisedAt: outcome.status.finalisedAt });
-    third.child.kill("SIGTERM");
-    await third.exited;
-    expect(third.child.exitCode).toBe(0);
+    expect(await third.stop()).toBe(0);
 
     // A graceful stop settled everything: the next process keeps the durable consumer as it is.
-    const fourth = spawnAggregator(url);
+    const fourth = await spawnAggregator(url);
     const again = await finalOutcome(client);
-    expect(fourth.lines.some((l) => l.includes('"resuming the durable consumer"'))).toBe(true);
+    expect(fourth.logs.some((l) => l.msg === "resuming the durable consumer")).toBe(true);
     expect(again).toEqual(outcome);
-    fourth.child.kill("SIGTERM");
-    await fourth.exited;
+    await fourth.stop();
   });
 
   it("rejects an invalid configuration with SC_CONFIG_INVALID and exit code 2", async () => {
-    const p = spawn(process.execPath, [MAIN, "--nats-url", "nats://127.0.0.1:4222", "--replicas", "9"], {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const p = spawn(
+      process.execPath,
+      [AGGREGATOR_MAIN, "--nats-url", "nats://127.0.0.1:4222", "--replicas", "9"],
+      {
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
     let stderr = "";
     p.stderr.on("data", (c: Buffer) => (stderr += c.toString("utf8")));
     const code = await new Promise<number | null>((resolve) => p.once("exit", resolve));
