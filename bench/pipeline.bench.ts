@@ -19,18 +19,10 @@ import { startAgentProcess, type AgentProcess } from "../test/helpers/agent-proc
 import { startAggregatorProcess } from "../test/helpers/aggregator-process.ts";
 import { control, sessionRecord } from "../test/helpers/cluster.ts";
 import { eventually } from "../test/helpers/eventually.ts";
-import { readFixtureLines, renderCompactLine } from "../test/helpers/falco-fixtures.ts";
+import { FIXTURE_PODS, readFixtureLines, renderCompactLine } from "../test/helpers/falco-fixtures.ts";
 import { startNatsServer } from "../test/helpers/nats.ts";
 
 const LINES_PER_AGENT = Number(process.env.PIPELINE_LINES ?? 1_000_000);
-const FIX_PY = {
-  uid: "5d0c8a3e-1f2b-4a6c-9d7e-0b1a2c3d4e5f",
-  cid: "4f1e2d3c4b5a69788796a5b4c3d2e1f00112233445566778899aabbccddeeff01",
-};
-const FIX_SH = {
-  uid: "8e7f6a5b-4c3d-4e2f-8a1b-9c0d1e2f3a4b",
-  cid: "9a8b7c6d5e4f30211203f4e5d6c7b8a99a8b7c6d5e4f30211203f4e5d6c7b8a9",
-};
 
 async function peakRssMiB(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, "utf8").catch(() => "");
@@ -51,18 +43,18 @@ await writeFile(
   JSON.stringify({
     pods: [
       {
-        uid: FIX_PY.uid,
+        uid: FIXTURE_PODS.python.uid,
         name: "py-1",
         namespace: "bench",
         owner: { kind: "Deployment", name: "py" },
-        containers: [{ name: "py", id: FIX_PY.cid }],
+        containers: [{ name: "py", id: FIXTURE_PODS.python.cid }],
       },
       {
-        uid: FIX_SH.uid,
+        uid: FIXTURE_PODS.pipeline.uid,
         name: "sh-1",
         namespace: "bench",
         owner: { kind: "Deployment", name: "sh" },
-        containers: [{ name: "sh", id: FIX_SH.cid }],
+        containers: [{ name: "sh", id: FIXTURE_PODS.pipeline.cid }],
       },
     ],
   }),

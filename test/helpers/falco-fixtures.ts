@@ -10,6 +10,18 @@ import type { CompactLayout } from "../../services/agent/intake/compact-alert.ts
 /** The workplace keeps shared/ beside the repository, on developer machines and in CI alike. */
 export const FALCO_FIXTURES_DIR = fileURLToPath(new URL("../../../shared/fixtures/falco", import.meta.url));
 
+/** The two traced pods of the fixtures (their README): pod UID and container ID of each. */
+export const FIXTURE_PODS = {
+  python: {
+    uid: "5d0c8a3e-1f2b-4a6c-9d7e-0b1a2c3d4e5f",
+    cid: "4f1e2d3c4b5a69788796a5b4c3d2e1f00112233445566778899aabbccddeeff01",
+  },
+  pipeline: {
+    uid: "8e7f6a5b-4c3d-4e2f-8a1b-9c0d1e2f3a4b",
+    cid: "9a8b7c6d5e4f30211203f4e5d6c7b8a99a8b7c6d5e4f30211203f4e5d6c7b8a9",
+  },
+} as const;
+
 /** Non-empty lines of a fixture file. */
 export function readFixtureLines(name: string): string[] {
   return readFileSync(`${FALCO_FIXTURES_DIR}/${name}`, "utf8")

@@ -21,22 +21,13 @@ import {
   sessionRecord,
 } from "../helpers/cluster.ts";
 import { eventually } from "../helpers/eventually.ts";
-import { readFixtureLines, renderCompactLine } from "../helpers/falco-fixtures.ts";
+import { FIXTURE_PODS, readFixtureLines, renderCompactLine } from "../helpers/falco-fixtures.ts";
 import { makeNamespace, makeNode, makePod, startFakeApiServer } from "../helpers/fake-apiserver.ts";
 import { startNatsServer, type NatsServerHandle } from "../helpers/nats.ts";
 
 const NON_RETURNING = new Set(nonReturningSyscalls(scmpArchesForNode(process.arch)));
 const POD_A = { uid: "0a0a0a0a-1111-4222-8333-444455556666", cid: "a".repeat(64) };
 const POD_B = { uid: "0b0b0b0b-1111-4222-8333-444455556666", cid: "b".repeat(64) };
-// The two pods of the recorded Falco fixtures.
-const FIX_PY = {
-  uid: "5d0c8a3e-1f2b-4a6c-9d7e-0b1a2c3d4e5f",
-  cid: "4f1e2d3c4b5a69788796a5b4c3d2e1f00112233445566778899aabbccddeeff01",
-};
-const FIX_SH = {
-  uid: "8e7f6a5b-4c3d-4e2f-8a1b-9c0d1e2f3a4b",
-  cid: "9a8b7c6d5e4f30211203f4e5d6c7b8a99a8b7c6d5e4f30211203f4e5d6c7b8a9",
-};
 
 let dir: string;
 let server: NatsServerHandle;
@@ -185,8 +176,20 @@ describe("node agent with a stand-in Falco and a real nats-server", () => {
       natsUrls: [server.url],
       stateDir: join(dir, "state-outage"),
       podsFile: await podsFile("fixture", [
-        { uid: FIX_PY.uid, cid: FIX_PY.cid, name: "py-1", container: "py", owner: "py" },
-        { uid: FIX_SH.uid, cid: FIX_SH.cid, name: "sh-1", container: "sh", owner: "sh" },
+        {
+          uid: FIXTURE_PODS.python.uid,
+          cid: FIXTURE_PODS.python.cid,
+          name: "py-1",
+          container: "py",
+          owner: "py",
+        },
+        {
+          uid: FIXTURE_PODS.pipeline.uid,
+          cid: FIXTURE_PODS.pipeline.cid,
+          name: "sh-1",
+          container: "sh",
+          owner: "sh",
+        },
       ]),
       env: { STANDIN_MODE: "replay", STANDIN_REPLAY: replayFile, STANDIN_RATE: "1500" },
     });
