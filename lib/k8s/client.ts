@@ -156,11 +156,6 @@ export function httpStatusOf(err: unknown): number | undefined {
   return typeof statusCode === "number" ? statusCode : undefined;
 }
 
-export function isNotFound(err: unknown): boolean {
-  if (err instanceof SeccomposeError) return err.code === ErrorCodes.SC_K8S_NOT_FOUND;
-  return httpStatusOf(err) === 404;
-}
-
 /** Converts a failure of an API request into a SeccomposeError naming the server, verb and resource. */
 export function kubeError(err: unknown, action: ApiAction, server: string): SeccomposeError {
   if (err instanceof SeccomposeError) return err;
