@@ -1,5 +1,5 @@
 /**
- * The recorded Falco 0.44.1 alerts in shared/fixtures/falco (beside this repository), for tests and benchmarks:
+ * The recorded Falco 0.44.1 alerts in test/fixtures/falco (provenance in its README), for tests and benchmarks:
  * reading them, and rendering a recorded JSON alert as the text line Falco writes for a compact
  * layout (there is no recording in the agent's own layout).
  */
@@ -7,8 +7,7 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { CompactLayout } from "../../services/agent/intake/compact-alert.ts";
 
-/** The workplace keeps shared/ beside the repository, on developer machines and in CI alike. */
-export const FALCO_FIXTURES_DIR = fileURLToPath(new URL("../../../shared/fixtures/falco", import.meta.url));
+export const FALCO_FIXTURES_DIR = fileURLToPath(new URL("../fixtures/falco", import.meta.url));
 
 /** The two traced pods of the fixtures (their README): pod UID and container ID of each. */
 export const FIXTURE_PODS = {

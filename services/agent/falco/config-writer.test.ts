@@ -1,7 +1,9 @@
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import type { SessionRecord } from "../../../lib/contracts/types.ts";
+import { FALCO_FIXTURES_DIR } from "../../../test/helpers/falco-fixtures.ts";
 import { COMPACT_FIELDS, compactRuleOutput } from "../intake/compact-alert.ts";
 import {
   CGROUP_FIELD,
@@ -12,7 +14,7 @@ import {
   type FalcoConfigOptions,
 } from "./config-writer.ts";
 
-const FIXTURE_FIELD_LIST = "/work/shared/fixtures/falco/falco-list-fields-syscall.txt";
+const FIXTURE_FIELD_LIST = join(FALCO_FIXTURES_DIR, "falco-list-fields-syscall.txt");
 const ALL_FIELDS = { container: true, k8s: true };
 
 function session(id: string, namespaces?: string[]): SessionRecord {

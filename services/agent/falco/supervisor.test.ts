@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
 import { pino } from "pino";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { SessionRecord } from "../../../lib/contracts/types.ts";
+import { FALCO_FIXTURES_DIR } from "../../../test/helpers/falco-fixtures.ts";
 import type { FalcoAlert, FalcoSyscallAlert } from "../intake/alert.ts";
 import { COMPACT_LAYOUT, createCompactParser } from "../intake/compact-alert.ts";
 import { parseJsonAlert } from "../intake/json-alert.ts";
@@ -441,7 +442,7 @@ describe("FalcoSupervisor timing and signals", () => {
 
 describe("parseFalcoVersion", () => {
   it("reads the text and the JSON form of falco --version", async () => {
-    const text = await readFile("/work/shared/fixtures/falco/falco-version.txt", "utf8");
+    const text = await readFile(join(FALCO_FIXTURES_DIR, "falco-version.txt"), "utf8");
     expect(parseFalcoVersion(text)).toBe("0.44.1");
     expect(
       parseFalcoVersion('{"engine_version":"62","falco_version":"0.44.1","libs_version":"0.25.4"}'),
