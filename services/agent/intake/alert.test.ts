@@ -1,5 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { parseBigIntRange, parseIntRange, parseIsoTimeNs, parseTimeOfDayNs, rawArgRadix } from "./alert.ts";
+import {
+  parseBigIntRange,
+  parseIntRange,
+  parseIsoTimeNs,
+  parseTimeOfDayNs,
+  parseUnsignedBigIntRange,
+  rawArgRadix,
+} from "./alert.ts";
 
 describe("parseIsoTimeNs", () => {
   it("reads Falco's JSON time with nanoseconds exactly", () => {
@@ -74,5 +81,34 @@ describe("raw integer ranges", () => {
     expect(rawArgRadix("ptrace", "request")).toBe(10);
     expect(rawArgRadix("socket", "domain")).toBe(10);
     expect(rawArgRadix("prctl", "option")).toBe(10);
+  });
+});
+
+describe("parseUnsignedBigIntRange", () => {
+  it("is exact for every length up to 20 digits, whatever the previous value was", () => {
+    const values = [
+      "0",
+      "7",
+      "123456789",
+      "1234567890",
+      "1764945032138726621",
+      "1764945032138726622",
+      "1764945099000000000",
+      "9007199254740993",
+      "99999999999999999999",
+      "18446744073709551615",
+      "1764945032138726621",
+    ];
+    for (const value of values) {
+      const line = `x${value}y`;
+      expect(parseUnsignedBigIntRange(line, 1, line.length - 1)).toBe(BigInt(value));
+    }
+  });
+
+  it("refuses empty ranges, more than 20 digits and non-digits", () => {
+    expect(parseUnsignedBigIntRange("", 0, 0)).toBeNull();
+    expect(parseUnsignedBigIntRange("123456789012345678901", 0, 21)).toBeNull();
+    expect(parseUnsignedBigIntRange("17649450321387266-1", 0, 19)).toBeNull();
+    expect(parseUnsignedBigIntRange("1764945032a", 0, 11)).toBeNull();
   });
 });

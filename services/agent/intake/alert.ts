@@ -189,14 +189,36 @@ function digitValue(code: number, radix: 10 | 16): number {
   return -1;
 }
 
-/** Unsigned decimal integer `text[start, end)` exactly as a bigint (nanosecond timestamps). */
+const LOW_DIGITS = 9;
+const LOW_SCALE = 1_000_000_000n;
+// Consecutive alerts share the high digits of their timestamps: their BigInt is built once.
+let cachedHigh = -1;
+let cachedHighScaled = 0n;
+
+/**
+ * Unsigned decimal integer `text[start, end)` exactly as a bigint (nanosecond timestamps). Split
+ * into two exact doubles (at most 11 and 9 digits) instead of slicing a string for BigInt().
+ */
 export function parseUnsignedBigIntRange(text: string, start: number, end: number): bigint | null {
   if (start >= end || end - start > 20) return null;
-  for (let k = start; k < end; k++) {
+  const split = Math.max(start, end - LOW_DIGITS);
+  let high = 0;
+  for (let k = start; k < split; k++) {
     const c = text.charCodeAt(k);
     if (c < CODE_0 || c > CODE_9) return null;
+    high = high * 10 + (c - CODE_0);
   }
-  return BigInt(text.slice(start, end));
+  let low = 0;
+  for (let k = split; k < end; k++) {
+    const c = text.charCodeAt(k);
+    if (c < CODE_0 || c > CODE_9) return null;
+    low = low * 10 + (c - CODE_0);
+  }
+  if (high !== cachedHigh) {
+    cachedHigh = high;
+    cachedHighScaled = BigInt(high) * LOW_SCALE;
+  }
+  return cachedHighScaled + BigInt(low);
 }
 
 const NS_PER_MS = 1_000_000n;
