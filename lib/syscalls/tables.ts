@@ -41,7 +41,10 @@ export function syscallNumber(arch: string, name: string): number | undefined {
 
 /** Whether `name` exists on at least one of `arches`. Throws SC_ARCH_UNKNOWN if any arch lacks a table. */
 export function isKnownOn(name: string, arches: readonly string[]): boolean {
-  return arches.map(tableFor).some((table) => table.has(name));
+  let known = false;
+  // Every arch is looked up (not only up to the first hit) so that one without a table always throws.
+  for (const arch of arches) if (tableFor(arch).has(name)) known = true;
+  return known;
 }
 
 /** The distinct names that exist on none of `arches`, sorted. Throws SC_ARCH_UNKNOWN if any arch lacks a table. */
