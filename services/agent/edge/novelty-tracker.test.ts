@@ -33,7 +33,7 @@ describe("NoveltyTracker", () => {
     expect(tracker.drain(100)).toEqual([]);
   });
 
-  it("resends a tuple whose count changed, with the new cumulative count, and nothing else", () => {
+  it("resends a tuple whose count reached the next power of two, with the new cumulative count, and nothing else", () => {
     const tracker = new NoveltyTracker([]);
     tracker.record("a", web, metaA, "read", undefined, T0);
     tracker.record("a", web, metaA, "write", undefined, T0);
@@ -42,6 +42,73 @@ describe("NoveltyTracker", () => {
     tracker.record("a", web, metaA, "read", undefined, T0 + 2);
     expect(flat(tracker.drain(100))).toEqual({ [`${metaA.containerId}/read`]: 3 });
     expect(tracker.drain(100)).toEqual([]);
+  });
+
+  it("sends count updates only at powers of two while running, and exact counts once the stale ones are queued", () => {
+    const tracker = new NoveltyTracker([]);
+    const read = `${metaA.containerId}/read`;
+    const sent: number[] = [];
+    for (let call = 1; call <= 20; call++) {
+      tracker.record("a", web, metaA, "read", undefined, T0 + call);
+      const drained = flat(tracker.drain(100))[read];
+      if (drained !== undefined) sent.push(drained);
+    }
+    // Drained after every call: only the counts 1, 2, 4, 8 and 16 went out.
+    expect(sent).toEqual([1, 2, 4, 8, 16]);
+    expect(tracker.pendingCount).toBe(0);
+    expect(tracker.queueStaleCounts()).toBe(1);
+    expect(flat(tracker.drain(100))).toEqual({ [read]: 20 });
+    expect(tracker.queueStaleCounts()).toBe(0);
+    expect(tracker.drain(100)).toEqual([]);
+  });
+
+  it("sends an earlier first-seen time at once, whatever the count", () => {
+    const tracker = new NoveltyTracker([]);
+    tracker.record("a", web, metaA, "read", undefined, T0);
+    tracker.record("a", web, metaA, "read", undefined, T0);
+    tracker.drain(100);
+    tracker.record("a", web, metaA, "read", undefined, T0 - 50);
+    expect(tracker.drain(100)[0]!.syscalls).toEqual([{ name: "read", count: 3, firstSeen: T0 - 50 }]);
+  });
+
+  it("keeps a busy node's steady-state traffic near zero: 30 containers × 40 syscalls, 100 flushes of 50 calls each", () => {
+    const tracker = new NoveltyTracker([]);
+    const names = Array.from({ length: 40 }, (_, s) => `sys${s}`);
+    const perFlush: number[] = [];
+    for (let flush = 0; flush < 100; flush++) {
+      for (let c = 0; c < 30; c++) {
+        const meta = { pod: `p${c}`, podUid: `u${c}`, containerId: c.toString(16).padStart(64, "0") };
+        for (const name of names)
+          for (let k = 0; k < 50; k++) tracker.record(meta.containerId, web, meta, name, undefined, T0);
+      }
+      let events = 0;
+      for (let d = tracker.drain(5000); d.length > 0; d = tracker.drain(5000))
+        for (const entry of d) events += entry.syscalls.length;
+      perFlush.push(events);
+    }
+    // Counts 2,550 … 5,000 in the last 50 flushes cross one power of two (4,096) per tuple: 1,200
+    // events in 50 flushes, where resending every changed count would send 60,000.
+    expect(perFlush.slice(50).reduce((a, b) => a + b, 0)).toBe(1200);
+    expect(perFlush.filter((n) => n > 0).length).toBeLessThanOrEqual(14);
+    // The final flush still carries every exact count.
+    expect(tracker.queueStaleCounts()).toBe(1200);
+    const last = tracker.drain(5000);
+    expect(last.flatMap((e) => e.syscalls.map((s) => s.count))).toEqual(Array(1200).fill(5000));
+  });
+
+  it("treats a stale count as unsent in the local record, so a restarted agent sends the exact count", () => {
+    const tracker = new NoveltyTracker([]);
+    for (let call = 0; call < 3; call++) tracker.record("a", web, metaA, "read", undefined, T0);
+    tracker.drain(100);
+    tracker.record("a", web, metaA, "read", undefined, T0);
+    tracker.drain(100);
+    tracker.record("a", web, metaA, "read", undefined, T0); // count 5: stale, next update due at 8
+    expect(tracker.drain(100)).toEqual([]);
+    const restored = new NoveltyTracker([]);
+    restored.restore(JSON.parse([...tracker.snapshotJson()].join("")) as ContainerSnapshot[]);
+    expect(flat(restored.drain(100))).toEqual({ [`${metaA.containerId}/read`]: 5 });
+    restored.record("a", web, metaA, "read", undefined, T0); // 6 < 8: not due
+    expect(restored.drain(100)).toEqual([]);
   });
 
   it("keeps argument tuples apart and reports their values", () => {

@@ -9,6 +9,13 @@
  * never reallocated, so a million tuples cost about 35 bytes each and leave no freed buffers
  * behind. Changed tuples are remembered in a queue, so a drain costs what changed, not what is
  * known; a drain groups them by container, so each container's events travel together.
+ *
+ * Traffic follows novelty, not activity: a new tuple (or an earlier first-seen time) is queued at
+ * once, but a count update only when the count reaches the next power of two above the count
+ * last sent. Other count changes only mark the tuple stale, and `queueStaleCounts` (called for the
+ * final flush at stop) sends those exact counts. Counts merge downstream as per-node maxima, so
+ * skipped intermediate counts change nothing but the pace, and a busy node whose workloads do
+ * nothing new sends almost nothing (bench/agent-traffic.bench.ts).
  */
 import type { SyscallEvent, WorkloadEvents, WorkloadKey } from "../../../lib/contracts/types.ts";
 import { ObservationSet } from "../../../lib/profile/observations.ts";
@@ -63,10 +70,22 @@ interface TupleChunk {
   readonly syscall: Uint32Array;
   readonly container: Uint32Array;
   /**
-   * 1 while the tuple waits in the change queue or the staged drain: it is new or its count
-   * changed since it was last drained. So a tuple is in the queue exactly when it has news.
+   * QUEUED while the tuple waits in the change queue or the staged drain (it has news), STALE when
+   * its count changed since it was last drained but no update is due yet, CLEAN otherwise.
    */
   readonly queued: Uint8Array;
+  /** The count's next update is due when it reaches 2 ** nextReportExp. */
+  readonly nextReportExp: Uint8Array;
+}
+
+const CLEAN = 0;
+const QUEUED = 1;
+const STALE = 2;
+const POW2 = Float64Array.from({ length: 64 }, (_, e) => 2 ** e);
+
+/** The exponent of the first power of two above `count` (0 for 0). */
+function reportExp(count: number): number {
+  return count < 0x80000000 ? 32 - Math.clz32(count) : Math.floor(Math.log2(count)) + 1;
 }
 
 const CHUNK_BITS = 14;
@@ -110,7 +129,7 @@ export class NoveltyTracker {
     return this.#size;
   }
 
-  /** Tuples changed since they were last drained. */
+  /** Tuples queued for the next drain (stale counts are not, until `queueStaleCounts`). */
   get pendingCount(): number {
     return this.#queueLength + this.#staged.length - this.#stagedAt;
   }
@@ -143,10 +162,31 @@ export class NoveltyTracker {
     );
     const chunk = this.#chunks[tuple >>> CHUNK_BITS]!;
     const i = tuple & CHUNK_MASK;
-    chunk.count[i]!++;
+    const count = ++chunk.count[i]!;
+    if (chunk.queued[i] !== QUEUED) {
+      if (timeMs < chunk.firstSeen[i]! || count >= POW2[chunk.nextReportExp[i]!]!)
+        this.#enqueue(tuple, chunk, i);
+      else chunk.queued[i] = STALE;
+    }
     if (timeMs < chunk.firstSeen[i]!) chunk.firstSeen[i] = timeMs;
-    if (chunk.queued[i] === 0) this.#enqueue(tuple, chunk, i);
     this.#recorded++;
+  }
+
+  /**
+   * Queues every tuple whose count changed since it was last drained but was not due yet, so that
+   * the next drains carry exact counts (the final flush of a session). Returns how many.
+   */
+  queueStaleCounts(): number {
+    let queued = 0;
+    for (let t = 0; t < this.#size; t++) {
+      const chunk = this.#chunks[t >>> CHUNK_BITS]!;
+      const i = t & CHUNK_MASK;
+      if (chunk.queued[i] === STALE) {
+        this.#enqueue(t, chunk, i);
+        queued++;
+      }
+    }
+    return queued;
   }
 
   /**
@@ -181,7 +221,8 @@ export class NoveltyTracker {
         entries.push(entry);
       }
       this.#stagedAt++;
-      chunk.queued[i] = 0;
+      chunk.queued[i] = CLEAN;
+      chunk.nextReportExp[i] = reportExp(chunk.count[i]!);
       entry.syscalls.push(this.#event(tuple));
       events++;
     }
@@ -210,7 +251,7 @@ export class NoveltyTracker {
           args === undefined ? null : [...args],
           chunk.count[i]!,
           chunk.firstSeen[i]!,
-          chunk.queued[i] === 0,
+          chunk.queued[i] === CLEAN,
         ];
       });
       const snapshot: ContainerSnapshot = {
@@ -224,7 +265,7 @@ export class NoveltyTracker {
     yield "]";
   }
 
-  /** Loads a snapshot into an empty tracker; tuples whose count was not sent are queued again. */
+  /** Loads a snapshot into an empty tracker; tuples whose exact count was not sent are queued again. */
   restore(containers: readonly ContainerSnapshot[]): void {
     if (this.#size > 0 || this.#containers.size > 0) throw new Error("restore() needs an empty tracker");
     for (const c of containers) {
@@ -239,7 +280,9 @@ export class NoveltyTracker {
         const chunk = this.#chunks[tuple >>> CHUNK_BITS]!;
         const i = tuple & CHUNK_MASK;
         chunk.count[i] = count;
-        if (!sent && chunk.queued[i] === 0) this.#enqueue(tuple, chunk, i);
+        if (!sent) {
+          if (chunk.queued[i] !== QUEUED) this.#enqueue(tuple, chunk, i);
+        } else if (chunk.queued[i] === CLEAN) chunk.nextReportExp[i] = reportExp(count);
       }
     }
   }
@@ -366,6 +409,7 @@ export class NoveltyTracker {
         syscall: new Uint32Array(CHUNK_SIZE),
         container: new Uint32Array(CHUNK_SIZE),
         queued: new Uint8Array(CHUNK_SIZE),
+        nextReportExp: new Uint8Array(CHUNK_SIZE),
       });
     }
     const chunk = this.#chunks[tuple >>> CHUNK_BITS]!;
@@ -382,7 +426,7 @@ export class NoveltyTracker {
       this.#queueChunks.push(new Int32Array(CHUNK_SIZE));
     }
     this.#queueChunks[at >>> CHUNK_BITS]![at & CHUNK_MASK] = tuple;
-    chunk.queued[i] = 1;
+    chunk.queued[i] = QUEUED;
   }
 
   /** Moves the queued tuples to the staged drain, ordered by container (counting sort, stable). */

@@ -371,6 +371,22 @@ describe("SessionManager batches", () => {
     ]);
   });
 
+  it("holds count updates below the next power of two while running and sends the exact counts on stop", async () => {
+    const m = manager();
+    await m.startSession(session("s1"));
+    for (let call = 0; call < 5; call++) m.handleAlert(syscall("read", WEB_UID, WEB_CID, T0));
+    await m.flush();
+    m.handleAlert(syscall("read", WEB_UID, WEB_CID, T0));
+    await m.flush(); // count 6: not due until 8
+    expect(publisher.batches("s1")).toHaveLength(1);
+    await m.stopSession("s1");
+    const batches = publisher.batches("s1");
+    expect(batches).toHaveLength(2);
+    expect(batches[1]!.workloads.flatMap((w) => w.syscalls)).toEqual([
+      { name: "read", count: 6, firstSeen: T0 },
+    ]);
+  });
+
   it("records argument values only for the session's argument syscalls", async () => {
     const m = manager();
     await m.startSession(session("s1", {}, ["ioctl", "socket"]));

@@ -380,9 +380,14 @@ export class SessionManager implements AgentController {
     return { batches: session.nextSeq - 1 };
   }
 
-  /** Drains into batches, records them locally, then publishes them; with `everything`, repeats until nothing is left. */
+  /**
+   * Drains into batches, records them locally, then publishes them; with `everything` (the last
+   * flush), queues the stale counts first and repeats until nothing is left.
+   */
   async #flushSession(session: Session, everything = false): Promise<void> {
     const maxBatches = this.#deps.maxBatchesPerFlush ?? DEFAULT_MAX_BATCHES_PER_FLUSH;
+    // Count updates travel at powers of two while a session runs; its last flush carries exact counts.
+    if (everything) session.tracker.queueStaleCounts();
     do {
       const sentAt = this.#clock();
       for (let n = 0; n < maxBatches; n++) {
