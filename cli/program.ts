@@ -4,6 +4,7 @@ import { registerInstall } from "./install/install-command.ts";
 import { registerMerge } from "./merge/merge-command.ts";
 import { registerProfile } from "./profile/profile-command.ts";
 import { registerRecord } from "./record/record-command.ts";
+import { registerRun } from "./run/run-command.ts";
 import { registerEvents } from "./session/events-command.ts";
 import { registerStart } from "./session/start-command.ts";
 import { registerStatus } from "./session/status-command.ts";
@@ -23,6 +24,7 @@ export function createProgram(setExitCode: (code: number) => void): Command {
     .exitOverride();
   registerRecord(program, setExitCode);
   registerMerge(program);
+  registerRun(program, setExitCode);
   registerStart(program, setExitCode);
   registerStatus(program);
   registerStop(program, setExitCode);

@@ -1,18 +1,19 @@
 /**
  * Enforce a seccomp profile on a real command, for tests: the profile is loaded into a libseccomp
- * filter the way runc does it (see run-under-profile.py for what matches runc and what does not).
+ * filter the way runc does it, by the loader `seccompose run` uses (cli/run/run-under-profile.py says
+ * what matches runc and what does not).
  */
 import { spawn } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { loaderArgv } from "../../cli/run/loader.ts";
 
-/** Debian's python, the one with the `seccomp` module. */
-export const SYSTEM_PYTHON = "/usr/bin/python3";
-export const RUNNER_SCRIPT = fileURLToPath(new URL("./run-under-profile.py", import.meta.url));
-/** What the runner itself does once the filter is loaded: a profile must allow these for any command to start. */
-export const RUNNER_SYSCALLS_AFTER_LOAD: readonly string[] = ["execve"];
+export {
+  SYSTEM_PYTHON,
+  LOADER_SCRIPT as RUNNER_SCRIPT,
+  LOADER_SYSCALLS_AFTER_LOAD as RUNNER_SYSCALLS_AFTER_LOAD,
+} from "../../cli/run/loader.ts";
 
 export interface RunOptions {
   cwd?: string;
@@ -57,8 +58,8 @@ function profileJson(profile: object): string {
 
 function spawnRunner(profilePath: string, cmd: string[], opts: RunOptions): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    // -I: the caller's PYTHON* variables must not reach the runner; the command still gets them.
-    const child = spawn(SYSTEM_PYTHON, ["-I", RUNNER_SCRIPT, profilePath, "--", ...cmd], {
+    const [file, args] = loaderArgv(profilePath, cmd);
+    const child = spawn(file, args, {
       cwd: opts.cwd,
       env: opts.env,
       stdio: ["ignore", "pipe", "pipe"],

@@ -1,6 +1,7 @@
 """Run a command under an OCI `linux.seccomp` profile, loaded the way runc loads it.
 
 Usage: /usr/bin/python3 run-under-profile.py PROFILE.json -- CMD [ARGS...]
+(`seccompose run --profile PROFILE.json -- CMD` runs it; so do the tests, through test/helpers/enforce.ts.)
 
 Needs Debian's python3-seccomp, so run it with /usr/bin/python3 (not a pyenv python).
 
@@ -200,19 +201,28 @@ def fail(message, code):
     sys.exit(code)
 
 
-def main(argv):
-    if len(argv) < 4 or argv[2] != "--":
-        fail("usage: run-under-profile.py PROFILE.json -- CMD [ARGS...]", 2)
-    profile_path, command = argv[1], argv[3:]
+def read_filter(profile_path):
     try:
         with open(profile_path, encoding="utf-8") as handle:
             profile = json.load(handle)
     except (OSError, ValueError) as err:
         fail(f"{profile_path}: cannot read the profile: {err}", 2)
     try:
-        flt = build_filter(profile)
+        return build_filter(profile)
     except ProfileError as err:
         fail(f"{profile_path}: {err}", 2)
+
+
+def main(argv):
+    # --check PROFILE: build the filter without loading it (exit 0), so that a caller can tell a
+    # bad profile (exit 2 here) from a command that exits 2 itself.
+    if len(argv) == 3 and argv[1] == "--check":
+        read_filter(argv[2])
+        sys.exit(0)
+    if len(argv) < 4 or argv[2] != "--":
+        fail("usage: run-under-profile.py PROFILE.json -- CMD [ARGS...] | --check PROFILE.json", 2)
+    profile_path, command = argv[1], argv[3:]
+    flt = read_filter(profile_path)
 
     executable = command[0] if "/" in command[0] else shutil.which(command[0])
     if executable is None:
