@@ -7,7 +7,12 @@ import type { Command } from "commander";
 import type { ProfileDocument, SessionRecord } from "../../lib/contracts/types.ts";
 import { ErrorCodes, SeccomposeError } from "../../lib/errors.ts";
 import { unionSources, type ProfileSource } from "../../lib/profile/profile-source.ts";
-import { workloadId, workloadToken } from "../../lib/profile/workload-key.ts";
+import {
+  assertDistinctProfileNames,
+  profileName,
+  workloadId,
+  workloadToken,
+} from "../../lib/profile/workload-key.ts";
 import { ExitCodes } from "../exit-codes.ts";
 import { loadMergeInput, sourceFromSeccomp } from "../merge/inputs.ts";
 import { note, printJson, printLines, table, warn } from "../output.ts";
@@ -92,6 +97,11 @@ export function registerProfile(program: Command, setExitCode: (code: number) =>
       const doc = await profiles.require(session, token, revision);
       const options = (await sessionRecord(ctx, session))?.profile ?? {};
       const rendered = renderProfileDocument(doc, options, format);
+      // The file and the installed profile must not be another workload's of the session too.
+      assertDistinctProfileNames([
+        doc.workload,
+        ...known.filter((k) => profileName(k.workload) === rendered.name).map((k) => k.workload),
+      ]);
       for (const line of renderNotes(rendered.result)) note(line);
       if (doc.status === "partial")
         warn(`this profile is partial: no complete data from ${(doc.missingNodes ?? []).join(", ")}`);

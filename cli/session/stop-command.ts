@@ -11,7 +11,7 @@ import type {
   SessionFinalisedEvent,
 } from "../../lib/contracts/types.ts";
 import { ErrorCodes, SeccomposeError, isSeccomposeError } from "../../lib/errors.ts";
-import { workloadId } from "../../lib/profile/workload-key.ts";
+import { assertDistinctProfileNames, workloadId } from "../../lib/profile/workload-key.ts";
 import { ExitCodes } from "../exit-codes.ts";
 import { writeFileAtomic } from "../../lib/atomic-file.ts";
 import { createProgress } from "../progress.ts";
@@ -154,6 +154,8 @@ async function stopSession(
   await mkdir(opts.dir, { recursive: true }).catch((err: unknown) => {
     throw new SeccomposeError("SC_FILE_WRITE", `cannot create ${opts.dir}: ${(err as Error).message}`);
   });
+  // Checked before the first write, so a collision leaves the directory as it was.
+  assertDistinctProfileNames(documents.map((d) => d.workload));
   const files: StopResult["files"] = [];
   for (const doc of documents) {
     const rendered = renderProfileDocument(doc, record.profile, opts.format);
