@@ -15,7 +15,7 @@ import {
 } from "../../lib/profile/workload-key.ts";
 import { ExitCodes } from "../exit-codes.ts";
 import { loadMergeInput, sourceFromSeccomp } from "../merge/inputs.ts";
-import { note, printJson, printLines, table, warn } from "../output.ts";
+import { note, printJson, printLines, table, terminalSafe, warn } from "../output.ts";
 import { renderNotes } from "../profile-output.ts";
 import { writeFileAtomic } from "../../lib/atomic-file.ts";
 import { requestFreeze } from "../cluster/aggregator.ts";
@@ -102,9 +102,11 @@ export function registerProfile(program: Command, setExitCode: (code: number) =>
         doc.workload,
         ...known.filter((k) => profileName(k.workload) === rendered.name).map((k) => k.workload),
       ]);
-      for (const line of renderNotes(rendered.result)) note(line);
+      for (const line of renderNotes(rendered.result)) note(terminalSafe(line));
       if (doc.status === "partial")
-        warn(`this profile is partial: no complete data from ${(doc.missingNodes ?? []).join(", ")}`);
+        warn(
+          `this profile is partial: no complete data from ${terminalSafe((doc.missingNodes ?? []).join(", "))}`,
+        );
       if (flags.outputFile !== undefined) await writeFileAtomic(flags.outputFile, rendered.text);
       else if (settings.output === "json")
         printJson({ ...summary(doc), format, name: rendered.name, profile: rendered.text });
@@ -115,11 +117,11 @@ export function registerProfile(program: Command, setExitCode: (code: number) =>
         for (const n of outcome.nodes) {
           if (n.installed)
             note(
-              `${n.node}: ${n.installed.unchanged ? "already installed" : "installed"} ${n.installed.path}`,
+              `${terminalSafe(n.node)}: ${n.installed.unchanged ? "already installed" : "installed"} ${terminalSafe(n.installed.path)}`,
             );
-          else warn(`${n.node}: not installed: ${n.error}`);
+          else warn(`${terminalSafe(n.node)}: not installed: ${terminalSafe(n.error ?? "")}`);
         }
-        for (const m of outcome.missing) warn(`not installed on ${m}`);
+        for (const m of outcome.missing) warn(`not installed on ${terminalSafe(m)}`);
         note(`use it in a pod spec (container or pod level):\n${seccompProfileSnippet(oci.name)}`);
         if (outcome.missing.length > 0 || outcome.nodes.some((n) => n.error !== undefined))
           setExitCode(ExitCodes.PARTIAL);
@@ -187,7 +189,7 @@ export function registerProfile(program: Command, setExitCode: (code: number) =>
         const key = decodeWorkloadToken(t);
         return key !== undefined ? workloadId(key) : t;
       });
-      note(`session ${session}: frozen ${frozen.length > 0 ? frozen.join(", ") : "nothing"}`);
+      note(`session ${session}: frozen ${frozen.length > 0 ? terminalSafe(frozen.join(", ")) : "nothing"}`);
     }
   });
 }

@@ -15,7 +15,7 @@ import { assertDistinctProfileNames, workloadId } from "../../lib/profile/worklo
 import { ExitCodes } from "../exit-codes.ts";
 import { writeFileAtomic } from "../../lib/atomic-file.ts";
 import { createProgress } from "../progress.ts";
-import { note, parseDuration, printJson, warn } from "../output.ts";
+import { note, parseDuration, printJson, terminalSafe, warn } from "../output.ts";
 import { gather } from "../cluster/agents.ts";
 import { aggregatorStatus, watchFinalised } from "../cluster/aggregator.ts";
 import { withCluster, type ClusterContext } from "../cluster/connection.ts";
@@ -120,13 +120,13 @@ async function stopSession(
       );
       for (const refused of acks.filter((r) => !r.ok)) {
         warn(
-          `agent on node ${refused.node} could not stop: ${refused.error?.code}: ${refused.error?.message}`,
+          `agent on node ${terminalSafe(refused.node)} could not stop: ${refused.error?.code}: ${terminalSafe(refused.error?.message ?? "")}`,
         );
       }
       const silent = (record.expectedNodes ?? []).filter((n) => !acks.some((a) => a.node === n));
       if (silent.length > 0) {
         warn(
-          `agent(s) on ${silent.join(", ")} did not acknowledge the stop; waiting for their data until ${record.stopDeadline}`,
+          `agent(s) on ${terminalSafe(silent.join(", "))} did not acknowledge the stop; waiting for their data until ${record.stopDeadline}`,
         );
       }
       const grace = Math.min(FINALISE_GRACE_MS.max, Math.max(FINALISE_GRACE_MS.min, opts.timeoutMs / 2));
@@ -161,7 +161,8 @@ async function stopSession(
     const rendered = renderProfileDocument(doc, record.profile, opts.format);
     const path = filePath(opts.dir, rendered);
     await writeFileAtomic(path, rendered.text);
-    for (const line of renderNotes(rendered.result)) note(`${workloadId(doc.workload)}: ${line}`);
+    for (const line of renderNotes(rendered.result))
+      note(`${terminalSafe(workloadId(doc.workload))}: ${terminalSafe(line)}`);
     files.push({
       path,
       workload: workloadId(doc.workload),
@@ -171,7 +172,7 @@ async function stopSession(
   }
   if (status === "partial") {
     warn(
-      `session ${id} is partial: no complete data from ${missingNodes.join(", ") || "some nodes"}; the profiles may lack syscalls made there`,
+      `session ${id} is partial: no complete data from ${terminalSafe(missingNodes.join(", ")) || "some nodes"}; the profiles may lack syscalls made there`,
     );
   } else {
     note(`session ${id} complete: ${files.length} profile(s) in ${opts.dir}`);
