@@ -22,6 +22,12 @@ export interface RenderOptions {
   complain?: boolean;
   /** Syscalls the container runtime needs after installing the filter; default runc. */
   baseline?: Baseline;
+  /**
+   * Architectures whose tables check the names when the source names none (a hand-written
+   * profile without `architectures` filters only the runtime's native one). Without either,
+   * names could not be checked at all.
+   */
+  fallbackArchitectures?: readonly string[];
 }
 
 export interface OciSeccompArg {
@@ -58,6 +64,7 @@ const EPERM = 1;
 
 export function renderOciProfile(source: ProfileSource, options: RenderOptions = {}): RenderResult {
   const arches = [...source.architectures];
+  const checkArches = arches.length > 0 ? arches : [...(options.fallbackArchitectures ?? [])];
   const warnings: string[] = [];
   const defaultAction: DefaultAction = options.complain
     ? "SCMP_ACT_LOG"
@@ -70,7 +77,7 @@ export function renderOciProfile(source: ProfileSource, options: RenderOptions =
   const observed = new Set<string>();
   for (const { name, argTuples } of source.syscalls) {
     observed.add(name);
-    if (arches.length > 0 && !isKnownOn(name, arches)) {
+    if (checkArches.length > 0 && !isKnownOn(name, checkArches)) {
       unknown.add(name);
       continue;
     }
@@ -87,8 +94,8 @@ export function renderOciProfile(source: ProfileSource, options: RenderOptions =
   }
 
   const implied = new Set<string>();
-  for (const name of [...baseline, ...nonReturningSyscalls(arches)]) {
-    if (unconditional.has(name) || (arches.length > 0 && !isKnownOn(name, arches))) continue;
+  for (const name of [...baseline, ...nonReturningSyscalls(checkArches)]) {
+    if (unconditional.has(name) || (checkArches.length > 0 && !isKnownOn(name, checkArches))) continue;
     if (conditional.has(name)) {
       warnings.push(
         `${name}: the ${options.baseline ?? "runc"} baseline needs it with any arguments, so its argument rules are dropped`,
