@@ -199,8 +199,8 @@ describe("a session on two nodes", () => {
     expect(stopped.stderr).toContain("session s1 finalised: complete");
     expect(stopped.code).toBe(0);
     expect(stopped.stdout.trim().split("\n").sort()).toEqual([
-      join(out, "shop.statefulset.db.pg.json"),
       join(out, "shop.deployment.web.nginx.json"),
+      join(out, "shop.statefulset.db.pg.json"),
     ]);
     const web = JSON.parse(await readFile(join(out, "shop.deployment.web.nginx.json"), "utf8")) as {
       defaultAction: string;
