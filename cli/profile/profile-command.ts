@@ -24,7 +24,7 @@ import { addClusterOptions, clusterSettings, type ClusterFlags } from "../cluste
 import { ProfileStore } from "../cluster/profile-store.ts";
 import { SessionStore } from "../cluster/session-store.ts";
 import { installOnNodes } from "./install-profile.ts";
-import { diffProfiles, formatDiff } from "./profile-diff.ts";
+import { diffProfiles, formatDiff, rightAllowsMore } from "./profile-diff.ts";
 import { parseProfileFileFormat, renderProfileDocument, seccompProfileSnippet } from "./profile-files.ts";
 import { decodeWorkloadToken, resolveWorkload, type KnownWorkload } from "./workload-ref.ts";
 
@@ -141,9 +141,13 @@ export function registerProfile(program: Command, setExitCode: (code: number) =>
       "compare two profiles: each is SESSION/WORKLOAD[@REVISION] or a file (ProfileDocument, OCI JSON, SPO YAML)",
     )
     .argument("<left>")
-    .argument("<right>");
+    .argument("<right>")
+    .option(
+      "--exit-code",
+      "exit 1 when RIGHT allows anything LEFT does not (a syscall, an architecture, argument values), like git diff --exit-code",
+    );
   addClusterOptions(diff);
-  diff.action(async (left: string, right: string, flags: ClusterFlags) => {
+  diff.action(async (left: string, right: string, flags: ClusterFlags & { exitCode?: boolean }) => {
     const settings = await clusterSettings(flags);
     const needsBroker = !existsSync(left) || !existsSync(right);
     const load = async (ctx: ClusterContext | undefined, ref: string) => loadSource(ctx, ref);
@@ -151,8 +155,11 @@ export function registerProfile(program: Command, setExitCode: (code: number) =>
       ? await withCluster(settings, async (ctx) => [await load(ctx, left), await load(ctx, right)] as const)
       : [await load(undefined, left), await load(undefined, right)];
     const result = diffProfiles(a.source, b.source);
-    if (settings.output === "json") printJson({ left: a.name, right: b.name, ...result });
+    const widens = rightAllowsMore(result);
+    if (settings.output === "json")
+      printJson({ left: a.name, right: b.name, ...result, rightAllowsMore: widens });
     else printLines(formatDiff(result, a.name, b.name));
+    if (flags.exitCode && widens) setExitCode(ExitCodes.FAILURE);
   });
 
   const freeze = profile
