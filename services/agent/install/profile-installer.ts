@@ -79,10 +79,16 @@ export function createProfileInstaller(node: string, seccompDir: string | undefi
       if (current !== undefined && current.equals(bytes)) return { ...installed, unchanged: true };
       await writeFileAtomic(path, bytes, { trustedDirectory: true });
     } catch (err) {
+      // writeFileAtomic's errors already name the path.
+      if (isSeccomposeError(err, "SC_FILE_UNSAFE") || isSeccomposeError(err, "SC_FILE_WRITE")) {
+        throw new SeccomposeError(err.code, `node ${node}: ${err.message}`, { cause: err });
+      }
       throw new SeccomposeError(
-        isSeccomposeError(err, "SC_FILE_UNSAFE") ? "SC_FILE_UNSAFE" : "SC_FILE_WRITE",
+        "SC_FILE_WRITE",
         `node ${node} cannot write ${path}: ${(err as Error).message}`,
-        { cause: err },
+        {
+          cause: err,
+        },
       );
     }
     return installed;
