@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startAgentProcess, type AgentProcess } from "../helpers/agent-process.ts";
 import { startAggregatorProcess, type AggregatorProcess } from "../helpers/aggregator-process.ts";
+import { eventually } from "../helpers/eventually.ts";
 import { startNatsServer, type NatsServerHandle } from "../helpers/nats.ts";
 import { runCli, type CliResult } from "./cli.ts";
 
@@ -16,11 +17,29 @@ import { runCli, type CliResult } from "./cli.ts";
 const LISTER = ["sh", "-c", "ls / >/dev/null; sleep 0.7"];
 const READER = ["sh", "-c", "cat /etc/hostname >/dev/null; sleep 0.7"];
 
+const LONG = "x".repeat(60);
+
 const PODS = [
   { ns: "shop", pod: "web-1", owner: { kind: "Deployment", name: "web" }, container: "nginx", cmd: LISTER },
   { ns: "shop", pod: "web-0", owner: { kind: "StatefulSet", name: "web" }, container: "nginx", cmd: READER },
   { ns: "team-a", pod: "api-1", owner: { kind: "Deployment", name: "api" }, container: "c", cmd: LISTER },
   { ns: "team", pod: "a-api-1", owner: { kind: "Deployment", name: "a-api" }, container: "c", cmd: READER },
+  // Two workloads whose hashed names collide (found by a birthday search on the 10 hex characters
+  // of the hash, as in lib/profile/workload-key.test.ts): the guard's case.
+  {
+    ns: "long",
+    pod: "x-1",
+    owner: { kind: "Deployment", name: `${LONG}13rjw` },
+    container: "app",
+    cmd: LISTER,
+  },
+  {
+    ns: "long",
+    pod: "y-1",
+    owner: { kind: "Deployment", name: `${LONG}18zgs` },
+    container: "app",
+    cmd: READER,
+  },
 ].map((p, i) => ({
   ...p,
   uid: `0${i}0${i}0${i}0${i}-1111-4222-8333-444455556666`,
@@ -110,8 +129,15 @@ describe("profile names of workloads that used to collide", () => {
       "1",
     );
     expect(started.code).toBe(0);
-    // Let every container make its syscalls before stopping.
-    await new Promise((r) => setTimeout(r, 3000));
+    await eventually(
+      "all four workloads merged",
+      async () => {
+        const r = await cli("status", "n1", "--output", "json");
+        const view = JSON.parse(r.stdout) as { sessions: Array<{ aggregator?: { workloads: unknown[] } }> };
+        return view.sessions[0]?.aggregator?.workloads.length === 4 ? r : undefined;
+      },
+      60_000,
+    );
 
     const out = join(dir, "n1");
     const stopped = await cli("stop", "n1", "--timeout", "30s", "-o", out, "--output", "json");
@@ -146,5 +172,32 @@ describe("profile names of workloads that used to collide", () => {
     expect(spo.stdout).toContain("\n  name: team.deployment.a-api.c\n");
     const cm = await cli("profile", "get", "n1", "team-a/Deployment/api/c", "--format", "configmap");
     expect(cm.stdout).toContain("\n  name: seccomp-team-a.deployment.api.c\n");
+  }, 120_000);
+
+  it("refuses to write or install anything when two workloads would share a name", async () => {
+    expect((await cli("start", "-n", "long", "--id", "n2", "--expect-agents", "1")).code).toBe(0);
+    await eventually(
+      "both workloads merged",
+      async () => {
+        const r = await cli("status", "n2", "--output", "json");
+        const view = JSON.parse(r.stdout) as { sessions: Array<{ aggregator?: { workloads: unknown[] } }> };
+        return view.sessions[0]?.aggregator?.workloads.length === 2 ? r : undefined;
+      },
+      60_000,
+    );
+    const out = join(dir, "n2");
+    const stopped = await cli("stop", "n2", "--timeout", "30s", "-o", out);
+    expect(stopped.code).toBe(11);
+    expect(stopped.stderr).toMatch(
+      /error \[SC_PROFILE_NAME_COLLISION\]: workloads long\/Deployment\/x+13rjw\/app and long\/Deployment\/x+18zgs\/app would both get profile name "long-deployment-x+\.109d0784ed"; nothing was written/,
+    );
+    expect(await readdir(out)).toEqual([]);
+
+    const seccompDir = join(dir, "seccomp-node-a");
+    const before = (await readdir(seccompDir)).sort();
+    const r = await cli("profile", "get", "n2", `${LONG}13rjw/app`, "--install", "--expect-agents", "node-a");
+    expect(r.code).toBe(11);
+    expect(r.stderr).toContain("SC_PROFILE_NAME_COLLISION");
+    expect((await readdir(seccompDir)).sort()).toEqual(before);
   }, 120_000);
 });
