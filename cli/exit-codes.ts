@@ -41,6 +41,7 @@ const BY_ERROR: Partial<Record<ErrorCode, number>> = {
   SC_STRACE_PARSE: ExitCodes.ENVIRONMENT,
   SC_FILE_READ: ExitCodes.IO,
   SC_FILE_WRITE: ExitCodes.IO,
+  SC_FILE_UNSAFE: ExitCodes.IO,
   SC_K8S_CONFIG: ExitCodes.ENVIRONMENT,
   SC_WAIT_TIMEOUT: ExitCodes.TIMEOUT,
   SC_K8S_TIMEOUT: ExitCodes.TIMEOUT,
@@ -55,6 +56,7 @@ const BY_ERROR: Partial<Record<ErrorCode, number>> = {
   SC_K8S_NOT_FOUND: ExitCodes.NOT_FOUND,
   SC_SESSION_EXISTS: ExitCodes.CONFLICT,
   SC_K8S_CONFLICT: ExitCodes.CONFLICT,
+  SC_PROFILE_NAME_COLLISION: ExitCodes.CONFLICT,
 };
 
 export function exitCodeFor(code: ErrorCode): number {

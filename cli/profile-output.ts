@@ -16,6 +16,8 @@ export interface ProfileOutputOptions {
   baseline: Baseline;
   complain: boolean;
   defaultErrnoRet?: number;
+  /** See RenderOptions.fallbackArchitectures. */
+  fallbackArchitectures?: readonly string[];
 }
 
 export interface RenderedProfile {
@@ -32,6 +34,9 @@ export function renderProfileText(
     baseline: opts.baseline,
     complain: opts.complain,
     ...(opts.defaultErrnoRet !== undefined ? { defaultErrnoRet: opts.defaultErrnoRet } : {}),
+    ...(opts.fallbackArchitectures !== undefined
+      ? { fallbackArchitectures: opts.fallbackArchitectures }
+      : {}),
   });
   const text = opts.format === "spo" ? spoProfileYaml(result.profile, meta) : ociProfileJson(result.profile);
   return { text, result };

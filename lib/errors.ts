@@ -42,6 +42,8 @@ export const ErrorCodes = {
   SC_WAIT_TIMEOUT: "SC_WAIT_TIMEOUT",
   SC_LOADER_MISSING: "SC_LOADER_MISSING",
   SC_PROFILE_INVALID: "SC_PROFILE_INVALID",
+  SC_PROFILE_NAME_COLLISION: "SC_PROFILE_NAME_COLLISION",
+  SC_FILE_UNSAFE: "SC_FILE_UNSAFE",
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

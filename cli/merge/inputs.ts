@@ -69,12 +69,38 @@ function bigIntReviver(_text: string) {
       : value;
 }
 
+/** Default actions that refuse what no rule allows: only such profiles are allow-lists. */
+const DENYING_DEFAULTS: ReadonlySet<string> = new Set([
+  "SCMP_ACT_ERRNO",
+  "SCMP_ACT_KILL",
+  "SCMP_ACT_KILL_PROCESS",
+  "SCMP_ACT_KILL_THREAD",
+  "SCMP_ACT_TRAP",
+]);
+
+/**
+ * Throws SC_MERGE_INPUT unless the profile denies by default. A merge yields an allow-list; an
+ * allow-by-default (or log-by-default) input lists what it forbids, and reading its rules as an
+ * allow-list would turn it into the opposite profile.
+ */
+function checkDenyByDefault(defaultAction: unknown, path: string): void {
+  if (typeof defaultAction === "string" && DENYING_DEFAULTS.has(defaultAction)) return;
+  const allows = defaultAction === "SCMP_ACT_ALLOW" || defaultAction === "SCMP_ACT_LOG";
+  throw new SeccomposeError(
+    "SC_MERGE_INPUT",
+    allows
+      ? `${path} allows every syscall by default (defaultAction ${defaultAction}); seccompose merges allow-lists (a denying defaultAction such as SCMP_ACT_ERRNO), so it cannot merge this profile without reversing its meaning`
+      : `${path}: defaultAction ${JSON.stringify(defaultAction)} is not one seccompose can merge; use SCMP_ACT_ERRNO, SCMP_ACT_KILL_PROCESS, SCMP_ACT_KILL_THREAD or SCMP_ACT_TRAP`,
+  );
+}
+
 /**
  * What an existing profile allows, as a source. Only ALLOW rules count; an argument rule is taken
  * when it has the shape seccompose writes for that syscall, since anything else cannot be united
  * without either loosening or misreading it.
  */
 export function sourceFromSeccomp(profile: SeccompLike, path: string): ProfileSource {
+  checkDenyByDefault(profile.defaultAction, path);
   if (!Array.isArray(profile.syscalls))
     throw new SeccomposeError("SC_MERGE_INPUT", `${path}: "syscalls" must be an array`);
   const architectures = Array.isArray(profile.architectures) ? profile.architectures.map(String) : [];
@@ -84,7 +110,8 @@ export function sourceFromSeccomp(profile: SeccompLike, path: string): ProfileSo
     if (!isObject(rule) || !Array.isArray(rule.names)) {
       throw new SeccomposeError("SC_MERGE_INPUT", `${path}: syscalls[${i}] has no "names" list`);
     }
-    if (rule.action !== "SCMP_ACT_ALLOW") return;
+    // A LOG rule lets the call through too (and logs it): dropping it would deny what the input allows.
+    if (rule.action !== "SCMP_ACT_ALLOW" && rule.action !== "SCMP_ACT_LOG") return;
     const args = Array.isArray(rule.args) ? rule.args : [];
     for (const name of rule.names.map(String)) {
       if (args.length === 0) {

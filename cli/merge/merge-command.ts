@@ -4,6 +4,7 @@ import { SeccomposeError } from "../../lib/errors.ts";
 import { observationsFromDocument, toProfileDocument } from "../../lib/profile/document.ts";
 import { toJsonText } from "../../lib/profile/json.ts";
 import { unionSources } from "../../lib/profile/profile-source.ts";
+import { localNodeArch, scmpArchesForNode } from "../../lib/syscalls/architectures.ts";
 import { compareWorkloadKeys } from "../../lib/profile/workload-key.ts";
 import { parseBaseline, renderNotes, renderProfileText, type ProfileFormat } from "../profile-output.ts";
 import { loadMergeInput, sourceOf, type MergeInput } from "./inputs.ts";
@@ -79,6 +80,8 @@ function mergeInputs(inputs: MergeInput[], flags: MergeFlags): string {
       format: flags.format as ProfileFormat,
       baseline: parseBaseline(flags.baseline),
       complain: flags.complain ?? false,
+      // Inputs without `architectures` apply to the runtime's native one: here, this machine's.
+      fallbackArchitectures: scmpArchesForNode(localNodeArch()),
     },
     { workload },
   );

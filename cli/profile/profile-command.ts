@@ -7,10 +7,15 @@ import type { Command } from "commander";
 import type { ProfileDocument, SessionRecord } from "../../lib/contracts/types.ts";
 import { ErrorCodes, SeccomposeError } from "../../lib/errors.ts";
 import { unionSources, type ProfileSource } from "../../lib/profile/profile-source.ts";
-import { workloadId, workloadToken } from "../../lib/profile/workload-key.ts";
+import {
+  assertDistinctProfileNames,
+  profileName,
+  workloadId,
+  workloadToken,
+} from "../../lib/profile/workload-key.ts";
 import { ExitCodes } from "../exit-codes.ts";
 import { loadMergeInput, sourceFromSeccomp } from "../merge/inputs.ts";
-import { note, printJson, printLines, table, warn } from "../output.ts";
+import { note, printJson, printLines, table, terminalSafe, warn } from "../output.ts";
 import { renderNotes } from "../profile-output.ts";
 import { writeFileAtomic } from "../../lib/atomic-file.ts";
 import { requestFreeze } from "../cluster/aggregator.ts";
@@ -19,7 +24,7 @@ import { addClusterOptions, clusterSettings, type ClusterFlags } from "../cluste
 import { ProfileStore } from "../cluster/profile-store.ts";
 import { SessionStore } from "../cluster/session-store.ts";
 import { installOnNodes } from "./install-profile.ts";
-import { diffProfiles, formatDiff } from "./profile-diff.ts";
+import { diffProfiles, formatDiff, rightAllowsMore } from "./profile-diff.ts";
 import { parseProfileFileFormat, renderProfileDocument, seccompProfileSnippet } from "./profile-files.ts";
 import { decodeWorkloadToken, resolveWorkload, type KnownWorkload } from "./workload-ref.ts";
 
@@ -92,9 +97,16 @@ export function registerProfile(program: Command, setExitCode: (code: number) =>
       const doc = await profiles.require(session, token, revision);
       const options = (await sessionRecord(ctx, session))?.profile ?? {};
       const rendered = renderProfileDocument(doc, options, format);
-      for (const line of renderNotes(rendered.result)) note(line);
+      // The file and the installed profile must not be another workload's of the session too.
+      assertDistinctProfileNames([
+        doc.workload,
+        ...known.filter((k) => profileName(k.workload) === rendered.name).map((k) => k.workload),
+      ]);
+      for (const line of renderNotes(rendered.result)) note(terminalSafe(line));
       if (doc.status === "partial")
-        warn(`this profile is partial: no complete data from ${(doc.missingNodes ?? []).join(", ")}`);
+        warn(
+          `this profile is partial: no complete data from ${terminalSafe((doc.missingNodes ?? []).join(", "))}`,
+        );
       if (flags.outputFile !== undefined) await writeFileAtomic(flags.outputFile, rendered.text);
       else if (settings.output === "json")
         printJson({ ...summary(doc), format, name: rendered.name, profile: rendered.text });
@@ -105,11 +117,11 @@ export function registerProfile(program: Command, setExitCode: (code: number) =>
         for (const n of outcome.nodes) {
           if (n.installed)
             note(
-              `${n.node}: ${n.installed.unchanged ? "already installed" : "installed"} ${n.installed.path}`,
+              `${terminalSafe(n.node)}: ${n.installed.unchanged ? "already installed" : "installed"} ${terminalSafe(n.installed.path)}`,
             );
-          else warn(`${n.node}: not installed: ${n.error}`);
+          else warn(`${terminalSafe(n.node)}: not installed: ${terminalSafe(n.error ?? "")}`);
         }
-        for (const m of outcome.missing) warn(`not installed on ${m}`);
+        for (const m of outcome.missing) warn(`not installed on ${terminalSafe(m)}`);
         note(`use it in a pod spec (container or pod level):\n${seccompProfileSnippet(oci.name)}`);
         if (outcome.missing.length > 0 || outcome.nodes.some((n) => n.error !== undefined))
           setExitCode(ExitCodes.PARTIAL);
@@ -129,9 +141,13 @@ export function registerProfile(program: Command, setExitCode: (code: number) =>
       "compare two profiles: each is SESSION/WORKLOAD[@REVISION] or a file (ProfileDocument, OCI JSON, SPO YAML)",
     )
     .argument("<left>")
-    .argument("<right>");
+    .argument("<right>")
+    .option(
+      "--exit-code",
+      "exit 1 when RIGHT allows anything LEFT does not (a syscall, an architecture, argument values), like git diff --exit-code",
+    );
   addClusterOptions(diff);
-  diff.action(async (left: string, right: string, flags: ClusterFlags) => {
+  diff.action(async (left: string, right: string, flags: ClusterFlags & { exitCode?: boolean }) => {
     const settings = await clusterSettings(flags);
     const needsBroker = !existsSync(left) || !existsSync(right);
     const load = async (ctx: ClusterContext | undefined, ref: string) => loadSource(ctx, ref);
@@ -139,8 +155,11 @@ export function registerProfile(program: Command, setExitCode: (code: number) =>
       ? await withCluster(settings, async (ctx) => [await load(ctx, left), await load(ctx, right)] as const)
       : [await load(undefined, left), await load(undefined, right)];
     const result = diffProfiles(a.source, b.source);
-    if (settings.output === "json") printJson({ left: a.name, right: b.name, ...result });
+    const widens = rightAllowsMore(result);
+    if (settings.output === "json")
+      printJson({ left: a.name, right: b.name, ...result, rightAllowsMore: widens });
     else printLines(formatDiff(result, a.name, b.name));
+    if (flags.exitCode && widens) setExitCode(ExitCodes.FAILURE);
   });
 
   const freeze = profile
@@ -177,7 +196,7 @@ export function registerProfile(program: Command, setExitCode: (code: number) =>
         const key = decodeWorkloadToken(t);
         return key !== undefined ? workloadId(key) : t;
       });
-      note(`session ${session}: frozen ${frozen.length > 0 ? frozen.join(", ") : "nothing"}`);
+      note(`session ${session}: frozen ${frozen.length > 0 ? terminalSafe(frozen.join(", ")) : "nothing"}`);
     }
   });
 }

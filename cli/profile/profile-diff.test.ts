@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { ProfileSource } from "../../lib/profile/profile-source.ts";
-import { diffProfiles, formatDiff } from "./profile-diff.ts";
+import { diffProfiles, formatDiff, rightAllowsMore } from "./profile-diff.ts";
 
 const source = (
   syscalls: ProfileSource["syscalls"],
@@ -62,5 +62,30 @@ describe("profile diff", () => {
     ]);
     expect(diffProfiles(a, b).identical).toBe(true);
     expect(formatDiff(diffProfiles(a, b), "a", "b").at(-1)).toBe("(no difference)");
+  });
+
+  it("tells whether the right profile allows more than the left, and not the other way round", () => {
+    const base = source([
+      { name: "read", argTuples: null },
+      { name: "socket", argTuples: [["1"]] },
+    ]);
+    const wider = [
+      source([...base.syscalls, { name: "ptrace", argTuples: null }]),
+      source(base.syscalls, ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"]),
+      source([
+        { name: "read", argTuples: null },
+        { name: "socket", argTuples: [["1"], ["2"]] },
+      ]),
+      source([
+        { name: "read", argTuples: null },
+        { name: "socket", argTuples: null },
+      ]),
+    ];
+    for (const w of wider) {
+      expect(rightAllowsMore(diffProfiles(base, w))).toBe(true);
+      // The same change read backwards only narrows.
+      expect(rightAllowsMore(diffProfiles(w, base))).toBe(false);
+    }
+    expect(rightAllowsMore(diffProfiles(base, base))).toBe(false);
   });
 });

@@ -77,6 +77,18 @@ export function diffProfiles(left: ProfileSource, right: ProfileSource): Profile
   };
 }
 
+/**
+ * Whether the right profile allows anything the left does not: a syscall, an architecture, an
+ * argument value, or any arguments where the left allowed only some. Narrowing is not counted.
+ */
+export function rightAllowsMore(diff: ProfileDiff): boolean {
+  return (
+    diff.added.length > 0 ||
+    diff.architectures.added.length > 0 ||
+    diff.arguments.some((c) => (c.rightAnyArgs && !c.leftAnyArgs) || c.added.length > 0)
+  );
+}
+
 /** `+ name` / `- name` lines, then one line per argument change, as a unified diff reads. */
 export function formatDiff(diff: ProfileDiff, leftName: string, rightName: string): string[] {
   const lines = [`--- ${leftName}`, `+++ ${rightName}`];

@@ -1,7 +1,7 @@
 /**
  * A session's profile documents as the files users keep: OCI seccomp JSON, an SPO
  * `SeccompProfile`, or a ConfigMap whose data key is the OCI JSON (for GitOps). Each workload
- * container gets one file named after it, the same name the agents install it under.
+ * container gets one file named after it (profileName), the same name the agents install it under.
  */
 import { join } from "node:path";
 import { stringify as toYaml } from "yaml";
@@ -11,11 +11,10 @@ import { sourceFromDocument } from "../../lib/profile/profile-source.ts";
 import {
   ociProfileJson,
   renderOciProfile,
-  spoProfileName,
   spoProfileYaml,
   type RenderResult,
 } from "../../lib/profile/render.ts";
-import { workloadId } from "../../lib/profile/workload-key.ts";
+import { profileName, workloadId } from "../../lib/profile/workload-key.ts";
 
 export type ProfileFileFormat = "oci" | "spo" | "configmap";
 export const PROFILE_FILE_FORMATS: readonly ProfileFileFormat[] = ["oci", "spo", "configmap"];
@@ -23,11 +22,6 @@ export const PROFILE_FILE_FORMATS: readonly ProfileFileFormat[] = ["oci", "spo",
 export function parseProfileFileFormat(value: string): ProfileFileFormat {
   if ((PROFILE_FILE_FORMATS as readonly string[]).includes(value)) return value as ProfileFileFormat;
   throw new SeccomposeError("SC_USAGE", `--format must be oci, spo or configmap, not "${value}"`);
-}
-
-/** The file (and installed profile) name of a workload container: `<namespace>-<name>-<container>`. */
-export function profileName(doc: ProfileDocument): string {
-  return spoProfileName(doc.workload);
 }
 
 export interface RenderedFile {
@@ -48,7 +42,7 @@ export function renderProfileDocument(
     ...(options.defaultErrnoRet !== undefined ? { defaultErrnoRet: options.defaultErrnoRet } : {}),
     ...(options.baseline !== undefined ? { baseline: options.baseline } : {}),
   });
-  const name = profileName(doc);
+  const name = profileName(doc.workload);
   const oci = ociProfileJson(result.profile);
   switch (format) {
     case "oci":

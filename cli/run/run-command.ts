@@ -3,6 +3,7 @@ import { constants } from "node:os";
 import type { Command } from "commander";
 import { ErrorCodes, SeccomposeError } from "../../lib/errors.ts";
 import { readYamlMapping } from "../../lib/structured-file.ts";
+import { terminalSafe } from "../output.ts";
 import { parseLoggedSyscalls, readKernelLog } from "./kernel-log.ts";
 import { LOADER_SCRIPT, SYSTEM_PYTHON, checkLoader, loaderArgv } from "./loader.ts";
 
@@ -72,5 +73,6 @@ async function complainReport(sinceMs: number): Promise<string> {
   const logged = parseLoggedSyscalls(log.text, sinceMs - 1);
   if (logged.length === 0) return "seccompose: complain mode: the profile would have denied nothing";
   const list = logged.map((l) => `${l.name} (${l.count}× by ${l.processes.join(", ")})`).join(", ");
-  return `seccompose: complain mode: the profile would have denied ${list}`; // MERGE-TODO terminalSafe
+  // Process names come from the workload: escape them before they reach the terminal.
+  return terminalSafe(`seccompose: complain mode: the profile would have denied ${list}`);
 }

@@ -14,7 +14,7 @@ import { workloadId } from "../../lib/profile/workload-key.ts";
 import { STREAM_EVENTS } from "../../lib/subjects.ts";
 import { withCluster } from "../cluster/connection.ts";
 import { addClusterOptions, clusterSettings, type ClusterFlags } from "../cluster/options.ts";
-import { note, warn } from "../output.ts";
+import { jsonText, note, terminalSafe, warn } from "../output.ts";
 
 interface EventsFlags extends ClusterFlags {
   follow?: boolean;
@@ -86,12 +86,12 @@ export function registerEvents(program: Command): void {
           }
           for (const line of eventLines(message, m.seq)) {
             process.stdout.write(
-              settings.output === "json" ? `${JSON.stringify(line)}\n` : `${formatEventLine(line)}\n`,
+              settings.output === "json" ? `${jsonText(line)}\n` : `${formatEventLine(line)}\n`,
             );
           }
           if (message.kind === "fin") {
             note(
-              `${message.node}: finished, ${message.batches} batch(es)${message.droppedEvents > 0 ? `, ${message.droppedEvents} event(s) dropped by Falco` : ""}`,
+              `${terminalSafe(message.node)}: finished, ${message.batches} batch(es)${message.droppedEvents > 0 ? `, ${message.droppedEvents} event(s) dropped by Falco` : ""}`,
             );
           }
         }
@@ -142,7 +142,8 @@ export function eventLines(message: EventMessage, seq: number): EventLine[] {
   );
 }
 
+/** One terminal line; node, workload and syscall names come from an agent, so it is escaped. */
 export function formatEventLine(line: EventLine): string {
   const args = line.args !== undefined ? `(${line.args.join(", ")})` : "";
-  return `${line.node}  ${line.workload}  ${line.syscall}${args}  ${line.count}`;
+  return terminalSafe(`${line.node}  ${line.workload}  ${line.syscall}${args}  ${line.count}`);
 }

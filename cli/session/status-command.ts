@@ -11,7 +11,7 @@ import { aggregatorStatus } from "../cluster/aggregator.ts";
 import { withCluster, type ClusterContext } from "../cluster/connection.ts";
 import { addClusterOptions, clusterSettings, type ClusterFlags } from "../cluster/options.ts";
 import { SessionStore } from "../cluster/session-store.ts";
-import { parseDuration, printJson } from "../output.ts";
+import { jsonText, parseDuration, printJson } from "../output.ts";
 import { renderSessionView, sessionView, type SessionView } from "./status-view.ts";
 
 interface StatusFlags extends ClusterFlags {
@@ -39,7 +39,7 @@ export function registerStatus(program: Command): void {
         const views = await snapshot(ctx, session);
         if (settings.output === "json") {
           process.stdout.write(
-            `${JSON.stringify({ aggregatorAnswered: views.aggregatorAnswered, sessions: views.sessions })}\n`,
+            `${jsonText({ aggregatorAnswered: views.aggregatorAnswered, sessions: views.sessions })}\n`,
           );
         } else if (process.stdout.isTTY) {
           // Home and clear, then the new block: a live view without scrollback noise.

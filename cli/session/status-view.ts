@@ -10,7 +10,7 @@ import type {
   SessionRecord,
 } from "../../lib/contracts/types.ts";
 import { workloadId } from "../../lib/profile/workload-key.ts";
-import { ago, table } from "../output.ts";
+import { ago, table, terminalSafe } from "../output.ts";
 import { describeTargets } from "./session-spec.ts";
 
 export interface AgentView {
@@ -143,5 +143,6 @@ export function renderSessionView(
       ),
     );
   }
-  return lines;
+  // Node names, agents' errors and workload names come from the agents: no line may carry a control.
+  return lines.map(terminalSafe);
 }

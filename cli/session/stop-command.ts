@@ -11,11 +11,11 @@ import type {
   SessionFinalisedEvent,
 } from "../../lib/contracts/types.ts";
 import { ErrorCodes, SeccomposeError, isSeccomposeError } from "../../lib/errors.ts";
-import { workloadId } from "../../lib/profile/workload-key.ts";
+import { assertDistinctProfileNames, workloadId } from "../../lib/profile/workload-key.ts";
 import { ExitCodes } from "../exit-codes.ts";
 import { writeFileAtomic } from "../../lib/atomic-file.ts";
 import { createProgress } from "../progress.ts";
-import { note, parseDuration, printJson, warn } from "../output.ts";
+import { note, parseDuration, printJson, terminalSafe, warn } from "../output.ts";
 import { gather } from "../cluster/agents.ts";
 import { aggregatorStatus, watchFinalised } from "../cluster/aggregator.ts";
 import { withCluster, type ClusterContext } from "../cluster/connection.ts";
@@ -120,13 +120,13 @@ async function stopSession(
       );
       for (const refused of acks.filter((r) => !r.ok)) {
         warn(
-          `agent on node ${refused.node} could not stop: ${refused.error?.code}: ${refused.error?.message}`,
+          `agent on node ${terminalSafe(refused.node)} could not stop: ${refused.error?.code}: ${terminalSafe(refused.error?.message ?? "")}`,
         );
       }
       const silent = (record.expectedNodes ?? []).filter((n) => !acks.some((a) => a.node === n));
       if (silent.length > 0) {
         warn(
-          `agent(s) on ${silent.join(", ")} did not acknowledge the stop; waiting for their data until ${record.stopDeadline}`,
+          `agent(s) on ${terminalSafe(silent.join(", "))} did not acknowledge the stop; waiting for their data until ${record.stopDeadline}`,
         );
       }
       const grace = Math.min(FINALISE_GRACE_MS.max, Math.max(FINALISE_GRACE_MS.min, opts.timeoutMs / 2));
@@ -154,12 +154,15 @@ async function stopSession(
   await mkdir(opts.dir, { recursive: true }).catch((err: unknown) => {
     throw new SeccomposeError("SC_FILE_WRITE", `cannot create ${opts.dir}: ${(err as Error).message}`);
   });
+  // Checked before the first write, so a collision leaves the directory as it was.
+  assertDistinctProfileNames(documents.map((d) => d.workload));
   const files: StopResult["files"] = [];
   for (const doc of documents) {
     const rendered = renderProfileDocument(doc, record.profile, opts.format);
     const path = filePath(opts.dir, rendered);
     await writeFileAtomic(path, rendered.text);
-    for (const line of renderNotes(rendered.result)) note(`${workloadId(doc.workload)}: ${line}`);
+    for (const line of renderNotes(rendered.result))
+      note(`${terminalSafe(workloadId(doc.workload))}: ${terminalSafe(line)}`);
     files.push({
       path,
       workload: workloadId(doc.workload),
@@ -169,7 +172,7 @@ async function stopSession(
   }
   if (status === "partial") {
     warn(
-      `session ${id} is partial: no complete data from ${missingNodes.join(", ") || "some nodes"}; the profiles may lack syscalls made there`,
+      `session ${id} is partial: no complete data from ${terminalSafe(missingNodes.join(", ")) || "some nodes"}; the profiles may lack syscalls made there`,
     );
   } else {
     note(`session ${id} complete: ${files.length} profile(s) in ${opts.dir}`);

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
 import { isSeccomposeError } from "../errors.ts";
 import { toJsonText } from "./json.ts";
-import { ociProfileJson, renderOciProfile, spoProfileName, spoProfileYaml } from "./render.ts";
+import { ociProfileJson, renderOciProfile, spoProfileYaml } from "./render.ts";
 import type { ProfileSource } from "./profile-source.ts";
 
 const X86_64 = ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"];
@@ -171,7 +171,7 @@ describe("SPO renderer", () => {
     const manifest = parseYaml(spoProfileYaml(profile, { workload, session: "s1" }), { intAsBigInt: true });
     expect(manifest.apiVersion).toBe("security-profiles-operator.x-k8s.io/v1");
     expect(manifest.kind).toBe("SeccompProfile");
-    expect(manifest.metadata.name).toBe("shop-web-nginx");
+    expect(manifest.metadata.name).toBe("shop.deployment.web.nginx");
     expect(manifest.metadata.annotations["seccompose.dev/workload"]).toBe("shop/Deployment/web/nginx");
     expect(manifest.spec.defaultAction).toBe("SCMP_ACT_ERRNO");
     expect(manifest.spec.syscalls[1]).toEqual({
@@ -191,12 +191,5 @@ describe("SPO renderer", () => {
     } catch (err) {
       expect(isSeccomposeError(err, "SC_RENDER_UNSUPPORTED")).toBe(true);
     }
-  });
-
-  it("derives a valid DNS-1123 object name, shortened with a hash when long", () => {
-    expect(spoProfileName({ ...workload, name: "Web_App" })).toBe("shop-web-app-nginx");
-    const long = spoProfileName({ ...workload, name: "x".repeat(300) });
-    expect(long.length).toBeLessThanOrEqual(63);
-    expect(long).toMatch(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
   });
 });

@@ -8,6 +8,7 @@ import { BASELINES, type Baseline } from "./baselines.ts";
 import { compareTuples } from "./document.ts";
 import { toJsonText } from "./json.ts";
 import type { ProfileSource } from "./profile-source.ts";
+import { profileName, workloadId } from "./workload-key.ts";
 
 export type DefaultAction =
   "SCMP_ACT_ERRNO" | "SCMP_ACT_LOG" | "SCMP_ACT_KILL_PROCESS" | "SCMP_ACT_KILL_THREAD" | "SCMP_ACT_TRAP";
@@ -21,6 +22,12 @@ export interface RenderOptions {
   complain?: boolean;
   /** Syscalls the container runtime needs after installing the filter; default runc. */
   baseline?: Baseline;
+  /**
+   * Architectures whose tables check the names when the source names none (a hand-written
+   * profile without `architectures` filters only the runtime's native one). Without either,
+   * names could not be checked at all.
+   */
+  fallbackArchitectures?: readonly string[];
 }
 
 export interface OciSeccompArg {
@@ -57,6 +64,7 @@ const EPERM = 1;
 
 export function renderOciProfile(source: ProfileSource, options: RenderOptions = {}): RenderResult {
   const arches = [...source.architectures];
+  const checkArches = arches.length > 0 ? arches : [...(options.fallbackArchitectures ?? [])];
   const warnings: string[] = [];
   const defaultAction: DefaultAction = options.complain
     ? "SCMP_ACT_LOG"
@@ -69,7 +77,7 @@ export function renderOciProfile(source: ProfileSource, options: RenderOptions =
   const observed = new Set<string>();
   for (const { name, argTuples } of source.syscalls) {
     observed.add(name);
-    if (arches.length > 0 && !isKnownOn(name, arches)) {
+    if (checkArches.length > 0 && !isKnownOn(name, checkArches)) {
       unknown.add(name);
       continue;
     }
@@ -86,8 +94,8 @@ export function renderOciProfile(source: ProfileSource, options: RenderOptions =
   }
 
   const implied = new Set<string>();
-  for (const name of [...baseline, ...nonReturningSyscalls(arches)]) {
-    if (unconditional.has(name) || (arches.length > 0 && !isKnownOn(name, arches))) continue;
+  for (const name of [...baseline, ...nonReturningSyscalls(checkArches)]) {
+    if (unconditional.has(name) || (checkArches.length > 0 && !isKnownOn(name, checkArches))) continue;
     if (conditional.has(name)) {
       warnings.push(
         `${name}: the ${options.baseline ?? "runc"} baseline needs it with any arguments, so its argument rules are dropped`,
@@ -163,16 +171,6 @@ export function ociProfileJson(profile: OciSeccompProfile): string {
 
 const INT64_MAX = (1n << 63n) - 1n;
 
-/** A DNS-1123 name for the SeccompProfile object: `<namespace>-<name>-<container>`, shortened with a hash if needed. */
-export function spoProfileName(key: WorkloadKey): string {
-  const raw = `${key.namespace}-${key.name}-${key.container}`.toLowerCase().replace(/[^a-z0-9-]+/g, "-");
-  const trimmed = raw.replace(/^-+|-+$/g, "").replace(/-{2,}/g, "-") || "profile";
-  if (trimmed.length <= 63) return trimmed;
-  let h = 0x811c9dc5;
-  for (const ch of raw) h = Math.imul(h ^ ch.charCodeAt(0), 0x01000193) >>> 0;
-  return `${trimmed.slice(0, 54).replace(/-+$/, "")}-${h.toString(16).padStart(8, "0")}`;
-}
-
 /**
  * A Security Profiles Operator `SeccompProfile` (v1). SPO's CRD types argument values as int64,
  * so a value of 2^63 or more cannot be expressed, and its spec has no default errno (runtimes
@@ -199,14 +197,14 @@ export function spoProfileYaml(
     }
   }
   const annotations: Record<string, string> = {
-    "seccompose.dev/workload": `${meta.workload.namespace}/${meta.workload.kind}/${meta.workload.name}/${meta.workload.container}`,
+    "seccompose.dev/workload": workloadId(meta.workload),
   };
   if (meta.session) annotations["seccompose.dev/session"] = meta.session;
   const doc = {
     apiVersion: "security-profiles-operator.x-k8s.io/v1",
     kind: "SeccompProfile",
     metadata: {
-      name: meta.name ?? spoProfileName(meta.workload),
+      name: meta.name ?? profileName(meta.workload),
       labels: { "app.kubernetes.io/managed-by": "seccompose" },
       annotations,
     },

@@ -199,10 +199,10 @@ describe("a session on two nodes", () => {
     expect(stopped.stderr).toContain("session s1 finalised: complete");
     expect(stopped.code).toBe(0);
     expect(stopped.stdout.trim().split("\n").sort()).toEqual([
-      join(out, "shop-db-pg.json"),
-      join(out, "shop-web-nginx.json"),
+      join(out, "shop.deployment.web.nginx.json"),
+      join(out, "shop.statefulset.db.pg.json"),
     ]);
-    const web = JSON.parse(await readFile(join(out, "shop-web-nginx.json"), "utf8")) as {
+    const web = JSON.parse(await readFile(join(out, "shop.deployment.web.nginx.json"), "utf8")) as {
       defaultAction: string;
       syscalls: Array<{ names: string[] }>;
     };
@@ -221,7 +221,7 @@ describe("a session on two nodes", () => {
 
     // The stored document renders to the same bytes as the file stop wrote.
     const get = await cli("profile", "get", "s1", "web/nginx");
-    expect(get.stdout).toBe(await readFile(join(out, "shop-web-nginx.json"), "utf8"));
+    expect(get.stdout).toBe(await readFile(join(out, "shop.deployment.web.nginx.json"), "utf8"));
     const spo = parseYaml((await cli("profile", "get", "s1", "nginx", "--format", "spo")).stdout) as {
       kind: string;
     };
@@ -235,11 +235,11 @@ describe("a session on two nodes", () => {
     };
     expect(cm.kind).toBe("ConfigMap");
     expect(cm.metadata.namespace).toBe("shop");
-    expect(cm.data["shop-web-nginx.json"]).toBe(get.stdout);
+    expect(cm.data["shop.deployment.web.nginx.json"]).toBe(get.stdout);
 
     const diff = await cli("profile", "diff", "s1/web/nginx", "s1/db/pg", "--output", "json");
     const changes = JSON.parse(diff.stdout) as { identical: boolean; added: string[]; removed: string[] };
-    const db = JSON.parse(await readFile(join(out, "shop-db-pg.json"), "utf8")) as typeof web;
+    const db = JSON.parse(await readFile(join(out, "shop.statefulset.db.pg.json"), "utf8")) as typeof web;
     const webNames = new Set(web.syscalls.flatMap((r) => r.names));
     const dbNames = new Set(db.syscalls.flatMap((r) => r.names));
     expect(changes.identical).toBe(false);
@@ -248,7 +248,7 @@ describe("a session on two nodes", () => {
     const same = await cli(
       "profile",
       "diff",
-      join(out, "shop-web-nginx.json"),
+      join(out, "shop.deployment.web.nginx.json"),
       "s1/shop/Deployment/web/nginx@1",
     );
     expect(same.stdout).toContain("(no difference)");
@@ -262,10 +262,16 @@ describe("a session on two nodes", () => {
     const r = await cli("profile", "get", "s1", "web/nginx", "--install", "--expect-agents", "node-a,node-b");
     expect(r.code).toBe(0);
     for (const node of ["node-a", "node-b"]) {
-      expect(r.stderr).toContain(`${node}: installed ${join(dir, `seccomp-${node}`, "shop-web-nginx.json")}`);
-      expect(await readFile(join(dir, `seccomp-${node}`, "shop-web-nginx.json"), "utf8")).toBe(r.stdout);
+      expect(r.stderr).toContain(
+        `${node}: installed ${join(dir, `seccomp-${node}`, "shop.deployment.web.nginx.json")}`,
+      );
+      expect(await readFile(join(dir, `seccomp-${node}`, "shop.deployment.web.nginx.json"), "utf8")).toBe(
+        r.stdout,
+      );
     }
-    expect(r.stderr).toContain("type: Localhost\n    localhostProfile: seccompose/shop-web-nginx.json");
+    expect(r.stderr).toContain(
+      "type: Localhost\n    localhostProfile: seccompose/shop.deployment.web.nginx.json",
+    );
     const again = await cli(
       "profile",
       "get",

@@ -128,6 +128,97 @@ describe("seccompose merge", () => {
     );
   });
 
+  it("checks names of an input without architectures against this machine's syscall tables", async () => {
+    await writeFile(
+      file("noarch.json"),
+      JSON.stringify({
+        defaultAction: "SCMP_ACT_ERRNO",
+        syscalls: [{ names: ["read", "../../etc", "not_a_syscall"], action: "SCMP_ACT_ALLOW" }],
+      }),
+    );
+    const res = await runCli(["merge", "--baseline", "none", file("noarch.json")]);
+    expect(res.code).toBe(0);
+    expect(res.stderr).toContain(
+      "not emitted, unknown on every target architecture: ../../etc, not_a_syscall",
+    );
+    const merged = JSON.parse(res.stdout) as {
+      architectures: string[];
+      syscalls: Array<{ names: string[] }>;
+    };
+    const names = merged.syscalls.flatMap((r) => r.names);
+    expect(names).toContain("read");
+    expect(names).not.toContain("../../etc");
+    // The input applies to the runtime's native architecture only; so does the result.
+    expect(merged.architectures).toEqual([]);
+    // Syscalls that never return are added as for any profile, now that the tables are known.
+    expect(names).toContain("exit_group");
+  });
+
+  it("checks an input without architectures against the other inputs' architectures", async () => {
+    await writeFile(
+      file("arm.json"),
+      JSON.stringify({
+        defaultAction: "SCMP_ACT_ERRNO",
+        architectures: ["SCMP_ARCH_AARCH64"],
+        syscalls: [{ names: ["read"], action: "SCMP_ACT_ALLOW" }],
+      }),
+    );
+    await writeFile(
+      file("noarch-open.json"),
+      JSON.stringify({
+        defaultAction: "SCMP_ACT_ERRNO",
+        // open exists on x86_64, not on aarch64
+        syscalls: [{ names: ["open", "openat", "../x"], action: "SCMP_ACT_ALLOW" }],
+      }),
+    );
+    const res = await runCli(["merge", "--baseline", "none", file("arm.json"), file("noarch-open.json")]);
+    expect(res.code).toBe(0);
+    expect(res.stderr).toContain("not emitted, unknown on every target architecture: ../x, open");
+    const names = (JSON.parse(res.stdout) as { syscalls: Array<{ names: string[] }> }).syscalls.flatMap(
+      (r) => r.names,
+    );
+    expect(names).toEqual(expect.arrayContaining(["openat", "read"]));
+  });
+
+  it("refuses an allow-by-default input instead of turning it into a deny-by-default profile", async () => {
+    for (const defaultAction of ["SCMP_ACT_ALLOW", "SCMP_ACT_LOG"]) {
+      await writeFile(
+        file("allow.json"),
+        JSON.stringify({
+          defaultAction,
+          syscalls: [{ names: ["ptrace"], action: "SCMP_ACT_ERRNO" }],
+        }),
+      );
+      const res = await runCli(["merge", file("ls.json"), file("allow.json")]);
+      expect(res.code, defaultAction).toBe(3);
+      expect(res.stdout).toBe("");
+      expect(res.stderr).toMatch(
+        new RegExp(
+          `\\[SC_MERGE_INPUT\\]: .*allow\\.json allows every syscall by default \\(defaultAction ${defaultAction}\\)`,
+        ),
+      );
+    }
+  });
+
+  it("keeps what a deny-by-default input allows with a LOG rule", async () => {
+    await writeFile(
+      file("logged.json"),
+      JSON.stringify({
+        defaultAction: "SCMP_ACT_ERRNO",
+        syscalls: [
+          { names: ["read"], action: "SCMP_ACT_ALLOW" },
+          { names: ["getpid"], action: "SCMP_ACT_LOG" },
+        ],
+      }),
+    );
+    const res = await runCli(["merge", "--baseline", "none", file("logged.json")]);
+    expect(res.code).toBe(0);
+    const names = (JSON.parse(res.stdout) as { syscalls: Array<{ names: string[] }> }).syscalls.flatMap(
+      (r) => r.names,
+    );
+    expect(names).toEqual(expect.arrayContaining(["getpid", "read"]));
+  });
+
   it("reports a missing file with exit code 5", async () => {
     const res = await runCli(["merge", file("nope.json")]);
     expect(res.code).toBe(5);

@@ -1,4 +1,16 @@
-import { mkdtemp, readFile, readdir, rm } from "node:fs/promises";
+import { watch } from "node:fs";
+import {
+  chmod,
+  lstat,
+  mkdir,
+  mkdtemp,
+  readFile,
+  readdir,
+  rm,
+  symlink,
+  unlink,
+  writeFile,
+} from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -57,5 +69,126 @@ describe("profile installer", () => {
       code: "SC_CONFIG_INVALID",
       message: expect.stringContaining("node node-a has no seccomp directory configured (--seccomp-dir"),
     });
+  });
+});
+
+/** A distinct valid profile per writer, so each install really writes. */
+const profileOf = (writer: number, round: number) =>
+  `${JSON.stringify({ defaultAction: "SCMP_ACT_ERRNO", syscalls: [{ names: ["read"], action: "SCMP_ACT_ALLOW" }], writer, round, pad: "x".repeat(64 * 1024) })}\n`;
+
+describe("profile installer under attack", () => {
+  it("four concurrent installs of one name leave one whole profile, in each of 40 rounds", async () => {
+    const seccompDir = join(dir, "seccompose");
+    const install = createProfileInstaller("node-a", seccompDir);
+    const path = join(seccompDir, "shop.deployment.web.nginx.json");
+    for (let round = 0; round < 40; round++) {
+      const texts = [0, 1, 2, 3].map((w) => profileOf(w, round));
+      let reading = true;
+      // A reader like the kubelet, during the writes: the file is absent (first round) or whole.
+      const reader = (async () => {
+        while (reading) {
+          const text = await readFile(path, "utf8").catch(() => undefined);
+          if (text !== undefined) expect(() => JSON.parse(text), `round ${round}`).not.toThrow();
+          await new Promise((r) => setImmediate(r));
+        }
+      })();
+      const results = await Promise.all(texts.map((t) => install(request("shop.deployment.web.nginx", t))));
+      reading = false;
+      await reader;
+      expect(results.every((r) => r.path === path)).toBe(true);
+      expect(texts).toContain(await readFile(path, "utf8"));
+    }
+    // No temporary file is left behind.
+    expect(await readdir(seccompDir)).toEqual(["shop.deployment.web.nginx.json"]);
+  }, 60_000);
+
+  it("never writes through a symbolic link planted at the target name", async () => {
+    const seccompDir = join(dir, "seccompose");
+    const outside = join(dir, "outside.txt");
+    await mkdir(seccompDir);
+    await writeFile(outside, "precious\n");
+    await symlink(outside, join(seccompDir, "victim.json"));
+    const install = createProfileInstaller("node-a", seccompDir);
+    await expect(install(request("victim"))).rejects.toMatchObject({
+      code: "SC_FILE_UNSAFE",
+      message: expect.stringContaining("is a symbolic link"),
+    });
+    expect(await readFile(outside, "utf8")).toBe("precious\n");
+    expect((await lstat(join(seccompDir, "victim.json"))).isSymbolicLink()).toBe(true);
+    expect(await readdir(seccompDir)).toEqual(["victim.json"]);
+  });
+
+  it("ignores a symbolic link planted at the temporary name the agent used to use", async () => {
+    const seccompDir = join(dir, "seccompose");
+    const outside = join(dir, "outside.txt");
+    await mkdir(seccompDir);
+    await writeFile(outside, "precious\n");
+    // The former temporary name was .<file>.<pid>.tmp: predictable by anyone who can list processes.
+    await symlink(outside, join(seccompDir, `.p.json.${process.pid}.tmp`));
+    const installed = await createProfileInstaller("node-a", seccompDir)(request("p"));
+    expect(await readFile(installed.path, "utf8")).toBe(PROFILE);
+    expect(await readFile(outside, "utf8")).toBe("precious\n");
+  });
+
+  it("never writes outside the directory while an attacker swaps every temporary file for a link", async () => {
+    const seccompDir = join(dir, "seccompose");
+    const outside = join(dir, "outside.txt");
+    await mkdir(seccompDir);
+    await writeFile(outside, "precious\n");
+    let swapped = 0;
+    // The attacker reacts to each new temporary name by putting a link to the outside file there.
+    const watcher = watch(seccompDir, (_event, file) => {
+      if (typeof file !== "string" || !file.endsWith(".tmp")) return;
+      const tmp = join(seccompDir, file);
+      void unlink(tmp)
+        .then(() => symlink(outside, tmp))
+        .then(() => swapped++)
+        .catch(() => {});
+    });
+    const install = createProfileInstaller("node-a", seccompDir);
+    const outcomes: string[] = [];
+    try {
+      for (let round = 0; round < 40; round++) {
+        const text = profileOf(0, round);
+        try {
+          await install(request("victim", text));
+          outcomes.push("installed");
+          // Whatever the attacker did, a successful install left our bytes in a regular file.
+          const target = join(seccompDir, "victim.json");
+          expect((await lstat(target)).isFile()).toBe(true);
+        } catch (err) {
+          expect(["SC_FILE_UNSAFE", "SC_FILE_WRITE"]).toContain((err as { code?: string }).code);
+          outcomes.push((err as { code: string }).code);
+        }
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    } finally {
+      watcher.close();
+    }
+    expect(await readFile(outside, "utf8")).toBe("precious\n");
+    expect(outcomes).toHaveLength(40);
+    const target = await lstat(join(seccompDir, "victim.json")).catch(() => undefined);
+    if (target !== undefined) expect(target.isSymbolicLink()).toBe(false);
+    // The attack really ran (at least one swap), so the assertions above were exercised.
+    expect(swapped).toBeGreaterThan(0);
+  }, 60_000);
+
+  it("refuses a seccomp directory that is a symbolic link or writable by everyone", async () => {
+    const elsewhere = join(dir, "elsewhere");
+    await mkdir(elsewhere);
+    await symlink(elsewhere, join(dir, "linked"));
+    await expect(createProfileInstaller("node-a", join(dir, "linked"))(request("p"))).rejects.toMatchObject({
+      code: "SC_FILE_UNSAFE",
+    });
+    expect(await readdir(elsewhere)).toEqual([]);
+
+    const open = join(dir, "open");
+    await mkdir(open);
+    await chmod(open, 0o777);
+    await expect(createProfileInstaller("node-a", open)(request("p"))).rejects.toMatchObject({
+      code: "SC_FILE_UNSAFE",
+      message: expect.stringContaining("writable by everyone"),
+    });
+    expect(await readdir(open)).toEqual([]);
   });
 });

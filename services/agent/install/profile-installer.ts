@@ -2,14 +2,16 @@
  * Installs a seccomp profile on this node: `<seccompDir>/<name>.json`, where the kubelet finds it
  * as `localhostProfile: seccompose/<name>.json`. Written through a temporary file and a rename in
  * the same directory, so a container starting meanwhile reads the old or the new profile, never
- * half of one.
+ * half of one. The agent runs as root on the host, so nothing in that directory is followed: a
+ * symbolic link as the directory, the target or a temporary name is refused (SC_FILE_UNSAFE).
  */
 import { createHash } from "node:crypto";
-import { mkdir, readFile } from "node:fs/promises";
+import { constants } from "node:fs";
+import { mkdir, open } from "node:fs/promises";
 import { join } from "node:path";
 import type { InstalledProfile, InstallProfileRequest } from "../../../lib/contracts/types.ts";
-import { SeccomposeError } from "../../../lib/errors.ts";
-import { writeFileAtomic } from "../../../lib/atomic-file.ts";
+import { isSeccomposeError, SeccomposeError } from "../../../lib/errors.ts";
+import { checkTrustedDirectory, writeFileAtomic } from "../../../lib/atomic-file.ts";
 
 export type ProfileInstaller = (request: InstallProfileRequest) => Promise<InstalledProfile>;
 
@@ -70,18 +72,45 @@ export function createProfileInstaller(node: string, seccompDir: string | undefi
     const bytes = Buffer.from(request.profile, "utf8");
     const sha256 = createHash("sha256").update(bytes).digest("hex");
     const installed: InstalledProfile = { name, path, bytes: bytes.length, sha256 };
-    const current = await readFile(path).catch(() => undefined);
-    if (current !== undefined && current.equals(bytes)) return { ...installed, unchanged: true };
     try {
-      await mkdir(seccompDir, { recursive: true });
-      await writeFileAtomic(path, bytes);
+      await mkdir(seccompDir, { recursive: true, mode: 0o755 });
+      await checkTrustedDirectory(seccompDir);
+      const current = await readCurrent(path);
+      if (current !== undefined && current.equals(bytes)) return { ...installed, unchanged: true };
+      await writeFileAtomic(path, bytes, { trustedDirectory: true });
     } catch (err) {
+      // writeFileAtomic's errors already name the path.
+      if (isSeccomposeError(err, "SC_FILE_UNSAFE") || isSeccomposeError(err, "SC_FILE_WRITE")) {
+        throw new SeccomposeError(err.code, `node ${node}: ${err.message}`, { cause: err });
+      }
       throw new SeccomposeError(
         "SC_FILE_WRITE",
         `node ${node} cannot write ${path}: ${(err as Error).message}`,
-        { cause: err },
+        {
+          cause: err,
+        },
       );
     }
     return installed;
   };
+}
+
+/** The installed file's bytes, undefined when there is none; a link is refused, not read through. */
+async function readCurrent(path: string): Promise<Buffer | undefined> {
+  let handle;
+  try {
+    handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") return undefined;
+    if (code === "ELOOP") {
+      throw new SeccomposeError("SC_FILE_UNSAFE", `${path} is a symbolic link; refusing to replace it`);
+    }
+    throw err;
+  }
+  try {
+    return await handle.readFile();
+  } finally {
+    await handle.close();
+  }
 }

@@ -1,0 +1,39 @@
+import { mkdtemp, readFile, readdir, rm, symlink, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { writeFileAtomic } from "./atomic-file.ts";
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), "seccompose-atomic-"));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe("writeFileAtomic", () => {
+  it("replaces a file whole and leaves no temporary file", async () => {
+    const path = join(dir, "p.json");
+    await writeFileAtomic(path, "old\n");
+    await writeFileAtomic(path, "new\n");
+    expect(await readFile(path, "utf8")).toBe("new\n");
+    expect(await readdir(dir)).toEqual(["p.json"]);
+  });
+
+  it("refuses a target that is a symbolic link, leaving the link and what it points to alone", async () => {
+    const outside = join(dir, "outside.txt");
+    await writeFile(outside, "precious\n");
+    await symlink(outside, join(dir, "p.json"));
+    await expect(writeFileAtomic(join(dir, "p.json"), "x")).rejects.toMatchObject({ code: "SC_FILE_UNSAFE" });
+    expect(await readFile(outside, "utf8")).toBe("precious\n");
+    expect((await readdir(dir)).sort()).toEqual(["outside.txt", "p.json"]);
+  });
+
+  it("names the path when the directory does not exist", async () => {
+    await expect(writeFileAtomic(join(dir, "missing", "p.json"), "x")).rejects.toMatchObject({
+      code: "SC_FILE_WRITE",
+      message: expect.stringContaining(join(dir, "missing", "p.json")),
+    });
+  });
+});
