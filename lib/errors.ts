@@ -40,6 +40,7 @@ export const ErrorCodes = {
   SC_AGENTS_UNAVAILABLE: "SC_AGENTS_UNAVAILABLE",
   SC_AGGREGATOR_UNAVAILABLE: "SC_AGGREGATOR_UNAVAILABLE",
   SC_WAIT_TIMEOUT: "SC_WAIT_TIMEOUT",
+  SC_MESSAGE_REFUSED: "SC_MESSAGE_REFUSED",
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -61,6 +61,8 @@ const PULL_MAX_BYTES = 4 * 1024 * 1024;
 const DEFAULT_TICK_MS = 250;
 /** The aggregator's NATS user may subscribe to reply inboxes under this prefix only (deploy/nats-permissions.json). */
 const AGGREGATOR_INBOX_PREFIX = "_INBOX.aggregator";
+/** Distinct (reason, session, node) refusals logged; beyond this they are only counted. */
+const MAX_REFUSALS_LOGGED = 1000;
 /** KV and JetStream headers ride along with a chunk inside the server's max_payload. */
 const PAYLOAD_HEADROOM = 8 * 1024;
 
@@ -119,6 +121,8 @@ class Aggregator implements RunningAggregator {
   #tickAgain = false;
   #checkpointing: Promise<void> | undefined;
   #prunedForeign = false;
+  readonly #refusalsLogged = new Set<string>();
+  #checkingCatchUp = false;
   #lastCheckpoint: { streamSeq: number; writtenAt: string } | undefined;
   #resolveDone!: () => void;
   #rejectDone!: (err: unknown) => void;
@@ -148,7 +152,7 @@ class Aggregator implements RunningAggregator {
       kvValueMaxBytes: Math.min(kvLimit, maxPayload - PAYLOAD_HEADROOM),
     });
     this.#maxMessageBytes = o.config.stream?.maxMsgSize ?? DEFAULT_MAX_EVENT_MESSAGE_BYTES;
-    this.#state = new AggregatorState(o.clock ?? Date.now);
+    this.#state = new AggregatorState(o.clock ?? Date.now, o.config.limits);
     this.done = new Promise((resolve, reject) => {
       this.#resolveDone = resolve;
       this.#rejectDone = reject;
@@ -171,7 +175,7 @@ class Aggregator implements RunningAggregator {
       );
     }
     if (loaded !== undefined) {
-      this.#state = AggregatorState.restore(loaded.snapshot, clock);
+      this.#state = AggregatorState.restore(loaded.snapshot, clock, this.#o.config.limits);
       this.#log.info(
         {
           streamSeq: loaded.head.streamSeq,
@@ -196,6 +200,10 @@ class Aggregator implements RunningAggregator {
       loaded?.head.coveredSeq,
       this.#log,
     );
+    // Deadlines wait until what is in the stream now is merged: a restart after a session's deadline
+    // must not call nodes missing whose data sits unconsumed in the stream.
+    const streamInfo = await this.#jsm.streams.info(STREAM_EVENTS);
+    this.#state.catchUpTo(streamInfo.state.last_seq);
     this.#m.lagSource = async () => (await durableInfo(this.#jsm))?.num_pending;
     this.#subscriptions.push(serveStatus(this.nc, (s) => this.status(s), this.#log));
     this.#subscriptions.push(serveFreeze(this.nc, sessions, this.#log));
@@ -233,9 +241,29 @@ class Aggregator implements RunningAggregator {
 
   #onRecord(change: RecordChange): void {
     if (change.record === undefined) this.#state.clearRecord(change.id);
-    else this.#state.setRecord(change.record);
+    // Messages held until the node set was written are merged or refused now.
+    else for (const outcome of this.#state.setRecord(change.record)) this.#afterMerge(outcome);
     this.#dirty = true;
     this.#scheduleTick();
+  }
+
+  /** Logs the first refusal per session, node and reason only: a flood must not become a log flood. */
+  #noteRefusal(outcome: MergeOutcome): void {
+    const reason = outcome.refused!;
+    this.#m.refusedMessages.inc({ reason });
+    const key = `${reason}/${outcome.session}/${outcome.node}`;
+    if (this.#refusalsLogged.has(key) || this.#refusalsLogged.size >= MAX_REFUSALS_LOGGED) return;
+    this.#refusalsLogged.add(key);
+    this.#log.warn(
+      {
+        session: outcome.session,
+        node: outcome.node,
+        kind: outcome.kind,
+        reason,
+        code: "SC_MESSAGE_REFUSED",
+      },
+      "message refused; further ones like it are only counted",
+    );
   }
 
   #handle(m: JsMsg): boolean {
@@ -261,6 +289,16 @@ class Aggregator implements RunningAggregator {
       else this.#log.error({ ...fields, err }, "merging a message failed");
       return false;
     }
+    return this.#afterMerge(outcome);
+  }
+
+  /** Reports what a merge did (refusal, late data, drift); false: the message is to be terminated. */
+  #afterMerge(outcome: MergeOutcome): boolean {
+    if (outcome.refused !== undefined) {
+      this.#noteRefusal(outcome);
+      return false;
+    }
+    if (outcome.held === true) return true;
     if (outcome.late) {
       if (outcome.fresh) {
         this.#m.lateBatches.inc();
@@ -310,6 +348,7 @@ class Aggregator implements RunningAggregator {
       return;
     }
     this.#ticking = (async () => {
+      await this.#checkCaughtUp();
       do {
         this.#tickAgain = false;
         for (const action of this.#state.due()) {
@@ -336,12 +375,62 @@ class Aggregator implements RunningAggregator {
     });
   }
 
+  /**
+   * Messages older than the start-up sequence may have aged out of the stream, so "caught up" is
+   * also reached when the consumer has nothing left to deliver and everything delivered was merged.
+   */
+  async #checkCaughtUp(): Promise<void> {
+    if (this.#state.caughtUp() || this.#checkingCatchUp) return;
+    this.#checkingCatchUp = true;
+    try {
+      const info = await durableInfo(this.#jsm);
+      if (
+        info !== undefined &&
+        info.num_pending === 0 &&
+        this.#state.highestStreamSeq >= info.delivered.stream_seq
+      ) {
+        this.#state.markCaughtUp();
+        this.#log.info({ streamSeq: this.#state.highestStreamSeq }, "caught up with the stream");
+      }
+    } catch (err) {
+      this.#log.warn({ err: (err as Error).message }, "could not read the consumer info");
+    } finally {
+      this.#checkingCatchUp = false;
+    }
+  }
+
   async #perform(action: Action): Promise<void> {
     const log = this.#log.child({ session: action.session });
     if (action.kind === "finalise") {
       const profiles = [];
       for (const p of action.publications) {
         const key = profileKey(action.session, p.token);
+        // A finished result is never replaced by a lesser one (e.g. rebuilt without a checkpoint
+        // from a stream that lost messages): only a complete result may replace a partial one.
+        const stored = await this.#publisher.storedResult(key);
+        if (
+          stored !== undefined &&
+          stored.status !== "recording" &&
+          !isUpgrade(stored.status, p.document.status)
+        ) {
+          log.warn(
+            {
+              workload: p.token,
+              stored: stored.status,
+              revision: stored.revision,
+              computed: p.document.status,
+            },
+            "kept the stored final profile",
+          );
+          profiles.push({
+            workload: p.workload,
+            key,
+            revision: stored.revision,
+            syscalls: stored.syscalls,
+            storage: stored.storage,
+          });
+          continue;
+        }
         const storage = await this.#publisher.putProfile(key, p.document);
         if (action.mode === "continuous") {
           await this.#publisher.putProfile(
@@ -503,6 +592,11 @@ class Aggregator implements RunningAggregator {
     this.#resolveDone();
     return this.done;
   }
+}
+
+/** Whether a final document of `next` status may replace one of `stored` status: only partial → complete. */
+function isUpgrade(stored: "complete" | "partial", next: "complete" | "partial" | "recording"): boolean {
+  return stored === "partial" && next === "complete";
 }
 
 /** The NATS password from `nats.passFile` (a mounted Secret), read at start. */
