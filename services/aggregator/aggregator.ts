@@ -186,6 +186,11 @@ class Aggregator implements RunningAggregator {
         "restored the checkpoint",
       );
     }
+    // Deadlines wait until what is in the stream now is merged: a restart after a session's deadline
+    // must not call nodes missing whose data sits unconsumed in the stream. Set before the records
+    // arrive, since each record change runs the deadline check.
+    const streamInfo = await this.#jsm.streams.info(STREAM_EVENTS);
+    this.#state.catchUpTo(streamInfo.state.last_seq);
     await this.#records.start(
       sessions,
       (c) => this.#onRecord(c),
@@ -200,10 +205,6 @@ class Aggregator implements RunningAggregator {
       loaded?.head.coveredSeq,
       this.#log,
     );
-    // Deadlines wait until what is in the stream now is merged: a restart after a session's deadline
-    // must not call nodes missing whose data sits unconsumed in the stream.
-    const streamInfo = await this.#jsm.streams.info(STREAM_EVENTS);
-    this.#state.catchUpTo(streamInfo.state.last_seq);
     this.#m.lagSource = async () => (await durableInfo(this.#jsm))?.num_pending;
     this.#subscriptions.push(serveStatus(this.nc, (s) => this.status(s), this.#log));
     this.#subscriptions.push(serveFreeze(this.nc, sessions, this.#log));
@@ -376,8 +377,9 @@ class Aggregator implements RunningAggregator {
   }
 
   /**
-   * Messages older than the start-up sequence may have aged out of the stream, so "caught up" is
-   * also reached when the consumer has nothing left to deliver and everything delivered was merged.
+   * Messages older than the start-up sequence may have aged out of (or been deleted from) the
+   * stream, so "caught up" is also reached when the consumer has nothing left to deliver and
+   * everything delivered was merged: either acked (acks follow merges) or up to the delivered sequence.
    */
   async #checkCaughtUp(): Promise<void> {
     if (this.#state.caughtUp() || this.#checkingCatchUp) return;
@@ -387,7 +389,7 @@ class Aggregator implements RunningAggregator {
       if (
         info !== undefined &&
         info.num_pending === 0 &&
-        this.#state.highestStreamSeq >= info.delivered.stream_seq
+        (info.num_ack_pending === 0 || this.#state.highestStreamSeq >= info.delivered.stream_seq)
       ) {
         this.#state.markCaughtUp();
         this.#log.info({ streamSeq: this.#state.highestStreamSeq }, "caught up with the stream");
