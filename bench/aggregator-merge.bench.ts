@@ -11,8 +11,15 @@ import type { PubAck } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { pino } from "pino";
 import { decodeEventMessage, encodeEventMessage } from "../lib/nats/codec.ts";
-import { ensureEventStream } from "../lib/nats/streams.ts";
-import { STREAM_EVENTS, batchMessageId, eventSubject, finMessageId } from "../lib/subjects.ts";
+import type { SessionRecord } from "../lib/contracts/types.ts";
+import { ensureEventStream, ensureKv } from "../lib/nats/streams.ts";
+import {
+  BUCKET_SESSIONS,
+  STREAM_EVENTS,
+  batchMessageId,
+  eventSubject,
+  finMessageId,
+} from "../lib/subjects.ts";
 import { startAggregator } from "../services/aggregator/aggregator.ts";
 import { createMetrics } from "../services/aggregator/metrics.ts";
 import {
@@ -40,6 +47,20 @@ const server = await startNatsServer();
 const nc = await connect({ servers: server.url, noAsyncTraces: true });
 const js = jetstream(nc);
 await ensureEventStream(await jetstreamManager(nc), { maxBytes: -1 });
+
+// The aggregator merges data only of a session with a record, from its nodes, once asked to stop.
+const record: SessionRecord = {
+  schemaVersion: 1,
+  id: spec.session,
+  mode: "oneshot",
+  state: "stopping",
+  createdAt: new Date().toISOString(),
+  stopDeadline: new Date(Date.now() + 3_600_000).toISOString(),
+  expectedNodes: [...spec.nodes],
+  targets: {},
+  profile: { argSyscalls: ["socket"] },
+};
+await (await ensureKv(js, BUCKET_SESSIONS)).put(spec.session, JSON.stringify(record));
 
 let bytes = 0;
 const fillStart = performance.now();
@@ -84,6 +105,7 @@ await server.stop();
 // The same decode + validate + merge without NATS, for comparison.
 const encoded = [...recordingBatches(spec)].slice(0, 300).map((b) => encodeEventMessage(b));
 const state = new AggregatorState(() => 0);
+state.setRecord(record);
 const cpuStart = performance.now();
 let cpuEvents = 0;
 for (let round = 0; round < 3; round++) {
