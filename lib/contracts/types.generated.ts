@@ -604,11 +604,11 @@ export interface AggregatorConfig {
      */
     maxWorkloadsPerNode?: number;
     /**
-     * Count entries per session: distinct (workload, syscall, argument tuple, container) combinations (default 400000).
+     * Count entries per session: distinct (workload, syscall, argument tuple, container) combinations (default 200000).
      */
     maxTuplesPerSession?: number;
     /**
-     * Count entries one node may add per session (default 100000).
+     * Count entries one node may add per session (default 50000).
      */
     maxTuplesPerNode?: number;
     /**

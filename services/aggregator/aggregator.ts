@@ -54,6 +54,11 @@ import type { ConsumerStatus } from "./status.ts";
 
 export const DEFAULT_CHECKPOINT_INTERVAL_MS = 1000;
 export const DEFAULT_KV_VALUE_MAX_BYTES = 512 * 1024;
+/**
+ * Payload bytes of merged-but-unsettled messages that force a checkpoint: each message keeps its
+ * payload until settled, so a flood of large batches would otherwise hold up to maxAckPending of them.
+ */
+const MAX_UNSETTLED_BYTES = 16 * 1024 * 1024;
 /** Merged-but-unsettled messages the server lets us hold; a checkpoint is forced at half of it. */
 const MAX_ACK_PENDING = 20_000;
 const PULL_MAX_BYTES = 4 * 1024 * 1024;
@@ -213,8 +218,10 @@ class Aggregator implements RunningAggregator {
       start,
       logger: this.#log,
       handle: (m) => this.#handle(m),
-      onUnsettled: (n) => {
-        if (n >= MAX_ACK_PENDING / 2 && this.#checkpointing === undefined) void this.#checkpoint();
+      onUnsettled: (n, bytes) => {
+        if ((n >= MAX_ACK_PENDING / 2 || bytes >= MAX_UNSETTLED_BYTES) && this.#checkpointing === undefined) {
+          void this.#checkpoint();
+        }
       },
     });
     await this.#consumer.start();

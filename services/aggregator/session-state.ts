@@ -63,8 +63,8 @@ export interface Limits {
 export const DEFAULT_LIMITS: Limits = {
   maxWorkloadsPerSession: 5000,
   maxWorkloadsPerNode: 1000,
-  maxTuplesPerSession: 400_000,
-  maxTuplesPerNode: 100_000,
+  maxTuplesPerSession: 200_000,
+  maxTuplesPerNode: 50_000,
   maxBatchesPerNode: 1_000_000,
   maxHeldMessagesPerNode: 256,
 };
