@@ -477,6 +477,10 @@ export interface ProfileDocument {
     to: Timestamp;
     reason?: string;
   }[];
+  /**
+   * Batches that arrived after the session was finalised and are merged into this revision. Such a revision is stored only under <session>.<workload token>.rev.<revision>: the final document under <session>.<workload token> is never overwritten.
+   */
+  lateBatches?: number;
   convergedAt?: Timestamp;
   frozen?: boolean;
   nodes: {
@@ -702,7 +706,7 @@ export interface AggregatorSessionStatus {
   batchesMerged: number;
   eventsMerged: number;
   /**
-   * Batches that arrived after the session was finalised (not merged).
+   * Batches that arrived after the session was finalised: never merged into the final documents, published as late revisions (lateRevisionKey).
    */
   lateBatches: number;
   nodes: AggregatorNodeStatus[];
@@ -789,6 +793,10 @@ export interface AggregatorWorkloadStatus {
   lastChangeAt?: string;
   frozen: boolean;
   driftEvents: number;
+  /**
+   * KV sc_profiles key of the newest revision holding data that arrived after finalisation (the final document under profileKey is never overwritten).
+   */
+  lateRevisionKey?: string;
 }
 /**
  * Published on sc.agg.status.<session> when a session's final profiles are stored.

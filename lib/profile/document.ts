@@ -11,6 +11,8 @@ export interface DocumentMeta {
   status: ProfileDocument["status"];
   missingNodes?: readonly string[];
   gaps?: readonly DocumentGap[];
+  /** Batches merged after finalisation (a late revision). */
+  lateBatches?: number;
   argSyscalls: readonly string[];
   convergedAt?: string;
   frozen?: boolean;
@@ -56,6 +58,7 @@ export function toProfileDocument(wo: WorkloadObservations, meta: DocumentMeta):
   };
   if (meta.missingNodes && meta.missingNodes.length > 0) doc.missingNodes = [...meta.missingNodes].sort();
   if (meta.gaps && meta.gaps.length > 0) doc.gaps = meta.gaps.map((g) => ({ ...g }));
+  if (meta.lateBatches !== undefined && meta.lateBatches > 0) doc.lateBatches = meta.lateBatches;
   if (meta.argSyscalls.length > 0) doc.argSyscalls = [...meta.argSyscalls].sort();
   if (meta.convergedAt !== undefined) doc.convergedAt = meta.convergedAt;
   if (meta.frozen !== undefined) doc.frozen = meta.frozen;

@@ -41,6 +41,7 @@ import {
 import { CheckpointStore, encodeSnapshot } from "./checkpoint.ts";
 import type { LoadedCheckpoint } from "./checkpoint.ts";
 import { reconcileRevision } from "./continuous.ts";
+import { observationsFromDocument, toProfileDocument } from "../../lib/profile/document.ts";
 import { EventConsumer, durableInfo, ensureDurable, settle } from "./consumer.ts";
 import type { AggregatorMetrics } from "./metrics.ts";
 import { Publisher } from "./publisher.ts";
@@ -312,7 +313,7 @@ class Aggregator implements RunningAggregator {
         this.#m.lateBatches.inc();
         this.#log.warn(
           { session: outcome.session, node: outcome.node, kind: outcome.kind },
-          "message for a finalised session; not merged",
+          "message for a finalised session; kept for a late revision, the final profile is unchanged",
         );
       }
       return true;
@@ -416,17 +417,17 @@ class Aggregator implements RunningAggregator {
         const key = profileKey(action.session, p.token);
         // A finished result is never replaced by a lesser one (e.g. rebuilt without a checkpoint
         // from a stream that lost messages): only a complete result may replace a partial one.
-        const stored = await this.#publisher.storedResult(key);
+        const stored = await this.#publisher.storedDocument(key);
         if (
           stored !== undefined &&
-          stored.status !== "recording" &&
-          !isUpgrade(stored.status, p.document.status)
+          stored.doc.status !== "recording" &&
+          !isUpgrade(stored.doc.status, p.document.status)
         ) {
           log.warn(
             {
               workload: p.token,
-              stored: stored.status,
-              revision: stored.revision,
+              stored: stored.doc.status,
+              revision: stored.doc.revision,
               computed: p.document.status,
             },
             "kept the stored final profile",
@@ -434,8 +435,8 @@ class Aggregator implements RunningAggregator {
           profiles.push({
             workload: p.workload,
             key,
-            revision: stored.revision,
-            syscalls: stored.syscalls,
+            revision: stored.doc.revision,
+            syscalls: stored.doc.syscalls.length,
             storage: stored.storage,
           });
           continue;
@@ -475,6 +476,10 @@ class Aggregator implements RunningAggregator {
       );
       return;
     }
+    if (action.kind === "late") {
+      await this.#publishLate(action, log);
+      return;
+    }
     const { step, publication: p } = action;
     await this.#publisher.putProfile(profileKey(action.session, p.token), p.document);
     await this.#publisher.putProfile(profileRevisionKey(action.session, p.token, step.revision), p.document);
@@ -503,6 +508,39 @@ class Aggregator implements RunningAggregator {
       this.#m.convergences.inc();
       wlog.info({ revision: step.revision }, "profile converged");
     }
+  }
+
+  /**
+   * Data that came after finalisation becomes a new revision: the final document plus the late
+   * data, under `<key>.rev.<final revision + n>` with `lateBatches` set. The final document under
+   * `<key>` stays as it was.
+   */
+  async #publishLate(action: Extract<Action, { kind: "late" }>, log: Logger): Promise<void> {
+    const revisions = new Map<string, number>();
+    for (const p of action.publications) {
+      const stored = await this.#publisher.storedDocument(profileKey(action.session, p.token));
+      const merged = observationsFromDocument(p.document);
+      if (stored !== undefined) merged.mergeFrom(observationsFromDocument(stored.doc));
+      const base = stored?.doc;
+      const revision = (base?.revision ?? 0) + p.lateRevision;
+      const doc = toProfileDocument(merged, {
+        session: action.session,
+        revision,
+        status: base?.status === "recording" || base === undefined ? action.status : base.status,
+        missingNodes: base?.missingNodes ?? [],
+        gaps: base?.gaps ?? [],
+        lateBatches: action.lateBatches,
+        argSyscalls: base?.argSyscalls ?? p.document.argSyscalls ?? [],
+      });
+      await this.#publisher.putProfile(profileRevisionKey(action.session, p.token, revision), doc);
+      revisions.set(p.token, revision);
+      log.warn(
+        { workload: p.token, revision, lateBatches: action.lateBatches, syscalls: doc.syscalls.length },
+        "data after finalisation published as a new revision; the final profile is unchanged",
+      );
+    }
+    this.#state.confirm(action, revisions);
+    this.#dirty = true;
   }
 
   /** Stores a checkpoint of everything merged so far, then settles the messages it covers. */

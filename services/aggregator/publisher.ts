@@ -84,34 +84,25 @@ export class Publisher {
     return stored.where;
   }
 
-  /** What is stored under `key` (a document or a pointer to one), or undefined when nothing is. */
-  async storedResult(key: string): Promise<
-    | {
-        status: ProfileDocument["status"];
-        revision: number;
-        syscalls: number;
-        storage: "kv" | "object";
-      }
-    | undefined
-  > {
+  /**
+   * The document stored under `key` (following a pointer into the Object Store) and where it is,
+   * or undefined when nothing (valid) is.
+   */
+  async storedDocument(key: string): Promise<{ doc: ProfileDocument; storage: "kv" | "object" } | undefined> {
     const entry = await this.#o.profiles.get(key);
     if (entry === null || entry.operation !== "PUT") return undefined;
     const value: unknown = entry.json();
-    if (isValid("profileDocument", value)) {
-      const doc = value as ProfileDocument;
-      return { status: doc.status, revision: doc.revision, syscalls: doc.syscalls.length, storage: "kv" };
-    }
+    if (isValid("profileDocument", value)) return { doc: value as ProfileDocument, storage: "kv" };
     if (!isValid("profilePointer", value)) return undefined;
-    const pointer = value as ProfilePointer;
-    const bytes = await this.#o.objects.getBlob(pointer.object);
+    const bytes = await this.#o.objects.getBlob((value as ProfilePointer).object);
+    if (bytes === null) return undefined;
     let doc: unknown;
     try {
-      doc = bytes === null ? undefined : JSON.parse(new TextDecoder().decode(bytes));
+      doc = JSON.parse(new TextDecoder().decode(bytes));
     } catch {
-      doc = undefined;
+      return undefined;
     }
-    const syscalls = isValid("profileDocument", doc) ? (doc as ProfileDocument).syscalls.length : 0;
-    return { status: pointer.status, revision: pointer.revision, syscalls, storage: "object" };
+    return isValid("profileDocument", doc) ? { doc: doc as ProfileDocument, storage: "object" } : undefined;
   }
 
   /** Revision of the latest document stored for a workload, or undefined when there is none. */

@@ -233,8 +233,9 @@ describe("AggregatorState merge and finalisation", () => {
     expect(doc.syscalls.filter((s) => s.name !== "socket").every((s) => s.args === undefined)).toBe(true);
   });
 
-  it("releases a finalised session's observations and counts later new batches as late without merging them", () => {
-    const state = stateWith("s1", ["node-a"]);
+  it("releases a finalised session's observations and turns later new batches into a late revision, not into the final one", () => {
+    let now = T0;
+    const state = stateWith("s1", ["node-a"], () => now);
     const messages = recording("s1", ["node-a"], 2);
     for (const m of messages) state.apply(m);
     const action = finalise(state);
@@ -245,10 +246,32 @@ describe("AggregatorState merge and finalisation", () => {
     expect(s.finalised?.workloads.map((w) => w.token)).toEqual(action.publications.map((p) => p.token));
     const redelivered = state.apply(messages[0]!);
     expect(redelivered).toMatchObject({ late: true, fresh: false });
-    const extra = { ...(messages[0] as SyscallEventBatch), seq: 9 };
+    const first = messages[0] as SyscallEventBatch;
+    const extra: SyscallEventBatch = {
+      ...first,
+      seq: 9,
+      workloads: [{ workload: web, syscalls: [{ name: "getrandom", count: 1, firstSeen: T0 }] }],
+    };
     expect(state.apply(extra)).toMatchObject({ late: true, fresh: true, events: 0 });
     expect(s.lateBatches).toBe(1);
+    // Published once no more late data came for a moment.
     expect(state.due()).toEqual([]);
+    now += 1000;
+    const late = state.due();
+    expect(late).toHaveLength(1);
+    const lateAction = late[0] as Extract<Action, { kind: "late" }>;
+    expect(lateAction).toMatchObject({ kind: "late", status: "complete", lateBatches: 1 });
+    expect(lateAction.publications.map((p) => [p.token, p.lateRevision])).toEqual([
+      ["shop_Deployment_web_nginx", 1],
+    ]);
+    expect(lateAction.publications[0]!.document.syscalls.map((x) => x.name)).toEqual(["getrandom"]);
+    // The late data survives a restart until it is published.
+    const restored = AggregatorState.restore(structuredClone(state.snapshot()), () => now);
+    restored.setRecord(record("s1", { expectedNodes: ["node-a"] }));
+    expect(restored.due()).toEqual(late);
+    state.confirm(lateAction, new Map([["shop_Deployment_web_nginx", 2]]));
+    expect(state.due()).toEqual([]);
+    expect(s.finalised?.workloads.find((w) => w.token === "shop_Deployment_web_nginx")?.lateRevision).toBe(2);
   });
 
   it("ignores a stopped record of a session it never saw, but uses it once that session's messages arrive", () => {

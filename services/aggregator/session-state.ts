@@ -165,7 +165,24 @@ export interface FinalisedWorkload {
   token: string;
   revision: number;
   syscalls: number;
+  /** Revision of the newest document with late data (stored under `<key>.rev.<n>`), once published. */
+  lateRevision?: number;
 }
+
+/** Data that came after finalisation for one workload: published as a new revision, never merged into the final one. */
+export interface LateWorkload {
+  readonly id: string;
+  readonly token: string;
+  readonly observations: WorkloadObservations;
+  /** Bumped by every merge that changed something; published up to `publishedVersion`. */
+  version: number;
+  publishedVersion: number;
+  /** Late revisions published so far. */
+  published: number;
+}
+
+/** Late data is published once no more came for this long, so a burst makes one revision. */
+const LATE_DEBOUNCE_MS = 1000;
 
 export interface FinalisedSession {
   status: "complete" | "partial";
@@ -183,8 +200,11 @@ export class SessionState {
   readonly workloads = new Map<string, WorkloadState>();
   batches = 0;
   events = 0;
-  /** New batches that arrived after the session was finalised; counted, not merged. */
+  /** New batches that arrived after the session was finalised: merged into `late`, published as new revisions. */
   lateBatches = 0;
+  readonly late = new Map<string, LateWorkload>();
+  /** Aggregator clock of the last late merge. */
+  lastLateAt = 0;
   lastEventAt: number | undefined;
   finalised: FinalisedSession | undefined;
   /** Count entries in this session's observations. */
@@ -299,6 +319,14 @@ export type Action =
       missingNodes: string[];
       gaps: DocumentGap[];
       publications: Publication[];
+    }
+  | {
+      kind: "late";
+      session: string;
+      /** Per workload: the late data alone, its late revision number (1, 2, ...) and the version it reflects. */
+      publications: Array<Publication & { lateRevision: number; version: number }>;
+      status: "complete" | "partial";
+      lateBatches: number;
     }
   | {
       kind: "publish";
@@ -502,7 +530,10 @@ export class AggregatorState {
       nodeComplete: false,
     };
     if (session.finalised !== undefined) {
-      if (fresh) session.lateBatches++;
+      if (fresh) {
+        session.lateBatches++;
+        this.#mergeLate(session, node, batch, known, now);
+      }
       return outcome;
     }
     node.arch ??= batch.arch;
@@ -596,6 +627,66 @@ export class AggregatorState {
     return outcome;
   }
 
+  /** Late data: same checks and limits as before finalisation, kept apart from the released final state. */
+  #mergeLate(
+    session: SessionState,
+    node: NodeState,
+    batch: SyscallEventBatch,
+    known: ReadonlySet<string>,
+    now: number,
+  ): void {
+    const limits = this.limits;
+    let refusedNames = 0;
+    let overLimit = 0;
+    for (const entry of batch.workloads) {
+      let lw: LateWorkload | undefined;
+      for (const ev of entry.syscalls) {
+        if (!known.has(ev.name)) {
+          refusedNames++;
+          continue;
+        }
+        const id = workloadId(entry.workload);
+        if (lw === undefined) {
+          if (!this.#workloadAllowed(session, node, id)) {
+            overLimit += entry.syscalls.length;
+            break;
+          }
+          lw = session.late.get(id);
+          if (lw === undefined) {
+            const key = canonicalKey(entry.workload);
+            lw = {
+              id,
+              token: workloadToken(key),
+              observations: new WorkloadObservations(key),
+              version: 0,
+              publishedVersion: 0,
+              published: 0,
+            };
+            session.late.set(id, lw);
+          }
+          lw.observations.noteNode(batch.node, batch.arch, batch.droppedEvents);
+        }
+        const stats = lw.observations.syscalls.get(ev.name);
+        if (stats === undefined || !stats.counts.has(countKey(batch.node, ev.args, entry.containerId))) {
+          if (node.tuples >= limits.maxTuplesPerNode || session.tuples >= limits.maxTuplesPerSession) {
+            overLimit++;
+            continue;
+          }
+          node.tuples++;
+          session.tuples++;
+        }
+        lw.observations.observe(batch.node, ev.name, ev.count, ev.firstSeen, ev.args, entry.containerId);
+        lw.version++;
+        session.lastLateAt = now;
+      }
+    }
+    node.refusedEvents += refusedNames + overLimit;
+    session.refused.unknownSyscall += refusedNames;
+    session.refused.overLimit += overLimit;
+    this.refused.unknownSyscall += refusedNames;
+    this.refused.overLimit += overLimit;
+  }
+
   /**
    * Applies a session record (desired state): node set, deadline, mode, frozen workloads. Once the
    * node set is written, the messages held for the session are merged or refused: their outcomes.
@@ -643,7 +734,11 @@ export class AggregatorState {
     const now = this.#clock();
     const actions: Action[] = [];
     for (const session of this.sessions.values()) {
-      if (session.finalised !== undefined) continue;
+      if (session.finalised !== undefined) {
+        const late = this.#lateAction(session, now);
+        if (late !== undefined) actions.push(late);
+        continue;
+      }
       const finalise = this.#finalisation(session, now);
       if (finalise !== undefined) {
         actions.push(finalise);
@@ -677,6 +772,32 @@ export class AggregatorState {
       }
     }
     return actions;
+  }
+
+  #lateAction(session: SessionState, now: number): Action | undefined {
+    const finalised = session.finalised!;
+    const pending = [...session.late.values()].filter((lw) => lw.version > lw.publishedVersion);
+    if (pending.length === 0 || now - session.lastLateAt < LATE_DEBOUNCE_MS) return undefined;
+    return {
+      kind: "late",
+      session: session.id,
+      status: finalised.status,
+      lateBatches: session.lateBatches,
+      publications: pending
+        .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+        .map((lw) => ({
+          workload: lw.observations.key,
+          token: lw.token,
+          lateRevision: lw.published + 1,
+          version: lw.version,
+          document: toProfileDocument(lw.observations, {
+            session: session.id,
+            revision: lw.published + 1,
+            status: finalised.status,
+            argSyscalls: session.argSyscalls,
+          }),
+        })),
+    };
   }
 
   /** Every gap of the session's nodes, by node then time. */
@@ -747,10 +868,32 @@ export class AggregatorState {
   }
 
   /** Books an action as done. A finalised session releases its observations. */
-  confirm(action: Action): void {
+  confirm(action: Action, revisions: ReadonlyMap<string, number> = new Map()): void {
     const session = this.sessions.get(action.session);
     if (session === undefined) return;
     const now = this.#clock();
+    if (action.kind === "late") {
+      for (const p of action.publications) {
+        const lw = session.late.get(workloadId(p.workload));
+        if (lw === undefined) continue;
+        lw.publishedVersion = Math.max(lw.publishedVersion, p.version);
+        lw.published = Math.max(lw.published, p.lateRevision);
+        const revision = revisions.get(p.token);
+        if (revision === undefined) continue;
+        const fw = session.finalised?.workloads.find((w) => w.token === p.token);
+        if (fw !== undefined) fw.lateRevision = revision;
+        else {
+          session.finalised?.workloads.push({
+            workload: p.workload,
+            token: p.token,
+            revision: 0,
+            syscalls: 0,
+            lateRevision: revision,
+          });
+        }
+      }
+      return;
+    }
     if (action.kind === "finalise") {
       session.finalised = {
         status: action.status,
@@ -853,6 +996,49 @@ export interface SessionSnapshot {
   refused?: RefusalCounts;
   foreignNodes?: string[];
   held?: EventMessage[];
+  late?: LateSnapshot[];
+  lastLateAt?: number;
+}
+
+export interface LateSnapshot {
+  key: WorkloadKey;
+  nodes: Array<[string, string, number]>;
+  syscalls: SyscallSnapshot[];
+  version: number;
+  publishedVersion: number;
+  published: number;
+}
+
+function observationsToSnapshot(
+  wo: WorkloadObservations,
+): Pick<WorkloadSnapshot, "key" | "nodes" | "syscalls"> {
+  return {
+    key: wo.key,
+    nodes: [...wo.nodes].map(([name, c]): [string, string, number] => [name, c.arch, c.droppedEvents]),
+    syscalls: [...wo.syscalls].map(([name, st]): SyscallSnapshot => [
+      name,
+      st.firstSeen,
+      st.anyArgs,
+      [...st.counts],
+      [...st.argTuples.values()].map((t) => [...t]),
+    ]),
+  };
+}
+
+function observationsFromSnapshot(
+  w: Pick<WorkloadSnapshot, "key" | "nodes" | "syscalls">,
+): WorkloadObservations {
+  const wo = new WorkloadObservations(canonicalKey(w.key));
+  for (const [name, arch, dropped] of w.nodes) wo.nodes.set(name, { arch, droppedEvents: dropped });
+  for (const [name, firstSeen, anyArgs, counts, tuples] of w.syscalls) {
+    wo.syscalls.set(name, {
+      counts: new Map(counts),
+      firstSeen,
+      anyArgs,
+      argTuples: new Map(tuples.map((t) => [t.join(","), t])),
+    });
+  }
+  return wo;
 }
 
 function sessionToSnapshot(s: SessionState): SessionSnapshot {
@@ -879,19 +1065,7 @@ function sessionToSnapshot(s: SessionState): SessionSnapshot {
       return ns;
     }),
     workloads: [...s.workloads.values()].map((ws) => ({
-      key: ws.observations.key,
-      nodes: [...ws.observations.nodes].map(([name, c]): [string, string, number] => [
-        name,
-        c.arch,
-        c.droppedEvents,
-      ]),
-      syscalls: [...ws.observations.syscalls].map(([name, st]): SyscallSnapshot => [
-        name,
-        st.firstSeen,
-        st.anyArgs,
-        [...st.counts],
-        [...st.argTuples.values()].map((t) => [...t]),
-      ]),
+      ...observationsToSnapshot(ws.observations),
       track: trackToSnapshot(ws.track),
     })),
   };
@@ -902,6 +1076,15 @@ function sessionToSnapshot(s: SessionState): SessionSnapshot {
   snap.foreignNodes = [...s.foreignNodes];
   // Held messages are acked with the checkpoint that carries them, so they must be in it.
   snap.held = [...s.held.values()].flat();
+  if (s.late.size > 0) {
+    snap.late = [...s.late.values()].map((lw) => ({
+      ...observationsToSnapshot(lw.observations),
+      version: lw.version,
+      publishedVersion: lw.publishedVersion,
+      published: lw.published,
+    }));
+    snap.lastLateAt = s.lastLateAt;
+  }
   return snap;
 }
 
@@ -936,18 +1119,22 @@ function sessionFromSnapshot(snap: SessionSnapshot): SessionState {
     if (held === undefined) s.held.set(m.node, [m]);
     else held.push(m);
   }
+  for (const l of snap.late ?? []) {
+    const wo = observationsFromSnapshot(l);
+    const id = workloadId(wo.key);
+    s.late.set(id, {
+      id,
+      token: workloadToken(wo.key),
+      observations: wo,
+      version: l.version,
+      publishedVersion: l.publishedVersion,
+      published: l.published,
+    });
+  }
+  s.lastLateAt = snap.lastLateAt ?? 0;
   for (const w of snap.workloads) {
-    const key = canonicalKey(w.key);
-    const wo = new WorkloadObservations(key);
-    for (const [name, arch, dropped] of w.nodes) wo.nodes.set(name, { arch, droppedEvents: dropped });
-    for (const [name, firstSeen, anyArgs, counts, tuples] of w.syscalls) {
-      wo.syscalls.set(name, {
-        counts: new Map(counts),
-        firstSeen,
-        anyArgs,
-        argTuples: new Map(tuples.map((t) => [t.join(","), t])),
-      });
-    }
+    const wo = observationsFromSnapshot(w);
+    const key = wo.key;
     const id = workloadId(key);
     s.workloads.set(id, {
       id,

@@ -11,7 +11,7 @@ import type {
   AggregatorWorkloadStatus,
 } from "../../lib/contracts/types.ts";
 import { isValid } from "../../lib/contracts/validators.ts";
-import { AGGREGATOR_STATUS_SUBJECT, profileKey } from "../../lib/subjects.ts";
+import { AGGREGATOR_STATUS_SUBJECT, profileKey, profileRevisionKey } from "../../lib/subjects.ts";
 import type { AggregatorState, SessionState } from "./session-state.ts";
 
 export type ConsumerStatus = NonNullable<AggregatorStatus["consumer"]>;
@@ -66,6 +66,9 @@ function sessionStatus(s: SessionState): AggregatorSessionStatus {
           converged: false,
           frozen: false,
           driftEvents: 0,
+          ...(w.lateRevision !== undefined
+            ? { lateRevisionKey: profileRevisionKey(s.id, w.token, w.lateRevision) }
+            : {}),
         }))
       : [...s.workloads.values()]
           .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))

@@ -403,6 +403,25 @@ describe("attacks on the aggregator with node-a's agent credentials", () => {
 });
 
 describe("restarts never lose data and never downgrade a finished result", () => {
+  it("data after finalisation becomes a new revision; the final profile is untouched", async () => {
+    const id = "squat";
+    const final = await storedText(id);
+    await publish(agentB, [batch(id, NODE_B, 4, [...HONEST, "getrandom"])]);
+    // node-a is outside this session: its late data is refused like its early data.
+    await publish(agentA, [batch(id, NODE_A, 7, EVIL)]);
+    const s = await eventually("a late revision", async () => {
+      const st = await sessionStatus(id);
+      return st?.workloads[0]?.lateRevisionKey !== undefined ? st : undefined;
+    });
+    expect(s).toMatchObject({ state: "complete", lateBatches: 1 });
+    expect(s.refused?.foreignNode).toBe(3);
+    expect(await storedText(id)).toBe(final);
+    const entry = await profiles.get(s.workloads[0]!.lateRevisionKey!);
+    const late = assertValid("profileDocument", entry!.json(), "late revision");
+    expect(late).toMatchObject({ revision: 2, status: "complete", lateBatches: 1 });
+    expect(names(late)).toEqual([...HONEST, "getrandom"].sort());
+  });
+
   it("an aggregator restarted after the stop deadline merges what the stream holds before it decides", async () => {
     const id = "late-restart";
     await aggregator.stop();
