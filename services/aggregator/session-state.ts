@@ -77,6 +77,8 @@ export const DEFAULT_LIMITS: Limits = {
 const FIN_LOOKAHEAD = 1024;
 /** Gaps kept per node; more make no difference to the (already partial) result. */
 const MAX_GAPS_PER_NODE = 64;
+/** Nodes whose messages are held per session before the node set is written (clusters have fewer). */
+const MAX_HELD_NODES = 5000;
 /** Names of refused nodes kept per session, for status. */
 const MAX_FOREIGN_NODES = 32;
 
@@ -187,7 +189,6 @@ const LATE_DEBOUNCE_MS = 1000;
 export interface FinalisedSession {
   status: "complete" | "partial";
   missingNodes: string[];
-  gaps?: DocumentGap[];
   at: number;
   /** What was published; the observations themselves are released once a session is final. */
   workloads: FinalisedWorkload[];
@@ -442,8 +443,7 @@ export class AggregatorState {
       if (session.finalised !== undefined) return this.#refuse(session, message, "noNodeSet");
       let held = session.held.get(message.node);
       if (held === undefined) {
-        // Held node names are bounded like refused ones: a node set is a few hundred nodes at most.
-        if (session.held.size >= MAX_FOREIGN_NODES * 8) return this.#refuse(session, message, "heldOverflow");
+        if (session.held.size >= MAX_HELD_NODES) return this.#refuse(session, message, "heldOverflow");
         held = [];
         session.held.set(message.node, held);
       }
@@ -898,7 +898,6 @@ export class AggregatorState {
       session.finalised = {
         status: action.status,
         missingNodes: action.missingNodes,
-        ...(action.gaps.length > 0 ? { gaps: action.gaps } : {}),
         at: now,
         workloads: action.publications.map((p) => ({
           workload: p.workload,
