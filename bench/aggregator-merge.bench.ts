@@ -14,11 +14,10 @@
  */
 import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { PubAck } from "@nats-io/jetstream";
-import { Kvm } from "@nats-io/kv";
 import { connect } from "@nats-io/transport-node";
 import { pino } from "pino";
 import { decodeEventMessage, encodeEventMessage } from "../lib/nats/codec.ts";
-import { ensureEventStream } from "../lib/nats/streams.ts";
+import { ensureEventStream, ensureKv } from "../lib/nats/streams.ts";
 import {
   BUCKET_SESSIONS,
   STREAM_EVENTS,
@@ -95,7 +94,7 @@ async function oneRun(): Promise<Run> {
       });
     const fillSeconds = (performance.now() - fillStart) / 1000;
     // The session exists and was asked to stop, as `seccompose stop` leaves it.
-    const sessions = await new Kvm(nc).create(BUCKET_SESSIONS, { history: 1 });
+    const sessions = await ensureKv(js, BUCKET_SESSIONS);
     const now = Date.now();
     await sessions.put(
       spec.session,

@@ -44,6 +44,7 @@ export const ErrorCodes = {
   SC_PROFILE_INVALID: "SC_PROFILE_INVALID",
   SC_PROFILE_NAME_COLLISION: "SC_PROFILE_NAME_COLLISION",
   SC_FILE_UNSAFE: "SC_FILE_UNSAFE",
+  SC_MESSAGE_REFUSED: "SC_MESSAGE_REFUSED",
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -122,6 +122,8 @@ export interface SeccomposeContracts {
   NatsConnection?: NatsConnection;
   AgentConfig?: AgentConfig;
   AggregatorConfig?: AggregatorConfig;
+  RefusalCounts?: RefusalCounts;
+  StatusGap?: StatusGap;
   AggregatorStatusRequest?: AggregatorStatusRequest;
   AggregatorSessionStatus?: AggregatorSessionStatus;
   AggregatorNodeStatus?: AggregatorNodeStatus;
@@ -466,6 +468,19 @@ export interface ProfileDocument {
    */
   status: "complete" | "partial" | "recording";
   missingNodes?: NodeName[];
+  /**
+   * Periods in which a node of the session recorded nothing although the session ran (agent restarts, Falco down or not yet capturing), from the nodes' FINs. Any gap makes the status partial: calls made then were not seen.
+   */
+  gaps?: {
+    node: NodeName;
+    from: Timestamp;
+    to: Timestamp;
+    reason?: string;
+  }[];
+  /**
+   * Batches that arrived after the session was finalised and are merged into this revision. Such a revision is stored only under <session>.<workload token>.rev.<revision>: the final document under <session>.<workload token> is never overwritten.
+   */
+  lateBatches?: number;
   convergedAt?: Timestamp;
   frozen?: boolean;
   nodes: {
@@ -580,6 +595,80 @@ export interface AggregatorConfig {
   };
   checkpointIntervalMs?: number;
   kvValueMaxBytes?: number;
+  /**
+   * Bounds on what one node and one session can make the aggregator keep in memory and in its checkpoint. Data beyond a limit is refused, counted on status, and the node is listed in missingNodes of a partial result.
+   */
+  limits?: {
+    /**
+     * Workload containers per session (default 5000).
+     */
+    maxWorkloadsPerSession?: number;
+    /**
+     * Workload containers one node may report per session (default 1000).
+     */
+    maxWorkloadsPerNode?: number;
+    /**
+     * Count entries per session: distinct (workload, syscall, argument tuple, container) combinations (default 200000).
+     */
+    maxTuplesPerSession?: number;
+    /**
+     * Count entries one node may add per session (default 50000).
+     */
+    maxTuplesPerNode?: number;
+    /**
+     * Highest batch number, and FIN batch count, accepted from one node per session (default 1000000). A FIN may also run at most 1024 batches ahead of the highest batch merged.
+     */
+    maxBatchesPerNode?: number;
+    /**
+     * Messages of one node kept while the session's node set (expectedNodes) is not written yet (default 256); more are refused.
+     */
+    maxHeldMessagesPerNode?: number;
+  };
+}
+/**
+ * Messages and events refused, never merged nor stored.
+ *
+ * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
+ * via the `definition` "RefusalCounts".
+ */
+export interface RefusalCounts {
+  /**
+   * Messages for a session that has no record in KV sc_sessions.
+   */
+  unknownSession: number;
+  /**
+   * Messages from a node outside the session's expectedNodes.
+   */
+  foreignNode: number;
+  /**
+   * Held messages dropped because the session ended (or its record was deleted) before expectedNodes was written.
+   */
+  noNodeSet: number;
+  /**
+   * Messages beyond limits.maxHeldMessagesPerNode while expectedNodes was not written.
+   */
+  heldOverflow: number;
+  /**
+   * Batches numbered, or FINs announcing a count, beyond limits.maxBatchesPerNode or far beyond the batches merged.
+   */
+  implausible: number;
+  /**
+   * Events whose name is no syscall of the batch's architecture.
+   */
+  unknownSyscall: number;
+  /**
+   * Events refused by a workload or tuple limit.
+   */
+  overLimit: number;
+}
+/**
+ * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
+ * via the `definition` "StatusGap".
+ */
+export interface StatusGap {
+  from: Timestamp;
+  to: Timestamp;
+  reason?: string;
 }
 /**
  * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
@@ -596,7 +685,7 @@ export interface AggregatorSessionStatus {
   session: SessionId;
   mode: "oneshot" | "continuous";
   /**
-   * recording: not finalised; complete: finalised with every node's data; partial: finalised at the stop deadline without missingNodes.
+   * recording: not finalised; complete: finalised with every node's data and no gap; partial: finalised at the stop deadline without missingNodes, or with gaps or limited nodes.
    */
   state: "recording" | "complete" | "partial";
   expectedNodes?: NodeName[];
@@ -617,11 +706,24 @@ export interface AggregatorSessionStatus {
   batchesMerged: number;
   eventsMerged: number;
   /**
-   * Batches that arrived after the session was finalised (not merged).
+   * Batches that arrived after the session was finalised: never merged into the final documents, published as late revisions (lateRevisionKey).
    */
   lateBatches: number;
   nodes: AggregatorNodeStatus[];
   workloads: AggregatorWorkloadStatus[];
+  refused?: RefusalCounts;
+  /**
+   * Nodes outside expectedNodes whose data was refused (at most 32 named).
+   */
+  foreignNodes?: NodeName[];
+  /**
+   * Messages kept until expectedNodes is written, then merged or refused.
+   */
+  heldMessages?: number;
+  /**
+   * Count entries in the session's observations (bounded by limits.maxTuplesPerSession).
+   */
+  tuples?: number;
 }
 /**
  * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
@@ -646,6 +748,26 @@ export interface AggregatorNodeStatus {
   complete: boolean;
   droppedEvents: number;
   lastEventAt?: Timestamp;
+  /**
+   * Workload containers this node reported in the session.
+   */
+  workloads?: number;
+  /**
+   * Count entries this node added.
+   */
+  tuples?: number;
+  /**
+   * Events of this node refused: unknown syscall names or limits.
+   */
+  refusedEvents?: number;
+  /**
+   * A limit cut this node's data: the session cannot be complete.
+   */
+  limited?: boolean;
+  /**
+   * Periods the node reported recording nothing (its FIN); any gap makes the result partial.
+   */
+  gaps?: StatusGap[];
 }
 /**
  * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
@@ -671,6 +793,10 @@ export interface AggregatorWorkloadStatus {
   lastChangeAt?: string;
   frozen: boolean;
   driftEvents: number;
+  /**
+   * KV sc_profiles key of the newest revision holding data that arrived after finalisation (the final document under profileKey is never overwritten).
+   */
+  lateRevisionKey?: string;
 }
 /**
  * Published on sc.agg.status.<session> when a session's final profiles are stored.
@@ -841,6 +967,48 @@ export interface AggregatorStatus {
    */
   badBatches: number;
   sessions: AggregatorSessionStatus[];
+  /**
+   * Whether the aggregator checks that a node reports only workloads with a pod on that node. false: it does not (no Kubernetes API to check against); per-node workload counts are on each session's nodes.
+   */
+  podOwnershipChecked?: boolean;
+  /**
+   * Whether the stream as it was when this process started has been merged; until then no session is finalised at its deadline.
+   */
+  caughtUp?: boolean;
+  refused?: RefusalCounts1;
+}
+/**
+ * Messages and events refused, never merged nor stored.
+ */
+export interface RefusalCounts1 {
+  /**
+   * Messages for a session that has no record in KV sc_sessions.
+   */
+  unknownSession: number;
+  /**
+   * Messages from a node outside the session's expectedNodes.
+   */
+  foreignNode: number;
+  /**
+   * Held messages dropped because the session ended (or its record was deleted) before expectedNodes was written.
+   */
+  noNodeSet: number;
+  /**
+   * Messages beyond limits.maxHeldMessagesPerNode while expectedNodes was not written.
+   */
+  heldOverflow: number;
+  /**
+   * Batches numbered, or FINs announcing a count, beyond limits.maxBatchesPerNode or far beyond the batches merged.
+   */
+  implausible: number;
+  /**
+   * Events whose name is no syscall of the batch's architecture.
+   */
+  unknownSyscall: number;
+  /**
+   * Events refused by a workload or tuple limit.
+   */
+  overLimit: number;
 }
 /**
  * `seccompose start -f session.yaml`: what to record and how to render it. Flags override the file; the file overrides the user defaults (seccompose config).

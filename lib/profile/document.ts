@@ -2,11 +2,17 @@ import type { ProfileDocument } from "../contracts/types.ts";
 import { scmpArchesForNodes } from "../syscalls/architectures.ts";
 import { countsByNode, WorkloadObservations } from "./observations.ts";
 
+/** A period in which a node recorded nothing although the session ran (from its FIN). */
+export type DocumentGap = NonNullable<ProfileDocument["gaps"]>[number];
+
 export interface DocumentMeta {
   session: string;
   revision: number;
   status: ProfileDocument["status"];
   missingNodes?: readonly string[];
+  gaps?: readonly DocumentGap[];
+  /** Batches merged after finalisation (a late revision). */
+  lateBatches?: number;
   argSyscalls: readonly string[];
   convergedAt?: string;
   frozen?: boolean;
@@ -51,6 +57,8 @@ export function toProfileDocument(wo: WorkloadObservations, meta: DocumentMeta):
     syscalls,
   };
   if (meta.missingNodes && meta.missingNodes.length > 0) doc.missingNodes = [...meta.missingNodes].sort();
+  if (meta.gaps && meta.gaps.length > 0) doc.gaps = meta.gaps.map((g) => ({ ...g }));
+  if (meta.lateBatches !== undefined && meta.lateBatches > 0) doc.lateBatches = meta.lateBatches;
   if (meta.argSyscalls.length > 0) doc.argSyscalls = [...meta.argSyscalls].sort();
   if (meta.convergedAt !== undefined) doc.convergedAt = meta.convergedAt;
   if (meta.frozen !== undefined) doc.frozen = meta.frozen;

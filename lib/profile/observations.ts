@@ -50,7 +50,6 @@ export class WorkloadObservations {
     args?: readonly string[],
     source?: string,
   ): void {
-    const contributor = source === undefined ? node : `${node}\u0001${source}`;
     let stats = this.syscalls.get(syscall);
     if (stats === undefined) {
       stats = { counts: new Map(), firstSeen, argTuples: new Map(), anyArgs: false };
@@ -58,18 +57,14 @@ export class WorkloadObservations {
     } else if (firstSeen < stats.firstSeen) {
       stats.firstSeen = firstSeen;
     }
-    if (args === undefined) {
-      stats.anyArgs = true;
-      const previous = stats.counts.get(contributor);
-      if (previous === undefined || count > previous) stats.counts.set(contributor, count);
-    } else {
-      // Counts of argument tuples are kept per tuple and node, so they too merge by maximum.
+    if (args === undefined) stats.anyArgs = true;
+    else {
       const tupleKey = args.join(",");
       if (!stats.argTuples.has(tupleKey)) stats.argTuples.set(tupleKey, args);
-      const countKey = `${contributor}\u0000${tupleKey}`;
-      const previous = stats.counts.get(countKey);
-      if (previous === undefined || count > previous) stats.counts.set(countKey, count);
     }
+    const key = countKey(node, args, source);
+    const previous = stats.counts.get(key);
+    if (previous === undefined || count > previous) stats.counts.set(key, count);
   }
 
   mergeFrom(other: WorkloadObservations): void {
@@ -90,6 +85,15 @@ export class WorkloadObservations {
       }
     }
   }
+}
+
+/**
+ * The key of one count in `SyscallStats.counts`: the contributor (a node, or one container on it)
+ * and, when recorded, the argument tuple, whose counts are kept per tuple so they too merge by maximum.
+ */
+export function countKey(node: string, args?: readonly string[], source?: string): string {
+  const contributor = source === undefined ? node : `${node}\u0001${source}`;
+  return args === undefined ? contributor : `${contributor}\u0000${args.join(",")}`;
 }
 
 /** Per-node call counts of one syscall, containers and argument tuples folded together. */

@@ -41,6 +41,7 @@ import {
 import { CheckpointStore, encodeSnapshot } from "./checkpoint.ts";
 import type { LoadedCheckpoint } from "./checkpoint.ts";
 import { reconcileRevision } from "./continuous.ts";
+import { observationsFromDocument, toProfileDocument } from "../../lib/profile/document.ts";
 import { EventConsumer, durableInfo, ensureDurable, settle } from "./consumer.ts";
 import type { AggregatorMetrics } from "./metrics.ts";
 import { Publisher } from "./publisher.ts";
@@ -54,6 +55,11 @@ import type { ConsumerStatus } from "./status.ts";
 
 export const DEFAULT_CHECKPOINT_INTERVAL_MS = 1000;
 export const DEFAULT_KV_VALUE_MAX_BYTES = 512 * 1024;
+/**
+ * Payload bytes of merged-but-unsettled messages that force a checkpoint: each message keeps its
+ * payload until settled, so a flood of large batches would otherwise hold up to maxAckPending of them.
+ */
+const MAX_UNSETTLED_BYTES = 16 * 1024 * 1024;
 /** Merged-but-unsettled messages the server lets us hold; a checkpoint is forced at half of it. */
 const MAX_ACK_PENDING = 20_000;
 const PULL_MAX_BYTES = 4 * 1024 * 1024;
@@ -61,6 +67,8 @@ const PULL_MAX_BYTES = 4 * 1024 * 1024;
 const DEFAULT_TICK_MS = 250;
 /** The aggregator's NATS user may subscribe to reply inboxes under this prefix only (deploy/nats-permissions.json). */
 const AGGREGATOR_INBOX_PREFIX = "_INBOX.aggregator";
+/** Distinct (reason, session, node) refusals logged; beyond this they are only counted. */
+const MAX_REFUSALS_LOGGED = 1000;
 /** KV and JetStream headers ride along with a chunk inside the server's max_payload. */
 const PAYLOAD_HEADROOM = 8 * 1024;
 
@@ -119,6 +127,8 @@ class Aggregator implements RunningAggregator {
   #tickAgain = false;
   #checkpointing: Promise<void> | undefined;
   #prunedForeign = false;
+  readonly #refusalsLogged = new Set<string>();
+  #checkingCatchUp = false;
   #lastCheckpoint: { streamSeq: number; writtenAt: string } | undefined;
   #resolveDone!: () => void;
   #rejectDone!: (err: unknown) => void;
@@ -148,7 +158,7 @@ class Aggregator implements RunningAggregator {
       kvValueMaxBytes: Math.min(kvLimit, maxPayload - PAYLOAD_HEADROOM),
     });
     this.#maxMessageBytes = o.config.stream?.maxMsgSize ?? DEFAULT_MAX_EVENT_MESSAGE_BYTES;
-    this.#state = new AggregatorState(o.clock ?? Date.now);
+    this.#state = new AggregatorState(o.clock ?? Date.now, o.config.limits);
     this.done = new Promise((resolve, reject) => {
       this.#resolveDone = resolve;
       this.#rejectDone = reject;
@@ -171,7 +181,7 @@ class Aggregator implements RunningAggregator {
       );
     }
     if (loaded !== undefined) {
-      this.#state = AggregatorState.restore(loaded.snapshot, clock);
+      this.#state = AggregatorState.restore(loaded.snapshot, clock, this.#o.config.limits);
       this.#log.info(
         {
           streamSeq: loaded.head.streamSeq,
@@ -182,6 +192,11 @@ class Aggregator implements RunningAggregator {
         "restored the checkpoint",
       );
     }
+    // Deadlines wait until what is in the stream now is merged: a restart after a session's deadline
+    // must not call nodes missing whose data sits unconsumed in the stream. Set before the records
+    // arrive, since each record change runs the deadline check.
+    const streamInfo = await this.#jsm.streams.info(STREAM_EVENTS);
+    this.#state.catchUpTo(streamInfo.state.last_seq);
     await this.#records.start(
       sessions,
       (c) => this.#onRecord(c),
@@ -204,8 +219,10 @@ class Aggregator implements RunningAggregator {
       start,
       logger: this.#log,
       handle: (m) => this.#handle(m),
-      onUnsettled: (n) => {
-        if (n >= MAX_ACK_PENDING / 2 && this.#checkpointing === undefined) void this.#checkpoint();
+      onUnsettled: (n, bytes) => {
+        if ((n >= MAX_ACK_PENDING / 2 || bytes >= MAX_UNSETTLED_BYTES) && this.#checkpointing === undefined) {
+          void this.#checkpoint();
+        }
       },
     });
     await this.#consumer.start();
@@ -233,9 +250,29 @@ class Aggregator implements RunningAggregator {
 
   #onRecord(change: RecordChange): void {
     if (change.record === undefined) this.#state.clearRecord(change.id);
-    else this.#state.setRecord(change.record);
+    // Messages held until the node set was written are merged or refused now.
+    else for (const outcome of this.#state.setRecord(change.record)) this.#afterMerge(outcome);
     this.#dirty = true;
     this.#scheduleTick();
+  }
+
+  /** Logs the first refusal per session, node and reason only: a flood must not become a log flood. */
+  #noteRefusal(outcome: MergeOutcome): void {
+    const reason = outcome.refused!;
+    this.#m.refusedMessages.inc({ reason });
+    const key = `${reason}/${outcome.session}/${outcome.node}`;
+    if (this.#refusalsLogged.has(key) || this.#refusalsLogged.size >= MAX_REFUSALS_LOGGED) return;
+    this.#refusalsLogged.add(key);
+    this.#log.warn(
+      {
+        session: outcome.session,
+        node: outcome.node,
+        kind: outcome.kind,
+        reason,
+        code: "SC_MESSAGE_REFUSED",
+      },
+      "message refused; further ones like it are only counted",
+    );
   }
 
   #handle(m: JsMsg): boolean {
@@ -261,12 +298,22 @@ class Aggregator implements RunningAggregator {
       else this.#log.error({ ...fields, err }, "merging a message failed");
       return false;
     }
+    return this.#afterMerge(outcome);
+  }
+
+  /** Reports what a merge did (refusal, late data, drift); false: the message is to be terminated. */
+  #afterMerge(outcome: MergeOutcome): boolean {
+    if (outcome.refused !== undefined) {
+      this.#noteRefusal(outcome);
+      return false;
+    }
+    if (outcome.held === true) return true;
     if (outcome.late) {
       if (outcome.fresh) {
         this.#m.lateBatches.inc();
         this.#log.warn(
           { session: outcome.session, node: outcome.node, kind: outcome.kind },
-          "message for a finalised session; not merged",
+          "message for a finalised session; kept for a late revision, the final profile is unchanged",
         );
       }
       return true;
@@ -310,6 +357,7 @@ class Aggregator implements RunningAggregator {
       return;
     }
     this.#ticking = (async () => {
+      await this.#checkCaughtUp();
       do {
         this.#tickAgain = false;
         for (const action of this.#state.due()) {
@@ -336,12 +384,63 @@ class Aggregator implements RunningAggregator {
     });
   }
 
+  /**
+   * Messages older than the start-up sequence may have aged out of (or been deleted from) the
+   * stream, so "caught up" is also reached when the consumer has nothing left to deliver and
+   * everything delivered was merged: either acked (acks follow merges) or up to the delivered sequence.
+   */
+  async #checkCaughtUp(): Promise<void> {
+    if (this.#state.caughtUp() || this.#checkingCatchUp) return;
+    this.#checkingCatchUp = true;
+    try {
+      const info = await durableInfo(this.#jsm);
+      if (
+        info !== undefined &&
+        info.num_pending === 0 &&
+        (info.num_ack_pending === 0 || this.#state.highestStreamSeq >= info.delivered.stream_seq)
+      ) {
+        this.#state.markCaughtUp();
+        this.#log.info({ streamSeq: this.#state.highestStreamSeq }, "caught up with the stream");
+      }
+    } catch (err) {
+      this.#log.warn({ err: (err as Error).message }, "could not read the consumer info");
+    } finally {
+      this.#checkingCatchUp = false;
+    }
+  }
+
   async #perform(action: Action): Promise<void> {
     const log = this.#log.child({ session: action.session });
     if (action.kind === "finalise") {
       const profiles = [];
       for (const p of action.publications) {
         const key = profileKey(action.session, p.token);
+        // A finished result is never replaced by a lesser one (e.g. rebuilt without a checkpoint
+        // from a stream that lost messages): only a complete result may replace a partial one.
+        const stored = await this.#publisher.storedDocument(key);
+        if (
+          stored !== undefined &&
+          stored.doc.status !== "recording" &&
+          !isUpgrade(stored.doc.status, p.document.status)
+        ) {
+          log.warn(
+            {
+              workload: p.token,
+              stored: stored.doc.status,
+              revision: stored.doc.revision,
+              computed: p.document.status,
+            },
+            "kept the stored final profile",
+          );
+          profiles.push({
+            workload: p.workload,
+            key,
+            revision: stored.doc.revision,
+            syscalls: stored.doc.syscalls.length,
+            storage: stored.storage,
+          });
+          continue;
+        }
         const storage = await this.#publisher.putProfile(key, p.document);
         if (action.mode === "continuous") {
           await this.#publisher.putProfile(
@@ -377,6 +476,10 @@ class Aggregator implements RunningAggregator {
       );
       return;
     }
+    if (action.kind === "late") {
+      await this.#publishLate(action, log);
+      return;
+    }
     const { step, publication: p } = action;
     await this.#publisher.putProfile(profileKey(action.session, p.token), p.document);
     await this.#publisher.putProfile(profileRevisionKey(action.session, p.token, step.revision), p.document);
@@ -405,6 +508,39 @@ class Aggregator implements RunningAggregator {
       this.#m.convergences.inc();
       wlog.info({ revision: step.revision }, "profile converged");
     }
+  }
+
+  /**
+   * Data that came after finalisation becomes a new revision: the final document plus the late
+   * data, under `<key>.rev.<final revision + n>` with `lateBatches` set. The final document under
+   * `<key>` stays as it was.
+   */
+  async #publishLate(action: Extract<Action, { kind: "late" }>, log: Logger): Promise<void> {
+    const revisions = new Map<string, number>();
+    for (const p of action.publications) {
+      const stored = await this.#publisher.storedDocument(profileKey(action.session, p.token));
+      const merged = observationsFromDocument(p.document);
+      if (stored !== undefined) merged.mergeFrom(observationsFromDocument(stored.doc));
+      const base = stored?.doc;
+      const revision = (base?.revision ?? 0) + p.lateRevision;
+      const doc = toProfileDocument(merged, {
+        session: action.session,
+        revision,
+        status: base?.status === "recording" || base === undefined ? action.status : base.status,
+        missingNodes: base?.missingNodes ?? [],
+        gaps: base?.gaps ?? [],
+        lateBatches: action.lateBatches,
+        argSyscalls: base?.argSyscalls ?? p.document.argSyscalls ?? [],
+      });
+      await this.#publisher.putProfile(profileRevisionKey(action.session, p.token, revision), doc);
+      revisions.set(p.token, revision);
+      log.warn(
+        { workload: p.token, revision, lateBatches: action.lateBatches, syscalls: doc.syscalls.length },
+        "data after finalisation published as a new revision; the final profile is unchanged",
+      );
+    }
+    this.#state.confirm(action, revisions);
+    this.#dirty = true;
   }
 
   /** Stores a checkpoint of everything merged so far, then settles the messages it covers. */
@@ -503,6 +639,11 @@ class Aggregator implements RunningAggregator {
     this.#resolveDone();
     return this.done;
   }
+}
+
+/** Whether a final document of `next` status may replace one of `stored` status: only partial → complete. */
+function isUpgrade(stored: "complete" | "partial", next: "complete" | "partial" | "recording"): boolean {
+  return stored === "partial" && next === "complete";
 }
 
 /** The NATS password from `nats.passFile` (a mounted Secret), read at start. */

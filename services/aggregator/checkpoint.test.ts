@@ -46,6 +46,16 @@ class MemoryKv implements CheckpointKv {
 function snapshotWith(sessions: number): StateSnapshot {
   const state = new AggregatorState(() => 0);
   for (let i = 0; i < sessions; i++) {
+    state.setRecord({
+      schemaVersion: 1,
+      id: `s${i}`,
+      mode: "oneshot",
+      state: "running",
+      createdAt: "2026-11-27T10:00:00Z",
+      expectedNodes: ["node-a"],
+      targets: {},
+      profile: {},
+    });
     state.apply({
       schemaVersion: 1,
       kind: "batch",

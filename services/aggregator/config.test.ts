@@ -54,6 +54,22 @@ describe("loadAggregatorConfig", () => {
     expect(config).toEqual({ nats: { servers: ["nats://a:4222", "nats://b:4222", "nats://c:4222"] } });
   });
 
+  it("takes the integrity limits from flags and the environment, and refuses a limit below 1", async () => {
+    const config = await loadAggregatorConfig(
+      ["--nats-url", "nats://a:4222", "--max-tuples-per-node", "5000", "--max-held-messages-per-node=8"],
+      { SECCOMPOSE_MAX_WORKLOADS_PER_SESSION: "100" },
+    );
+    expect(config).toEqual({
+      nats: { servers: ["nats://a:4222"] },
+      limits: { maxTuplesPerNode: 5000, maxHeldMessagesPerNode: 8, maxWorkloadsPerSession: 100 },
+    });
+    const err = await rejection(
+      loadAggregatorConfig(["--nats-url", "nats://a:4222", "--max-batches-per-node", "0"], {}),
+    );
+    expect(err.code).toBe("SC_CONFIG_INVALID");
+    expect(err.message).toMatch(/maxBatchesPerNode/);
+  });
+
   it("reads the config file named by SECCOMPOSE_CONFIG_FILE, in JSON too", async () => {
     const file = join(dir, "aggregator.json");
     await writeFile(file, JSON.stringify({ nats: { servers: ["nats://x:4222"] }, kvValueMaxBytes: 65536 }));

@@ -72,6 +72,37 @@ const SETTINGS: readonly Setting[] = [
     "integer",
     "larger profile documents go to the Object Store",
   ),
+  setting(
+    "limits.maxWorkloadsPerSession",
+    "max-workloads-per-session",
+    "integer",
+    "workload containers per session",
+  ),
+  setting(
+    "limits.maxWorkloadsPerNode",
+    "max-workloads-per-node",
+    "integer",
+    "workload containers one node may report per session",
+  ),
+  setting("limits.maxTuplesPerSession", "max-tuples-per-session", "integer", "count entries per session"),
+  setting(
+    "limits.maxTuplesPerNode",
+    "max-tuples-per-node",
+    "integer",
+    "count entries one node may add per session",
+  ),
+  setting(
+    "limits.maxBatchesPerNode",
+    "max-batches-per-node",
+    "integer",
+    "highest batch number or FIN count accepted from a node",
+  ),
+  setting(
+    "limits.maxHeldMessagesPerNode",
+    "max-held-messages-per-node",
+    "integer",
+    "messages kept per node until the session's node set is written",
+  ),
 ];
 
 export const USAGE = [

@@ -151,14 +151,16 @@ export interface EventConsumerOptions {
   logger: Logger;
   /** Merges one message; false: it is bad and will be terminated. Must not throw. */
   handle: (m: JsMsg) => boolean;
-  /** Called after each message with the number of messages awaiting a checkpoint. */
-  onUnsettled: (count: number) => void;
+  /** Called after each message with the number of messages, and their bytes, awaiting a checkpoint. */
+  onUnsettled: (count: number, bytes: number) => void;
 }
 
 export class EventConsumer {
   readonly #js: JetStreamClient;
   readonly #opts: EventConsumerOptions;
   #settlement: Settlement = { acks: [], terms: [] };
+  /** Bytes of the messages in #settlement: each holds its payload until settled. */
+  #unsettledBytes = 0;
   #messages: ConsumerMessages | undefined;
   #loop: Promise<void> | undefined;
   #covered: number;
@@ -216,8 +218,9 @@ export class EventConsumer {
     this.#loop = (async () => {
       for await (const m of messages) {
         (this.#opts.handle(m) ? this.#settlement.acks : this.#settlement.terms).push(m);
+        this.#unsettledBytes += m.data.length;
         this.#track(m);
-        this.#opts.onUnsettled(this.unsettled);
+        this.#opts.onUnsettled(this.unsettled, this.#unsettledBytes);
       }
     })();
   }
@@ -230,6 +233,7 @@ export class EventConsumer {
   take(): Settlement {
     const taken = this.#settlement;
     this.#settlement = { acks: [], terms: [] };
+    this.#unsettledBytes = 0;
     return taken;
   }
 
@@ -237,6 +241,7 @@ export class EventConsumer {
   putBack(s: Settlement): void {
     this.#settlement.acks.unshift(...s.acks);
     this.#settlement.terms.unshift(...s.terms);
+    for (const m of [...s.acks, ...s.terms]) this.#unsettledBytes += m.data.length;
   }
 
   /** Stops pulling; messages already merged stay available to take(). */

@@ -9,6 +9,7 @@ export interface AggregatorMetrics {
   eventsMerged: Counter;
   badBatches: Counter;
   lateBatches: Counter;
+  refusedMessages: Counter<"reason">;
   sessionsFinalised: Counter<"status">;
   revisionsPublished: Counter;
   convergences: Counter;
@@ -42,6 +43,12 @@ export function createMetrics(registry: Registry = createMetricsRegistry()): Agg
     lateBatches: new Counter({
       name: "seccompose_aggregator_late_batches_total",
       help: "Batches that arrived after their session was finalised.",
+      registers,
+    }),
+    refusedMessages: new Counter({
+      name: "seccompose_aggregator_refused_messages_total",
+      help: "Valid messages refused (never merged): unknown session, node outside the session, hold limit, implausible.",
+      labelNames: ["reason"],
       registers,
     }),
     sessionsFinalised: new Counter({

@@ -84,6 +84,27 @@ export class Publisher {
     return stored.where;
   }
 
+  /**
+   * The document stored under `key` (following a pointer into the Object Store) and where it is,
+   * or undefined when nothing (valid) is.
+   */
+  async storedDocument(key: string): Promise<{ doc: ProfileDocument; storage: "kv" | "object" } | undefined> {
+    const entry = await this.#o.profiles.get(key);
+    if (entry === null || entry.operation !== "PUT") return undefined;
+    const value: unknown = entry.json();
+    if (isValid("profileDocument", value)) return { doc: value as ProfileDocument, storage: "kv" };
+    if (!isValid("profilePointer", value)) return undefined;
+    const bytes = await this.#o.objects.getBlob((value as ProfilePointer).object);
+    if (bytes === null) return undefined;
+    let doc: unknown;
+    try {
+      doc = JSON.parse(new TextDecoder().decode(bytes));
+    } catch {
+      return undefined;
+    }
+    return isValid("profileDocument", doc) ? { doc: doc as ProfileDocument, storage: "object" } : undefined;
+  }
+
   /** Revision of the latest document stored for a workload, or undefined when there is none. */
   async latestRevision(session: string, token: string): Promise<number | undefined> {
     const entry = await this.#o.profiles.get(profileKey(session, token));

@@ -59,8 +59,9 @@ function record(id: string, extra: Partial<SessionRecord> = {}): SessionRecord {
     schemaVersion: 1,
     id,
     mode: "oneshot",
-    state: "running",
+    state: "stopping",
     createdAt: "2026-11-27T10:00:00Z",
+    expectedNodes: ["node-a", "node-b", "node-c"],
     targets: { namespaces: ["shop"] },
     profile: { argSyscalls: ["socket"] },
     ...extra,
@@ -73,10 +74,18 @@ function finalise(state: AggregatorState): Extract<Action, { kind: "finalise" }>
   return actions[0] as Extract<Action, { kind: "finalise" }>;
 }
 
+/** A state that knows the record of `session`, stopping, with exactly these nodes. */
+function stateWith(session: string, nodes: string[], clock = () => T0): AggregatorState {
+  const state = new AggregatorState(clock);
+  state.setRecord(record(session, { expectedNodes: nodes }));
+  return state;
+}
+
 /** Merges every message and returns the final documents as JSON text, by workload token. */
-function finalDocuments(messages: EventMessage[], records: SessionRecord[] = []): Record<string, string> {
+function finalDocuments(messages: EventMessage[], records?: SessionRecord[]): Record<string, string> {
   const state = new AggregatorState(() => T0);
-  for (const r of records) state.setRecord(r);
+  const nodes = [...new Set(messages.map((m) => m.node))];
+  for (const r of records ?? [record(messages[0]!.session, { expectedNodes: nodes })]) state.setRecord(r);
   for (const m of messages) state.apply(m);
   const action = finalise(state);
   return Object.fromEntries(action.publications.map((p) => [p.token, JSON.stringify(p.document)]));
@@ -96,7 +105,7 @@ function shuffled<T>(items: T[], seed: number): T[] {
 describe("AggregatorState merge and finalisation", () => {
   it("merges batches from several nodes into one profile per workload container with per-node counts", () => {
     const messages = recording("s1", ["node-a", "node-b", "node-c"], 6);
-    const state = new AggregatorState(() => T0);
+    const state = stateWith("s1", ["node-a", "node-b", "node-c"]);
     for (const m of messages) state.apply(m);
     const action = finalise(state);
     expect(action.status).toBe("complete");
@@ -137,7 +146,7 @@ describe("AggregatorState merge and finalisation", () => {
       // FIN markers last, so that finalisation sees everything; their order among batches does not matter.
       const ordered = [...noisy.filter((m) => m.kind === "batch"), ...noisy.filter((m) => m.kind === "fin")];
       expect(finalDocuments(ordered)).toEqual(reference);
-      const state = new AggregatorState(() => T0);
+      const state = stateWith("s1", ["node-a", "node-b"]);
       for (const m of noisy) state.apply(m);
       expect(state.sessions.get("s1")!.batches).toBe(16);
     }
@@ -167,7 +176,7 @@ describe("AggregatorState merge and finalisation", () => {
   it("waits for the batches a FIN announces before it calls the node complete", () => {
     const messages = recording("s1", ["node-a"], 3);
     const fin = messages.pop()!;
-    const state = new AggregatorState(() => T0);
+    const state = stateWith("s1", ["node-a"]);
     const finOutcome = state.apply(fin);
     expect(finOutcome.nodeComplete).toBe(false);
     expect(state.due()).toEqual([]);
@@ -197,11 +206,11 @@ describe("AggregatorState merge and finalisation", () => {
     expect(action.publications[0]!.document.status).toBe("partial");
   });
 
-  it("counts a node that sent data but no FIN as missing at the deadline", () => {
+  it("counts an expected node that sent data but no FIN as missing at the deadline", () => {
     let now = T0;
-    const state = new AggregatorState(() => now);
+    const state = stateWith("s1", ["node-a", "node-b"], () => now);
     state.setRecord(
-      record("s1", { expectedNodes: ["node-a"], stopDeadline: new Date(T0 + 1000).toISOString() }),
+      record("s1", { expectedNodes: ["node-a", "node-b"], stopDeadline: new Date(T0 + 1000).toISOString() }),
     );
     const messages = recording("s1", ["node-a", "node-b"], 2).filter(
       (m) => !(m.kind === "fin" && m.node === "node-b"),
@@ -213,7 +222,7 @@ describe("AggregatorState merge and finalisation", () => {
   });
 
   it("records argument tuples for the session's argument syscalls only", () => {
-    const docs = finalDocuments(recording("s1", ["node-a"], 4), [record("s1")]);
+    const docs = finalDocuments(recording("s1", ["node-a"], 4));
     const doc = JSON.parse(docs["shop_Deployment_web_nginx"]!) as {
       argSyscalls: string[];
       syscalls: { name: string; args?: string[][] }[];
@@ -224,8 +233,9 @@ describe("AggregatorState merge and finalisation", () => {
     expect(doc.syscalls.filter((s) => s.name !== "socket").every((s) => s.args === undefined)).toBe(true);
   });
 
-  it("releases a finalised session's observations and counts later new batches as late without merging them", () => {
-    const state = new AggregatorState(() => T0);
+  it("releases a finalised session's observations and turns later new batches into a late revision, not into the final one", () => {
+    let now = T0;
+    const state = stateWith("s1", ["node-a"], () => now);
     const messages = recording("s1", ["node-a"], 2);
     for (const m of messages) state.apply(m);
     const action = finalise(state);
@@ -236,15 +246,37 @@ describe("AggregatorState merge and finalisation", () => {
     expect(s.finalised?.workloads.map((w) => w.token)).toEqual(action.publications.map((p) => p.token));
     const redelivered = state.apply(messages[0]!);
     expect(redelivered).toMatchObject({ late: true, fresh: false });
-    const extra = { ...(messages[0] as SyscallEventBatch), seq: 9 };
+    const first = messages[0] as SyscallEventBatch;
+    const extra: SyscallEventBatch = {
+      ...first,
+      seq: 9,
+      workloads: [{ workload: web, syscalls: [{ name: "getrandom", count: 1, firstSeen: T0 }] }],
+    };
     expect(state.apply(extra)).toMatchObject({ late: true, fresh: true, events: 0 });
     expect(s.lateBatches).toBe(1);
+    // Published once no more late data came for a moment.
     expect(state.due()).toEqual([]);
+    now += 1000;
+    const late = state.due();
+    expect(late).toHaveLength(1);
+    const lateAction = late[0] as Extract<Action, { kind: "late" }>;
+    expect(lateAction).toMatchObject({ kind: "late", status: "complete", lateBatches: 1 });
+    expect(lateAction.publications.map((p) => [p.token, p.lateRevision])).toEqual([
+      ["shop_Deployment_web_nginx", 1],
+    ]);
+    expect(lateAction.publications[0]!.document.syscalls.map((x) => x.name)).toEqual(["getrandom"]);
+    // The late data survives a restart until it is published.
+    const restored = AggregatorState.restore(structuredClone(state.snapshot()), () => now);
+    restored.setRecord(record("s1", { expectedNodes: ["node-a"] }));
+    expect(restored.due()).toEqual(late);
+    state.confirm(lateAction, new Map([["shop_Deployment_web_nginx", 2]]));
+    expect(state.due()).toEqual([]);
+    expect(s.finalised?.workloads.find((w) => w.token === "shop_Deployment_web_nginx")?.lateRevision).toBe(2);
   });
 
   it("ignores a stopped record of a session it never saw, but uses it once that session's messages arrive", () => {
     const state = new AggregatorState(() => T0);
-    state.setRecord(record("old", { state: "stopped" }));
+    state.setRecord(record("old", { state: "stopped", expectedNodes: ["node-a"] }));
     expect(state.sessions.has("old")).toBe(false);
     for (const m of recording("old", ["node-a"], 2)) state.apply(m);
     const doc = finalise(state).publications[0]!.document;
@@ -287,6 +319,7 @@ describe("AggregatorState continuous sessions", () => {
   const continuous = (extra: Partial<SessionRecord> = {}) =>
     record("c1", {
       mode: "continuous",
+      state: "running",
       continuous: { convergenceWindowSeconds: 60, revisionDebounceMs: 5000 },
       ...extra,
     });
@@ -402,5 +435,193 @@ describe("AggregatorState continuous sessions", () => {
     // Frozen before anything was seen: everything is outside the (empty) profile.
     expect(state.apply(withArgs(1, "2")).drift.map((d) => d.args)).toEqual([["2"]]);
     expect(state.apply(withArgs(2, "10")).drift.map((d) => d.args)).toEqual([["10"]]);
+  });
+});
+
+describe("AggregatorState integrity: only sessions that exist, only their nodes, bounded", () => {
+  const batchOf = (session: string, node: string, seq: number, names: string[], extra = {}) =>
+    ({
+      schemaVersion: 1,
+      kind: "batch",
+      session,
+      node,
+      arch: "x86_64",
+      seq,
+      sentAt: T0 + seq,
+      droppedEvents: 0,
+      workloads: [{ workload: web, syscalls: names.map((name) => ({ name, count: 1, firstSeen: T0 })) }],
+      ...extra,
+    }) as SyscallEventBatch;
+  const finOf = (session: string, node: string, batches: number, extra = {}): EventMessage => ({
+    schemaVersion: 1,
+    kind: "fin",
+    session,
+    node,
+    batches,
+    sentAt: T0 + 100,
+    droppedEvents: 0,
+    ...extra,
+  });
+
+  it("refuses data for a session without a record and keeps nothing of it, even in the snapshot", () => {
+    const state = new AggregatorState(() => T0);
+    expect(state.apply(batchOf("nope", "node-a", 1, ["ptrace"]))).toMatchObject({
+      refused: "unknownSession",
+    });
+    expect(state.apply(finOf("nope", "node-a", 1))).toMatchObject({ refused: "unknownSession" });
+    expect(state.sessions.size).toBe(0);
+    expect(state.refused.unknownSession).toBe(2);
+    expect(state.snapshot().sessions).toEqual([]);
+    // The record written later does not resurrect refused data.
+    state.setRecord(record("nope", { expectedNodes: ["node-a"] }));
+    expect(state.due()).toEqual([]);
+  });
+
+  it("holds a node's data until the node set is written, then merges members' and refuses the others'", () => {
+    const state = new AggregatorState(() => T0);
+    state.setRecord(record("s1", { state: "running", expectedNodes: undefined }));
+    expect(state.apply(batchOf("s1", "node-a", 1, ["read"]))).toMatchObject({ held: true });
+    expect(state.apply(batchOf("s1", "node-x", 1, ["ptrace"]))).toMatchObject({ held: true });
+    expect(state.apply(finOf("s1", "node-x", 1))).toMatchObject({ held: true });
+    // Held messages survive a restart: they are acked with the checkpoint that carries them.
+    const restored = AggregatorState.restore(structuredClone(state.snapshot()), () => T0);
+    restored.setRecord(record("s1", { state: "running", expectedNodes: undefined }));
+    expect(restored.sessions.get("s1")!.heldMessages).toBe(3);
+    const outcomes = restored.setRecord(record("s1", { state: "running", expectedNodes: ["node-a"] }));
+    expect(outcomes.map((o) => o.refused ?? "merged")).toEqual(["merged", "foreignNode", "foreignNode"]);
+    const s = restored.sessions.get("s1")!;
+    expect([...s.nodes.keys()]).toEqual(["node-a"]);
+    expect([...s.foreignNodes]).toEqual(["node-x"]);
+    expect(s.heldMessages).toBe(0);
+    restored.setRecord(record("s1", { expectedNodes: ["node-a"] }));
+    restored.apply(finOf("s1", "node-a", 1));
+    const doc = finalise(restored).publications[0]!.document;
+    expect(doc.syscalls.map((x) => x.name)).toEqual(["read"]);
+  });
+
+  it("bounds what it holds per node before the node set is written", () => {
+    const state = new AggregatorState(() => T0, { maxHeldMessagesPerNode: 3 });
+    state.setRecord(record("s1", { state: "running", expectedNodes: undefined }));
+    const outcomes = [1, 2, 3, 4, 5].map((seq) => state.apply(batchOf("s1", "node-a", seq, ["read"])));
+    expect(outcomes.map((o) => o.held === true)).toEqual([true, true, true, false, false]);
+    expect(state.sessions.get("s1")!.refused.heldOverflow).toBe(2);
+  });
+
+  it("never finalises a session that was not asked to stop, whatever its nodes' FINs say", () => {
+    let now = T0;
+    const state = new AggregatorState(() => now);
+    state.setRecord(record("s1", { state: "running", expectedNodes: ["node-a"] }));
+    state.apply(batchOf("s1", "node-a", 1, ["read"]));
+    expect(state.apply(finOf("s1", "node-a", 1))).toMatchObject({ nodeComplete: true });
+    now += 3_600_000;
+    expect(state.due()).toEqual([]);
+    state.setRecord(record("s1", { expectedNodes: ["node-a"] }));
+    expect(finalise(state).status).toBe("complete");
+  });
+
+  it("refuses data from a node outside the node set and never counts it", () => {
+    const state = stateWith("s1", ["node-a"]);
+    expect(state.apply(batchOf("s1", "node-b", 1, ["kexec_load"]))).toMatchObject({ refused: "foreignNode" });
+    expect(state.apply(finOf("s1", "node-b", 1))).toMatchObject({ refused: "foreignNode" });
+    state.apply(batchOf("s1", "node-a", 1, ["read"]));
+    state.apply(finOf("s1", "node-a", 1));
+    const action = finalise(state);
+    expect(action.status).toBe("complete");
+    expect(action.publications[0]!.document.syscalls.map((x) => x.name)).toEqual(["read"]);
+    expect(state.sessions.get("s1")!.refused.foreignNode).toBe(2);
+  });
+
+  it("refuses names that are no syscall of the batch's architecture, and an architecture it has no table for", () => {
+    const state = stateWith("s1", ["node-a"]);
+    state.apply(batchOf("s1", "node-a", 1, ["read", "not_a_syscall", "fake_0001"]));
+    const s = state.sessions.get("s1")!;
+    expect(s.refused.unknownSyscall).toBe(2);
+    expect(s.nodes.get("node-a")!.refusedEvents).toBe(2);
+    expect([...s.workloads.values()][0]!.observations.syscalls.size).toBe(1);
+    // Only bogus names: no workload is created at all.
+    state.apply({
+      ...batchOf("s1", "node-a", 2, ["bogus_a", "bogus_b"]),
+      workloads: [{ workload: db, syscalls: [{ name: "bogus_a", count: 1, firstSeen: T0 }] }],
+    });
+    expect(s.workloads.size).toBe(1);
+    expect(() => state.apply(batchOf("s1", "node-a", 3, ["read"], { arch: "vax" }))).toThrow(/vax/);
+  });
+
+  it("caps workloads and count entries per node; a capped node makes the result partial", () => {
+    const state = new AggregatorState(() => T0, { maxTuplesPerNode: 3, maxWorkloadsPerNode: 1 });
+    state.setRecord(record("s1", { expectedNodes: ["node-a"] }));
+    state.apply(batchOf("s1", "node-a", 1, ["read", "write", "openat", "close", "mmap"]));
+    state.apply({
+      ...batchOf("s1", "node-a", 2, []),
+      workloads: [{ workload: db, syscalls: [{ name: "read", count: 1, firstSeen: T0 }] }],
+    });
+    // Updating an existing count entry stays possible at the limit.
+    state.apply(batchOf("s1", "node-a", 3, ["read"]));
+    state.apply(finOf("s1", "node-a", 3));
+    const s = state.sessions.get("s1")!;
+    expect(s.tuples).toBe(3);
+    expect(s.refused.overLimit).toBe(3);
+    expect(s.nodes.get("node-a")!.limited).toBe(true);
+    const action = finalise(state);
+    expect(action).toMatchObject({ status: "partial", missingNodes: ["node-a"] });
+    expect(action.publications).toHaveLength(1);
+  });
+
+  it("refuses a FIN announcing far more batches than were sent, so it cannot wedge its node", () => {
+    const state = stateWith("s1", ["node-a"]);
+    state.apply(batchOf("s1", "node-a", 1, ["read"]));
+    expect(state.apply(finOf("s1", "node-a", 1_000_000_000))).toMatchObject({ refused: "implausible" });
+    expect(state.apply(batchOf("s1", "node-a", 2_000_000, ["read"]))).toMatchObject({
+      refused: "implausible",
+    });
+    expect(state.apply(finOf("s1", "node-a", 1))).toMatchObject({ nodeComplete: true });
+    expect(finalise(state).status).toBe("complete");
+  });
+
+  it("makes any gap of a node qualify the result: partial, with the gaps named in the document", () => {
+    const state = stateWith("s1", ["node-a", "node-b"]);
+    state.apply(batchOf("s1", "node-a", 1, ["read"]));
+    state.apply(finOf("s1", "node-a", 1, { gaps: [{ from: T0 + 10, to: T0 + 20 }] }));
+    state.apply(batchOf("s1", "node-b", 1, ["write"]));
+    state.apply(finOf("s1", "node-b", 1));
+    const action = finalise(state);
+    expect(action.status).toBe("partial");
+    expect(action.missingNodes).toEqual([]);
+    const doc = action.publications[0]!.document;
+    expect(doc.status).toBe("partial");
+    expect(doc.gaps).toEqual([
+      { node: "node-a", from: new Date(T0 + 10).toISOString(), to: new Date(T0 + 20).toISOString() },
+    ]);
+    assertValid("profileDocument", doc, "test");
+  });
+
+  it("does not finalise at the deadline before it has merged the stream as it was at start-up", () => {
+    let now = T0;
+    const state = new AggregatorState(() => now);
+    state.setRecord(
+      record("s1", { expectedNodes: ["node-a"], stopDeadline: new Date(T0 + 1000).toISOString() }),
+    );
+    state.catchUpTo(10);
+    now = T0 + 5000;
+    state.noteStreamSeq(9);
+    expect(state.due()).toEqual([]);
+    state.noteStreamSeq(10);
+    state.apply(batchOf("s1", "node-a", 1, ["read"]));
+    state.apply(finOf("s1", "node-a", 1));
+    expect(finalise(state).status).toBe("complete");
+  });
+
+  it("adds the counts of two replicas of a workload on one node instead of taking the larger", () => {
+    const state = stateWith("s1", ["node-a"]);
+    state.apply({
+      ...batchOf("s1", "node-a", 1, []),
+      workloads: ["c1", "c2"].map((containerId, i) => ({
+        workload: web,
+        containerId,
+        syscalls: [{ name: "read", count: 10 + i, firstSeen: T0 }],
+      })),
+    });
+    state.apply(finOf("s1", "node-a", 1));
+    expect(finalise(state).publications[0]!.document.syscalls[0]).toMatchObject({ name: "read", count: 21 });
   });
 });

@@ -6,6 +6,14 @@
  * Merging is idempotent and order-independent: observations merge by maximum/union, and the batch
  * numbers merged per node are kept, so a redelivered batch is recognised and counted once. A
  * snapshot of this state plus "which messages it reflects" is all a checkpoint needs.
+ *
+ * Integrity: a message counts only for a session whose record exists, and only from a node in the
+ * record's `expectedNodes` (the node set the CLI writes from the agents' start acknowledgements).
+ * Until that set is written a node's messages are held (bounded, in the snapshot too), then merged
+ * or refused. Names that are not syscalls of the batch's architecture are refused, and workloads
+ * and count entries are bounded per node and per session, so what one node sends cannot grow this
+ * state without bound. A session is finalised only once its record asks it to stop, and at the
+ * deadline only after the stream as it was at start-up has been merged (`catchUpTo`).
  */
 import type {
   EventMessage,
@@ -15,8 +23,10 @@ import type {
   SyscallEventBatch,
   WorkloadKey,
 } from "../../lib/contracts/types.ts";
-import { toProfileDocument } from "../../lib/profile/document.ts";
-import { WorkloadObservations } from "../../lib/profile/observations.ts";
+import { toProfileDocument, type DocumentGap } from "../../lib/profile/document.ts";
+import { countKey, WorkloadObservations } from "../../lib/profile/observations.ts";
+import { scmpArchesForNode } from "../../lib/syscalls/architectures.ts";
+import { syscallNames } from "../../lib/syscalls/tables.ts";
 import { workloadId, workloadToken } from "../../lib/profile/workload-key.ts";
 import {
   confirmStep,
@@ -37,6 +47,91 @@ import { SeqSet, type SeqRange } from "./seq-set.ts";
 
 export type Clock = () => number;
 
+/** Bounds on what one node, and one session, can make the aggregator keep (aggregator-config `limits`). */
+export interface Limits {
+  maxWorkloadsPerSession: number;
+  maxWorkloadsPerNode: number;
+  /** Count entries: (workload, syscall, argument tuple, container) combinations. */
+  maxTuplesPerSession: number;
+  maxTuplesPerNode: number;
+  /** Highest batch number, and FIN batch count, accepted from a node. */
+  maxBatchesPerNode: number;
+  /** Messages kept per node while the session's node set is not written yet. */
+  maxHeldMessagesPerNode: number;
+}
+
+export const DEFAULT_LIMITS: Limits = {
+  maxWorkloadsPerSession: 5000,
+  maxWorkloadsPerNode: 1000,
+  maxTuplesPerSession: 200_000,
+  maxTuplesPerNode: 50_000,
+  maxBatchesPerNode: 1_000_000,
+  maxHeldMessagesPerNode: 256,
+};
+
+/**
+ * A FIN may run ahead of the batches merged so far only by this much: the agent sends it after its
+ * last batch was acknowledged, so in the stream every batch comes first, and only a redelivery can
+ * put a few behind it.
+ */
+const FIN_LOOKAHEAD = 1024;
+/** Gaps kept per node; more make no difference to the (already partial) result. */
+const MAX_GAPS_PER_NODE = 64;
+/** Nodes whose messages are held per session before the node set is written (clusters have fewer). */
+const MAX_HELD_NODES = 5000;
+/** Names of refused nodes kept per session, for status. */
+const MAX_FOREIGN_NODES = 32;
+
+/** Why messages or events were refused; counted per session and in total, shown on status. */
+export interface RefusalCounts {
+  /** Messages for a session that has no record. */
+  unknownSession: number;
+  /** Messages from a node outside the session's node set. */
+  foreignNode: number;
+  /** Held messages dropped because the session ended before its node set was written. */
+  noNodeSet: number;
+  /** Messages beyond the per-node hold limit. */
+  heldOverflow: number;
+  /** Batches numbered, or FINs counting, beyond what is plausible. */
+  implausible: number;
+  /** Events whose name is no syscall of the batch's architecture. */
+  unknownSyscall: number;
+  /** Events refused by a workload or tuple limit. */
+  overLimit: number;
+}
+
+export type Refusal = Exclude<keyof RefusalCounts, "unknownSyscall" | "overLimit">;
+
+export function noRefusals(): RefusalCounts {
+  return {
+    unknownSession: 0,
+    foreignNode: 0,
+    noNodeSet: 0,
+    heldOverflow: 0,
+    implausible: 0,
+    unknownSyscall: 0,
+    overLimit: 0,
+  };
+}
+
+export interface Gap {
+  from: number;
+  to: number;
+  reason?: string;
+}
+
+const knownByNodeArch = new Map<string, ReadonlySet<string>>();
+
+/** Syscall names of a node architecture and its compat ABIs; throws SC_ARCH_UNKNOWN for an unsupported one. */
+function knownSyscalls(arch: string): ReadonlySet<string> {
+  let known = knownByNodeArch.get(arch);
+  if (known === undefined) {
+    known = new Set(scmpArchesForNode(arch).flatMap((a) => syscallNames(a)));
+    knownByNodeArch.set(arch, known);
+  }
+  return known;
+}
+
 export interface NodeState {
   readonly name: string;
   /** uname -m of the node; undefined until its first batch. */
@@ -48,6 +143,16 @@ export interface NodeState {
   events: number;
   /** sentAt of the newest batch or FIN, milliseconds since the epoch. */
   lastEventAt: number | undefined;
+  /** Ids of the workloads this node reported. */
+  readonly workloads: Set<string>;
+  /** Count entries this node added. */
+  tuples: number;
+  /** Events refused (unknown names, limits). */
+  refusedEvents: number;
+  /** A limit cut this node's data: the result cannot be complete. */
+  limited: boolean;
+  /** From the node's FIN: when it recorded nothing although the session ran. */
+  readonly gaps: Gap[];
 }
 
 export interface WorkloadState {
@@ -62,7 +167,24 @@ export interface FinalisedWorkload {
   token: string;
   revision: number;
   syscalls: number;
+  /** Revision of the newest document with late data (stored under `<key>.rev.<n>`), once published. */
+  lateRevision?: number;
 }
+
+/** Data that came after finalisation for one workload: published as a new revision, never merged into the final one. */
+export interface LateWorkload {
+  readonly id: string;
+  readonly token: string;
+  readonly observations: WorkloadObservations;
+  /** Bumped by every merge that changed something; published up to `publishedVersion`. */
+  version: number;
+  publishedVersion: number;
+  /** Late revisions published so far. */
+  published: number;
+}
+
+/** Late data is published once no more came for this long, so a burst makes one revision. */
+const LATE_DEBOUNCE_MS = 1000;
 
 export interface FinalisedSession {
   status: "complete" | "partial";
@@ -79,13 +201,29 @@ export class SessionState {
   readonly workloads = new Map<string, WorkloadState>();
   batches = 0;
   events = 0;
-  /** New batches that arrived after the session was finalised; counted, not merged. */
+  /** New batches that arrived after the session was finalised: merged into `late`, published as new revisions. */
   lateBatches = 0;
+  readonly late = new Map<string, LateWorkload>();
+  /** Aggregator clock of the last late merge. */
+  lastLateAt = 0;
   lastEventAt: number | undefined;
   finalised: FinalisedSession | undefined;
+  /** Count entries in this session's observations. */
+  tuples = 0;
+  readonly refused = noRefusals();
+  /** Nodes outside the node set that sent data (bounded). */
+  readonly foreignNodes = new Set<string>();
+  /** Messages that came before the node set was written, per node, in arrival order. */
+  readonly held = new Map<string, EventMessage[]>();
 
   constructor(id: string) {
     this.id = id;
+  }
+
+  get heldMessages(): number {
+    let n = 0;
+    for (const h of this.held.values()) n += h.length;
+    return n;
   }
 
   get mode(): SessionRecord["mode"] {
@@ -96,11 +234,9 @@ export class SessionState {
     return this.record?.profile.argSyscalls ?? [];
   }
 
-  /** The session record's expected nodes plus every node that sent data, sorted. */
+  /** The session record's node set, sorted: only these nodes' data counts. */
   participatingNodes(): string[] {
-    const names = new Set(this.record?.expectedNodes ?? []);
-    for (const name of this.nodes.keys()) names.add(name);
-    return [...names].sort();
+    return [...new Set(this.record?.expectedNodes ?? [])].sort();
   }
 
   /** A node is complete once its FIN is merged together with every batch 1..N it announces. */
@@ -124,6 +260,11 @@ export class SessionState {
         finBatches: undefined,
         events: 0,
         lastEventAt: undefined,
+        workloads: new Set(),
+        tuples: 0,
+        refusedEvents: 0,
+        limited: false,
+        gaps: [],
       };
       this.nodes.set(name, node);
     }
@@ -149,6 +290,10 @@ export interface MergeOutcome {
   session: string;
   node: string;
   kind: "batch" | "fin";
+  /** Not merged, and never will be: why. */
+  refused?: Refusal;
+  /** Kept until the session's node set is written. */
+  held?: boolean;
   /** First time this batch (by its number) or this FIN value was merged. */
   fresh: boolean;
   /** Arrived after the session was finalised: counted, not merged. */
@@ -173,7 +318,16 @@ export type Action =
       mode: SessionRecord["mode"];
       status: "complete" | "partial";
       missingNodes: string[];
+      gaps: DocumentGap[];
       publications: Publication[];
+    }
+  | {
+      kind: "late";
+      session: string;
+      /** Per workload: the late data alone, its late revision number (1, 2, ...) and the version it reflects. */
+      publications: Array<Publication & { lateRevision: number; version: number }>;
+      status: "complete" | "partial";
+      lateBatches: number;
     }
   | {
       kind: "publish";
@@ -191,6 +345,20 @@ function canonicalKey(key: WorkloadKey): WorkloadKey {
   return { namespace: key.namespace, kind: key.kind, name: key.name, container: key.container };
 }
 
+/** The outcome of a message that was not merged (refused or held). */
+function unmerged(message: EventMessage): MergeOutcome {
+  return {
+    session: message.session,
+    node: message.node,
+    kind: message.kind,
+    fresh: false,
+    late: false,
+    events: 0,
+    drift: [],
+    nodeComplete: false,
+  };
+}
+
 function iso(ms: number): string {
   return new Date(ms).toISOString();
 }
@@ -201,12 +369,18 @@ export class AggregatorState {
   badMessages = 0;
   /** Highest stream sequence merged so far. */
   highestStreamSeq = 0;
+  /** Refusals of every session, including sessions that do not exist (not kept per id). */
+  readonly refused = noRefusals();
+  readonly limits: Limits;
   readonly #clock: Clock;
   /** Every session record known, including sessions without state yet (or no more). */
   readonly #records = new Map<string, SessionRecord>();
+  /** No deadline finalisation before the stream up to here is merged (see catchUpTo). */
+  #catchUpSeq = 0;
 
-  constructor(clock: Clock) {
+  constructor(clock: Clock, limits: Partial<Limits> = {}) {
     this.#clock = clock;
+    this.limits = { ...DEFAULT_LIMITS, ...limits };
   }
 
   now(): number {
@@ -231,18 +405,75 @@ export class AggregatorState {
     if (seq > this.highestStreamSeq) this.highestStreamSeq = seq;
   }
 
-  /** Merges one validated message. */
-  apply(message: EventMessage): MergeOutcome {
-    return message.kind === "batch" ? this.#applyBatch(message) : this.#applyFin(message);
+  /**
+   * Holds back deadline finalisation until the stream up to `seq` (its last sequence when the
+   * process started) is merged: after a restart, data already in the stream is never called missing.
+   */
+  catchUpTo(seq: number): void {
+    this.#catchUpSeq = seq;
   }
 
-  #applyFin(fin: FinMarker): MergeOutcome {
-    const session = this.session(fin.session);
+  /** The consumer has nothing older left to deliver (e.g. the rest aged out of the stream). */
+  markCaughtUp(): void {
+    this.#catchUpSeq = 0;
+  }
+
+  caughtUp(): boolean {
+    return this.highestStreamSeq >= this.#catchUpSeq;
+  }
+
+  #refuse(session: SessionState | undefined, message: EventMessage, why: Refusal): MergeOutcome {
+    this.refused[why]++;
+    if (session !== undefined) {
+      session.refused[why]++;
+      if (why === "foreignNode" && session.foreignNodes.size < MAX_FOREIGN_NODES) {
+        session.foreignNodes.add(message.node);
+      }
+    }
+    return { ...unmerged(message), refused: why };
+  }
+
+  /** Merges, holds or refuses one validated message. */
+  apply(message: EventMessage): MergeOutcome {
+    const record = this.#records.get(message.session);
+    if (record === undefined) return this.#refuse(undefined, message, "unknownSession");
+    const session = this.session(message.session);
+    const nodeSet = record.expectedNodes;
+    if (nodeSet === undefined) {
+      if (session.finalised !== undefined) return this.#refuse(session, message, "noNodeSet");
+      let held = session.held.get(message.node);
+      if (held === undefined) {
+        if (session.held.size >= MAX_HELD_NODES) return this.#refuse(session, message, "heldOverflow");
+        held = [];
+        session.held.set(message.node, held);
+      }
+      if (held.length >= this.limits.maxHeldMessagesPerNode) {
+        return this.#refuse(session, message, "heldOverflow");
+      }
+      held.push(message);
+      return { ...unmerged(message), held: true };
+    }
+    if (!nodeSet.includes(message.node)) return this.#refuse(session, message, "foreignNode");
+    return message.kind === "batch" ? this.#applyBatch(session, message) : this.#applyFin(session, message);
+  }
+
+  #applyFin(session: SessionState, fin: FinMarker): MergeOutcome {
+    const known = session.nodes.get(fin.node)?.seqs.highest() ?? 0;
+    if (fin.batches > this.limits.maxBatchesPerNode || fin.batches > known + FIN_LOOKAHEAD) {
+      return this.#refuse(session, fin, "implausible");
+    }
     const node = session.node(fin.node);
     const fresh = node.finBatches === undefined || fin.batches > node.finBatches;
     if (fresh) node.finBatches = fin.batches;
     if (fin.droppedEvents > node.droppedEvents) node.droppedEvents = fin.droppedEvents;
     if (node.lastEventAt === undefined || fin.sentAt > node.lastEventAt) node.lastEventAt = fin.sentAt;
+    for (const g of fin.gaps ?? []) {
+      if (node.gaps.length >= MAX_GAPS_PER_NODE) break;
+      // `reason` comes with the real-Falco work on the event schema; read it when present.
+      const reason = (g as { reason?: unknown }).reason;
+      if (node.gaps.some((k) => k.from === g.from && k.to === g.to && k.reason === reason)) continue;
+      node.gaps.push({ from: g.from, to: g.to, ...(typeof reason === "string" ? { reason } : {}) });
+    }
     return {
       session: fin.session,
       node: fin.node,
@@ -270,9 +501,22 @@ export class AggregatorState {
     return ws;
   }
 
-  #applyBatch(batch: SyscallEventBatch): MergeOutcome {
+  /** Whether `node` may add workload `id` to `session` under the workload limits. */
+  #workloadAllowed(session: SessionState, node: NodeState, id: string): boolean {
+    if (node.workloads.has(id)) return true;
+    if (node.workloads.size >= this.limits.maxWorkloadsPerNode) return false;
+    if (!session.workloads.has(id) && session.workloads.size >= this.limits.maxWorkloadsPerSession) {
+      return false;
+    }
+    node.workloads.add(id);
+    return true;
+  }
+
+  #applyBatch(session: SessionState, batch: SyscallEventBatch): MergeOutcome {
+    if (batch.seq > this.limits.maxBatchesPerNode) return this.#refuse(session, batch, "implausible");
+    // Throws SC_ARCH_UNKNOWN for an architecture without tables: the whole batch is then bad.
+    const known = knownSyscalls(batch.arch);
     const now = this.#clock();
-    const session = this.session(batch.session);
     const node = session.node(batch.node);
     const fresh = node.seqs.add(batch.seq);
     const outcome: MergeOutcome = {
@@ -286,7 +530,10 @@ export class AggregatorState {
       nodeComplete: false,
     };
     if (session.finalised !== undefined) {
-      if (fresh) session.lateBatches++;
+      if (fresh) {
+        session.lateBatches++;
+        this.#mergeLate(session, node, batch, known, now);
+      }
       return outcome;
     }
     node.arch ??= batch.arch;
@@ -296,14 +543,29 @@ export class AggregatorState {
       session.lastEventAt = batch.sentAt;
     }
     const argSyscalls = session.argSyscalls;
+    const limits = this.limits;
     let events = 0;
+    let unknownNames = 0;
+    let overLimit = 0;
     for (const entry of batch.workloads) {
-      const ws = this.#workload(session, entry.workload, now);
-      const wo = ws.observations;
-      const track = ws.track;
-      wo.noteNode(batch.node, batch.arch, batch.droppedEvents);
-      let changed = false;
+      let ws: WorkloadState | undefined;
       for (const ev of entry.syscalls) {
+        if (!known.has(ev.name)) {
+          unknownNames++;
+          continue;
+        }
+        if (ws === undefined) {
+          // Created on the first valid event, so a workload with only bogus names costs nothing.
+          if (!this.#workloadAllowed(session, node, workloadId(entry.workload))) {
+            overLimit += entry.syscalls.length;
+            node.limited = true;
+            break;
+          }
+          ws = this.#workload(session, entry.workload, now);
+          ws.observations.noteNode(batch.node, batch.arch, batch.droppedEvents);
+        }
+        const wo = ws.observations;
+        const track = ws.track;
         events++;
         if (track.frozen !== undefined) {
           const key = driftKey(track, batch.node, ev.name, ev.args);
@@ -329,18 +591,33 @@ export class AggregatorState {
             continue;
           }
         }
-        if (!changed) {
-          const stats = wo.syscalls.get(ev.name);
-          if (stats === undefined) changed = true;
-          else if (argSyscalls.includes(ev.name)) {
-            changed = ev.args === undefined ? !stats.anyArgs : !stats.argTuples.has(ev.args.join(","));
+        const stats = wo.syscalls.get(ev.name);
+        const isNewEntry =
+          stats === undefined || !stats.counts.has(countKey(batch.node, ev.args, entry.containerId));
+        if (isNewEntry) {
+          if (node.tuples >= limits.maxTuplesPerNode || session.tuples >= limits.maxTuplesPerSession) {
+            overLimit++;
+            node.limited = true;
+            continue;
           }
+          node.tuples++;
+          session.tuples++;
         }
-        wo.observe(batch.node, ev.name, ev.count, ev.firstSeen, ev.args);
+        const changed =
+          stats === undefined ||
+          (argSyscalls.includes(ev.name) &&
+            (ev.args === undefined ? !stats.anyArgs : !stats.argTuples.has(ev.args.join(","))));
+        // The container id keeps replicas of one workload on one node apart: their counts add up.
+        wo.observe(batch.node, ev.name, ev.count, ev.firstSeen, ev.args, entry.containerId);
+        if (changed) noteShapeChange(track, now);
       }
-      if (changed) noteShapeChange(track, now);
     }
     if (fresh) {
+      node.refusedEvents += unknownNames + overLimit;
+      session.refused.unknownSyscall += unknownNames;
+      session.refused.overLimit += overLimit;
+      this.refused.unknownSyscall += unknownNames;
+      this.refused.overLimit += overLimit;
       outcome.events = events;
       node.events += events;
       session.events += events;
@@ -350,12 +627,75 @@ export class AggregatorState {
     return outcome;
   }
 
-  /** Applies a session record (desired state): expected nodes, deadline, mode, frozen workloads. */
-  setRecord(record: SessionRecord): void {
+  /** Late data: same checks and limits as before finalisation, kept apart from the released final state. */
+  #mergeLate(
+    session: SessionState,
+    node: NodeState,
+    batch: SyscallEventBatch,
+    known: ReadonlySet<string>,
+    now: number,
+  ): void {
+    const limits = this.limits;
+    let refusedNames = 0;
+    let overLimit = 0;
+    for (const entry of batch.workloads) {
+      let lw: LateWorkload | undefined;
+      for (const ev of entry.syscalls) {
+        if (!known.has(ev.name)) {
+          refusedNames++;
+          continue;
+        }
+        const id = workloadId(entry.workload);
+        if (lw === undefined) {
+          if (!this.#workloadAllowed(session, node, id)) {
+            overLimit += entry.syscalls.length;
+            break;
+          }
+          lw = session.late.get(id);
+          if (lw === undefined) {
+            const key = canonicalKey(entry.workload);
+            lw = {
+              id,
+              token: workloadToken(key),
+              observations: new WorkloadObservations(key),
+              version: 0,
+              publishedVersion: 0,
+              published: 0,
+            };
+            session.late.set(id, lw);
+          }
+          lw.observations.noteNode(batch.node, batch.arch, batch.droppedEvents);
+        }
+        const stats = lw.observations.syscalls.get(ev.name);
+        if (stats === undefined || !stats.counts.has(countKey(batch.node, ev.args, entry.containerId))) {
+          if (node.tuples >= limits.maxTuplesPerNode || session.tuples >= limits.maxTuplesPerSession) {
+            overLimit++;
+            continue;
+          }
+          node.tuples++;
+          session.tuples++;
+        }
+        lw.observations.observe(batch.node, ev.name, ev.count, ev.firstSeen, ev.args, entry.containerId);
+        lw.version++;
+        session.lastLateAt = now;
+      }
+    }
+    node.refusedEvents += refusedNames + overLimit;
+    session.refused.unknownSyscall += refusedNames;
+    session.refused.overLimit += overLimit;
+    this.refused.unknownSyscall += refusedNames;
+    this.refused.overLimit += overLimit;
+  }
+
+  /**
+   * Applies a session record (desired state): node set, deadline, mode, frozen workloads. Once the
+   * node set is written, the messages held for the session are merged or refused: their outcomes.
+   */
+  setRecord(record: SessionRecord): MergeOutcome[] {
     this.#records.set(record.id, record);
     // A stopped session this state never saw (or already pruned) is history, not work to do;
     // should its messages come (again), the session is created with this record.
-    if (record.state === "stopped" && !this.sessions.has(record.id)) return;
+    if (record.state === "stopped" && !this.sessions.has(record.id)) return [];
     const session = this.session(record.id);
     session.record = record;
     const frozen = new Set(record.continuous?.frozen ?? []);
@@ -367,13 +707,26 @@ export class AggregatorState {
         unfreeze(ws.track);
       }
     }
+    if (record.expectedNodes === undefined || session.held.size === 0) return [];
+    const held = [...session.held.values()].flat();
+    session.held.clear();
+    return held.map((m) => this.apply(m));
   }
 
-  /** The record was deleted: the session keeps its data but no longer has expected nodes or a deadline. */
+  /** The record was deleted: the session keeps its data but no longer has a node set or a deadline. */
   clearRecord(id: string): void {
     this.#records.delete(id);
     const session = this.sessions.get(id);
-    if (session !== undefined) session.record = undefined;
+    if (session === undefined) return;
+    session.record = undefined;
+    this.#dropHeld(session);
+  }
+
+  #dropHeld(session: SessionState): void {
+    const n = session.heldMessages;
+    session.refused.noNodeSet += n;
+    this.refused.noNodeSet += n;
+    session.held.clear();
   }
 
   /** What should be published now, oldest session first. */
@@ -381,7 +734,11 @@ export class AggregatorState {
     const now = this.#clock();
     const actions: Action[] = [];
     for (const session of this.sessions.values()) {
-      if (session.finalised !== undefined) continue;
+      if (session.finalised !== undefined) {
+        const late = this.#lateAction(session, now);
+        if (late !== undefined) actions.push(late);
+        continue;
+      }
       const finalise = this.#finalisation(session, now);
       if (finalise !== undefined) {
         actions.push(finalise);
@@ -417,14 +774,62 @@ export class AggregatorState {
     return actions;
   }
 
+  #lateAction(session: SessionState, now: number): Action | undefined {
+    const finalised = session.finalised!;
+    const pending = [...session.late.values()].filter((lw) => lw.version > lw.publishedVersion);
+    if (pending.length === 0 || now - session.lastLateAt < LATE_DEBOUNCE_MS) return undefined;
+    return {
+      kind: "late",
+      session: session.id,
+      status: finalised.status,
+      lateBatches: session.lateBatches,
+      publications: pending
+        .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+        .map((lw) => ({
+          workload: lw.observations.key,
+          token: lw.token,
+          lateRevision: lw.published + 1,
+          version: lw.version,
+          document: toProfileDocument(lw.observations, {
+            session: session.id,
+            revision: lw.published + 1,
+            status: finalised.status,
+            argSyscalls: session.argSyscalls,
+          }),
+        })),
+    };
+  }
+
+  /** Every gap of the session's nodes, by node then time. */
+  #gaps(session: SessionState, nodes: readonly string[]): DocumentGap[] {
+    return nodes.flatMap((name) =>
+      [...(session.nodes.get(name)?.gaps ?? [])]
+        .sort((a, b) => a.from - b.from || a.to - b.to)
+        .map((g) => ({
+          node: name,
+          from: iso(g.from),
+          to: iso(g.to),
+          ...(g.reason !== undefined ? { reason: g.reason } : {}),
+        })),
+    );
+  }
+
   #finalisation(session: SessionState, now: number): Action | undefined {
+    const record = session.record;
+    // Never before the session was asked to stop, whatever FINs say.
+    if (record === undefined || record.state === "running") return undefined;
     const participating = session.participatingNodes();
-    const missing = session.incompleteNodes();
+    const incomplete = participating.filter((n) => !session.isNodeComplete(n));
+    const limited = participating.filter((n) => session.nodes.get(n)?.limited === true);
+    const missing = [...new Set([...incomplete, ...limited])].sort();
+    const gaps = this.#gaps(session, participating);
     let status: "complete" | "partial";
-    if (participating.length > 0 && missing.length === 0) status = "complete";
-    else {
-      const deadline = session.record?.stopDeadline;
-      if (deadline === undefined || now < Date.parse(deadline)) return undefined;
+    if (participating.length > 0 && incomplete.length === 0) {
+      // Every node is done; a gap or a limit still means something may not have been seen.
+      status = missing.length === 0 && gaps.length === 0 ? "complete" : "partial";
+    } else {
+      const deadline = record.stopDeadline;
+      if (deadline === undefined || now < Date.parse(deadline) || !this.caughtUp()) return undefined;
       status = "partial";
     }
     const continuous = session.mode === "continuous";
@@ -444,6 +849,7 @@ export class AggregatorState {
             revision,
             status,
             missingNodes: status === "partial" ? missing : [],
+            gaps,
             argSyscalls: session.argSyscalls,
             ...(continuous && t.convergedAt !== undefined ? { convergedAt: iso(t.convergedAt) } : {}),
             ...(continuous && t.frozen !== undefined ? { frozen: true } : {}),
@@ -456,15 +862,38 @@ export class AggregatorState {
       mode: session.mode,
       status,
       missingNodes: status === "partial" ? missing : [],
+      gaps,
       publications,
     };
   }
 
   /** Books an action as done. A finalised session releases its observations. */
-  confirm(action: Action): void {
+  confirm(action: Action, revisions: ReadonlyMap<string, number> = new Map()): void {
     const session = this.sessions.get(action.session);
     if (session === undefined) return;
     const now = this.#clock();
+    if (action.kind === "late") {
+      for (const p of action.publications) {
+        const lw = session.late.get(workloadId(p.workload));
+        if (lw === undefined) continue;
+        lw.publishedVersion = Math.max(lw.publishedVersion, p.version);
+        lw.published = Math.max(lw.published, p.lateRevision);
+        const revision = revisions.get(p.token);
+        if (revision === undefined) continue;
+        const fw = session.finalised?.workloads.find((w) => w.token === p.token);
+        if (fw !== undefined) fw.lateRevision = revision;
+        else {
+          session.finalised?.workloads.push({
+            workload: p.workload,
+            token: p.token,
+            revision: 0,
+            syscalls: 0,
+            lateRevision: revision,
+          });
+        }
+      }
+      return;
+    }
     if (action.kind === "finalise") {
       session.finalised = {
         status: action.status,
@@ -478,6 +907,7 @@ export class AggregatorState {
         })),
       };
       session.workloads.clear();
+      this.#dropHeld(session);
       return;
     }
     const ws = session.workloads.get(action.workloadId);
@@ -502,14 +932,16 @@ export class AggregatorState {
       version: 1,
       badMessages: this.badMessages,
       highestStreamSeq: this.highestStreamSeq,
+      refused: { ...this.refused },
       sessions: [...this.sessions.values()].map(sessionToSnapshot),
     };
   }
 
-  static restore(snapshot: StateSnapshot, clock: Clock): AggregatorState {
-    const state = new AggregatorState(clock);
+  static restore(snapshot: StateSnapshot, clock: Clock, limits: Partial<Limits> = {}): AggregatorState {
+    const state = new AggregatorState(clock, limits);
     state.badMessages = snapshot.badMessages;
     state.highestStreamSeq = snapshot.highestStreamSeq;
+    Object.assign(state.refused, snapshot.refused ?? {});
     for (const s of snapshot.sessions) state.sessions.set(s.id, sessionFromSnapshot(s));
     return state;
   }
@@ -520,6 +952,8 @@ export interface StateSnapshot {
   version: 1;
   badMessages: number;
   highestStreamSeq: number;
+  /** Absent in checkpoints written before refusals were counted; so are the optional fields below. */
+  refused?: RefusalCounts;
   sessions: SessionSnapshot[];
 }
 
@@ -531,6 +965,11 @@ export interface NodeSnapshot {
   finBatches?: number;
   events: number;
   lastEventAt?: number;
+  workloads?: string[];
+  tuples?: number;
+  refusedEvents?: number;
+  limited?: boolean;
+  gaps?: Gap[];
 }
 
 /** [name, firstSeen, anyArgs, counts [key, count][], argument tuples] */
@@ -552,6 +991,53 @@ export interface SessionSnapshot {
   nodes: NodeSnapshot[];
   workloads: WorkloadSnapshot[];
   finalised?: FinalisedSession;
+  tuples?: number;
+  refused?: RefusalCounts;
+  foreignNodes?: string[];
+  held?: EventMessage[];
+  late?: LateSnapshot[];
+  lastLateAt?: number;
+}
+
+export interface LateSnapshot {
+  key: WorkloadKey;
+  nodes: Array<[string, string, number]>;
+  syscalls: SyscallSnapshot[];
+  version: number;
+  publishedVersion: number;
+  published: number;
+}
+
+function observationsToSnapshot(
+  wo: WorkloadObservations,
+): Pick<WorkloadSnapshot, "key" | "nodes" | "syscalls"> {
+  return {
+    key: wo.key,
+    nodes: [...wo.nodes].map(([name, c]): [string, string, number] => [name, c.arch, c.droppedEvents]),
+    syscalls: [...wo.syscalls].map(([name, st]): SyscallSnapshot => [
+      name,
+      st.firstSeen,
+      st.anyArgs,
+      [...st.counts],
+      [...st.argTuples.values()].map((t) => [...t]),
+    ]),
+  };
+}
+
+function observationsFromSnapshot(
+  w: Pick<WorkloadSnapshot, "key" | "nodes" | "syscalls">,
+): WorkloadObservations {
+  const wo = new WorkloadObservations(canonicalKey(w.key));
+  for (const [name, arch, dropped] of w.nodes) wo.nodes.set(name, { arch, droppedEvents: dropped });
+  for (const [name, firstSeen, anyArgs, counts, tuples] of w.syscalls) {
+    wo.syscalls.set(name, {
+      counts: new Map(counts),
+      firstSeen,
+      anyArgs,
+      argTuples: new Map(tuples.map((t) => [t.join(","), t])),
+    });
+  }
+  return wo;
 }
 
 function sessionToSnapshot(s: SessionState): SessionSnapshot {
@@ -570,27 +1056,34 @@ function sessionToSnapshot(s: SessionState): SessionSnapshot {
       if (n.arch !== undefined) ns.arch = n.arch;
       if (n.finBatches !== undefined) ns.finBatches = n.finBatches;
       if (n.lastEventAt !== undefined) ns.lastEventAt = n.lastEventAt;
+      ns.workloads = [...n.workloads];
+      ns.tuples = n.tuples;
+      ns.refusedEvents = n.refusedEvents;
+      ns.limited = n.limited;
+      ns.gaps = n.gaps;
       return ns;
     }),
     workloads: [...s.workloads.values()].map((ws) => ({
-      key: ws.observations.key,
-      nodes: [...ws.observations.nodes].map(([name, c]): [string, string, number] => [
-        name,
-        c.arch,
-        c.droppedEvents,
-      ]),
-      syscalls: [...ws.observations.syscalls].map(([name, st]): SyscallSnapshot => [
-        name,
-        st.firstSeen,
-        st.anyArgs,
-        [...st.counts],
-        [...st.argTuples.values()].map((t) => [...t]),
-      ]),
+      ...observationsToSnapshot(ws.observations),
       track: trackToSnapshot(ws.track),
     })),
   };
   if (s.lastEventAt !== undefined) snap.lastEventAt = s.lastEventAt;
   if (s.finalised !== undefined) snap.finalised = s.finalised;
+  snap.tuples = s.tuples;
+  snap.refused = { ...s.refused };
+  snap.foreignNodes = [...s.foreignNodes];
+  // Held messages are acked with the checkpoint that carries them, so they must be in it.
+  snap.held = [...s.held.values()].flat();
+  if (s.late.size > 0) {
+    snap.late = [...s.late.values()].map((lw) => ({
+      ...observationsToSnapshot(lw.observations),
+      version: lw.version,
+      publishedVersion: lw.publishedVersion,
+      published: lw.published,
+    }));
+    snap.lastLateAt = s.lastLateAt;
+  }
   return snap;
 }
 
@@ -610,20 +1103,37 @@ function sessionFromSnapshot(snap: SessionSnapshot): SessionState {
       finBatches: n.finBatches,
       events: n.events,
       lastEventAt: n.lastEventAt,
+      workloads: new Set(n.workloads ?? []),
+      tuples: n.tuples ?? 0,
+      refusedEvents: n.refusedEvents ?? 0,
+      limited: n.limited ?? false,
+      gaps: n.gaps ?? [],
     });
   }
+  s.tuples = snap.tuples ?? 0;
+  Object.assign(s.refused, snap.refused ?? {});
+  for (const name of snap.foreignNodes ?? []) s.foreignNodes.add(name);
+  for (const m of snap.held ?? []) {
+    const held = s.held.get(m.node);
+    if (held === undefined) s.held.set(m.node, [m]);
+    else held.push(m);
+  }
+  for (const l of snap.late ?? []) {
+    const wo = observationsFromSnapshot(l);
+    const id = workloadId(wo.key);
+    s.late.set(id, {
+      id,
+      token: workloadToken(wo.key),
+      observations: wo,
+      version: l.version,
+      publishedVersion: l.publishedVersion,
+      published: l.published,
+    });
+  }
+  s.lastLateAt = snap.lastLateAt ?? 0;
   for (const w of snap.workloads) {
-    const key = canonicalKey(w.key);
-    const wo = new WorkloadObservations(key);
-    for (const [name, arch, dropped] of w.nodes) wo.nodes.set(name, { arch, droppedEvents: dropped });
-    for (const [name, firstSeen, anyArgs, counts, tuples] of w.syscalls) {
-      wo.syscalls.set(name, {
-        counts: new Map(counts),
-        firstSeen,
-        anyArgs,
-        argTuples: new Map(tuples.map((t) => [t.join(","), t])),
-      });
-    }
+    const wo = observationsFromSnapshot(w);
+    const key = wo.key;
     const id = workloadId(key);
     s.workloads.set(id, {
       id,

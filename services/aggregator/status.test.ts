@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { assertValid } from "../../lib/contracts/validators.ts";
-import { AggregatorState } from "./session-state.ts";
+import { AggregatorState, noRefusals } from "./session-state.ts";
 import { buildStatus, requestedSession } from "./status.ts";
 
 const T0 = 1_764_000_000_000;
@@ -90,6 +90,10 @@ describe("status reply", () => {
             complete: false,
             droppedEvents: 3,
             lastEventAt: new Date(T0 + 9).toISOString(),
+            workloads: 1,
+            tuples: 2,
+            refusedEvents: 0,
+            limited: false,
           },
         ],
         workloads: [
@@ -105,8 +109,12 @@ describe("status reply", () => {
             driftEvents: 0,
           },
         ],
+        refused: noRefusals(),
+        heldMessages: 0,
+        tuples: 2,
       },
     ]);
+    expect(status).toMatchObject({ podOwnershipChecked: false, caughtUp: true, refused: noRefusals() });
     expect(
       buildStatus(state, {
         instance: "abc",

@@ -11,7 +11,7 @@ import type {
   AggregatorWorkloadStatus,
 } from "../../lib/contracts/types.ts";
 import { isValid } from "../../lib/contracts/validators.ts";
-import { AGGREGATOR_STATUS_SUBJECT, profileKey } from "../../lib/subjects.ts";
+import { AGGREGATOR_STATUS_SUBJECT, profileKey, profileRevisionKey } from "../../lib/subjects.ts";
 import type { AggregatorState, SessionState } from "./session-state.ts";
 
 export type ConsumerStatus = NonNullable<AggregatorStatus["consumer"]>;
@@ -42,6 +42,17 @@ function sessionStatus(s: SessionState): AggregatorSessionStatus {
       if (n.arch !== undefined) out.arch = n.arch;
       if (n.finBatches !== undefined) out.finBatches = n.finBatches;
       if (n.lastEventAt !== undefined) out.lastEventAt = iso(n.lastEventAt);
+      out.workloads = n.workloads.size;
+      out.tuples = n.tuples;
+      out.refusedEvents = n.refusedEvents;
+      out.limited = n.limited;
+      if (n.gaps.length > 0) {
+        out.gaps = n.gaps.map((g) => ({
+          from: iso(g.from),
+          to: iso(g.to),
+          ...(g.reason !== undefined ? { reason: g.reason } : {}),
+        }));
+      }
       return out;
     });
   const workloads: AggregatorWorkloadStatus[] =
@@ -55,6 +66,9 @@ function sessionStatus(s: SessionState): AggregatorSessionStatus {
           converged: false,
           frozen: false,
           driftEvents: 0,
+          ...(w.lateRevision !== undefined
+            ? { lateRevisionKey: profileRevisionKey(s.id, w.token, w.lateRevision) }
+            : {}),
         }))
       : [...s.workloads.values()]
           .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
@@ -84,7 +98,11 @@ function sessionStatus(s: SessionState): AggregatorSessionStatus {
     lateBatches: s.lateBatches,
     nodes,
     workloads,
+    refused: { ...s.refused },
+    heldMessages: s.heldMessages,
+    tuples: s.tuples,
   };
+  if (s.foreignNodes.size > 0) out.foreignNodes = [...s.foreignNodes].sort();
   if (s.record?.expectedNodes !== undefined) out.expectedNodes = [...s.record.expectedNodes].sort();
   const missing = s.finalised !== undefined ? s.finalised.missingNodes : s.incompleteNodes();
   if (missing.length > 0) out.missingNodes = missing;
@@ -106,6 +124,10 @@ export function buildStatus(state: AggregatorState, inputs: StatusInputs): Aggre
     instance: inputs.instance,
     badBatches: state.badMessages,
     sessions,
+    // No pod watch is consulted: a node's word about which workloads run on it is taken as is.
+    podOwnershipChecked: false,
+    caughtUp: state.caughtUp(),
+    refused: { ...state.refused },
   };
   if (inputs.consumer !== undefined) status.consumer = inputs.consumer;
   if (inputs.checkpoint !== undefined) status.checkpoint = inputs.checkpoint;

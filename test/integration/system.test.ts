@@ -7,6 +7,7 @@ import { recordStrace } from "../../lib/strace/record.ts";
 import { nonReturningSyscalls } from "../../lib/syscalls/non-returning.ts";
 import { scmpArchesForNode } from "../../lib/syscalls/architectures.ts";
 import { runUnderProfile } from "../helpers/enforce.ts";
+import { aggregatorStatus } from "../../cli/cluster/aggregator.ts";
 import { control, readSessionMessages } from "../helpers/cluster.ts";
 import { eventually } from "../helpers/eventually.ts";
 import { System, type NodeSpec, type PodSpec } from "./system.ts";
@@ -62,7 +63,7 @@ interface RunResult {
 
 async function run(
   name: string,
-  opts: { cluster?: boolean; nodes?: NodeSpec[]; fault?: Fault; keep?: boolean } = {},
+  opts: { cluster?: boolean; nodes?: NodeSpec[]; fault?: Fault; keep?: boolean; stopCode?: number } = {},
 ): Promise<RunResult> {
   const session = `s-${name}`;
   const system = await System.start(join(root, name), opts.nodes ?? NODES, { cluster: opts.cluster });
@@ -75,7 +76,7 @@ async function run(
     await system.settle(session, CONTAINERS);
     const out = join(root, `${name}.profiles`);
     const stopped = await system.cli(["stop", session, "-o", out, "--timeout", "90s"]);
-    expect(stopped.code, stopped.stderr).toBe(0);
+    expect(stopped.code, stopped.stderr).toBe(opts.stopCode ?? 0);
     const files = new Map<string, string>();
     for (const f of (await readdir(out)).sort()) files.set(f, await readFile(join(out, f), "utf8"));
     return { files, system, session };
@@ -175,6 +176,8 @@ describe("the whole system: 3 agents, 2 workloads, driven through the CLI", () =
   it("gives byte-identical profiles when an agent is SIGKILLed and restarted, and reports the gap", async () => {
     const faulty = await run("agent-kill", {
       keep: true,
+      // The gap qualifies the result: partial (exit 7), the profiles themselves unchanged.
+      stopCode: 7,
       fault: async (system) => {
         await new Promise((r) => setTimeout(r, 1500));
         await system.agents.get("node-2")!.kill();
@@ -187,6 +190,11 @@ describe("the whole system: 3 agents, 2 workloads, driven through the CLI", () =
         (m) => m.message.kind === "fin" && m.message.node === "node-2",
       )?.message;
       expect(fin?.kind === "fin" ? fin.gaps?.length : 0).toBeGreaterThanOrEqual(1);
+      const status = await aggregatorStatus(faulty.system.nc, faulty.session);
+      expect(status.sessions[0]?.state).toBe("partial");
+      expect(status.sessions[0]?.nodes.find((n) => n.name === "node-2")?.gaps?.length).toBeGreaterThanOrEqual(
+        1,
+      );
     } finally {
       await faulty.system.stop();
     }
