@@ -40,6 +40,8 @@ export const ErrorCodes = {
   SC_AGENTS_UNAVAILABLE: "SC_AGENTS_UNAVAILABLE",
   SC_AGGREGATOR_UNAVAILABLE: "SC_AGGREGATOR_UNAVAILABLE",
   SC_WAIT_TIMEOUT: "SC_WAIT_TIMEOUT",
+  SC_SESSION_LIMIT: "SC_SESSION_LIMIT",
+  SC_REPLY_FORGED: "SC_REPLY_FORGED",
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

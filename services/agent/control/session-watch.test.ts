@@ -11,6 +11,7 @@ import type {
   ProfileDocument,
   SessionRecord,
 } from "../../../lib/contracts/index.ts";
+import { SessionDirectory } from "../../../lib/nats/session-directory.ts";
 import { ensureKv } from "../../../lib/nats/streams.ts";
 import { BUCKET_SESSIONS } from "../../../lib/subjects.ts";
 import { startNatsServer } from "../../../test/helpers/nats.ts";
@@ -93,7 +94,8 @@ describe("SessionWatch", () => {
   });
 
   async function startWatch(controller: AgentController): Promise<SessionWatch> {
-    const watch = await SessionWatch.start({ kv, controller, logger });
+    const directory = await SessionDirectory.open(nc);
+    const watch = await SessionWatch.start({ nc, directory, controller, logger });
     watches.push(watch);
     return watch;
   }
