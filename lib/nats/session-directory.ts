@@ -5,11 +5,13 @@
  * because a push consumer's deliver subject escapes publish permissions: the server would publish
  * the deliveries anywhere the agent names, e.g. on another node's install subject.
  *
- * Republished messages are core NATS (lost while disconnected), so the follower also re-reads every
- * key after each reconnect and every `resyncMs`; a change is applied only when its revision is newer
- * than the last one applied for its key, so repeats are harmless.
+ * Republished messages are core NATS (lost while disconnected), so the follower re-reads every key
+ * when it sees a gap in their stream sequences, or when a check after each reconnect and every
+ * `resyncMs` (one STREAM.INFO) finds changes it was not told of or a purged stream. A change is
+ * applied only when its revision is newer than the last one applied for its key, so repeats are
+ * harmless.
  */
-import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
+import { RepublishHeaders, jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { Logger } from "pino";
@@ -55,6 +57,12 @@ export class SessionDirectory {
       : { ...change, revision: entry.revision };
   }
 
+  /** The bucket stream's first and last sequence. */
+  async sequences(): Promise<{ first: number; last: number }> {
+    const { state } = await this.#jsm.streams.info(`KV_${BUCKET_SESSIONS}`);
+    return { first: state.first_seq, last: state.last_seq };
+  }
+
   /** Every key that has a message in the bucket (deleted ones too: their tombstone is a message). */
   async keys(): Promise<string[]> {
     const info = await this.#jsm.streams.info(`KV_${BUCKET_SESSIONS}`, {
@@ -82,6 +90,9 @@ export class SessionFollower {
   #timer: NodeJS.Timeout | undefined;
   #chain: Promise<void> = Promise.resolve();
   #stopped = false;
+  /** The stream's first sequence at the last full read, and the last sequence known to be covered. */
+  #firstSeq = 0;
+  #lastSeq = 0;
 
   private constructor(opts: FollowOptions) {
     this.#opts = opts;
@@ -96,20 +107,35 @@ export class SessionFollower {
           opts.logger.error({ err: err.message }, `subscription to ${SESSION_CHANGES_PREFIX}.> failed`);
           return;
         }
+        const seq = Number(msg.headers?.get(RepublishHeaders.Sequence));
+        // A notification missed in between: read everything again.
+        if (seq > follower.#lastSeq + 1) void follower.resync();
+        follower.#lastSeq = Math.max(follower.#lastSeq, seq || 0);
         follower.#enqueue([msg.subject.slice(SESSION_CHANGES_PREFIX.length + 1)]);
       },
     });
     await opts.nc.flush();
     await follower.resync();
-    follower.#timer = setInterval(() => void follower.resync(), opts.resyncMs ?? DEFAULT_RESYNC_MS);
+    follower.#timer = setInterval(() => void follower.check(), opts.resyncMs ?? DEFAULT_RESYNC_MS);
     follower.#timer.unref();
     void follower.#resyncOnReconnect();
     return follower;
   }
 
+  /** Reads everything again when the stream holds changes it was not told of, or was purged. */
+  async check(): Promise<void> {
+    try {
+      const { first, last } = await this.#opts.directory.sequences();
+      if (last > this.#lastSeq || first !== this.#firstSeq) await this.resync();
+    } catch (err) {
+      this.#opts.logger.warn({ err: (err as Error).message }, `checking KV ${BUCKET_SESSIONS} failed`);
+    }
+  }
+
   /** Re-reads every key; a key applied before that no longer exists counts as deleted. */
   resync(): Promise<void> {
     return this.#serial(async () => {
+      const { first, last } = await this.#opts.directory.sequences();
       const keys = await this.#opts.directory.keys();
       const present = new Set(keys);
       const reads: Read[] = [];
@@ -118,6 +144,8 @@ export class SessionFollower {
         if (!present.has(key)) reads.push({ id: key, record: undefined, revision: Number.MAX_SAFE_INTEGER });
       reads.sort((a, b) => a.revision - b.revision);
       for (const read of reads) await this.#applyRead(read);
+      this.#firstSeq = first;
+      this.#lastSeq = Math.max(this.#lastSeq, last);
     });
   }
 
@@ -163,7 +191,7 @@ export class SessionFollower {
   async #resyncOnReconnect(): Promise<void> {
     for await (const status of this.#opts.nc.status()) {
       if (this.#stopped) return;
-      if (status.type === "reconnect") void this.resync();
+      if (status.type === "reconnect") void this.check();
     }
   }
 }
