@@ -38,7 +38,7 @@ export function newRequestId(): string {
 }
 
 /** What came back for one request: valid replies by node, and replies refused as forged. */
-export interface Gathered {
+interface Gathered {
   replies: ControlReply[];
   /** Replies whose body named another node than their subject, one line each. */
   forged: string[];
