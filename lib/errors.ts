@@ -45,6 +45,8 @@ export const ErrorCodes = {
   SC_PROFILE_NAME_COLLISION: "SC_PROFILE_NAME_COLLISION",
   SC_FILE_UNSAFE: "SC_FILE_UNSAFE",
   SC_MESSAGE_REFUSED: "SC_MESSAGE_REFUSED",
+  SC_SESSION_LIMIT: "SC_SESSION_LIMIT",
+  SC_REPLY_FORGED: "SC_REPLY_FORGED",
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

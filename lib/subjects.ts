@@ -18,6 +18,29 @@ export const CONTROL_SUBJECTS = {
   health: "sc.ctl.health",
 } as const;
 
+/**
+ * Where an agent answers a control request: `sc.reply.<replyToken>.<node>`. Only the NATS user of
+ * that node may publish there (deploy/nats-permissions.json), so the subject, not the body, says
+ * which node answered. `replyToken` is the CLI's random token from the request.
+ */
+export function replySubject(replyToken: string, node: string): string {
+  return `${REPLY_PREFIX}.${replyToken}.${subjectToken(node)}`;
+}
+
+export const REPLY_PREFIX = "sc.reply";
+
+/** Every reply to one request, whichever node sent it (the CLI subscribes here). */
+export function replySubjectsOf(replyToken: string): string {
+  return `${REPLY_PREFIX}.${replyToken}.*`;
+}
+
+/**
+ * The bucket sc_sessions republishes the headers of every change here (`sc.sessions.<id>`), so
+ * agents learn of changes without creating consumers: a consumer's deliver subject is not covered
+ * by publish permissions, and would let an agent make the server publish anywhere.
+ */
+export const SESSION_CHANGES_PREFIX = "sc.sessions";
+
 /** Escapes any character outside [A-Za-z0-9_-] (dots included) as `=HH`, giving one subject token. */
 export function subjectToken(value: string): string {
   let out = "";

@@ -1,7 +1,8 @@
 /**
  * Talking to every agent at once (scatter-gather on sc.ctl.*) and telling which agents are missing
  * or unhealthy: the expected agents come from the agent DaemonSet, from `--expect-agents`, or,
- * failing both, from whoever answers.
+ * failing both, from whoever answers. Which node answered is known from the reply's subject, which
+ * only that node's NATS user may publish to (deploy/nats-permissions.json).
  */
 import { randomBytes } from "node:crypto";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -10,9 +11,10 @@ import { isValid } from "../../lib/contracts/validators.ts";
 import { ErrorCodes, SeccomposeError, isSeccomposeError } from "../../lib/errors.ts";
 import { agentDaemonSetStatus, type AgentDaemonSetStatus } from "../../lib/k8s/agents.ts";
 import { toSeccomposeError } from "../../lib/nats/errors.ts";
-import { CONTROL_SUBJECTS, nodeControlSubject } from "../../lib/subjects.ts";
+import { CONTROL_SUBJECTS, nodeControlSubject, replySubjectsOf, subjectToken } from "../../lib/subjects.ts";
+import { warn } from "../output.ts";
 import type { ClusterContext } from "./connection.ts";
-import { isNoResponders } from "./request-errors.ts";
+import { isNoResponders, isRequestTimeout } from "./request-errors.ts";
 
 export const AGENT_DAEMONSET = "seccompose-agent";
 /** How long a scatter-gather waits for agents that have not answered yet. */
@@ -35,9 +37,85 @@ export function newRequestId(): string {
   return randomBytes(8).toString("hex");
 }
 
+/** What came back for one request: valid replies by node, and replies refused as forged. */
+interface Gathered {
+  replies: ControlReply[];
+  /** Replies whose body named another node than their subject, one line each. */
+  forged: string[];
+}
+
+/**
+ * Publishes `request` on `subject` and collects the replies the agents publish on
+ * `sc.reply.<token>.<node>`. The node is taken from the subject, which only that node's NATS user
+ * may publish to; a body naming another node is refused. Messages with headers or a reply subject
+ * are the server's doing (a JetStream API response to a request that named this subject as its
+ * reply, a push consumer's delivery), never an agent's reply, which has neither.
+ * Ends when `expected` nodes answered or after `maxWaitMs`; `noResponders` when nobody subscribes
+ * to `subject` at all.
+ */
+async function collectReplies(
+  nc: NatsConnection,
+  subject: string,
+  body: Record<string, unknown>,
+  opts: { expected?: number; maxWaitMs: number },
+): Promise<Gathered & { noResponders: boolean }> {
+  const requestId = newRequestId();
+  const replyToken = randomBytes(16).toString("hex");
+  const replies = new Map<string, ControlReply>();
+  const forged: string[] = [];
+  let finish!: () => void;
+  const done = new Promise<void>((resolve) => (finish = resolve));
+  const sub = nc.subscribe(replySubjectsOf(replyToken), {
+    callback: (err, m) => {
+      if (err) return;
+      if (m.headers !== undefined || m.reply) return;
+      const token = m.subject.slice(m.subject.lastIndexOf(".") + 1);
+      let value: unknown;
+      try {
+        value = m.json();
+      } catch {
+        return;
+      }
+      if (!isValid("controlReply", value)) return;
+      const reply = value as ControlReply;
+      if (reply.requestId !== requestId && reply.requestId !== "") return;
+      if (subjectToken(reply.node) !== token) {
+        forged.push(`ignored a reply on ${m.subject} that claims to come from node "${reply.node}"`);
+        return;
+      }
+      if (!replies.has(reply.node)) replies.set(reply.node, reply);
+      if (opts.expected !== undefined && opts.expected > 0 && replies.size >= opts.expected) finish();
+    },
+  });
+  const timer = setTimeout(finish, opts.maxWaitMs);
+  let noResponders = false;
+  let failure: unknown;
+  try {
+    // Subscribed before the request goes out, so no reply can be missed.
+    await nc.flush();
+    // The NATS reply subject only detects "nobody listens"; agents cannot publish to it.
+    nc.request(subject, JSON.stringify({ schemaVersion: 1, requestId, replyToken, ...body }), {
+      timeout: opts.maxWaitMs,
+    }).catch((err: unknown) => {
+      if (isNoResponders(err)) noResponders = true;
+      else if (!isRequestTimeout(err)) failure ??= err;
+      finish();
+    });
+    await done;
+  } finally {
+    clearTimeout(timer);
+    sub.unsubscribe();
+  }
+  if (failure !== undefined && !noResponders && replies.size === 0)
+    throw toSeccomposeError(failure, `sending ${subject}`);
+  const sorted = [...replies.values()].sort((a, b) => a.node.localeCompare(b.node));
+  return { replies: sorted, forged, noResponders };
+}
+
 /**
  * Sends one control request to every agent and collects the valid replies, until `expected`
- * agents answered or `maxWaitMs` passed. No agent at all is an empty list, not an error.
+ * agents answered or `maxWaitMs` passed. No agent at all is an empty list, not an error. Forged
+ * replies are left out and reported on stderr.
  */
 export async function gather(
   nc: NatsConnection,
@@ -45,35 +123,20 @@ export async function gather(
   body: Record<string, unknown>,
   opts: { expected?: number; maxWaitMs?: number } = {},
 ): Promise<ControlReply[]> {
-  const requestId = newRequestId();
-  const request = { schemaVersion: 1, op, requestId, ...body };
-  const maxWait = opts.maxWaitMs ?? DEFAULT_GATHER_MS;
-  const replies = new Map<string, ControlReply>();
-  try {
-    const it = await nc.requestMany(CONTROL_SUBJECTS[op], JSON.stringify(request), {
-      strategy: opts.expected !== undefined && opts.expected > 0 ? "count" : "timer",
-      maxWait,
-      ...(opts.expected !== undefined && opts.expected > 0 ? { maxMessages: opts.expected } : {}),
-    });
-    for await (const m of it) {
-      let value: unknown;
-      try {
-        value = m.json();
-      } catch {
-        continue;
-      }
-      if (!isValid("controlReply", value)) continue;
-      const reply = value as ControlReply;
-      if (reply.requestId === requestId || reply.requestId === "") replies.set(reply.node, reply);
-    }
-  } catch (err) {
-    // "No responders" is the answer "no agent is listening".
-    if (!isNoResponders(err)) throw toSeccomposeError(err, `sending ${CONTROL_SUBJECTS[op]}`);
-  }
-  return [...replies.values()].sort((a, b) => a.node.localeCompare(b.node));
+  const { replies, forged } = await collectReplies(
+    nc,
+    CONTROL_SUBJECTS[op],
+    { op, ...body },
+    {
+      maxWaitMs: opts.maxWaitMs ?? DEFAULT_GATHER_MS,
+      ...(opts.expected !== undefined ? { expected: opts.expected } : {}),
+    },
+  );
+  for (const line of forged) warn(line);
+  return replies;
 }
 
-/** One request to one node's agent (sc.node.<node>.<op>). */
+/** One request to one node's agent (sc.node.<node>.<op>); only a reply from that node counts. */
 export async function requestNode(
   nc: NatsConnection,
   node: string,
@@ -81,31 +144,26 @@ export async function requestNode(
   body: Record<string, unknown>,
   timeoutMs = 10_000,
 ): Promise<ControlReply> {
-  const requestId = newRequestId();
   const subject = nodeControlSubject(node, op);
-  let value: unknown;
-  try {
-    const msg = await nc.request(subject, JSON.stringify({ schemaVersion: 1, requestId, ...body }), {
-      timeout: timeoutMs,
-    });
-    value = msg.json();
-  } catch (err) {
-    if (isNoResponders(err)) {
-      throw new SeccomposeError(
-        ErrorCodes.SC_AGENTS_UNAVAILABLE,
-        `no agent listens on ${subject}: the agent on node ${node} is not running or not connected`,
-        { cause: err },
-      );
-    }
-    throw toSeccomposeError(err, `asking the agent on node ${node} (${subject})`);
-  }
-  if (!isValid("controlReply", value)) {
+  const { replies, forged, noResponders } = await collectReplies(nc, subject, body, {
+    expected: 1,
+    maxWaitMs: timeoutMs,
+  });
+  for (const line of forged) warn(line);
+  if (noResponders) {
     throw new SeccomposeError(
-      ErrorCodes.SC_MESSAGE_INVALID,
-      `the agent on node ${node} answered ${subject} with something that is not a control reply`,
+      ErrorCodes.SC_AGENTS_UNAVAILABLE,
+      `no agent listens on ${subject}: the agent on node ${node} is not running or not connected`,
     );
   }
-  return value as ControlReply;
+  const reply = replies.find((r) => r.node === node);
+  if (reply === undefined) {
+    throw new SeccomposeError(
+      forged.length > 0 ? ErrorCodes.SC_REPLY_FORGED : ErrorCodes.SC_AGENTS_UNAVAILABLE,
+      `the agent on node ${node} did not answer ${subject} within ${timeoutMs} ms${forged.length > 0 ? ` (${forged.join("; ")})` : ""}`,
+    );
+  }
+  return reply;
 }
 
 /**

@@ -7,6 +7,7 @@ import type { Command } from "commander";
 import type { ControlReply, SessionRecord } from "../../lib/contracts/types.ts";
 import { ErrorCodes, SeccomposeError, isSeccomposeError } from "../../lib/errors.ts";
 import { resolveTargets, type TargetResolution } from "../../lib/k8s/targets.ts";
+import { parseLabelSelector } from "../../lib/label-selector.ts";
 import { ExitCodes } from "../exit-codes.ts";
 import { note, printJson, warn } from "../output.ts";
 import {
@@ -14,6 +15,7 @@ import {
   describeAgentCheck,
   expectedAgents,
   gather,
+  parseExpectAgents,
   type AgentCheck,
   type AgentExpectation,
 } from "../cluster/agents.ts";
@@ -63,6 +65,9 @@ export function registerStart(program: Command, setExitCode: (code: number) => v
     const settings = await clusterSettings(clusterFlags);
     const file = flags.file !== undefined ? await readSessionFile(flags.file) : {};
     const record = buildSessionRecord(flags, file, settings.config);
+    // Everything the agents would refuse is refused here, before anything is written.
+    if (record.targets.labelSelector !== undefined) parseLabelSelector(record.targets.labelSelector);
+    if (flags.expectAgents !== undefined) parseExpectAgents(flags.expectAgents);
     const result = await withCluster(settings, (ctx) => startSession(ctx, record, flags.expectAgents));
     if (settings.output === "json") printJson(result);
     else process.stdout.write(`${result.session.id}\n`);
@@ -107,7 +112,7 @@ async function startSession(
 
   const store = await SessionStore.open(js);
   await store.create(draft);
-  const acks = await gather(nc, "start", { session: draft }, { expected: health.length });
+  const acks = await gather(nc, "start", { sessionId: draft.id }, { expected: health.length });
   const started = acks.filter((r) => r.ok).map((r) => r.node);
   for (const refused of acks.filter((r) => !r.ok)) {
     const line = `agent on node ${refused.node} refused to start: ${refused.error?.code}: ${refused.error?.message}`;

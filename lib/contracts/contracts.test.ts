@@ -75,9 +75,15 @@ describe("contracts", () => {
   });
 
   it("dispatches control requests on op and reports the missing field", () => {
-    expect(isValid("controlRequest", { schemaVersion: 1, op: "health", requestId: "r1" })).toBe(true);
-    expect(rejection("controlRequest", { schemaVersion: 1, op: "stop", requestId: "r1" })).toMatch(
-      /missing required field "sessionId"/,
+    const replyToken = "0123456789abcdef";
+    expect(isValid("controlRequest", { schemaVersion: 1, op: "health", requestId: "r1", replyToken })).toBe(
+      true,
+    );
+    expect(
+      rejection("controlRequest", { schemaVersion: 1, op: "stop", requestId: "r1", replyToken }),
+    ).toMatch(/missing required field "sessionId"/);
+    expect(rejection("controlRequest", { schemaVersion: 1, op: "health", requestId: "r1" })).toMatch(
+      /missing required field "replyToken"/,
     );
     expect(rejection("controlRequest", { schemaVersion: 1, op: "reboot", requestId: "r1" })).toMatch(
       /tag "op"/,

@@ -82,6 +82,13 @@ export type EventMessage = SyscallEventBatch | FinMarker;
 export type ControlRequest =
   StartRequest | StopRequest | StatusRequest | HealthRequest | InstallProfileRequest;
 /**
+ * The CLI's random token for this request: the agent replies on sc.reply.<replyToken>.<node>.
+ *
+ * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
+ * via the `definition` "ReplyToken".
+ */
+export type ReplyToken = string;
+/**
  * Base name of an installed profile file, without the .json suffix: a safe file name (no path separator, not starting with a dot).
  *
  * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
@@ -107,6 +114,7 @@ export interface SeccomposeContracts {
   FinMarker?: FinMarker;
   EventMessage?: EventMessage;
   ControlRequest?: ControlRequest;
+  ReplyToken?: ReplyToken;
   StartRequest?: StartRequest;
   StopRequest?: StopRequest;
   StatusRequest?: StatusRequest;
@@ -305,6 +313,8 @@ export interface FinMarker {
   }[];
 }
 /**
+ * Asks every agent to start a session. The agent reads the session's record from KV sc_sessions and refuses a session that has none.
+ *
  * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
  * via the `definition` "StartRequest".
  */
@@ -312,7 +322,8 @@ export interface StartRequest {
   schemaVersion: 1;
   op: "start";
   requestId: string;
-  session: SessionRecord;
+  replyToken: ReplyToken;
+  sessionId: SessionId;
 }
 /**
  * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
@@ -322,6 +333,7 @@ export interface StopRequest {
   schemaVersion: 1;
   op: "stop";
   requestId: string;
+  replyToken: ReplyToken;
   sessionId: SessionId;
 }
 /**
@@ -332,6 +344,7 @@ export interface StatusRequest {
   schemaVersion: 1;
   op: "status";
   requestId: string;
+  replyToken: ReplyToken;
   sessionId?: SessionId;
 }
 /**
@@ -342,6 +355,7 @@ export interface HealthRequest {
   schemaVersion: 1;
   op: "health";
   requestId: string;
+  replyToken: ReplyToken;
 }
 /**
  * Request on sc.node.<node>.install: the agent writes `profile` to <seccompDir>/<name>.json on its node (atomically), where pods use it as `localhostProfile`.
@@ -353,6 +367,7 @@ export interface InstallProfileRequest {
   schemaVersion: 1;
   op: "install";
   requestId: string;
+  replyToken: ReplyToken;
   name: ProfileFileName;
   /**
    * The OCI seccomp profile as JSON text, written as is.
@@ -440,7 +455,7 @@ export interface NodeSessionStatus {
   droppedEvents?: number;
 }
 /**
- * Requests on sc.ctl.<op> (scatter-gather to every agent), the per-node requests on sc.node.<node>.profile|install, and each agent's reply.
+ * Requests on sc.ctl.<op> (scatter-gather to every agent) and on sc.node.<node>.profile|install, and each agent's reply, which it publishes on sc.reply.<replyToken>.<node> (a subject only that node's NATS user may publish to).
  *
  * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
  * via the `definition` "Control".
@@ -575,6 +590,19 @@ export interface AgentConfig {
    * Where `profile --install` writes profiles on this node: a directory under the kubelet's seccomp root.
    */
   seccompDir?: string;
+  /**
+   * Bounds on the sessions one agent keeps, so no number of start requests or session records exhausts it.
+   */
+  sessions?: {
+    /**
+     * Sessions running or stopping at once; a start beyond it is refused with SC_SESSION_LIMIT. Default 16.
+     */
+    maxActive?: number;
+    /**
+     * Stopped sessions whose local record (and node profile) is kept; the oldest beyond it are removed. Default 32.
+     */
+    maxFinished?: number;
+  };
 }
 /**
  * seccompose-aggregator configuration: from an optional YAML/JSON file, then environment (SECCOMPOSE_*), then flags.

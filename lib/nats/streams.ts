@@ -4,11 +4,17 @@
  */
 import { nanos } from "@nats-io/transport-node";
 import { DiscardPolicy, JetStreamApiError, RetentionPolicy, StorageType } from "@nats-io/jetstream";
-import type { JetStreamClient, JetStreamManager, StreamInfo, StreamUpdateConfig } from "@nats-io/jetstream";
+import type {
+  JetStreamClient,
+  JetStreamManager,
+  Republish,
+  StreamInfo,
+  StreamUpdateConfig,
+} from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { KV } from "@nats-io/kv";
 import { SeccomposeError } from "../errors.ts";
-import { EVENT_SUBJECTS_ALL, STREAM_EVENTS } from "../subjects.ts";
+import { BUCKET_SESSIONS, EVENT_SUBJECTS_ALL, SESSION_CHANGES_PREFIX, STREAM_EVENTS } from "../subjects.ts";
 import { toSeccomposeError } from "./errors.ts";
 
 /** JetStream API error: a stream with this name exists with another configuration. */
@@ -100,11 +106,28 @@ const BUCKET_DEFAULTS: Required<BucketOptions> = {
 };
 
 /**
+ * sc_sessions republishes the headers of each change (key, sequence, KV-Operation) on
+ * `sc.sessions.<id>`, which agents subscribe to instead of watching the bucket with a consumer.
+ */
+export const SESSION_BUCKET_REPUBLISH: Republish = {
+  src: `$KV.${BUCKET_SESSIONS}.>`,
+  dest: `${SESSION_CHANGES_PREFIX}.>`,
+  headers_only: true,
+};
+
+function sameRepublish(a: Republish | undefined, b: Republish | undefined): boolean {
+  return (
+    a?.src === b?.src && a?.dest === b?.dest && (a?.headers_only ?? false) === (b?.headers_only ?? false)
+  );
+}
+
+/**
  * Opens KV bucket `bucket`, creating it if missing. `Kvm.create` silently keeps an existing bucket's
  * settings, so differing ones are then applied to its backing stream `KV_<bucket>`.
  */
 export async function ensureKv(js: JetStreamClient, bucket: string, opts: BucketOptions = {}): Promise<KV> {
   const o = { ...BUCKET_DEFAULTS, ...opts };
+  const republish = bucket === BUCKET_SESSIONS ? SESSION_BUCKET_REPUBLISH : undefined;
   try {
     const kv = await new Kvm(js).create(bucket, {
       history: o.history,
@@ -112,6 +135,7 @@ export async function ensureKv(js: JetStreamClient, bucket: string, opts: Bucket
       max_bytes: o.maxBytes,
       maxValueSize: o.maxValueSize,
       ttl: o.ttlSeconds * 1000,
+      ...(republish !== undefined ? { republish } : {}),
     });
     const jsm = await js.jetstreamManager();
     const stream = `KV_${bucket}`;
@@ -126,7 +150,9 @@ export async function ensureKv(js: JetStreamClient, bucket: string, opts: Bucket
     const differs = (Object.keys(wanted) as (keyof typeof wanted)[]).some(
       (key) => config[key] !== wanted[key],
     );
-    if (differs) await jsm.streams.update(stream, wanted);
+    const republishDiffers = !sameRepublish(config.republish, republish);
+    if (republishDiffers && republish !== undefined) wanted.republish = republish;
+    if (differs || republishDiffers) await jsm.streams.update(stream, wanted);
     return kv;
   } catch (err) {
     throw toSeccomposeError(err, `opening KV bucket ${bucket}`);

@@ -1,10 +1,10 @@
 import { mkdir } from "node:fs/promises";
 import { release } from "node:os";
-import { jetstream } from "@nats-io/jetstream";
-import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
+import { ErrorCodes, SeccomposeError } from "../../lib/errors.ts";
 import { connectNats, trackConnected } from "../../lib/nats/connect.ts";
+import { SessionDirectory } from "../../lib/nats/session-directory.ts";
 import { BUCKET_SESSIONS } from "../../lib/subjects.ts";
 import { localNodeArch } from "../../lib/syscalls/architectures.ts";
 import { natsPassword, type ResolvedAgentConfig } from "./config.ts";
@@ -106,23 +106,23 @@ function falcoReporter(kube: Kube | undefined, env: NodeJS.ProcessEnv, logger: L
 }
 
 /**
- * The session bucket belongs to the aggregator (agents may not create it), so the agent waits for
- * it in the background; control requests are served meanwhile.
+ * The session bucket belongs to the aggregator (agents may not create it), so the agent opens it
+ * in the background; control requests are served meanwhile, and a start is refused until it is open.
  */
 function watchSessionsWhenReady(
   nc: NatsConnection,
   controller: SessionManager,
   logger: Logger,
-): { stop(): Promise<void> } {
+): { directory(): SessionDirectory | undefined; stop(): Promise<void> } {
   let stopped = false;
+  let directory: SessionDirectory | undefined;
   let watch: SessionWatch | undefined;
   const started = (async () => {
     let warned = false;
     while (!stopped) {
       try {
-        const kv = await new Kvm(jetstream(nc)).open(BUCKET_SESSIONS);
-        await kv.status();
-        watch = await SessionWatch.start({ kv, controller, logger });
+        directory = await SessionDirectory.open(nc);
+        watch = await SessionWatch.start({ nc, directory, controller, logger });
         if (stopped) await watch.stop();
         return;
       } catch (err) {
@@ -137,6 +137,7 @@ function watchSessionsWhenReady(
     }
   })();
   return {
+    directory: () => directory,
     async stop() {
       stopped = true;
       await watch?.stop();
@@ -210,20 +211,34 @@ export async function startAgent(config: ResolvedAgentConfig, logger: Logger): P
     flushIntervalMs: config.batch.flushIntervalMs,
     maxEventsPerBatch: config.batch.maxEvents,
     holdUnknownMs: config.holdUnknownMs,
+    ...(config.sessions?.maxActive !== undefined ? { maxActiveSessions: config.sessions.maxActive } : {}),
+    ...(config.sessions?.maxFinished !== undefined
+      ? { maxFinishedSessions: config.sessions.maxFinished }
+      : {}),
   });
   await sessions.restore();
   sessions.startFlushing();
 
+  const watch = watchSessionsWhenReady(nc, sessions, logger);
   const control = await ControlPlane.start({
     nc,
     node: config.nodeName,
     controller: sessions,
+    sessionRecord: (id) => {
+      const directory = watch.directory();
+      if (directory === undefined) {
+        throw new SeccomposeError(
+          ErrorCodes.SC_SESSION_NOT_FOUND,
+          `KV ${BUCKET_SESSIONS} cannot be read yet (it is created by the aggregator), so session "${id}" cannot be checked`,
+        );
+      }
+      return directory.record(id);
+    },
     installer: createProfileInstaller(config.nodeName, config.seccompDir),
     logger,
   });
   intake.sessions = sessions;
   const manager = sessions;
-  const watch = watchSessionsWhenReady(nc, manager, logger);
   const http = await startAgentHttpServer({
     port: config.httpPort,
     health: () => manager.health(),

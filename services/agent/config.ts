@@ -169,6 +169,7 @@ export async function resolveAgentConfig(
       ...fileBatch,
     },
     holdUnknownMs: (file.holdUnknownMs as number) ?? AGENT_DEFAULTS.holdUnknownMs,
+    ...(file.sessions !== undefined ? { sessions: file.sessions as AgentConfig["sessions"] } : {}),
     ...(pick(flags.podsFile, env.SECCOMPOSE_PODS_FILE, file.podsFile as string) !== undefined
       ? { podsFile: pick(flags.podsFile, env.SECCOMPOSE_PODS_FILE, file.podsFile as string) }
       : {}),

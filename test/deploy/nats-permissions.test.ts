@@ -25,7 +25,12 @@ import {
   eventSubject,
   nodeControlSubject,
   profileKey,
+  replySubject,
+  replySubjectsOf,
+  SESSION_CHANGES_PREFIX,
 } from "../../lib/subjects.ts";
+import { SessionDirectory } from "../../lib/nats/session-directory.ts";
+import { eventually } from "../helpers/eventually.ts";
 import { startNatsServer } from "../helpers/nats.ts";
 import type { NatsServerHandle } from "../helpers/nats.ts";
 import { inboxPrefix, natsUsers, userName } from "./nats-users.ts";
@@ -116,11 +121,19 @@ describe("agent permissions", () => {
       .open(OBJECT_STORE_PROFILES)
       .then((os) => os.putBlob({ name: profileKey("s-read", WORKLOAD) }, new Uint8Array(300_000)));
 
+    // Agents read sessions without consumers: keys by STREAM.INFO, values by DIRECT.GET, changes by republish.
+    const changes: string[] = [];
+    agentA.subscribe(`${SESSION_CHANGES_PREFIX}.>`, { callback: (_e, m) => void changes.push(m.subject) });
+    await agentA.flush();
+    await (await new Kvm(cli).open(BUCKET_SESSIONS)).put("s-read2", '{"id":"s-read2"}');
+    const directory = await SessionDirectory.open(agentA);
+    expect(await directory.keys()).toEqual(expect.arrayContaining(["s-read", "s-read2"]));
     const sessions = await new Kvm(agentA).open(BUCKET_SESSIONS);
     expect((await sessions.get("s-read"))?.string()).toBe('{"id":"s-read"}');
-    const watch = await sessions.watch();
-    for await (const entry of watch) if (entry.key === "s-read") break;
-    watch.stop();
+    await eventually("the change republished", () => changes.includes(`${SESSION_CHANGES_PREFIX}.s-read2`));
+    await expect(sessions.watch()).rejects.toThrow(
+      /Permissions Violation for Publish to "\$JS\.API\.CONSUMER/,
+    );
     await expectPublishDenied(sessions.put("s-read", "{}"), `$KV.${BUCKET_SESSIONS}.s-read`);
 
     const profiles = await new Kvm(agentA).open(BUCKET_PROFILES);
@@ -133,6 +146,38 @@ describe("agent permissions", () => {
     await expectPublishDenied(profiles.put("forged", "{}"), `$KV.${BUCKET_PROFILES}.forged`);
   });
 
+  it("keeps agents from creating any consumer, so the server never delivers anywhere in their name", async () => {
+    const jsm = await jetstreamManager(agentA);
+    for (const [stream, deliver] of [
+      [`KV_${BUCKET_SESSIONS}`, CONTROL_SUBJECTS.stop],
+      [`KV_${BUCKET_SESSIONS}`, nodeControlSubject(NODE_B, "install")],
+      [STREAM_EVENTS, replySubject("a".repeat(16), NODE_B)],
+    ] as const) {
+      await expect(
+        jsm.consumers.add(stream, { deliver_subject: deliver, ack_policy: AckPolicy.None }),
+      ).rejects.toThrow(/Permissions Violation for Publish to "\$JS\.API\.CONSUMER\.CREATE/);
+    }
+  });
+
+  it("lets an agent reply on its own node's reply subject only, and never through allow_responses", async () => {
+    const token = "b".repeat(32);
+    const received: string[] = [];
+    cli.subscribe(replySubjectsOf(token), { callback: (_e, m) => void received.push(m.subject) });
+    await cli.flush();
+    agentA.publish(replySubject(token, NODE_B), "forged");
+    agentA.publish(replySubject(token, NODE_A), "own");
+    agentB.publish(replySubject(token, NODE_B), "own");
+    await Promise.all([agentA.flush(), agentB.flush()]);
+    await eventually("both own replies", () => received.length >= 2);
+    await cli.flush();
+    expect(received.sort()).toEqual([replySubject(token, NODE_A), replySubject(token, NODE_B)].sort());
+
+    // A request's NATS reply subject is no way around it: agents have no allow_responses.
+    agentA.subscribe(CONTROL_SUBJECTS.health, { callback: (_e, m) => void m.respond("forged") });
+    await agentA.flush();
+    await expect(cli.request(CONTROL_SUBJECTS.health, "{}", { timeout: 1_000 })).rejects.toThrow(/TIMEOUT/i);
+  });
+
   it("keeps agents from sending control requests, deleting streams and reading other agents' events", async () => {
     await expectPublishDenied(agentA.request(CONTROL_SUBJECTS.stop, "{}"), CONTROL_SUBJECTS.stop);
     await expectPublishDenied(
@@ -141,38 +186,40 @@ describe("agent permissions", () => {
     );
     await expectSubscribeDenied(agentA, "sc.ev.>");
     await expectSubscribeDenied(agentA, nodeControlSubject(NODE_B, "install"));
+    await expectSubscribeDenied(agentA, replySubjectsOf("c".repeat(16)));
   });
 });
 
 describe("control requests", () => {
   it("reach every agent from the CLI, and node requests only the addressed agent", async () => {
+    const token = "d".repeat(32);
     for (const [nc, node] of [
       [agentA, NODE_A],
       [agentB, NODE_B],
     ] as const) {
-      nc.subscribe(CONTROL_SUBJECTS.status, {
-        callback: (_err, msg) => {
-          msg.respond(node);
-        },
-      });
-      nc.subscribe(nodeControlSubject(node, "install"), {
-        callback: (_err, msg) => {
-          msg.respond(node);
-        },
-      });
+      for (const subject of [CONTROL_SUBJECTS.status, nodeControlSubject(node, "install")]) {
+        nc.subscribe(subject, {
+          callback: (_err, msg) => nc.publish(replySubject(msg.string(), node), `${subject} ${node}`),
+        });
+      }
       await nc.flush();
     }
     const replies: string[] = [];
-    const answers = await cli.requestMany(CONTROL_SUBJECTS.status, "{}", {
-      strategy: "count",
-      maxMessages: 2,
-      maxWait: 2_000,
+    const sub = cli.subscribe(replySubjectsOf(token), {
+      callback: (_err, msg) => void replies.push(msg.string()),
     });
-    for await (const reply of answers) replies.push(reply.string());
-    expect(replies.sort()).toEqual([NODE_B, NODE_A].sort());
+    await cli.flush();
+    cli.publish(CONTROL_SUBJECTS.status, token);
+    await eventually("both agents' replies", () => replies.length === 2);
+    expect(replies.sort()).toEqual(
+      [`${CONTROL_SUBJECTS.status} ${NODE_B}`, `${CONTROL_SUBJECTS.status} ${NODE_A}`].sort(),
+    );
 
-    const install = await cli.request(nodeControlSubject(NODE_B, "install"), "{}", { timeout: 2_000 });
-    expect(install.string()).toBe(NODE_B);
+    cli.publish(nodeControlSubject(NODE_B, "install"), token);
+    await eventually("node B's reply", () => replies.length === 3);
+    await cli.flush();
+    expect(replies[2]).toBe(`${nodeControlSubject(NODE_B, "install")} ${NODE_B}`);
+    sub.unsubscribe();
   });
 });
 

@@ -4,7 +4,14 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { ControlReply, EventMessage, SessionRecord } from "../../lib/contracts/types.ts";
 import { decodeEventMessage } from "../../lib/nats/codec.ts";
 import { ensureEventStream, ensureKv } from "../../lib/nats/streams.ts";
-import { BUCKET_SESSIONS, CONTROL_SUBJECTS, STREAM_EVENTS } from "../../lib/subjects.ts";
+import { Kvm } from "@nats-io/kv";
+import {
+  BUCKET_SESSIONS,
+  CONTROL_SUBJECTS,
+  STREAM_EVENTS,
+  nodeControlSubject,
+  replySubjectsOf,
+} from "../../lib/subjects.ts";
 import { ObservationSet } from "../../lib/profile/observations.ts";
 
 export function sessionRecord(id: string, overrides: Partial<SessionRecord> = {}): SessionRecord {
@@ -22,7 +29,38 @@ export function sessionRecord(id: string, overrides: Partial<SessionRecord> = {}
 
 let requests = 0;
 
-/** One control request answered by every agent; collects replies until `expect` agents answered or the time is up. */
+/**
+ * Publishes a request with a reply token and collects what the agents publish on
+ * sc.reply.<token>.<node>, until `expect` replies arrived or the time is up.
+ */
+async function collect(
+  nc: NatsConnection,
+  subject: string,
+  request: Record<string, unknown>,
+  expect: number,
+  maxWait: number,
+): Promise<unknown[]> {
+  const replyToken = `test-token-${process.pid}-${++requests}`.padEnd(16, "0");
+  const replies: unknown[] = [];
+  const sub = nc.subscribe(replySubjectsOf(replyToken), { max: expect, timeout: maxWait });
+  await nc.flush();
+  nc.publish(
+    subject,
+    JSON.stringify({ schemaVersion: 1, requestId: `t${requests}`, replyToken, ...request }),
+  );
+  try {
+    for await (const m of sub) replies.push(m.json());
+  } catch {
+    // The time is up: fewer replies than expected.
+  }
+  return replies;
+}
+
+/**
+ * One control request answered by every agent; collects replies until `expect` agents answered or
+ * the time is up. A start given a `session` record first writes it to KV sc_sessions, as the CLI
+ * does: agents start only sessions that have a record there.
+ */
 export async function control(
   nc: NatsConnection,
   op: keyof typeof CONTROL_SUBJECTS,
@@ -30,15 +68,26 @@ export async function control(
   expect = 1,
   maxWait = 10_000,
 ): Promise<ControlReply[]> {
-  const request = { schemaVersion: 1, op, requestId: `t${++requests}`, ...body };
-  const replies: ControlReply[] = [];
-  const it = await nc.requestMany(CONTROL_SUBJECTS[op], JSON.stringify(request), {
-    strategy: "count",
-    maxMessages: expect,
-    maxWait,
-  });
-  for await (const m of it) replies.push(m.json<ControlReply>());
-  return replies;
+  let request: Record<string, unknown> = { op, ...body };
+  if (op === "start" && body.session !== undefined) {
+    const session = body.session as SessionRecord;
+    await (await new Kvm(jetstream(nc)).open(BUCKET_SESSIONS)).put(session.id, JSON.stringify(session));
+    request = { op, sessionId: session.id };
+  }
+  return (await collect(nc, CONTROL_SUBJECTS[op], request, expect, maxWait)) as ControlReply[];
+}
+
+/** One request to one node's agent (sc.node.<node>.<op>); its reply as JSON. */
+export async function nodeRequest(
+  nc: NatsConnection,
+  node: string,
+  op: "profile" | "install",
+  body: Record<string, unknown>,
+  maxWait = 10_000,
+): Promise<unknown> {
+  const [reply] = await collect(nc, nodeControlSubject(node, op), body, 1, maxWait);
+  if (reply === undefined) throw new Error(`node ${node} did not answer its ${op} request`);
+  return reply;
 }
 
 /** What the aggregator creates at start-up: the event stream and the session bucket. */

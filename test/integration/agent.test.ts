@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { Kvm } from "@nats-io/kv";
 import type { AgentHealth, ProfileDocument } from "../../lib/contracts/types.ts";
 import { assertValid } from "../../lib/contracts/validators.ts";
-import { BUCKET_SESSIONS, nodeControlSubject } from "../../lib/subjects.ts";
+import { BUCKET_SESSIONS } from "../../lib/subjects.ts";
 import { countsByNode } from "../../lib/profile/observations.ts";
 import { recordStrace } from "../../lib/strace/record.ts";
 import { nonReturningSyscalls } from "../../lib/syscalls/non-returning.ts";
@@ -17,6 +17,7 @@ import {
   control,
   prepareBroker,
   mergeStored,
+  nodeRequest,
   readSessionMessages,
   sessionRecord,
 } from "../helpers/cluster.ts";
@@ -121,7 +122,7 @@ describe("node agent with a stand-in Falco and a real nats-server", () => {
       const [started] = await control(nc, "start", {
         session: sessionRecord(`strace-${format}`, { targets: { namespaces: ["shop"] } }),
       });
-      expect(started?.ok).toBe(true);
+      expect(started).toMatchObject({ ok: true });
       await settle();
       const [stopped] = await control(nc, "stop", { sessionId: `strace-${format}` });
       expect(stopped?.ok).toBe(true);
@@ -251,11 +252,10 @@ describe("node agent with a stand-in Falco and a real nats-server", () => {
     });
     expect(h.counters.falcoDrops).toBeGreaterThanOrEqual(3);
 
-    const profileReply = await nc.request(
-      nodeControlSubject("node-d", "profile"),
-      JSON.stringify({ schemaVersion: 1, op: "status", requestId: "p1", sessionId: "drops1" }),
-    );
-    const docs = profileReply.json<ProfileDocument[]>();
+    const docs = (await nodeRequest(nc, "node-d", "profile", {
+      op: "status",
+      sessionId: "drops1",
+    })) as ProfileDocument[];
     expect(docs).toHaveLength(1);
     assertValid("profileDocument", docs[0], "node profile reply");
     expect(docs[0]!.workload).toEqual({

@@ -4,9 +4,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AgentHealth, ControlReply, EventMessage, SessionRecord } from "../../lib/contracts/types.ts";
 import { isSeccomposeError } from "../../lib/errors.ts";
 import { decodeEventMessage, encodeEventMessage } from "../../lib/nats/codec.ts";
-import { CONTROL_SUBJECTS } from "../../lib/subjects.ts";
+import { CONTROL_SUBJECTS, replySubjectsOf } from "../../lib/subjects.ts";
 import { ControlPlane } from "../../services/agent/control/control-plane.ts";
 import type { AgentController } from "../../services/agent/ports.ts";
+import { eventually } from "../helpers/eventually.ts";
 import { mutations, seededRandom, type Random } from "../helpers/mutate.ts";
 import { startNatsServer, type NatsServerHandle } from "../helpers/nats.ts";
 
@@ -141,7 +142,13 @@ describe("control plane under malformed requests", () => {
       }),
       nodeProfiles: () => [],
     };
-    plane = await ControlPlane.start({ nc, node: "node-a", controller, logger: pino({ level: "silent" }) });
+    plane = await ControlPlane.start({
+      nc,
+      node: "node-a",
+      controller,
+      sessionRecord: async () => undefined,
+      logger: pino({ level: "silent" }),
+    });
   });
   afterAll(async () => {
     await plane?.stop();
@@ -151,10 +158,12 @@ describe("control plane under malformed requests", () => {
 
   it(`answers ${COUNT} malformed requests with an error reply each, and keeps serving`, async () => {
     const rand = seededRandom(11);
+    // Agents answer on sc.reply.<replyToken>.<node>: a request whose token was damaged cannot be answered.
+    const replyToken = "bad-input-reply-token";
     const valid = [
-      { schemaVersion: 1, op: "stop", requestId: "r1", sessionId: "s1" },
-      { schemaVersion: 1, op: "health", requestId: "r2" },
-      { schemaVersion: 1, op: "status", requestId: "r3", sessionId: "s1" },
+      { schemaVersion: 1, op: "stop", requestId: "r1", replyToken, sessionId: "s1" },
+      { schemaVersion: 1, op: "health", requestId: "r2", replyToken },
+      { schemaVersion: 1, op: "status", requestId: "r3", replyToken, sessionId: "s1" },
     ];
     const texts = [
       ...mutations(
@@ -164,30 +173,41 @@ describe("control plane under malformed requests", () => {
       ),
       ...Array.from({ length: COUNT / 2 }, (_, i) => JSON.stringify(damaged(valid[i % 3], rand))),
     ];
+    const answerable = texts.filter((text) => {
+      try {
+        return (JSON.parse(text) as { replyToken?: unknown }).replyToken === replyToken;
+      } catch {
+        return false;
+      }
+    }).length;
+    const replies: ControlReply[] = [];
+    const sub = nc.subscribe(replySubjectsOf(replyToken), {
+      callback: (_err, msg) => void replies.push(msg.json<ControlReply>()),
+    });
+    await nc.flush();
     const subjects = [CONTROL_SUBJECTS.stop, CONTROL_SUBJECTS.health, CONTROL_SUBJECTS.status];
+    texts.forEach((text, i) => nc.publish(subjects[i % 3]!, text));
+    await eventually(
+      "every request answered or counted",
+      () => plane.stats().requests === COUNT && replies.length === answerable,
+    );
     const codes = new Map<string, number>();
     let ok = 0;
-    for (let i = 0; i < texts.length; i += 200) {
-      const replies = await Promise.all(
-        texts.slice(i, i + 200).map(async (text, k) => {
-          const msg = await nc.request(subjects[(i + k) % 3]!, text, { timeout: 10_000 });
-          return msg.json<ControlReply>();
-        }),
-      );
-      for (const reply of replies) {
-        if (reply.ok) ok++;
-        else {
-          expect(reply.error?.code).toMatch(/^SC_/);
-          expect(reply.error?.message.length).toBeGreaterThan(10);
-          codes.set(reply.error!.code, (codes.get(reply.error!.code) ?? 0) + 1);
-        }
+    for (const reply of replies) {
+      if (reply.ok) ok++;
+      else {
+        expect(reply.error?.code).toMatch(/^SC_/);
+        expect(reply.error?.message.length).toBeGreaterThan(10);
+        codes.set(reply.error!.code, (codes.get(reply.error!.code) ?? 0) + 1);
       }
     }
     const rejected = [...codes.values()].reduce((a, b) => a + b, 0);
-    expect(ok + rejected).toBe(COUNT);
-    expect(rejected).toBeGreaterThan(COUNT * 0.8);
-    expect(plane.stats().invalid).toBe(rejected);
-    const health = (await nc.request(CONTROL_SUBJECTS.health, JSON.stringify(valid[1]))).json<ControlReply>();
-    expect(health.ok).toBe(true);
+    expect(ok + rejected).toBe(answerable);
+    expect(answerable).toBeGreaterThan(COUNT * 0.5);
+    expect(rejected).toBeGreaterThan(answerable * 0.7);
+    // Requests with a damaged token are counted, though their replies (if any) went elsewhere.
+    expect(plane.stats().invalid).toBeGreaterThanOrEqual(rejected);
+    expect(plane.stats().invalid).toBeLessThanOrEqual(COUNT - ok);
+    sub.unsubscribe();
   });
 });

@@ -13,7 +13,12 @@ import type {
 import { SeccomposeError } from "../../../lib/errors.ts";
 import { toProfileDocument } from "../../../lib/profile/document.ts";
 import { ObservationSet } from "../../../lib/profile/observations.ts";
-import { CONTROL_SUBJECTS, nodeControlSubject } from "../../../lib/subjects.ts";
+import {
+  CONTROL_SUBJECTS,
+  nodeControlSubject,
+  replySubjectsOf,
+  subjectToken,
+} from "../../../lib/subjects.ts";
 import { startNatsServer } from "../../../test/helpers/nats.ts";
 import type { NatsServerHandle } from "../../../test/helpers/nats.ts";
 import type { AgentController } from "../ports.ts";
@@ -122,6 +127,8 @@ describe("ControlPlane", () => {
   let nc: NatsConnection;
   let client: NatsConnection;
   const planes: ControlPlane[] = [];
+  /** The session records the agents find in "KV sc_sessions". */
+  const records = new Map<string, SessionRecord>();
 
   beforeAll(async () => {
     server = await startNatsServer({ jetstream: false });
@@ -131,6 +138,7 @@ describe("ControlPlane", () => {
 
   afterEach(async () => {
     await Promise.all(planes.splice(0).map((p) => p.stop()));
+    records.clear();
   });
 
   afterAll(async () => {
@@ -141,20 +149,41 @@ describe("ControlPlane", () => {
 
   async function startPlane(node: string): Promise<{ plane: ControlPlane; controller: FakeController }> {
     const controller = new FakeController(node);
-    const plane = await ControlPlane.start({ nc, node, controller, logger });
+    const plane = await ControlPlane.start({
+      nc,
+      node,
+      controller,
+      sessionRecord: async (id) => records.get(id),
+      logger,
+    });
     planes.push(plane);
     return { plane, controller };
   }
 
-  /** Scatter-gather as the CLI does it: collect replies until `count` arrived. */
-  async function gather(subject: string, body: string, count: number): Promise<unknown[]> {
+  let tokens = 0;
+
+  /**
+   * Scatter-gather as the CLI does it: the request carries a reply token and the agents publish on
+   * sc.reply.<token>.<node>; collects until `count` replies arrived (or 2 s passed). Each reply's
+   * subject must name the node its body names.
+   */
+  async function gather(subject: string, body: object | string, count: number): Promise<unknown[]> {
+    const replyToken = `test-reply-token-${String(++tokens).padStart(4, "0")}`;
+    const text = typeof body === "string" ? body : JSON.stringify({ ...body, replyToken });
     const replies: unknown[] = [];
-    const iter = await client.requestMany(subject, body, {
-      strategy: "count",
-      maxMessages: count,
-      maxWait: 5_000,
-    });
-    for await (const m of iter) replies.push(m.json());
+    const sub = client.subscribe(replySubjectsOf(replyToken), { max: count, timeout: 2_000 });
+    await client.flush();
+    client.publish(subject, text);
+    try {
+      for await (const m of sub) {
+        const value = m.json<unknown>();
+        const node = (value as { node?: string }).node;
+        if (node !== undefined) expect(m.subject.endsWith(`.${subjectToken(node)}`)).toBe(true);
+        replies.push(value);
+      }
+    } catch {
+      // The timeout: fewer replies than `count`.
+    }
     return replies;
   }
 
@@ -162,7 +191,7 @@ describe("ControlPlane", () => {
     const { controller } = await startPlane("node-a");
     const [reply] = await gather(
       CONTROL_SUBJECTS.health,
-      JSON.stringify({ schemaVersion: 1, op: "health", requestId: "req-1" }),
+      { schemaVersion: 1, op: "health", requestId: "req-1" },
       1,
     );
     const valid = assertValid("controlReply", reply, "test");
@@ -175,7 +204,7 @@ describe("ControlPlane", () => {
     await startPlane("node-b");
     const replies = await gather(
       CONTROL_SUBJECTS.health,
-      JSON.stringify({ schemaVersion: 1, op: "health", requestId: "req-all" }),
+      { schemaVersion: 1, op: "health", requestId: "req-all" },
       2,
     );
     expect(replies.map((r) => (r as ControlReply).node).sort()).toEqual(["node-a", "node-b"]);
@@ -183,14 +212,10 @@ describe("ControlPlane", () => {
 
   it("starts a session on a start request and replies with the session's status", async () => {
     const { controller } = await startPlane("node-a");
+    records.set("s-start", sessionRecord("s-start"));
     const [reply] = await gather(
       CONTROL_SUBJECTS.start,
-      JSON.stringify({
-        schemaVersion: 1,
-        op: "start",
-        requestId: "req-2",
-        session: sessionRecord("s-start"),
-      }),
+      { schemaVersion: 1, op: "start", requestId: "req-2", sessionId: "s-start" },
       1,
     );
     expect(controller.calls).toEqual(["start s-start"]);
@@ -207,12 +232,12 @@ describe("ControlPlane", () => {
     await controller.startSession(sessionRecord("s-other"));
     await gather(
       CONTROL_SUBJECTS.stop,
-      JSON.stringify({ schemaVersion: 1, op: "stop", requestId: "req-3", sessionId: "s-stop" }),
+      { schemaVersion: 1, op: "stop", requestId: "req-3", sessionId: "s-stop" },
       1,
     );
     const [status] = await gather(
       CONTROL_SUBJECTS.status,
-      JSON.stringify({ schemaVersion: 1, op: "status", requestId: "req-4", sessionId: "s-stop" }),
+      { schemaVersion: 1, op: "status", requestId: "req-4", sessionId: "s-stop" },
       1,
     );
     expect(controller.calls).toContain("stop s-stop");
@@ -221,17 +246,13 @@ describe("ControlPlane", () => {
     ]);
   });
 
-  it("replies SC_MESSAGE_INVALID to a request that is not JSON, counts it and keeps answering", async () => {
+  it("counts a request that is not JSON, which has no reply token to answer to, and keeps answering", async () => {
     const { plane } = await startPlane("node-a");
-    const [bad] = await gather(CONTROL_SUBJECTS.health, "{not json", 1);
-    const reply = assertValid("controlReply", bad, "test");
-    expect(reply).toMatchObject({ ok: false, node: "node-a", requestId: "" });
-    expect(reply.error?.code).toBe("SC_MESSAGE_INVALID");
-    expect(reply.error?.message).toContain("not JSON");
+    expect(await gather(CONTROL_SUBJECTS.health, "{not json", 1)).toEqual([]);
 
     const [good] = await gather(
       CONTROL_SUBJECTS.health,
-      JSON.stringify({ schemaVersion: 1, op: "health", requestId: "req-5" }),
+      { schemaVersion: 1, op: "health", requestId: "req-5" },
       1,
     );
     expect((good as ControlReply).ok).toBe(true);
@@ -242,7 +263,7 @@ describe("ControlPlane", () => {
     await startPlane("node-a");
     const [bad] = await gather(
       CONTROL_SUBJECTS.stop,
-      JSON.stringify({ schemaVersion: 1, op: "stop", requestId: "req-6", sessionId: "not a valid id!" }),
+      { schemaVersion: 1, op: "stop", requestId: "req-6", sessionId: "not a valid id!" },
       1,
     );
     const reply = assertValid("controlReply", bad, "test");
@@ -255,7 +276,7 @@ describe("ControlPlane", () => {
     const { controller } = await startPlane("node-a");
     const [bad] = await gather(
       CONTROL_SUBJECTS.start,
-      JSON.stringify({ schemaVersion: 1, op: "stop", requestId: "req-7", sessionId: "s1" }),
+      { schemaVersion: 1, op: "stop", requestId: "req-7", sessionId: "s1" },
       1,
     );
     expect(bad).toMatchObject({ ok: false, error: { code: "SC_MESSAGE_INVALID" } });
@@ -264,13 +285,14 @@ describe("ControlPlane", () => {
 
   it("reports the controller's failure with its error code and counts it", async () => {
     const { plane, controller } = await startPlane("node-a");
+    records.set("s-fail", sessionRecord("s-fail"));
     controller.failNextStart = new SeccomposeError(
       "SC_CONFIG_INVALID",
       "label selector app in (x is malformed",
     );
     const [reply] = await gather(
       CONTROL_SUBJECTS.start,
-      JSON.stringify({ schemaVersion: 1, op: "start", requestId: "req-8", session: sessionRecord("s-fail") }),
+      { schemaVersion: 1, op: "start", requestId: "req-8", sessionId: "s-fail" },
       1,
     );
     expect(assertValid("controlReply", reply, "test")).toMatchObject({
@@ -284,12 +306,11 @@ describe("ControlPlane", () => {
   it("answers a profile request on its node's subject with that node's schema-valid profile documents", async () => {
     await startPlane("node-a.example");
     await startPlane("node-b");
-    const reply = await client.request(
+    const [documents] = (await gather(
       nodeControlSubject("node-a.example", "profile"),
-      JSON.stringify({ schemaVersion: 1, op: "status", requestId: "req-9", sessionId: "s-prof" }),
-      { timeout: 5_000 },
-    );
-    const documents = reply.json<unknown[]>();
+      { schemaVersion: 1, op: "status", requestId: "req-9", sessionId: "s-prof" },
+      1,
+    )) as [unknown[]];
     expect(documents).toHaveLength(1);
     const doc = assertValid("profileDocument", documents[0], "test");
     expect(doc.session).toBe("s-prof");
@@ -298,15 +319,45 @@ describe("ControlPlane", () => {
 
   it("replies with an error to a profile request that names no session", async () => {
     await startPlane("node-a");
-    const reply = await client.request(
+    const [reply] = await gather(
       nodeControlSubject("node-a", "profile"),
-      JSON.stringify({ schemaVersion: 1, op: "status", requestId: "req-10" }),
-      { timeout: 5_000 },
+      { schemaVersion: 1, op: "status", requestId: "req-10" },
+      1,
     );
-    expect(reply.json()).toMatchObject({
+    expect(reply).toMatchObject({
       ok: false,
       requestId: "req-10",
       error: { code: "SC_MESSAGE_INVALID" },
     });
+  });
+
+  it("refuses to start a session that has no record in KV sc_sessions, and never creates it", async () => {
+    const { plane, controller } = await startPlane("node-a");
+    const [reply] = await gather(
+      CONTROL_SUBJECTS.start,
+      { schemaVersion: 1, op: "start", requestId: "req-11", sessionId: "s-forged" },
+      1,
+    );
+    expect(assertValid("controlReply", reply, "test")).toMatchObject({
+      ok: false,
+      node: "node-a",
+      error: { code: "SC_SESSION_NOT_FOUND" },
+    });
+    expect(controller.calls).toEqual([]);
+    expect(controller.sessionStatus()).toEqual([]);
+    expect(plane.stats().failed).toBe(1);
+  });
+
+  it("starts the session as its record says, whatever else the request holds", async () => {
+    const { controller } = await startPlane("node-a");
+    records.set("s-stored", sessionRecord("s-stored", "stopping"));
+    const started: SessionRecord[] = [];
+    controller.startSession = async (session) => void started.push(session);
+    await gather(
+      CONTROL_SUBJECTS.start,
+      { schemaVersion: 1, op: "start", requestId: "req-12", sessionId: "s-stored" },
+      1,
+    );
+    expect(started).toEqual([sessionRecord("s-stored", "stopping")]);
   });
 });

@@ -3,13 +3,27 @@
  * answers) to sc.ctl.start|stop|status|health, plus its own node's profile and install subjects. A
  * request that is not valid JSON or breaks the contract gets an error reply and is counted; it never
  * throws out of the subscription.
+ *
+ * Replies go to `sc.reply.<replyToken>.<node>`, which only this node's NATS user may publish to, not
+ * to the request's NATS reply subject: so no agent can answer in another node's name. A start is
+ * carried out only for a session that has a record in KV sc_sessions, read from there.
  */
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { assertValid } from "../../../lib/contracts/index.ts";
-import type { ControlReply, ControlRequest, ProfileDocument } from "../../../lib/contracts/index.ts";
+import type {
+  ControlReply,
+  ControlRequest,
+  ProfileDocument,
+  SessionRecord,
+} from "../../../lib/contracts/index.ts";
 import { SeccomposeError, isSeccomposeError } from "../../../lib/errors.ts";
-import { CONTROL_SUBJECTS, nodeControlSubject } from "../../../lib/subjects.ts";
+import {
+  BUCKET_SESSIONS,
+  CONTROL_SUBJECTS,
+  nodeControlSubject,
+  replySubject,
+} from "../../../lib/subjects.ts";
 import { createProfileInstaller, type ProfileInstaller } from "../install/profile-installer.ts";
 import type { AgentController } from "../ports.ts";
 
@@ -18,6 +32,11 @@ export interface ControlPlaneOptions {
   /** This agent's node name, carried in every reply. */
   node: string;
   controller: AgentController;
+  /**
+   * The record of a session in KV sc_sessions, undefined when there is none; throws while the
+   * bucket cannot be read.
+   */
+  sessionRecord: (sessionId: string) => Promise<SessionRecord | undefined>;
   /** Writes profiles into the node's seccomp directory (sc.node.<node>.install); default: none configured. */
   installer?: ProfileInstaller;
   logger: Logger;
@@ -37,6 +56,7 @@ type Endpoint = ControlOp | "profile";
 
 const ERROR_MESSAGE_MAX = 4096;
 const REQUEST_ID_MAX = 64;
+const REPLY_TOKEN = /^[A-Za-z0-9_-]{16,64}$/;
 
 function errorBody(err: unknown, op: Endpoint): { code: string; message: string } {
   const message = isSeccomposeError(err)
@@ -55,10 +75,18 @@ function requestIdOf(value: unknown): string {
   return typeof id === "string" && id.length <= REQUEST_ID_MAX ? id : "";
 }
 
+/** The reply token of a request that failed validation, when it has a usable one. */
+function replyTokenOf(value: unknown): string | undefined {
+  if (typeof value !== "object" || value === null) return undefined;
+  const token = (value as { replyToken?: unknown }).replyToken;
+  return typeof token === "string" && REPLY_TOKEN.test(token) ? token : undefined;
+}
+
 export class ControlPlane {
   readonly #nc: NatsConnection;
   readonly #node: string;
   readonly #controller: AgentController;
+  readonly #sessionRecord: ControlPlaneOptions["sessionRecord"];
   readonly #installer: ProfileInstaller;
   readonly #logger: Logger;
   readonly #subscriptions: Subscription[] = [];
@@ -69,6 +97,7 @@ export class ControlPlane {
     this.#nc = opts.nc;
     this.#node = opts.node;
     this.#controller = opts.controller;
+    this.#sessionRecord = opts.sessionRecord;
     this.#installer = opts.installer ?? createProfileInstaller(opts.node, undefined);
     this.#logger = opts.logger;
   }
@@ -118,6 +147,7 @@ export class ControlPlane {
     this.#stats.requests++;
     let request: ControlRequest;
     let requestId = "";
+    let replyToken: string | undefined;
     try {
       let value: unknown;
       try {
@@ -129,6 +159,7 @@ export class ControlPlane {
         );
       }
       requestId = requestIdOf(value);
+      replyToken = replyTokenOf(value);
       request = this.#checkEndpoint(
         endpoint,
         assertValid("controlRequest", value, `control request on ${msg.subject}`),
@@ -137,7 +168,7 @@ export class ControlPlane {
     } catch (err) {
       this.#stats.invalid++;
       this.#logger.warn({ subject: msg.subject, err: (err as Error).message }, "invalid control request");
-      this.#respond(msg, this.#errorReply(requestId, err, endpoint), requestId);
+      this.#respond(msg.subject, replyToken, this.#errorReply(requestId, err, endpoint), requestId);
       return;
     }
 
@@ -152,7 +183,7 @@ export class ControlPlane {
       );
       reply = this.#errorReply(requestId, err, endpoint);
     }
-    this.#respond(msg, reply, requestId);
+    this.#respond(msg.subject, request.replyToken, reply, requestId);
   }
 
   #checkEndpoint(endpoint: Endpoint, request: ControlRequest, subject: string): ControlRequest {
@@ -177,8 +208,8 @@ export class ControlPlane {
     let reply: ControlReply;
     switch (request.op) {
       case "start":
-        await this.#controller.startSession(request.session);
-        reply = { ...base, sessions: this.#controller.sessionStatus(request.session.id) };
+        await this.#controller.startSession(await this.#recordOf(request.sessionId));
+        reply = { ...base, sessions: this.#controller.sessionStatus(request.sessionId) };
         break;
       case "stop":
         await this.#controller.stopSession(request.sessionId);
@@ -195,6 +226,18 @@ export class ControlPlane {
         break;
     }
     return assertValid("controlReply", reply, `node ${this.#node}'s own reply`, "SC_CONTROL_FAILED");
+  }
+
+  /** The session's record from KV sc_sessions: a start request alone never creates a session. */
+  async #recordOf(sessionId: string): Promise<SessionRecord> {
+    const record = await this.#sessionRecord(sessionId);
+    if (record === undefined) {
+      throw new SeccomposeError(
+        "SC_SESSION_NOT_FOUND",
+        `session "${sessionId}" has no record in KV ${BUCKET_SESSIONS}: node ${this.#node} starts only sessions that were created there`,
+      );
+    }
+    return record;
   }
 
   /** The node's own profile documents for the session, as a JSON array. */
@@ -217,9 +260,10 @@ export class ControlPlane {
     return { schemaVersion: 1, requestId, node: this.#node, ok: false, error: errorBody(err, endpoint) };
   }
 
-  #respond(msg: Msg, reply: unknown, requestId: string): void {
-    if (!msg.reply) {
-      this.#logger.debug({ subject: msg.subject }, "control request without a reply subject; not answered");
+  #respond(subject: string, replyToken: string | undefined, reply: unknown, requestId: string): void {
+    if (replyToken === undefined) {
+      // Counted as invalid: the schema requires the token.
+      this.#logger.debug({ subject }, "control request without a usable reply token; not answered");
       return;
     }
     let data = JSON.stringify(reply);
@@ -227,10 +271,10 @@ export class ControlPlane {
     if (maxPayload !== undefined && Buffer.byteLength(data) > maxPayload) {
       const error = new SeccomposeError(
         "SC_MESSAGE_TOO_LARGE",
-        `node ${this.#node}'s reply on ${msg.subject} is ${Buffer.byteLength(data)} bytes, over the server's max_payload of ${maxPayload} bytes`,
+        `node ${this.#node}'s reply to ${subject} is ${Buffer.byteLength(data)} bytes, over the server's max_payload of ${maxPayload} bytes`,
       );
       data = JSON.stringify(this.#errorReply(requestId, error, "status"));
     }
-    msg.respond(data);
+    this.#nc.publish(replySubject(replyToken, this.#node), data);
   }
 }

@@ -11,6 +11,7 @@ import type {
   ProfileDocument,
   SessionRecord,
 } from "../../../lib/contracts/index.ts";
+import { SessionDirectory } from "../../../lib/nats/session-directory.ts";
 import { ensureKv } from "../../../lib/nats/streams.ts";
 import { BUCKET_SESSIONS } from "../../../lib/subjects.ts";
 import { startNatsServer } from "../../../test/helpers/nats.ts";
@@ -92,8 +93,15 @@ describe("SessionWatch", () => {
     await server?.stop();
   });
 
-  async function startWatch(controller: AgentController): Promise<SessionWatch> {
-    const watch = await SessionWatch.start({ kv, controller, logger });
+  async function startWatch(controller: AgentController, resyncMs?: number): Promise<SessionWatch> {
+    const directory = await SessionDirectory.open(nc);
+    const watch = await SessionWatch.start({
+      nc,
+      directory,
+      controller,
+      logger,
+      ...(resyncMs !== undefined ? { resyncMs } : {}),
+    });
     watches.push(watch);
     return watch;
   }
@@ -137,5 +145,17 @@ describe("SessionWatch", () => {
 
     expect(controller.calls).toEqual(["start s-good"]);
     expect(watch.stats()).toEqual({ applied: 1, invalid: 3, failed: 0 });
+  });
+
+  it("notices changes it was not told of, such as a purged bucket, at its periodic check", async () => {
+    await kv.put("s-purged", JSON.stringify(sessionRecord("s-purged", "running")));
+    const controller = new RecordingController();
+    await startWatch(controller, 200);
+    expect(controller.calls).toEqual(["start s-purged"]);
+
+    // A stream purge republishes nothing: only the check of the stream's sequences finds it.
+    await (await jetstreamManager(nc)).streams.purge(`KV_${BUCKET_SESSIONS}`);
+    await until(() => controller.calls.length === 2, "the stop of the purged record");
+    expect(controller.calls).toEqual(["start s-purged", "stop s-purged"]);
   });
 });

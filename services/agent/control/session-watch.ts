@@ -1,18 +1,22 @@
 /**
  * Converges the agent to the desired sessions in KV bucket sc_sessions: the records present at boot
  * first (so an agent restarted mid-session resumes its sessions by itself), then every change.
- * Entries are applied one at a time, in revision order.
+ * Entries are applied one at a time, in revision order. The bucket is followed without a consumer
+ * (lib/nats/session-directory.ts).
  */
-import type { KV } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
-import { SessionRecordWatch, type RecordChange } from "../../../lib/nats/session-records.ts";
+import { SessionFollower, type SessionDirectory } from "../../../lib/nats/session-directory.ts";
+import type { RecordChange } from "../../../lib/nats/session-records.ts";
 import type { AgentController } from "../ports.ts";
 
 export interface SessionWatchOptions {
-  /** The sc_sessions bucket (see lib/nats/streams.ts ensureKv). */
-  kv: KV;
+  nc: NatsConnection;
+  directory: SessionDirectory;
   controller: AgentController;
   logger: Logger;
+  /** How often every record is re-read, in case a change notification was lost. */
+  resyncMs?: number;
 }
 
 export interface SessionWatchStats {
@@ -28,7 +32,7 @@ export class SessionWatch {
   readonly #controller: AgentController;
   readonly #logger: Logger;
   readonly #stats: SessionWatchStats = { applied: 0, invalid: 0, failed: 0 };
-  readonly #records = new SessionRecordWatch();
+  #follower: SessionFollower | undefined;
 
   private constructor(opts: SessionWatchOptions) {
     this.#controller = opts.controller;
@@ -38,15 +42,17 @@ export class SessionWatch {
   /** Starts watching; resolves once every record that existed at the call was applied. */
   static async start(opts: SessionWatchOptions): Promise<SessionWatch> {
     const watch = new SessionWatch(opts);
-    await watch.#records.start(
-      opts.kv,
-      (change) => watch.#apply(change),
-      (session, error) => {
+    watch.#follower = await SessionFollower.start({
+      nc: opts.nc,
+      directory: opts.directory,
+      apply: (change) => watch.#apply(change),
+      invalid: (session, error) => {
         watch.#stats.invalid++;
         opts.logger.warn({ session, err: error }, "skipped an invalid session record");
       },
-      opts.logger,
-    );
+      logger: opts.logger,
+      ...(opts.resyncMs !== undefined ? { resyncMs: opts.resyncMs } : {}),
+    });
     return watch;
   }
 
@@ -54,8 +60,8 @@ export class SessionWatch {
     return { ...this.#stats };
   }
 
-  stop(): Promise<void> {
-    return this.#records.stop();
+  async stop(): Promise<void> {
+    await this.#follower?.stop();
   }
 
   /** A running record starts its session; any other state, or a deleted record, stops it. */

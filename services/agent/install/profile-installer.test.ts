@@ -21,7 +21,14 @@ import { checkProfileName, createProfileInstaller } from "./profile-installer.ts
 const PROFILE = `${JSON.stringify({ defaultAction: "SCMP_ACT_ERRNO", syscalls: [{ names: ["read"], action: "SCMP_ACT_ALLOW" }] })}\n`;
 
 function request(name: string, profile = PROFILE): InstallProfileRequest {
-  return { schemaVersion: 1, op: "install", requestId: "r1", name, profile };
+  return {
+    schemaVersion: 1,
+    op: "install",
+    requestId: "r1",
+    replyToken: "test-reply-token-0001",
+    name,
+    profile,
+  };
 }
 
 let dir: string;

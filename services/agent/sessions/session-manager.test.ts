@@ -638,6 +638,41 @@ describe("SessionManager health", () => {
   });
 });
 
+describe("SessionManager bounds", () => {
+  it("refuses a start beyond maxActiveSessions with SC_SESSION_LIMIT, and accepts one again after a stop", async () => {
+    const m = manager({ maxActiveSessions: 2 });
+    await m.startSession(session("b1"));
+    await m.startSession(session("b2"));
+    await expect(m.startSession(session("b3"))).rejects.toMatchObject({ code: "SC_SESSION_LIMIT" });
+    // A start of a session it already records is not a new session.
+    await m.startSession(session("b2"));
+    expect(m.health().activeSessions).toEqual(["b1", "b2"]);
+
+    await m.stopSession("b1");
+    await m.startSession(session("b3"));
+    expect(m.health().activeSessions).toEqual(["b2", "b3"]);
+    await m.close();
+  });
+
+  it("keeps at most maxFinishedSessions stopped sessions, removing the oldest from memory and disk", async () => {
+    const m = manager({ maxFinishedSessions: 2 });
+    for (const id of ["f1", "f2", "f3"]) {
+      await m.startSession(session(id));
+      await m.stopSession(id);
+    }
+    expect(m.sessionStatus().map((s) => s.sessionId)).toEqual(["f2", "f3"]);
+    await expect(readFile(sessionDataFile(stateDir, "f1"), "utf8")).rejects.toMatchObject({ code: "ENOENT" });
+    await readFile(sessionDataFile(stateDir, "f3"), "utf8");
+    await m.close();
+
+    // A restart with a lower bound prunes what is over it, oldest first.
+    const restarted = manager({ maxFinishedSessions: 1 });
+    await restarted.restore();
+    expect(restarted.sessionStatus().map((s) => s.sessionId)).toEqual(["f3"]);
+    await restarted.close();
+  });
+});
+
 function recordReads(m: SessionManager, times: number): void {
   for (let i = 0; i < times; i++) m.handleAlert(syscall("read", WEB_UID, WEB_CID, T0 + i));
 }

@@ -39,6 +39,7 @@ import { HeldEvents } from "./held-events.ts";
 import type { AgentController, EventPublisher, FalcoControl, PodDirectory } from "../ports.ts";
 import {
   readAllSessionData,
+  removeSessionData,
   writeSessionData,
   type Gap,
   type SessionData,
@@ -69,11 +70,20 @@ export interface SessionManagerDeps {
    * containers) goes out over the next flushes, which bounds the memory a flush needs. Default 20.
    */
   maxBatchesPerFlush?: number;
+  /** Sessions running or stopping at once; a start beyond it is refused (SC_SESSION_LIMIT). Default 16. */
+  maxActiveSessions?: number;
+  /**
+   * Stopped sessions whose local record (and node profile) is kept; the oldest beyond it are
+   * removed. Default 32.
+   */
+  maxFinishedSessions?: number;
 }
 
 const MAX_LAST_ERRORS = 20;
 const DEFAULT_MAX_HELD_EVENTS = 10_000;
 const DEFAULT_MAX_BATCHES_PER_FLUSH = 20;
+export const DEFAULT_MAX_ACTIVE_SESSIONS = 16;
+export const DEFAULT_MAX_FINISHED_SESSIONS = 32;
 
 interface Session {
   record: SessionRecord;
@@ -108,6 +118,8 @@ export class SessionManager implements AgentController {
   readonly #nonReturning: readonly string[];
 
   readonly #sessions = new Map<string, Session>();
+  /** Ids of stopped sessions, oldest first: the order in which their records are removed. */
+  readonly #finished: string[] = [];
   #running: Session[] = [];
   readonly #routes = new Map<string, Route>();
   readonly #held: HeldEvents;
@@ -130,7 +142,13 @@ export class SessionManager implements AgentController {
   #timerFlushing = false;
 
   constructor(deps: SessionManagerDeps) {
-    for (const key of ["maxEventsPerBatch", "maxBatchesPerFlush", "maxHeldEvents"] as const) {
+    for (const key of [
+      "maxEventsPerBatch",
+      "maxBatchesPerFlush",
+      "maxHeldEvents",
+      "maxActiveSessions",
+      "maxFinishedSessions",
+    ] as const) {
       const value = deps[key];
       if (value !== undefined && (!Number.isInteger(value) || value < 1)) {
         throw new SeccomposeError(
@@ -179,9 +197,16 @@ export class SessionManager implements AgentController {
         "session restored from local record",
       );
     }
+    this.#finished.push(
+      ...sessions
+        .filter((d) => d.state === "stopped" && this.#sessions.has(d.session.id))
+        .sort((a, b) => a.persistedAt - b.persistedAt)
+        .map((d) => d.session.id),
+    );
     this.#refreshRunning();
     await this.#exclusive(async () => {
       for (const session of this.#sessions.values()) if (session.dirty) await this.#persist(session);
+      await this.#pruneFinished();
     });
     if (this.#running.length > 0) await this.#applyFalco();
   }
@@ -229,6 +254,14 @@ export class SessionManager implements AgentController {
         return;
       }
       const valid = assertValid("sessionRecord", record, `start of session ${record.id}`);
+      const active = [...this.#sessions.values()].filter((s) => s.state !== "stopped").length;
+      const max = this.#deps.maxActiveSessions ?? DEFAULT_MAX_ACTIVE_SESSIONS;
+      if (active >= max) {
+        throw new SeccomposeError(
+          ErrorCodes.SC_SESSION_LIMIT,
+          `node ${this.#deps.node} already records ${active} session(s), its maximum (maxActiveSessions); stop one before starting session ${valid.id}`,
+        );
+      }
       const session = this.#newSession(valid);
       this.#sessions.set(valid.id, session);
       this.#refreshRunning();
@@ -367,6 +400,8 @@ export class SessionManager implements AgentController {
       session.state = "stopped";
       session.dirty = true;
       await this.#persist(session);
+      this.#finished.push(sessionId);
+      await this.#pruneFinished();
     });
     this.#log.info({ session: sessionId, batches: session.nextSeq - 1 }, "session stopped");
     if (wasRunning) {
@@ -526,6 +561,17 @@ export class SessionManager implements AgentController {
       dirty: false,
     });
     return session;
+  }
+
+  /** Forgets the oldest stopped sessions beyond maxFinishedSessions, in memory and on disk. */
+  async #pruneFinished(): Promise<void> {
+    const max = this.#deps.maxFinishedSessions ?? DEFAULT_MAX_FINISHED_SESSIONS;
+    while (this.#finished.length > max) {
+      const id = this.#finished.shift()!;
+      this.#sessions.delete(id);
+      await removeSessionData(this.#deps.stateDir, id);
+      this.#log.info({ session: id }, "removed the local record of a finished session");
+    }
   }
 
   #needsPersist(session: Session): boolean {

@@ -4,7 +4,7 @@
  * the new record, never a torn one. It is what lets a restarted agent resume a session with the
  * same counts and batch numbers, and what node-local profiles are rendered from.
  */
-import { mkdir, open, readdir, readFile, rename } from "node:fs/promises";
+import { mkdir, open, readdir, readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { SessionRecord, SyscallEventBatch } from "../../../lib/contracts/types.ts";
 import { assertValid } from "../../../lib/contracts/validators.ts";
@@ -43,6 +43,19 @@ export interface SessionData extends SessionDataHeader {
 
 export function sessionDataFile(stateDir: string, sessionId: string): string {
   return join(stateDir, "sessions", sessionId, "data.json");
+}
+
+/** Removes a finished session's local record. */
+export async function removeSessionData(stateDir: string, sessionId: string): Promise<void> {
+  try {
+    await rm(join(stateDir, "sessions", sessionId), { recursive: true, force: true });
+  } catch (err) {
+    throw new SeccomposeError(
+      ErrorCodes.SC_FILE_WRITE,
+      `cannot remove the local record of session ${sessionId}: ${(err as Error).message}`,
+      { cause: err },
+    );
+  }
 }
 
 const WRITE_CHUNK_CHARS = 1 << 20;
