@@ -2,9 +2,10 @@ import { connect, nanos } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { DiscardPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { JetStreamManager } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isSeccomposeError } from "../errors.ts";
-import { EVENT_SUBJECTS_ALL, STREAM_EVENTS } from "../subjects.ts";
+import { BUCKET_SESSIONS, EVENT_SUBJECTS_ALL, STREAM_EVENTS } from "../subjects.ts";
 import { startNatsServer } from "../../test/helpers/nats.ts";
 import type { NatsServerHandle } from "../../test/helpers/nats.ts";
 import { ensureEventStream, ensureKv } from "./streams.ts";
@@ -72,5 +73,20 @@ describe("JetStream assets", () => {
     const { config } = await jsm.streams.info("KV_sc_test_bucket");
     expect(config).toMatchObject({ max_msgs_per_subject: 5, max_msg_size: 4096 });
     expect((await reopened.get("k"))?.string()).toBe("v1");
+  });
+
+  it("opens a session bucket made without republishing, applies the other settings and says what that costs", async () => {
+    const js = jetstream(nc);
+    // As a bucket made before republishing existed: this nats-server cannot add RePublish later.
+    const old = await new Kvm(js).create(BUCKET_SESSIONS, { history: 1 });
+    await old.put("s1", "record");
+    const warnings: string[] = [];
+    const kv = await ensureKv(js, BUCKET_SESSIONS, { history: 2, warn: (m) => warnings.push(m) });
+    const { config } = await jsm.streams.info(`KV_${BUCKET_SESSIONS}`);
+    expect(config.max_msgs_per_subject).toBe(2);
+    expect(config.republish).toBeUndefined();
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/without republishing .* within 30 s/);
+    expect((await kv.get("s1"))?.string()).toBe("record");
   });
 });

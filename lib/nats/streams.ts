@@ -95,15 +95,20 @@ export interface BucketOptions {
   maxValueSize?: number;
   /** Age after which values expire; 0 = never. */
   ttlSeconds?: number;
+  /** Told what could not be applied to an existing bucket, and what that costs. */
+  warn?: (message: string) => void;
 }
 
-const BUCKET_DEFAULTS: Required<BucketOptions> = {
+const BUCKET_DEFAULTS: Required<Omit<BucketOptions, "warn">> = {
   history: 1,
   replicas: 1,
   maxBytes: -1,
   maxValueSize: -1,
   ttlSeconds: 0,
 };
+
+/** nats-server 2.9 refuses to add or change a stream's RePublish once the stream exists. */
+const STREAM_REPUBLISH_UNCHANGEABLE = 10052;
 
 /**
  * sc_sessions republishes the headers of each change (key, sequence, KV-Operation) on
@@ -151,8 +156,21 @@ export async function ensureKv(js: JetStreamClient, bucket: string, opts: Bucket
       (key) => config[key] !== wanted[key],
     );
     const republishDiffers = !sameRepublish(config.republish, republish);
-    if (republishDiffers && republish !== undefined) wanted.republish = republish;
-    if (differs || republishDiffers) await jsm.streams.update(stream, wanted);
+    if (republishDiffers && republish !== undefined) {
+      try {
+        await jsm.streams.update(stream, { ...wanted, republish });
+        return kv;
+      } catch (err) {
+        if (!(err instanceof JetStreamApiError) || err.code !== STREAM_REPUBLISH_UNCHANGEABLE) throw err;
+        // A bucket made before republishing existed: agents still see every change through their
+        // periodic check of the bucket (lib/nats/session-directory.ts), only later.
+        opts.warn?.(
+          `KV bucket ${bucket} exists without republishing its changes on ${republish.dest}, and this NATS server cannot add it; ` +
+            "agents see session changes within 30 s instead of at once (delete the bucket while no session runs to have it recreated)",
+        );
+      }
+    }
+    if (differs) await jsm.streams.update(stream, wanted);
     return kv;
   } catch (err) {
     throw toSeccomposeError(err, `opening KV bucket ${bucket}`);

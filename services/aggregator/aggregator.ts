@@ -680,7 +680,10 @@ export async function startAggregator(o: AggregatorOptions): Promise<RunningAggr
     const replicas = config.replicas ?? 1;
     await ensureEventStream(jsm, { ...config.stream, replicas });
     const stores = {
-      sessions: await ensureKv(js, BUCKET_SESSIONS, { replicas }),
+      sessions: await ensureKv(js, BUCKET_SESSIONS, {
+        replicas,
+        warn: (message) => logger.warn({ bucket: BUCKET_SESSIONS }, message),
+      }),
       profiles: await ensureKv(js, BUCKET_PROFILES, { replicas }),
       state: await ensureKv(js, BUCKET_AGGREGATOR_STATE, { replicas }),
       objects: await ensureObjectStore(nc, replicas),

@@ -30,6 +30,7 @@ import {
   BUCKET_AGGREGATOR_STATE,
   BUCKET_PROFILES,
   BUCKET_SESSIONS,
+  SESSION_CHANGES_PREFIX,
   STREAM_EVENTS,
   batchMessageId,
   eventSubject,
@@ -251,13 +252,12 @@ afterAll(async () => {
 describe("attacks on the aggregator with node-a's agent credentials", () => {
   it("squatting before expectedNodes is written: node-a's data and FIN neither finish the session nor reach the profile", async () => {
     const id = "squat";
-    // The attacker watches the session bucket with its own credentials and strikes at once.
-    const watch = await (await new Kvm(jetstream(agentA)).open(BUCKET_SESSIONS)).watch({ key: id });
+    // The attacker learns of the new session the fastest way its credentials allow (the bucket's
+    // republish on sc.sessions.<id>; agents may create no consumer) and strikes at once.
+    const announced = agentA.subscribe(`${SESSION_CHANGES_PREFIX}.${id}`, { max: 1 });
+    await agentA.flush();
     await createSession(id);
-    for await (const entry of watch) {
-      if (entry.key === id) break;
-    }
-    watch.stop();
+    for await (const _ of announced) break;
     await publish(agentA, [batch(id, NODE_A, 1, EVIL), fin(id, NODE_A, 1)]);
     await eventually("the attacker's messages held", async () =>
       (await sessionStatus(id))?.heldMessages === 2 ? true : undefined,
