@@ -53,7 +53,12 @@ export function registerRecord(program: Command, setExitCode: (code: number) => 
       "--observations <file>",
       "also write the recorded observations (ProfileDocument JSON), for `seccompose merge`",
     )
-    .argument("<cmd...>", "the command to trace, after --")
+    .argument("<cmd...>", "the command to trace and its arguments, best after --")
+    // `record ls -l` traces `ls -l`: options after CMD are CMD's, as with strace and sudo.
+    .passThroughOptions()
+    .showHelpAfterError(
+      "hint: seccompose's options go before the command, and the command after --, e.g. seccompose record -o ls.json -- ls -l",
+    )
     .action(async (cmd: string[], flags: RecordFlags) => {
       const format = parseFormat(flags.format);
       const baseline = parseBaseline(flags.baseline);
