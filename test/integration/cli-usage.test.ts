@@ -69,3 +69,30 @@ describe("record", () => {
     expect(res.stdout.trim()).toBe(`the user's which-tool; PATH=${[userBin, "/usr/bin", "/bin"].join(":")}`);
   });
 });
+
+describe("start-up", () => {
+  // A resolve hook in the CLI's process reports every Kubernetes or NATS client module it loads.
+  const hook = `data:text/javascript,${encodeURIComponent(`
+    import { registerHooks } from "node:module";
+    import { writeSync } from "node:fs";
+    registerHooks({
+      resolve(specifier, context, next) {
+        const r = next(specifier, context);
+        if (/@kubernetes|@nats-io/.test(r.url)) writeSync(2, "LOADED " + r.url + "\\n");
+        return r;
+      },
+    });`)}`;
+  const heavy = async (args: string[]) => {
+    const res = await runCli(args, { cwd: dir, env: { ...process.env, NODE_OPTIONS: `--import=${hook}` } });
+    return res.stderr.includes("LOADED ");
+  };
+
+  it("--help, record, merge and config never load the Kubernetes or NATS clients", async () => {
+    expect(await heavy(["--help"])).toBe(false);
+    expect(await heavy(["record", "-o", join(dir, "true.json"), "--", "/bin/true"])).toBe(false);
+    expect(await heavy(["merge", "--help"])).toBe(false);
+    expect(await heavy(["config", "list"])).toBe(false);
+    // The hook does see them where a command needs them.
+    expect(await heavy(["status", "--help"])).toBe(true);
+  });
+});
