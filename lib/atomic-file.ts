@@ -7,10 +7,15 @@ import { SeccomposeError } from "./errors.ts";
  * Falco, the kubelet) never sees half a file. On failure the temporary file is removed and
  * SC_FILE_WRITE names the path.
  */
-export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+export async function writeFileAtomic(
+  path: string,
+  data: string | Uint8Array,
+  opts: { mode?: number } = {},
+): Promise<void> {
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
   try {
-    await writeFile(tmp, data, { mode: 0o644 });
+    // The file is always new, so the mode (0644 unless told, e.g. 0600 for secrets) is exact.
+    await writeFile(tmp, data, { mode: opts.mode ?? 0o644 });
     await rename(tmp, path);
   } catch (err) {
     await rm(tmp, { force: true });
