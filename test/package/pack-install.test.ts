@@ -64,6 +64,7 @@ describe("the npm package", () => {
       "deploy/manifests/default.yaml",
       "deploy/nats-permissions.json",
       "docs/cli.md",
+      "docs/outside-kubernetes.md",
       "README.md",
     ]) {
       expect(files).toContain(f);
