@@ -19,6 +19,8 @@ export interface RecordOptions {
   /** Name of this run in the observations (default `<hostname>/<pid>`), so runs merged later stay apart. */
   runName?: string;
   workload?: WorkloadKey;
+  /** Default process.platform; tests pass another. */
+  platform?: NodeJS.Platform;
 }
 
 export interface Recording {
@@ -56,6 +58,13 @@ async function findExecutable(name: string, path: string): Promise<string | unde
  * yields its recording; a garbled strace line is counted, never fatal.
  */
 export async function recordCommand(cmd: readonly string[], opts: RecordOptions): Promise<Recording> {
+  const platform = opts.platform ?? process.platform;
+  if (platform !== "linux") {
+    throw new SeccomposeError(
+      "SC_STRACE_MISSING",
+      `seccompose record runs on Linux only (it traces with strace), not on ${platform}: record inside a Linux VM or container (with SYS_PTRACE), or record in a cluster with seccompose start`,
+    );
+  }
   const path = opts.path ?? userPath(process.env.PATH ?? "/usr/bin:/bin");
   const strace = await findExecutable("strace", path);
   if (!strace) {
