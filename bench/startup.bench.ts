@@ -49,17 +49,19 @@ rmSync(work, { recursive: true, force: true });
 
 const q = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.round(p * (xs.length - 1))]!;
 const median = (label: string) => q(times.get(label)!, 0.5);
-console.log(`start-up, ${RUNS} runs each: median (p10–p90)`);
+console.log(`start-up, ${RUNS} runs each: median (p10–p90), min`);
 for (const { label } of commands) {
   const xs = times.get(label)!;
   console.log(
-    `  ${label.padEnd(32)} ${median(label).toFixed(0).padStart(5)} ms  (${q(xs, 0.1).toFixed(0)}–${q(xs, 0.9).toFixed(0)} ms)`,
+    `  ${label.padEnd(32)} ${median(label).toFixed(0).padStart(5)} ms  (${q(xs, 0.1).toFixed(0)}–${q(xs, 0.9).toFixed(0)} ms), min ${q(xs, 0).toFixed(0)} ms`,
   );
 }
+// On a shared machine the minimum is the best estimate of the cost itself; the median is judged.
 for (const cmd of ["seccompose --version", "seccompose record -- /bin/true"]) {
   const over = median(cmd) - median("node -e 0");
+  const overMin = q(times.get(cmd)!, 0) - q(times.get("node -e 0")!, 0);
   console.log(
-    `${cmd}: ${over.toFixed(0)} ms over node -e 0 (target < 150 ms): ${over < 150 ? "met" : "NOT met"}`,
+    `${cmd}: ${over.toFixed(0)} ms over node -e 0 (minimums: ${overMin.toFixed(0)} ms; target < 150 ms): ${over < 150 ? "met" : "NOT met"}`,
   );
 }
 console.log(
