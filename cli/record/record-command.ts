@@ -31,7 +31,8 @@ export function registerRecord(program: Command, setExitCode: (code: number) => 
     .summary("trace a command locally and write its seccomp profile")
     .description(
       "Runs CMD under strace, following every child process and thread, and writes the profile it needs. " +
-        "No cluster or broker is involved. Exits with CMD's own exit status.",
+        "No cluster or broker is involved. Exits with CMD's own exit status. seccompose's options go before CMD; " +
+        "everything from CMD on is CMD's (write -- before CMD when it starts with -). Linux only.",
     )
     .option("-o, --output <file>", "profile file (default: <cmd>.seccomp.json, or .yaml for --format spo)")
     .option(

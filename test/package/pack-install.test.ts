@@ -75,7 +75,8 @@ describe("the npm package", () => {
         /^(test|bench|scripts|tools|\.ci|cli|services)\//.test(f) ||
         (/^lib\//.test(f) && f !== "lib/syscalls/ATTRIBUTION.md") ||
         /\.seccomp\.(json|yaml)$/.test(f) ||
-        /\.ts$/.test(f),
+        /\.ts$/.test(f) ||
+        /\.map$/.test(f),
     );
     expect(stray).toEqual([]);
   });
