@@ -1,4 +1,4 @@
-import { mkdir, readFile } from "node:fs/promises";
+import { mkdir, readFile, stat } from "node:fs/promises";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { stringify as toYaml } from "yaml";
@@ -61,7 +61,24 @@ export function userConfigPath(env: NodeJS.ProcessEnv = process.env): string {
 
 export async function readUserConfig(path = userConfigPath()): Promise<CliConfig> {
   const value = await readYamlFile(path, "config", { missingOk: true });
-  return value === undefined ? {} : assertValid("cliConfig", value, path, "SC_CONFIG_INVALID");
+  if (value === undefined) return {};
+  const config = assertValid("cliConfig", value, path, "SC_CONFIG_INVALID");
+  await warnIfSecretExposed(path, config);
+  return config;
+}
+
+/**
+ * Files written before seccompose made them 0600 may still be readable by others; their owner is
+ * told how to fix it rather than having the mode changed behind their back.
+ */
+async function warnIfSecretExposed(path: string, config: CliConfig): Promise<void> {
+  if (!SECRET_CONFIG_KEYS.some((k) => config[k] !== undefined)) return;
+  const mode = (await stat(path)).mode & 0o777;
+  if ((mode & 0o077) !== 0) {
+    process.stderr.write(
+      `seccompose: warning: ${path} holds a password and is readable by others (mode ${mode.toString(8).padStart(4, "0")}): run chmod 600 ${path}\n`,
+    );
+  }
 }
 
 /** Parses a value given on the command line into the key's schema type, then validates the whole config. */

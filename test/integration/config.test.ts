@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { chmod, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -72,6 +72,19 @@ describe("secrets in the user config", () => {
     const get = await runCli(["config", "get", "natsPassword"], { env: own });
     expect(get.stdout).toBe("(set, not shown)\n");
     for (const out of [list, json, get]) expect(out.stdout + out.stderr).not.toContain("s3cret-pw");
+  });
+
+  it("warns about a file that holds a password and others can read, written before it was 0600", async () => {
+    const path = join(dir, "old-config.yaml");
+    await writeFile(path, "natsPassword: old-pw\n", { mode: 0o644 });
+    await chmod(path, 0o644);
+    const res = await runCli(["config", "list"], { env: { ...env, SECCOMPOSE_CONFIG: path } });
+    expect(res.code).toBe(0);
+    expect(res.stderr).toContain(
+      `${path} holds a password and is readable by others (mode 0644): run chmod 600`,
+    );
+    await chmod(path, 0o600);
+    expect((await runCli(["config", "list"], { env: { ...env, SECCOMPOSE_CONFIG: path } })).stderr).toBe("");
   });
 
   it("reads the NATS password from a file: flag, then environment, then config", async () => {
