@@ -12,7 +12,8 @@ process.stdout.on("error", (err: NodeJS.ErrnoException) => {
 
 let exitCode: number = ExitCodes.OK;
 try {
-  await createProgram((code) => (exitCode = code)).parseAsync(process.argv);
+  const program = await createProgram((code) => (exitCode = code), process.argv);
+  await program.parseAsync(process.argv);
 } catch (err) {
   if (err instanceof CommanderError) {
     // commander already printed its message (or the help/version text).

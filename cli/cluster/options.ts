@@ -6,7 +6,7 @@
 import { Option, type Command } from "commander";
 import type { CliConfig } from "../../lib/contracts/types.ts";
 import { SeccomposeError } from "../../lib/errors.ts";
-import { readUserConfig } from "../config/user-config.ts";
+import { readPasswordFile, readUserConfig } from "../config/user-config.ts";
 
 export const DEFAULT_INSTALL_NAMESPACE = "seccompose";
 
@@ -19,6 +19,7 @@ export interface ClusterFlags {
   natsUrl?: string;
   natsUser?: string;
   natsPassword?: string;
+  natsPasswordFile?: string;
   natsCreds?: string;
   output?: string;
 }
@@ -65,6 +66,10 @@ export function addClusterOptions(
       "--nats-password <password>",
       "NATS password (env SECCOMPOSE_NATS_PASSWORD; in-cluster default: Secret seccompose-cli-nats)",
     )
+    .option(
+      "--nats-password-file <file>",
+      "file holding the NATS password, kept out of the shell history (env SECCOMPOSE_NATS_PASSWORD_FILE)",
+    )
     .option("--nats-creds <file>", "NATS .creds file (env SECCOMPOSE_NATS_CREDS)");
   if (opts.output !== false) addOutputOption(cmd);
   return cmd;
@@ -103,7 +108,13 @@ export async function clusterSettings(
     nats: {
       url: flags.natsUrl ?? nonEmpty(env.SECCOMPOSE_NATS_URL) ?? config.natsUrl,
       user: flags.natsUser ?? nonEmpty(env.SECCOMPOSE_NATS_USER) ?? config.natsUser,
-      password: flags.natsPassword ?? nonEmpty(env.SECCOMPOSE_NATS_PASSWORD) ?? config.natsPassword,
+      password:
+        flags.natsPassword ??
+        (await readPasswordFile(flags.natsPasswordFile)) ??
+        nonEmpty(env.SECCOMPOSE_NATS_PASSWORD) ??
+        (await readPasswordFile(nonEmpty(env.SECCOMPOSE_NATS_PASSWORD_FILE))) ??
+        config.natsPassword ??
+        (await readPasswordFile(config.natsPasswordFile)),
       creds: flags.natsCreds ?? nonEmpty(env.SECCOMPOSE_NATS_CREDS) ?? config.natsCreds,
     },
     output,

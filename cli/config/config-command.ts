@@ -1,7 +1,10 @@
 import type { Command } from "commander";
 import {
   CLI_CONFIG_KEYS,
+  REDACTED,
+  SECRET_CONFIG_KEYS,
   readUserConfig,
+  redacted,
   setUserConfig,
   unsetUserConfig,
   userConfigPath,
@@ -16,22 +19,24 @@ export function registerConfig(program: Command): void {
     .command("config")
     .summary("show or change your defaults")
     .description(
-      `User defaults, kept in ${userConfigPath()} (override with $SECCOMPOSE_CONFIG). Keys: ${CLI_CONFIG_KEYS.join(", ")}.`,
+      `User defaults, kept in ${userConfigPath()} (override with $SECCOMPOSE_CONFIG), readable by you only. ` +
+        `Keys: ${CLI_CONFIG_KEYS.join(", ")}. Secrets are never printed; keep the NATS password in a file ` +
+        `(natsPasswordFile) or use a .creds file (natsCreds) rather than setting natsPassword.`,
     );
 
   config
     .command("list")
-    .description("print every default that is set")
+    .description('print every default that is set (secrets as "(set, not shown)")')
     .option("--output <format>", "text or json", "text")
     .action(async (flags: OutputFlag) => {
-      const values = await readUserConfig();
+      const values = redacted(await readUserConfig());
       if (flags.output === "json") process.stdout.write(`${JSON.stringify(values, null, 2)}\n`);
       else for (const [k, v] of Object.entries(values)) process.stdout.write(`${k}=${String(v)}\n`);
     });
 
   config
     .command("get")
-    .description("print one default (nothing, and exit 1, if it is not set)")
+    .description('print one default (nothing, and exit 1, if it is not set; a secret as "(set, not shown)")')
     .argument("<key>")
     .option("--output <format>", "text or json", "text")
     .action(async (key: string, flags: OutputFlag) => {
@@ -40,7 +45,10 @@ export function registerConfig(program: Command): void {
         process.exitCode = 1;
         return;
       }
-      process.stdout.write(flags.output === "json" ? `${JSON.stringify(value)}\n` : `${String(value)}\n`);
+      const shown = SECRET_CONFIG_KEYS.includes(key as (typeof SECRET_CONFIG_KEYS)[number])
+        ? REDACTED
+        : value;
+      process.stdout.write(flags.output === "json" ? `${JSON.stringify(shown)}\n` : `${String(shown)}\n`);
     });
 
   config
@@ -50,6 +58,11 @@ export function registerConfig(program: Command): void {
     .argument("<value>")
     .action(async (key: string, value: string) => {
       await setUserConfig(key, value);
+      if (SECRET_CONFIG_KEYS.includes(key as (typeof SECRET_CONFIG_KEYS)[number])) {
+        process.stderr.write(
+          `seccompose: note: ${key} is stored in ${userConfigPath()} (mode 0600), and the value you typed is in your shell history; natsPasswordFile or natsCreds keep it in a file of your own\n`,
+        );
+      }
     });
 
   config

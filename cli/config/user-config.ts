@@ -1,4 +1,4 @@
-import { mkdir } from "node:fs/promises";
+import { mkdir, readFile, stat } from "node:fs/promises";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { stringify as toYaml } from "yaml";
@@ -12,6 +12,46 @@ import { readYamlFile } from "../../lib/structured-file.ts";
 export type CliConfigKey = keyof CliConfig;
 export const CLI_CONFIG_KEYS = Object.keys(schema.properties).sort() as CliConfigKey[];
 
+/** Keys whose value is a secret: `config list/get` never print it. */
+export const SECRET_CONFIG_KEYS: readonly CliConfigKey[] = ["natsPassword"];
+
+/** What `config list/get` show for a secret. */
+export const REDACTED = "(set, not shown)";
+
+export function redacted(config: CliConfig): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(config).map(([k, v]) => [
+      k,
+      SECRET_CONFIG_KEYS.includes(k as CliConfigKey) ? REDACTED : v,
+    ]),
+  );
+}
+
+/**
+ * The password in `file` (its first line, as `echo secret > file` leaves it), or undefined when no
+ * file is named.
+ */
+export async function readPasswordFile(file: string | undefined): Promise<string | undefined> {
+  if (file === undefined) return undefined;
+  try {
+    return (await readFile(file, "utf8")).split(/\r?\n/)[0];
+  } catch (err) {
+    throw new SeccomposeError(
+      "SC_FILE_READ",
+      `cannot read the NATS password file ${file}: ${(err as Error).message}`,
+      {
+        cause: err,
+      },
+    );
+  }
+}
+
+/** Only the user may read the file: it may hold a password (0600, in a 0700 directory if we create it). */
+async function writeUserConfig(path: string, config: CliConfig): Promise<void> {
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  await writeFileAtomic(path, toYaml(config), { mode: 0o600 });
+}
+
 /** `$SECCOMPOSE_CONFIG`, else `$XDG_CONFIG_HOME/seccompose/config.yaml`, else `~/.config/seccompose/config.yaml`. */
 export function userConfigPath(env: NodeJS.ProcessEnv = process.env): string {
   if (env.SECCOMPOSE_CONFIG) return env.SECCOMPOSE_CONFIG;
@@ -21,7 +61,24 @@ export function userConfigPath(env: NodeJS.ProcessEnv = process.env): string {
 
 export async function readUserConfig(path = userConfigPath()): Promise<CliConfig> {
   const value = await readYamlFile(path, "config", { missingOk: true });
-  return value === undefined ? {} : assertValid("cliConfig", value, path, "SC_CONFIG_INVALID");
+  if (value === undefined) return {};
+  const config = assertValid("cliConfig", value, path, "SC_CONFIG_INVALID");
+  await warnIfSecretExposed(path, config);
+  return config;
+}
+
+/**
+ * Files written before seccompose made them 0600 may still be readable by others; their owner is
+ * told how to fix it rather than having the mode changed behind their back.
+ */
+async function warnIfSecretExposed(path: string, config: CliConfig): Promise<void> {
+  if (!SECRET_CONFIG_KEYS.some((k) => config[k] !== undefined)) return;
+  const mode = (await stat(path)).mode & 0o777;
+  if ((mode & 0o077) !== 0) {
+    process.stderr.write(
+      `seccompose: warning: ${path} holds a password and is readable by others (mode ${mode.toString(8).padStart(4, "0")}): run chmod 600 ${path}\n`,
+    );
+  }
 }
 
 /** Parses a value given on the command line into the key's schema type, then validates the whole config. */
@@ -36,16 +93,14 @@ export async function setUserConfig(key: string, raw: string, path = userConfigP
   const value: unknown = type === "integer" && /^-?\d+$/.test(raw) ? Number(raw) : raw;
   const next = { ...(await readUserConfig(path)), [key]: value };
   const valid = assertValid("cliConfig", next, `seccompose config set ${key}`, "SC_CONFIG_INVALID");
-  await mkdir(dirname(path), { recursive: true });
-  await writeFileAtomic(path, toYaml(valid));
+  await writeUserConfig(path, valid);
   return valid;
 }
 
 export async function unsetUserConfig(key: string, path = userConfigPath()): Promise<CliConfig> {
   const next: Record<string, unknown> = { ...(await readUserConfig(path)) };
   delete next[key];
-  await mkdir(dirname(path), { recursive: true });
-  await writeFileAtomic(path, toYaml(next));
+  await writeUserConfig(path, next as CliConfig);
   return next as CliConfig;
 }
 

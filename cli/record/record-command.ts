@@ -31,7 +31,8 @@ export function registerRecord(program: Command, setExitCode: (code: number) => 
     .summary("trace a command locally and write its seccomp profile")
     .description(
       "Runs CMD under strace, following every child process and thread, and writes the profile it needs. " +
-        "No cluster or broker is involved. Exits with CMD's own exit status.",
+        "No cluster or broker is involved. Exits with CMD's own exit status. seccompose's options go before CMD; " +
+        "everything from CMD on is CMD's (write -- before CMD when it starts with -). Linux only.",
     )
     .option("-o, --output <file>", "profile file (default: <cmd>.seccomp.json, or .yaml for --format spo)")
     .option(
@@ -53,7 +54,12 @@ export function registerRecord(program: Command, setExitCode: (code: number) => 
       "--observations <file>",
       "also write the recorded observations (ProfileDocument JSON), for `seccompose merge`",
     )
-    .argument("<cmd...>", "the command to trace, after --")
+    .argument("<cmd...>", "the command to trace and its arguments, best after --")
+    // `record ls -l` traces `ls -l`: options after CMD are CMD's, as with strace and sudo.
+    .passThroughOptions()
+    .showHelpAfterError(
+      "hint: seccompose's options go before the command, and the command after --, e.g. seccompose record -o ls.json -- ls -l",
+    )
     .action(async (cmd: string[], flags: RecordFlags) => {
       const format = parseFormat(flags.format);
       const baseline = parseBaseline(flags.baseline);

@@ -9,15 +9,18 @@ import { traceCommand } from "../../lib/strace/record.ts";
 import { localNodeArch, nativeScmpArch, scmpArchesForNode } from "../../lib/syscalls/architectures.ts";
 import { syscallNameForNumber } from "../../lib/syscalls/tables.ts";
 import type { WorkloadKey } from "../../lib/contracts/types.ts";
+import { userPath } from "./user-path.ts";
 
 export interface RecordOptions {
   /** Syscalls whose scalar arguments become argument rules. */
   argSyscalls: readonly string[];
-  /** PATH used to find strace and the command; default process.env.PATH. */
+  /** PATH used to find strace and the command, and given to it; default the user's PATH (user-path.ts). */
   path?: string;
   /** Name of this run in the observations (default `<hostname>/<pid>`), so runs merged later stay apart. */
   runName?: string;
   workload?: WorkloadKey;
+  /** Default process.platform; tests pass another. */
+  platform?: NodeJS.Platform;
 }
 
 export interface Recording {
@@ -55,7 +58,14 @@ async function findExecutable(name: string, path: string): Promise<string | unde
  * yields its recording; a garbled strace line is counted, never fatal.
  */
 export async function recordCommand(cmd: readonly string[], opts: RecordOptions): Promise<Recording> {
-  const path = opts.path ?? process.env.PATH ?? "/usr/bin:/bin";
+  const platform = opts.platform ?? process.platform;
+  if (platform !== "linux") {
+    throw new SeccomposeError(
+      "SC_STRACE_MISSING",
+      `seccompose record runs on Linux only (it traces with strace), not on ${platform}: record inside a Linux VM or container (with SYS_PTRACE), or record in a cluster with seccompose start`,
+    );
+  }
+  const path = opts.path ?? userPath(process.env.PATH ?? "/usr/bin:/bin");
   const strace = await findExecutable("strace", path);
   if (!strace) {
     throw new SeccomposeError(
@@ -68,7 +78,12 @@ export async function recordCommand(cmd: readonly string[], opts: RecordOptions)
   }
 
   const recording = newRecording(opts);
-  const run = await traceCommand(cmd, recording.take, { strace, stdio: "inherit", lenient: true });
+  const run = await traceCommand(cmd, recording.take, {
+    strace,
+    stdio: "inherit",
+    lenient: true,
+    env: { ...process.env, PATH: path },
+  });
   const result = recording.finish(run.garbledLines);
   if (result.events === 0) {
     throw new SeccomposeError(

@@ -7,7 +7,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { jetstreamManager, type MsgRequest } from "@nats-io/jetstream";
 import type { Command } from "commander";
 import type { EventMessage } from "../../lib/contracts/types.ts";
-import { SeccomposeError, isSeccomposeError } from "../../lib/errors.ts";
+import { isSeccomposeError } from "../../lib/errors.ts";
 import { decodeEventMessage } from "../../lib/nats/codec.ts";
 import { toSeccomposeError } from "../../lib/nats/errors.ts";
 import { workloadId } from "../../lib/profile/workload-key.ts";
@@ -42,16 +42,12 @@ export function registerEvents(program: Command): void {
       "-f, --follow",
       "keep printing new events until Ctrl-C (default: print what is stored, then exit)",
     )
-    .option("--from-start", "begin with the session's first stored event instead of new ones");
+    .option("--from-start", "with --follow, print the stored events first instead of only new ones");
   addClusterOptions(cmd);
   cmd.action(async (session: string, flags: EventsFlags) => {
     const settings = await clusterSettings(flags);
-    if (!flags.follow && !flags.fromStart) {
-      throw new SeccomposeError(
-        "SC_USAGE",
-        "give --follow (new events as they come) and/or --from-start (stored events)",
-      );
-    }
+    // Without --follow there is nothing to wait for: print what is stored.
+    const fromStart = flags.fromStart === true || flags.follow !== true;
     await withCluster(settings, async (ctx) => {
       const { nc } = await ctx.broker();
       const jsm = await jetstreamManager(nc);
@@ -61,7 +57,7 @@ export function registerEvents(program: Command): void {
       process.once("SIGINT", stop);
       process.once("SIGTERM", stop);
       try {
-        let seq = flags.fromStart
+        let seq = fromStart
           ? 1
           : (await readStream(() => jsm.streams.info(STREAM_EVENTS), subject)).state.last_seq + 1;
         if (flags.follow) note(`following ${subject} (Ctrl-C to stop)`);

@@ -1079,7 +1079,14 @@ export interface CliConfig {
   natsUrl?: string;
   natsCreds?: string;
   natsUser?: string;
+  /**
+   * Kept for compatibility; prefer natsPasswordFile or natsCreds, which keep the secret out of this file.
+   */
   natsPassword?: string;
+  /**
+   * A file holding the NATS password (its first line).
+   */
+  natsPasswordFile?: string;
   kubeconfig?: string;
   context?: string;
   /**

@@ -1,4 +1,5 @@
-import { stringify as toYaml } from "yaml";
+import { createRequire } from "node:module";
+import type * as YamlModule from "yaml";
 import { SeccomposeError } from "../errors.ts";
 import type { WorkloadKey } from "../contracts/types.ts";
 import { nonReturningSyscalls } from "../syscalls/non-returning.ts";
@@ -218,5 +219,10 @@ export function spoProfileYaml(
       })),
     },
   };
-  return toYaml(doc, { sortMapEntries: false, lineWidth: 0 });
+  return yaml().stringify(doc, { sortMapEntries: false, lineWidth: 0 });
 }
+
+// Loaded on first use: the yaml package takes about 25 ms to load, which `seccompose record`
+// writing OCI JSON (the default) need not pay.
+let yamlModule: typeof YamlModule | undefined;
+const yaml = () => (yamlModule ??= createRequire(import.meta.url)("yaml") as typeof YamlModule);

@@ -312,6 +312,10 @@ describe("a session on two nodes", () => {
     };
     expect(first.workload).toMatch(/^shop\//);
     expect(typeof first.count).toBe("number");
+    // Without --follow, events prints what is stored from the start and exits.
+    const stored = await spawnCli(["events", "s2", "--output", "json"], env).exited;
+    expect(stored.code).toBe(0);
+    expect(stored.stdout.split("\n")[0]).toBe(result.stdout.split("\n")[0]);
     expect((await cli("stop", "s2", "--timeout", "30s", "-o", join(dir, "s2"))).code).toBe(0);
   }, 90_000);
 

@@ -72,6 +72,7 @@ async function run(
     expect(started.stderr).not.toMatch(/error/i);
     expect(started.code).toBe(0);
     expect(started.stdout.trim()).toBe(session);
+    await system.capturing(session);
     await opts.fault?.(system, session);
     await system.settle(session, CONTAINERS);
     const out = join(root, `${name}.profiles`);

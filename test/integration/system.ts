@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { startAgentProcess, type AgentProcess } from "../helpers/agent-process.ts";
 import { startAggregatorProcess, type AggregatorProcess } from "../helpers/aggregator-process.ts";
+import { healthProblem } from "../../cli/cluster/agents.ts";
 import { control } from "../helpers/cluster.ts";
 import { eventually } from "../helpers/eventually.ts";
 import { startNatsCluster, startNatsServer, type NatsServerHandle } from "../helpers/nats.ts";
@@ -78,7 +79,48 @@ export class System {
     });
     const system = new System(dir, servers, stop, nc, aggregator, nodes);
     for (const spec of nodes) await system.startAgent(spec.node);
+    await system.ready();
     return system;
+  }
+
+  /**
+   * Waits until every agent answers `health` and is fit to record, so that `start`'s own health
+   * check finds them all however loaded the machine is (the "agent started" log line comes before
+   * the agent answers on NATS).
+   */
+  async ready(): Promise<void> {
+    const nodes = [...this.agents.keys()].sort();
+    await eventually(
+      `agents ${nodes.join(", ")} to answer health`,
+      async () => {
+        const replies = await control(this.nc, "health", {}, nodes.length, 3000);
+        const healthy = replies
+          .filter((r) => r.ok && r.health !== undefined && healthProblem(r.health) === undefined)
+          .map((r) => r.node)
+          .sort();
+        return healthy.join(",") === nodes.join(",") ? true : undefined;
+      },
+      90_000,
+      200,
+    );
+  }
+
+  /** Waits until every agent runs `session` with its Falco capturing (it opened its event source). */
+  async capturing(session: string): Promise<void> {
+    const nodes = [...this.agents.keys()].sort();
+    await eventually(
+      `every agent's Falco to capture for ${session}`,
+      async () => {
+        const replies = await control(this.nc, "health", {}, nodes.length, 3000);
+        const capturing = replies
+          .filter((r) => r.health?.falco.state === "running" && r.health.activeSessions.includes(session))
+          .map((r) => r.node)
+          .sort();
+        return capturing.join(",") === nodes.join(",") ? true : undefined;
+      },
+      90_000,
+      200,
+    );
   }
 
   spec(node: string): NodeSpec {

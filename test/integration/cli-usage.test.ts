@@ -1,0 +1,99 @@
+/**
+ * How `seccompose` reads its command line: parser errors carry SC_USAGE and a hint, `record`
+ * traces what follows it, with the user's PATH rather than the one npm put in front of it.
+ */
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runCli } from "./cli.ts";
+
+let dir: string;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "seccompose-usage-"));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe("parser errors", () => {
+  it("carry SC_USAGE, exit 2, and tell record's users where the command goes", async () => {
+    const res = await runCli(["record", "--no-such-flag", "ls"], { cwd: dir });
+    expect(res.code).toBe(2);
+    expect(res.stderr).toContain("seccompose: error [SC_USAGE]: unknown option '--no-such-flag'");
+    expect(res.stderr).toContain("the command after --, e.g. seccompose record -o ls.json -- ls -l");
+  });
+
+  it("carry SC_USAGE for a missing argument and an unknown command, with a suggestion", async () => {
+    const missing = await runCli(["record"], { cwd: dir });
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain("error [SC_USAGE]: missing required argument 'cmd'");
+    const typo = await runCli(["stauts"], { cwd: dir });
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toMatch(/error \[SC_USAGE\]: unknown command 'stauts'[\s\S]*Did you mean status\?/);
+  });
+});
+
+describe("record", () => {
+  it("traces the command and its own options when they follow it without --", async () => {
+    const out = join(dir, "ls.json");
+    const res = await runCli(["record", "-o", out, "ls", "-l", "/"], { cwd: dir });
+    expect(res.code).toBe(0);
+    // -l reached ls: the long listing has a permissions column.
+    expect(res.stdout).toMatch(/^[d-][rwx-]{9}/m);
+    const profile = JSON.parse(await readFile(out, "utf8")) as { syscalls: { names: string[] }[] };
+    expect(profile.syscalls.flatMap((s) => s.names)).toContain("getdents64");
+  });
+
+  it("runs the traced command with the user's PATH, not the one npx/npm run put in front", async () => {
+    // Under npx, PATH is <package>/node_modules/.bin …, npm's node-gyp-bin, then the user's PATH.
+    const npmBin = join(dir, "pkg", "node_modules", ".bin");
+    const gyp = join(dir, "npm", "node_modules", "@npmcli", "run-script", "lib", "node-gyp-bin");
+    const userBin = join(dir, "user-bin");
+    for (const [bin, who] of [
+      [npmBin, "npm's"],
+      [userBin, "the user's"],
+    ] as const) {
+      await mkdir(bin, { recursive: true });
+      await writeFile(join(bin, "which-tool"), `#!/bin/sh\necho "${who} which-tool; PATH=$PATH"\n`);
+      await chmod(join(bin, "which-tool"), 0o755);
+    }
+    await mkdir(gyp, { recursive: true });
+    const PATH = [npmBin, gyp, userBin, "/usr/bin", "/bin"].join(":");
+    const res = await runCli(["record", "-o", join(dir, "tool.json"), "--", "which-tool"], {
+      cwd: dir,
+      env: { ...process.env, PATH },
+    });
+    expect(res.code).toBe(0);
+    expect(res.stdout.trim()).toBe(`the user's which-tool; PATH=${[userBin, "/usr/bin", "/bin"].join(":")}`);
+  });
+});
+
+describe("start-up", () => {
+  // A resolve hook in the CLI's process reports every Kubernetes or NATS client module it loads.
+  const hook = `data:text/javascript,${encodeURIComponent(`
+    import { registerHooks } from "node:module";
+    import { writeSync } from "node:fs";
+    registerHooks({
+      resolve(specifier, context, next) {
+        const r = next(specifier, context);
+        if (/@kubernetes|@nats-io/.test(r.url)) writeSync(2, "LOADED " + r.url + "\\n");
+        return r;
+      },
+    });`)}`;
+  const heavy = async (args: string[]) => {
+    const res = await runCli(args, { cwd: dir, env: { ...process.env, NODE_OPTIONS: `--import=${hook}` } });
+    return res.stderr.includes("LOADED ");
+  };
+
+  it("--help, record, merge, run and config never load the Kubernetes or NATS clients", async () => {
+    expect(await heavy(["--help"])).toBe(false);
+    expect(await heavy(["record", "-o", join(dir, "true.json"), "--", "/bin/true"])).toBe(false);
+    expect(await heavy(["merge", "--help"])).toBe(false);
+    expect(await heavy(["run", "--profile", join(dir, "true.json"), "--", "/bin/true"])).toBe(false);
+    expect(await heavy(["config", "list"])).toBe(false);
+    // The hook does see them where a command needs them.
+    expect(await heavy(["status", "--help"])).toBe(true);
+  });
+});
