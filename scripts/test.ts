@@ -32,15 +32,24 @@ try {
   const r = JSON.parse(readFileSync(results, "utf8")) as {
     numPassedTests: number;
     numFailedTests: number;
+    numFailedTestSuites: number;
     numPendingTests: number;
     numTodoTests: number;
   };
-  ({ numPassedTests: passed, numFailedTests: failed } = r);
+  // A file that fails outside its tests (a beforeAll, an import) fails no test but must count.
+  ({ numPassedTests: passed } = r);
+  failed = Math.max(r.numFailedTests, r.numFailedTestSuites);
   skipped = r.numPendingTests + r.numTodoTests;
 } catch {
   failed = Math.max(failed, 1);
 }
 rmSync(dir, { recursive: true, force: true });
 if (typecheck !== 0) failed += 1;
+if (vitest !== 0 && failed === 0) {
+  console.error(
+    "vitest failed without a failing test: coverage below its thresholds, or the run itself (see above)",
+  );
+  failed = 1;
+}
 console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}`);
 process.exitCode = vitest !== 0 || typecheck !== 0 || failed > 0 ? 1 : 0;
