@@ -87,7 +87,7 @@ export class SessionStore {
       if (isCasConflict(err)) {
         throw new SeccomposeError(
           ErrorCodes.SC_SESSION_EXISTS,
-          `a session "${record.id}" already exists; choose another --id or stop and reuse it`,
+          `a session "${record.id}" already exists, and a session id names one recording for good; choose another --id (\`seccompose status\` lists the ids in use)`,
           { cause: err },
         );
       }

@@ -149,7 +149,7 @@ export function registerProfile(program: Command, setExitCode: (code: number) =>
   addClusterOptions(diff);
   diff.action(async (left: string, right: string, flags: ClusterFlags & { exitCode?: boolean }) => {
     const settings = await clusterSettings(flags);
-    const needsBroker = !existsSync(left) || !existsSync(right);
+    const needsBroker = !isProfileFile(left) || !isProfileFile(right);
     const load = async (ctx: ClusterContext | undefined, ref: string) => loadSource(ctx, ref);
     const [a, b] = needsBroker
       ? await withCluster(settings, async (ctx) => [await load(ctx, left), await load(ctx, right)] as const)
@@ -199,6 +199,24 @@ export function registerProfile(program: Command, setExitCode: (code: number) =>
       note(`session ${session}: frozen ${frozen.length > 0 ? terminalSafe(frozen.join(", ")) : "nothing"}`);
     }
   });
+}
+
+/** Written like a path (./x, ../x, /x) or with a profile file's extension: the user meant a file. */
+const FILE_LIKE = /^\.{0,2}\/|\.(json|ya?ml)$/i;
+
+/**
+ * Whether a `profile diff` side is a file. A side that does not exist but reads like a file path is
+ * a mistyped file (SC_FILE_READ), not a SESSION/WORKLOAD reference to look up through NATS.
+ */
+function isProfileFile(ref: string): boolean {
+  if (existsSync(ref)) return true;
+  if (FILE_LIKE.test(ref)) {
+    throw new SeccomposeError(
+      ErrorCodes.SC_FILE_READ,
+      `${ref}: no such file (SESSION/WORKLOAD references have no extension and do not start with ./ or /)`,
+    );
+  }
+  return false;
 }
 
 function parseRevision(value: string): number {

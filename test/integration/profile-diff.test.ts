@@ -51,4 +51,12 @@ describe("seccompose profile diff --exit-code", () => {
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ added: ["ptrace"], rightAllowsMore: true });
   });
+
+  it("names a mistyped file as a missing file, not as a lookup that needs NATS", async () => {
+    const env = { ...process.env, SECCOMPOSE_NATS_URL: "", KUBECONFIG: join(dir, "no-kubeconfig") };
+    const r = await runCli(["profile", "diff", file("in-use.json"), file("in-use.jsn.json")], { env });
+    expect(r.code).toBe(5);
+    expect(r.stderr).toMatch(/error \[SC_FILE_READ\]: .*in-use\.jsn\.json: no such file/);
+    expect(r.stderr).not.toMatch(/NATS/);
+  });
 });
