@@ -112,12 +112,14 @@ describe("docs/outside-kubernetes.md", () => {
   it("runs from start to clean-up without an error", () => {
     expect(result.code, `${result.output}\n--- script ---\n${script}`).toBe(0);
     // stop printed the profile's path, profile get --install the securityContext to use.
-    expect(result.output).toContain(join(work, "profiles", "demo-web-nginx.json"));
-    expect(result.output).toMatch(/localhostProfile: \S*demo-web-nginx\.json/);
+    expect(result.output).toContain(join(work, "profiles", "demo.deployment.web.nginx.json"));
+    expect(result.output).toMatch(/localhostProfile: \S*demo\.deployment\.web\.nginx\.json/);
   });
 
   it("writes the workload's profile, which lets the command run under libseccomp", async () => {
-    const profile = JSON.parse(await readFile(join(work, "profiles", "demo-web-nginx.json"), "utf8")) as {
+    const profile = JSON.parse(
+      await readFile(join(work, "profiles", "demo.deployment.web.nginx.json"), "utf8"),
+    ) as {
       syscalls: { names: string[] }[];
     };
     expect(profile.syscalls.flatMap((s) => s.names)).toContain("getdents64");
@@ -127,7 +129,7 @@ describe("docs/outside-kubernetes.md", () => {
   });
 
   it("installs the same profile into --seccomp-dir through the agent", async () => {
-    const installed = await readFile(join(work, "seccomp", "demo-web-nginx.json"), "utf8");
-    expect(installed).toBe(await readFile(join(work, "profiles", "demo-web-nginx.json"), "utf8"));
+    const installed = await readFile(join(work, "seccomp", "demo.deployment.web.nginx.json"), "utf8");
+    expect(installed).toBe(await readFile(join(work, "profiles", "demo.deployment.web.nginx.json"), "utf8"));
   });
 });

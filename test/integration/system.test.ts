@@ -43,7 +43,7 @@ const CONTAINERS = new Map([
   ["node-2", 2],
   ["node-3", 1],
 ]);
-const PROFILE_FILES = { lister: "shop-lister-ls.json", piper: "shop-piper-sh.json" };
+const PROFILE_FILES = { lister: "shop.deployment.lister.ls.json", piper: "shop.deployment.piper.sh.json" };
 
 let root: string;
 beforeAll(async () => {
