@@ -58,7 +58,7 @@ describe("renderFalcoFiles", () => {
       json_include_tags_property: false,
       json_include_output_fields_property: true,
       append_output: [],
-      buffered_outputs: true,
+      buffered_outputs: false,
       stdout_output: { enabled: true },
       syslog_output: { enabled: false },
       file_output: { enabled: false },

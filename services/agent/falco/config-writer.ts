@@ -30,8 +30,17 @@
  *   which the kernel side dropped events, so no loss goes unnoticed.
  * - `watch_config_files: false`: the supervisor reloads explicitly with SIGHUP after writing
  *   both files, never Falco on a half-written pair.
+ * - `buffered_outputs: false`. Buffered, Falco kept up to about 4 KiB of alerts (about 18
+ *   compact lines) in its stdout buffer until more alerts came, and a session stopped in that
+ *   window lost the last syscalls of its workloads (seen with the real Falco 0.44.1).
+ * - A probe rule, first in the file: an `openat` of a file below `<configDir>/probe-<nonce>-`,
+ *   which only the agent knows. Capture starts about 1.35 s after Falco logs that it opened its
+ *   event source, so only the probe's alert coming back proves that Falco captures; and since
+ *   Falco handles events in time order through one output queue, a probe alert also proves that
+ *   every alert of the syscalls made before the probe has been written (the stop barrier).
  */
 import { stringify } from "yaml";
+import { ErrorCodes, SeccomposeError } from "../../../lib/errors.ts";
 import type { SessionRecord } from "../../../lib/contracts/types.ts";
 import { COMPACT_FIELDS, compactRuleOutput } from "../intake/compact-alert.ts";
 
@@ -75,6 +84,8 @@ export interface FalcoConfigOptions {
    * loses the events of all sessions on the node while it runs. Off by default.
    */
   narrowToNamespaces?: boolean;
+  /** Absolute path prefix of the probe files (see the probe rule above); no probe rule without it. */
+  probePrefix?: string;
 }
 
 export interface FalcoFiles {
@@ -88,6 +99,7 @@ export interface FalcoFiles {
 export const CONFIG_FILE_NAME = "falco.yaml";
 export const RULES_FILE_NAME = "seccompose_rules.yaml";
 export const RULE_NAME = "seccompose_capture";
+export const PROBE_RULE_NAME = "seccompose_probe";
 /** The cgroup field the condition tests and the alert layouts carry (COMPACT_FIELDS ends with it). */
 export const CGROUP_FIELD = "thread.cgroup.cpu";
 export const DEFAULT_OUTPUTS_QUEUE_CAPACITY = 262_144;
@@ -133,6 +145,7 @@ export function renderFalcoFiles(
       options.narrowToNamespaces === true ? sessions : [],
       options.alertFormat,
       options.fieldSupport ?? NO_METADATA_FIELDS,
+      options.probePrefix,
     ),
   };
 }
@@ -183,6 +196,7 @@ function renderRules(
   narrowingSessions: readonly SessionRecord[],
   alertFormat: AlertFormat,
   fieldSupport: FieldSupport,
+  probePrefix: string | undefined,
 ): string {
   const rule = {
     rule: RULE_NAME,
@@ -195,7 +209,23 @@ function renderRules(
     // The rule matches nearly every event type on purpose.
     warn_evttypes: false,
   };
-  return yamlText([rule]);
+  if (probePrefix === undefined) return yamlText([rule]);
+  if (/["\\\n]/.test(probePrefix)) {
+    throw new SeccomposeError(
+      ErrorCodes.SC_CONFIG_INVALID,
+      `the Falco configuration directory ${probePrefix} cannot be quoted in a rule condition`,
+    );
+  }
+  const probe = {
+    rule: PROBE_RULE_NAME,
+    desc: "the agent's own probe: proves capture and flushes the alerts before it (seccompose agent)",
+    condition: `evt.type = openat and fd.name startswith "${probePrefix}"`,
+    output: `${PROBE_RULE_NAME} %fd.name`,
+    priority: "DEBUG",
+    source: "syscall",
+    tags: ["seccompose"],
+  };
+  return yamlText([probe, rule]);
 }
 
 function renderConfig(rulesPath: string, options: FalcoConfigOptions): string {
@@ -222,7 +252,7 @@ function renderConfig(rulesPath: string, options: FalcoConfigOptions): string {
     // Anything appended (e.g. a plugin's suggested fields) would land after the compact
     // layout's last field.
     append_output: [],
-    buffered_outputs: true,
+    buffered_outputs: false,
     outputs_queue: { capacity: options.outputsQueueCapacity ?? DEFAULT_OUTPUTS_QUEUE_CAPACITY },
     stdout_output: { enabled: true },
     syslog_output: { enabled: false },

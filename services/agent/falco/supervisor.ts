@@ -20,11 +20,13 @@
  * `process.execPath` with `extraArgs: [".../standin-falco.ts"]`.
  */
 import { spawn, type ChildProcess, type SpawnOptions } from "node:child_process";
-import { mkdir } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { mkdir, open, unlink } from "node:fs/promises";
+import { resolve } from "node:path";
 import type { Logger } from "pino";
 import type { SessionRecord } from "../../../lib/contracts/types.ts";
 import { ErrorCodes, SeccomposeError } from "../../../lib/errors.ts";
-import type { FalcoControl, FalcoState, FalcoStatus, FalcoTargets } from "../ports.ts";
+import type { CaptureChange, FalcoControl, FalcoState, FalcoStatus, FalcoTargets } from "../ports.ts";
 import {
   NO_METADATA_FIELDS,
   detectFieldSupport,
@@ -70,11 +72,15 @@ export interface FalcoSupervisorDeps {
   stopGraceMs?: number;
   /** Limit for `--version` and `--list`. */
   probeTimeoutMs?: number;
+  /** Time between capture probes while Falco has opened its source but no probe came back. */
+  captureProbeIntervalMs?: number;
+  clock?: () => number;
 }
 
 const DEFAULT_STABLE_AFTER_MS = 60_000;
 const DEFAULT_STOP_GRACE_MS = 10_000;
 const DEFAULT_PROBE_TIMEOUT_MS = 15_000;
+const DEFAULT_CAPTURE_PROBE_INTERVAL_MS = 250;
 const STDERR_TAIL_LINES = 50;
 const MAX_LINE_BYTES = 16 * 1024 * 1024;
 const MAX_PROBE_OUTPUT = 8 * 1024 * 1024;
@@ -90,6 +96,8 @@ interface FalcoRun {
   readonly pid: number;
   readonly closed: Promise<void>;
   readonly stderrTail: string[];
+  /** The first stderr line that names an error: a long verifier log pushes it out of the tail. */
+  firstError: string | undefined;
   /** Falco opened its event source since its last (re)start, so its signal handlers exist. */
   opened: boolean;
   /** SIGHUP sent; cleared when the restarted Falco opens its source or reports a failure. */
@@ -98,6 +106,9 @@ interface FalcoRun {
   reloadPending: boolean;
   /** We asked it to stop; its exit is not a failure. */
   stopping: boolean;
+  /** A probe came back since Falco last opened its source. */
+  capturing: boolean;
+  probeTimer: NodeJS.Timeout | undefined;
   stableTimer: NodeJS.Timeout | undefined;
 }
 
@@ -108,6 +119,16 @@ export class FalcoSupervisor implements FalcoControl {
   #version: string | undefined;
   #restarts = 0;
   #lastExit: string | undefined;
+  #lastExitLog: string[] | undefined;
+  #capturingSince: number | undefined;
+  readonly #captureListeners: Array<(change: CaptureChange) => void> = [];
+  readonly #clock: () => number;
+  /** `<configDir>/probe-<nonce>-`: only this agent knows the nonce, so no container can fake a probe. */
+  readonly #probePrefix: string;
+  readonly #probeTag: string;
+  #probeSeq = 0;
+  #probeSeen = 0;
+  #waiters: Array<{ seq: number; done: (ok: boolean) => void }> = [];
   #sessions: readonly SessionRecord[] = [];
   #fieldSupport: FieldSupport = NO_METADATA_FIELDS;
   #probed = false;
@@ -127,6 +148,32 @@ export class FalcoSupervisor implements FalcoControl {
     }
     this.#deps = deps;
     this.#spawn = deps.spawnImpl ?? spawn;
+    this.#clock = deps.clock ?? Date.now;
+    this.#probeTag = `probe-${randomBytes(16).toString("hex")}-`;
+    // Falco reports the absolute path the agent opened.
+    this.#probePrefix = `${resolve(deps.configDir)}/${this.#probeTag}`;
+  }
+
+  onCaptureChange(listener: (change: CaptureChange) => void): void {
+    this.#captureListeners.push(listener);
+  }
+
+  async barrier(timeoutMs: number): Promise<boolean> {
+    const run = this.#run;
+    if (run === null || !run.capturing) return false;
+    const seq = ++this.#probeSeq;
+    let timer: NodeJS.Timeout | undefined;
+    const done = new Promise<boolean>((resolveDone) => {
+      this.#waiters.push({ seq, done: resolveDone });
+      timer = setTimeout(() => {
+        this.#waiters = this.#waiters.filter((w) => w.seq !== seq);
+        resolveDone(false);
+      }, timeoutMs);
+    });
+    await this.#touchProbe(seq);
+    const ok = await done;
+    clearTimeout(timer);
+    return ok;
   }
 
   apply(targets: FalcoTargets): Promise<void> {
@@ -138,6 +185,8 @@ export class FalcoSupervisor implements FalcoControl {
     if (this.#version !== undefined) status.version = this.#version;
     if (this.#run !== null) status.pid = this.#run.pid;
     if (this.#lastExit !== undefined) status.lastExit = this.#lastExit;
+    if (this.#lastExitLog !== undefined) status.lastExitLog = [...this.#lastExitLog];
+    if (this.#capturingSince !== undefined) status.capturingSince = this.#capturingSince;
     return status;
   }
 
@@ -197,6 +246,7 @@ export class FalcoSupervisor implements FalcoControl {
       configDir: this.#deps.configDir,
       alertFormat: this.#deps.alertFormat,
       fieldSupport: this.#fieldSupport,
+      probePrefix: this.#probePrefix,
     };
     if (this.#deps.plugins !== undefined) options.plugins = this.#deps.plugins;
     if (this.#deps.webserverPort !== undefined) options.webserverPort = this.#deps.webserverPort;
@@ -319,10 +369,13 @@ export class FalcoSupervisor implements FalcoControl {
       pid,
       closed: new Promise<void>((resolve) => (markClosed = resolve)),
       stderrTail: [],
+      firstError: undefined,
       opened: false,
       reloading: false,
       reloadPending: false,
       stopping: false,
+      capturing: false,
+      probeTimer: undefined,
       stableTimer: undefined,
     };
     const logger = this.#deps.logger;
@@ -349,6 +402,11 @@ export class FalcoSupervisor implements FalcoControl {
   }
 
   #stdoutLine(run: FalcoRun, line: string): void {
+    const tag = line.indexOf(this.#probeTag);
+    if (tag !== -1) {
+      this.#probeReturned(run, Number.parseInt(line.slice(tag + this.#probeTag.length), 10));
+      return;
+    }
     const first = line.charCodeAt(0);
     // Alerts start with `{` (JSON) or a digit (the time of text alerts); the rest is Falco's
     // rule statistics, printed at exit and at every hot restart.
@@ -367,6 +425,7 @@ export class FalcoSupervisor implements FalcoControl {
   #stderrLine(run: FalcoRun, line: string): void {
     run.stderrTail.push(line);
     if (run.stderrTail.length > STDERR_TAIL_LINES) run.stderrTail.shift();
+    if (run.firstError === undefined) run.firstError = errorLine(line);
     this.#deps.logger.debug({ pid: run.pid, falco: line }, "Falco log");
     if (line.includes(QUEUE_FULL)) {
       this.#deps.logger.error(
@@ -378,15 +437,79 @@ export class FalcoSupervisor implements FalcoControl {
     }
   }
 
-  /** Falco opened its event source: it captures and takes signals. */
+  /** Falco opened its event source: it takes signals, and will capture soon (probed). */
   #opened(run: FalcoRun): void {
     run.opened = true;
     run.reloading = false;
     if (this.#run !== run || run.stopping) return;
-    this.#setState("running");
     if (run.reloadPending) {
       run.reloadPending = false;
       this.#reload(run);
+      return;
+    }
+    this.#startProbing(run);
+  }
+
+  /** Probes until one comes back: capture is proven only by a syscall seen through Falco. */
+  #startProbing(run: FalcoRun): void {
+    clearInterval(run.probeTimer);
+    const probe = () => {
+      if (run.capturing || run.stopping || !run.opened || this.#run !== run) {
+        clearInterval(run.probeTimer);
+        return;
+      }
+      void this.#touchProbe(++this.#probeSeq);
+    };
+    run.probeTimer = setInterval(
+      probe,
+      this.#deps.captureProbeIntervalMs ?? DEFAULT_CAPTURE_PROBE_INTERVAL_MS,
+    );
+    run.probeTimer.unref();
+    probe();
+  }
+
+  /** Creates and removes one probe file: an `openat` that only the probe rule matches. */
+  async #touchProbe(seq: number): Promise<void> {
+    const path = `${this.#probePrefix}${seq}`;
+    try {
+      await (await open(path, "w")).close();
+      await unlink(path);
+    } catch (err) {
+      this.#deps.logger.warn({ path, err: (err as Error).message }, "cannot write a Falco capture probe");
+    }
+  }
+
+  #probeReturned(run: FalcoRun, seq: number): void {
+    if (!Number.isSafeInteger(seq)) return;
+    if (seq > this.#probeSeen) this.#probeSeen = seq;
+    const ready = this.#waiters.filter((w) => w.seq <= this.#probeSeen);
+    this.#waiters = this.#waiters.filter((w) => w.seq > this.#probeSeen);
+    for (const waiter of ready) waiter.done(true);
+    if (run.capturing || !run.opened || run.stopping || this.#run !== run) return;
+    run.capturing = true;
+    clearInterval(run.probeTimer);
+    this.#capturingSince = this.#clock();
+    this.#deps.logger.info({ pid: run.pid }, "Falco captures (probe seen)");
+    this.#setState("running");
+    this.#emitCapture({ capturing: true, at: this.#capturingSince });
+  }
+
+  /** Capture of `run` ended (exit, reload, stop). */
+  #captureEnded(run: FalcoRun, reason: string): void {
+    clearInterval(run.probeTimer);
+    if (!run.capturing) return;
+    run.capturing = false;
+    this.#capturingSince = undefined;
+    this.#emitCapture({ capturing: false, at: this.#clock(), reason });
+  }
+
+  #emitCapture(change: CaptureChange): void {
+    for (const listener of this.#captureListeners) {
+      try {
+        listener(change);
+      } catch (err) {
+        this.#deps.logger.error({ err: (err as Error).message }, "capture listener failed");
+      }
     }
   }
 
@@ -396,6 +519,8 @@ export class FalcoSupervisor implements FalcoControl {
       return;
     }
     this.#deps.logger.info({ pid: run.pid }, "reloading Falco (SIGHUP)");
+    // Falco restarts in-process: it captures nothing until it opened its source again.
+    this.#captureEnded(run, "Falco reloaded its configuration (in-process restart)");
     run.opened = false;
     run.reloading = true;
     run.child.kill("SIGHUP");
@@ -408,11 +533,12 @@ export class FalcoSupervisor implements FalcoControl {
     run.opened = true;
     const reason = `Falco rejected the new configuration: ${line}`;
     this.#deps.logger.error({ pid: run.pid, alert: line }, "Falco rejected the new configuration");
-    if (this.#run === run && !run.stopping) this.#setState("running");
     this.#deps.onFailure?.(reason);
     if (run.reloadPending) {
       run.reloadPending = false;
       this.#reload(run);
+    } else if (this.#run === run && !run.stopping) {
+      this.#startProbing(run);
     }
   }
 
@@ -420,12 +546,19 @@ export class FalcoSupervisor implements FalcoControl {
     clearTimeout(run.stableTimer);
     if (this.#run === run) this.#run = null;
     if (run.stopping) {
+      this.#captureEnded(run, "Falco was stopped");
       this.#deps.logger.info({ pid: run.pid, exit: describeExit(code, signal) }, "Falco stopped");
       return;
     }
-    const tail = run.stderrTail.join("\n");
-    this.#lastExit = tail === "" ? describeExit(code, signal) : `${describeExit(code, signal)}: ${tail}`;
-    this.#deps.logger.error({ pid: run.pid, exit: describeExit(code, signal), stderr: tail }, "Falco exited");
+    const cause = run.firstError ?? failureCause(run.stderrTail);
+    this.#lastExit =
+      cause === undefined ? describeExit(code, signal) : `${describeExit(code, signal)}: ${cause}`;
+    this.#lastExitLog = [...run.stderrTail];
+    this.#captureEnded(run, `Falco exited (${this.#lastExit})`);
+    this.#deps.logger.error(
+      { pid: run.pid, exit: describeExit(code, signal), reason: cause, stderr: run.stderrTail.join("\n") },
+      "Falco exited",
+    );
     this.#deps.onFailure?.(this.#lastExit);
     if (this.#sessions.length === 0) {
       this.#setState("stopped");
@@ -485,6 +618,39 @@ export function parseFalcoVersion(output: string): string | undefined {
     // Neither form.
   }
   return undefined;
+}
+
+/** Falco's log prefix, `Sun Dec  6 02:40:00 2026: `. */
+const LOG_PREFIX = /^[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \d{4}: /;
+const ERROR_WORDS =
+  /\b(error|errors|failed|failure|fail|cannot|can't|unable|invalid|denied|not found|no such)\b/i;
+/** The kernel verifier's program log that libbpf passes on: instructions, registers, summaries. */
+const VERIFIER_NOISE =
+  /^(\d+: |\d+: \(|;|R\d|from \d+ to \d+|processed \d+ insns|verification time|stack depth|-- (BEGIN|END) PROG LOAD LOG --|last_idx|regs=|parent didn't have|mark_precise|frame\d|\.\.\.)/;
+
+/**
+ * The cause of a Falco failure from its last stderr lines: the first line that says what went
+ * wrong, skipping the kernel verifier's log (hundreds of instruction lines that end the output
+ * when the probe does not load). Undefined when no line names an error (e.g. after SIGKILL).
+ */
+export function failureCause(stderrTail: readonly string[]): string | undefined {
+  const cleaned = stderrTail.map(cleanLogLine).filter((line): line is string => line !== undefined);
+  return cleaned.find((line) => ERROR_WORDS.test(line));
+}
+
+/** Falco's own wrapper around every event-source failure: it names no cause. */
+const GENERIC_FAILURE = "An error occurred in an event source, forcing termination";
+
+/** The line without Falco's time prefix if it names an error, else undefined. */
+function errorLine(line: string): string | undefined {
+  const cleaned = cleanLogLine(line);
+  return cleaned !== undefined && ERROR_WORDS.test(cleaned) ? cleaned : undefined;
+}
+
+function cleanLogLine(line: string): string | undefined {
+  const cleaned = line.replace(LOG_PREFIX, "").trim();
+  if (cleaned === "" || VERIFIER_NOISE.test(cleaned) || cleaned.startsWith(GENERIC_FAILURE)) return undefined;
+  return cleaned;
 }
 
 function isRuleStatistics(line: string): boolean {
