@@ -210,6 +210,7 @@ describe("FalcoSupervisor with the stand-in Falco", () => {
 
     await h.supervisor.apply({ sessions: [session("s1", ["a"])] });
     await waitFor("events of namespace a", () => h.lines.some((line) => podOf(line) === POD_A));
+    await waitFor("capture proven", () => h.supervisor.status().state === "running");
     const pid = h.supervisor.status().pid;
     expect(h.lines.some((line) => podOf(line) === POD_B)).toBe(false);
 
@@ -479,6 +480,7 @@ describe("FalcoSupervisor capture probe and barrier (stand-in Falco)", () => {
 describe("failureCause", () => {
   it("names the first error line, not the verifier log that ends Falco's output", () => {
     const tail = [
+      "Sun Dec  6 02:40:00 2026: [libs]: libpman: unable to bump RLIMIT_MEMLOCK to RLIM_INFINITY (ignored, local patch) (errno: 1 | message: Operation not permitted)",
       "Sun Dec  6 02:40:00 2026: Opening 'syscall' source with modern BPF probe.",
       "libbpf: prog 'sendmmsg_x': BPF program load failed: Permission denied",
       "libbpf: prog 'sendmmsg_x': -- BEGIN PROG LOAD LOG --",

@@ -95,9 +95,14 @@ interface FalcoRun {
   readonly child: ChildProcess;
   readonly pid: number;
   readonly closed: Promise<void>;
+  /** Falco's last stderr lines without the kernel verifier's log, which can run to thousands. */
   readonly stderrTail: string[];
-  /** The first stderr line that names an error: a long verifier log pushes it out of the tail. */
-  firstError: string | undefined;
+  /**
+   * Error lines since Falco last proved capture. A healthy Falco 0.44.1 logs a dozen at start
+   * (an iterator program the verifier rejects, TOCTOU tracepoints missing, each "ignored" or
+   * "will continue to work"), so those of a start that did capture name no cause.
+   */
+  errors: string[];
   /** Falco opened its event source since its last (re)start, so its signal handlers exist. */
   opened: boolean;
   /** SIGHUP sent; cleared when the restarted Falco opens its source or reports a failure. */
@@ -369,7 +374,7 @@ export class FalcoSupervisor implements FalcoControl {
       pid,
       closed: new Promise<void>((resolve) => (markClosed = resolve)),
       stderrTail: [],
-      firstError: undefined,
+      errors: [],
       opened: false,
       reloading: false,
       reloadPending: false,
@@ -423,9 +428,15 @@ export class FalcoSupervisor implements FalcoControl {
   }
 
   #stderrLine(run: FalcoRun, line: string): void {
-    run.stderrTail.push(line);
-    if (run.stderrTail.length > STDERR_TAIL_LINES) run.stderrTail.shift();
-    if (run.firstError === undefined) run.firstError = errorLine(line);
+    const cleaned = cleanLogLine(line);
+    if (cleaned !== undefined) {
+      run.stderrTail.push(line);
+      if (run.stderrTail.length > STDERR_TAIL_LINES) run.stderrTail.shift();
+      if (ERROR_WORDS.test(cleaned) && !isGenericOrIgnored(cleaned)) {
+        run.errors.push(cleaned);
+        if (run.errors.length > STDERR_TAIL_LINES) run.errors.shift();
+      }
+    }
     this.#deps.logger.debug({ pid: run.pid, falco: line }, "Falco log");
     if (line.includes(QUEUE_FULL)) {
       this.#deps.logger.error(
@@ -487,6 +498,7 @@ export class FalcoSupervisor implements FalcoControl {
     for (const waiter of ready) waiter.done(true);
     if (run.capturing || !run.opened || run.stopping || this.#run !== run) return;
     run.capturing = true;
+    run.errors = [];
     clearInterval(run.probeTimer);
     this.#capturingSince = this.#clock();
     this.#deps.logger.info({ pid: run.pid }, "Falco captures (probe seen)");
@@ -550,7 +562,7 @@ export class FalcoSupervisor implements FalcoControl {
       this.#deps.logger.info({ pid: run.pid, exit: describeExit(code, signal) }, "Falco stopped");
       return;
     }
-    const cause = run.firstError ?? failureCause(run.stderrTail);
+    const cause = run.errors.at(-1);
     this.#lastExit =
       cause === undefined ? describeExit(code, signal) : `${describeExit(code, signal)}: ${cause}`;
     this.#lastExitLog = [...run.stderrTail];
@@ -629,28 +641,33 @@ const VERIFIER_NOISE =
   /^(\d+: |\d+: \(|;|R\d|from \d+ to \d+|processed \d+ insns|verification time|stack depth|-- (BEGIN|END) PROG LOAD LOG --|last_idx|regs=|parent didn't have|mark_precise|frame\d|\.\.\.)/;
 
 /**
- * The cause of a Falco failure from its last stderr lines: the first line that says what went
- * wrong, skipping the kernel verifier's log (hundreds of instruction lines that end the output
- * when the probe does not load). Undefined when no line names an error (e.g. after SIGKILL).
+ * The cause of a Falco failure from its stderr lines: the last line that names an error,
+ * skipping the kernel verifier's log (hundreds of instruction lines that end the output when
+ * the probe does not load), Falco's generic "forcing termination" wrapper, and problems Falco
+ * says it ignores. Undefined when no line names an error (e.g. after SIGKILL).
  */
-export function failureCause(stderrTail: readonly string[]): string | undefined {
-  const cleaned = stderrTail.map(cleanLogLine).filter((line): line is string => line !== undefined);
-  return cleaned.find((line) => ERROR_WORDS.test(line));
+export function failureCause(stderrLines: readonly string[]): string | undefined {
+  return stderrLines
+    .map(cleanLogLine)
+    .filter(
+      (line): line is string => line !== undefined && ERROR_WORDS.test(line) && !isGenericOrIgnored(line),
+    )
+    .at(-1);
 }
 
 /** Falco's own wrapper around every event-source failure: it names no cause. */
 const GENERIC_FAILURE = "An error occurred in an event source, forcing termination";
+/** Problems Falco reports and carries on from (RLIMIT_MEMLOCK, TOCTOU mitigation tracepoints). */
+const IGNORED = /\bignored\b|\bignoring\b|will continue to work/i;
 
-/** The line without Falco's time prefix if it names an error, else undefined. */
-function errorLine(line: string): string | undefined {
-  const cleaned = cleanLogLine(line);
-  return cleaned !== undefined && ERROR_WORDS.test(cleaned) ? cleaned : undefined;
+function isGenericOrIgnored(line: string): boolean {
+  return line.startsWith(GENERIC_FAILURE) || IGNORED.test(line);
 }
 
+/** The line without Falco's time prefix, or undefined for an empty line or the verifier's log. */
 function cleanLogLine(line: string): string | undefined {
   const cleaned = line.replace(LOG_PREFIX, "").trim();
-  if (cleaned === "" || VERIFIER_NOISE.test(cleaned) || cleaned.startsWith(GENERIC_FAILURE)) return undefined;
-  return cleaned;
+  return cleaned === "" || VERIFIER_NOISE.test(cleaned) ? undefined : cleaned;
 }
 
 function isRuleStatistics(line: string): boolean {
