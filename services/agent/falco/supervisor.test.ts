@@ -247,6 +247,8 @@ describe("FalcoSupervisor with the stand-in Falco", () => {
       /^Falco rejected the new configuration: .*engine\.kind 'ebpf' is not a valid kind/,
     );
     expect(h.lines.some((line) => line.includes("Falco internal: hot restart failure"))).toBe(true);
+    // Capture is proven again by a probe before the state says so.
+    await waitFor("capture proven again", () => h.supervisor.status().state === "running");
     expect(h.supervisor.status()).toMatchObject({ state: "running", pid, restarts: 0 });
   });
 

@@ -131,6 +131,7 @@ export class FalcoSupervisor implements FalcoControl {
   /** `<configDir>/probe-<nonce>-`: only this agent knows the nonce, so no container can fake a probe. */
   readonly #probePrefix: string;
   readonly #probeTag: string;
+  readonly #probeTagBytes: Buffer;
   #probeSeq = 0;
   #probeSeen = 0;
   #waiters: Array<{ seq: number; done: (ok: boolean) => void }> = [];
@@ -155,6 +156,7 @@ export class FalcoSupervisor implements FalcoControl {
     this.#spawn = deps.spawnImpl ?? spawn;
     this.#clock = deps.clock ?? Date.now;
     this.#probeTag = `probe-${randomBytes(16).toString("hex")}-`;
+    this.#probeTagBytes = Buffer.from(this.#probeTag);
     // Falco reports the absolute path the agent opened.
     this.#probePrefix = `${resolve(deps.configDir)}/${this.#probeTag}`;
   }
@@ -394,7 +396,11 @@ export class FalcoSupervisor implements FalcoControl {
       MAX_LINE_BYTES,
       (bytes) => logger.warn({ pid, bytes }, "Falco wrote an overlong line to stderr; dropped"),
     );
-    child.stdout?.on("data", (chunk: Buffer) => stdout.push(chunk));
+    let carry: Buffer = Buffer.alloc(0);
+    child.stdout?.on("data", (chunk: Buffer) => {
+      stdout.push(chunk);
+      carry = this.#scanForProbe(run, carry, chunk);
+    });
     child.stdout?.on("end", () => stdout.end());
     child.stderr?.on("data", (chunk: Buffer) => stderr.push(chunk));
     child.stderr?.on("end", () => stderr.end());
@@ -406,12 +412,34 @@ export class FalcoSupervisor implements FalcoControl {
     return run;
   }
 
-  #stdoutLine(run: FalcoRun, line: string): void {
-    const tag = line.indexOf(this.#probeTag);
-    if (tag !== -1) {
-      this.#probeReturned(run, Number.parseInt(line.slice(tag + this.#probeTag.length), 10));
-      return;
+  /**
+   * Finds probe alerts in the raw output, before their line is complete: with buffered output
+   * Falco writes the probe's padding in whole buffer blocks and keeps the end of the line
+   * (and its newline) until more output comes. Every alert before the probe is complete by
+   * then, and the line splitter has handed it on. Returns the bytes to carry into the next
+   * chunk, where a tag and its number may continue.
+   */
+  #scanForProbe(run: FalcoRun, carry: Buffer, chunk: Buffer): Buffer {
+    const data = carry.length === 0 ? chunk : Buffer.concat([carry, chunk]);
+    const tag = this.#probeTagBytes;
+    let from = 0;
+    for (;;) {
+      const at = data.indexOf(tag, from);
+      if (at === -1) break;
+      const digits = at + tag.length;
+      let end = digits;
+      while (end < data.length && data[end]! >= CODE_0 && data[end]! <= CODE_9) end++;
+      // The number may go on in the next chunk.
+      if (end === data.length) return data.subarray(at);
+      if (end > digits) this.#probeReturned(run, Number(data.toString("latin1", digits, end)));
+      from = end;
     }
+    return data.subarray(Math.max(from, data.length - tag.length));
+  }
+
+  #stdoutLine(run: FalcoRun, line: string): void {
+    // Probe alerts were handled as they arrived (scanForProbe); they are not alerts.
+    if (line.includes(this.#probeTag)) return;
     const first = line.charCodeAt(0);
     // Alerts start with `{` (JSON) or a digit (the time of text alerts); the rest is Falco's
     // rule statistics, printed at exit and at every hot restart.
