@@ -11,7 +11,7 @@
  */
 import { execFile } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -35,6 +35,8 @@ import {
   sessionRecord,
 } from "../helpers/cluster.ts";
 import { runUnderProfile } from "../helpers/enforce.ts";
+import { startAggregatorProcess } from "../helpers/aggregator-process.ts";
+import { runCli } from "./cli.ts";
 import { eventually } from "../helpers/eventually.ts";
 import { FALCO_FIXTURES_DIR } from "../helpers/falco-fixtures.ts";
 import { startNatsServer, type NatsServerHandle } from "../helpers/nats.ts";
@@ -286,6 +288,67 @@ describe.skipIf(skip)("the real agent supervising the real Falco", () => {
     expect(drops.map((g) => Number(/dropped (\d+)/.exec(g.reason!)![1])).reduce((a, b) => a + b)).toBe(
       fin.droppedEvents,
     );
+  });
+
+  it("a cluster-shaped run: two nodes with their own real Falco, the aggregator and the CLI, one workload with a replica on each", async () => {
+    const aggregator = await startAggregatorProcess({ natsUrls: [server.url] });
+    const replicas = [
+      { node: "node-1", cmd: ["ls", "/"] },
+      { node: "node-2", cmd: ["sha256sum", "/etc/hostname"] },
+    ];
+    const nodeAgents: RealFalcoAgent[] = [];
+    try {
+      for (const [i, r] of replicas.entries()) {
+        const container = createContainerCgroup(randomUUID(), containerId());
+        containers.set(r.node, container);
+        // Each node knows only its own pod, as its pod watch would.
+        const nodePods = await writePodsFile(join(dir, `${r.node}.pods.json`), NAMESPACE, [
+          { container, name: `web-${i + 1}`, owner: "web", containerName: "main" },
+        ]);
+        nodeAgents.push(
+          await startRealFalcoAgent({
+            node: r.node,
+            natsUrls: [server.url],
+            stateDir: join(dir, `state-${r.node}`),
+            podsFile: nodePods,
+          }),
+        );
+      }
+      const env = {
+        ...process.env,
+        HOME: dir,
+        KUBECONFIG: "",
+        SECCOMPOSE_CONFIG: join(dir, "cli-config.yaml"),
+        SECCOMPOSE_NATS_URL: server.url,
+      };
+      const started = await runCli(["start", "-n", NAMESPACE, "--id", "cluster1", "--expect-agents", "2"], {
+        env,
+      });
+      expect(started.stderr).toContain("on 2 node(s): node-1, node-2");
+      expect(started.code, started.stderr).toBe(0);
+      // start returned, so both Falcos capture: the replicas run right away.
+      for (const r of replicas)
+        expect((await runInContainer(containers.get(r.node)!, r.cmd, CWD)).code).toBe(0);
+
+      const out = join(dir, "cluster1");
+      const stopped = await runCli(["stop", "cluster1", "--timeout", "60s", "-o", out], { env });
+      expect(stopped.stderr).toContain("finalised: complete");
+      expect(stopped.code, stopped.stderr).toBe(0);
+      const files = stopped.stdout.trim().split("\n");
+      expect(files).toHaveLength(1);
+      const profile = JSON.parse(await readFile(files[0]!, "utf8")) as {
+        syscalls: Array<{ names: string[] }>;
+      };
+      const names = new Set(profile.syscalls.flatMap((rule) => rule.names));
+      for (const r of replicas) {
+        for (const name of (await straceSet(r.cmd)).set) expect(names, `${r.node}: ${name}`).toContain(name);
+        const confined = await runUnderProfile(profile, r.cmd, { cwd: CWD, env: workloadEnv(CWD) });
+        expect(confined.code, confined.stderr).toBe(0);
+      }
+    } finally {
+      for (const a of nodeAgents) await a.dispose();
+      await aggregator.stop();
+    }
   });
 
   it("detects that a Falco without the container plugin has no container or k8s fields, and its rules load", async () => {
