@@ -140,7 +140,18 @@ async function main(): Promise<void> {
     figures.push(
       await direct(dir, "compact sc1, buffered, non-target pod excluded", {}, "compact", rare, true),
     );
+    figures.push(
+      await direct(
+        dir,
+        "compact sc1, buffered, driver not asked for read/write (what an adaptive mode reaches once both were seen in every target container)",
+        { excludeSyscalls: ["read", "write"] },
+        "compact",
+        rare,
+        false,
+      ),
+    );
     figures.push(await viaAgent(dir, rare));
+    const gap = await reloadGap(dir);
     console.log(`dd bs=1 count=${DD_COUNT} in the target pod and in a non-target pod at once;`);
     console.log(
       `${rare.length} rare syscalls made once each, at random moments in ${RARE_WINDOW_S} s, in the target pod.`,
@@ -155,9 +166,74 @@ async function main(): Promise<void> {
         `| ${f.config} | ${Math.round(f.alerts / f.seconds)} | ${f.drops} | ${f.falcoCpu.toFixed(1)} | ${f.agentCpu === undefined ? "-" : f.agentCpu.toFixed(1)} | ${f.rareContainerSyscalls} | ${(f.recall * 100).toFixed(0)}% | ${f.missing.join(", ") || "-"} |`,
       );
     }
+    console.log("");
+    console.log(
+      `capture gap of a reload (SIGHUP: Falco restarts in-process), from the last probe seen before to the first after: ${gap.map((ms) => `${ms} ms`).join(", ")}`,
+    );
   } finally {
     cleanUpRealFalco();
     await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * How long a reload stops capture: probes every 20 ms while Falco reloads, three times; the
+ * gap is the time between the last probe seen before the SIGHUP and the first seen after it.
+ */
+async function reloadGap(dir: string): Promise<number[]> {
+  const configDir = join(dir, "reload");
+  await mkdir(configDir, { recursive: true });
+  const probePrefix = `${configDir}/probe-reload-`;
+  const files = renderFalcoFiles([], { configDir, alertFormat: "compact", probePrefix });
+  await writeFile(files.rulesPath, files.rules);
+  await writeFile(files.configPath, files.config);
+  const falco = spawn(REAL_FALCO!, ["-c", files.configPath], { stdio: ["ignore", "pipe", "pipe"] });
+  const seen = new Map<number, number>();
+  let carry = "";
+  falco.stdout.setEncoding("latin1").on("data", (chunk: string) => {
+    const text = carry + chunk;
+    for (const match of text.matchAll(/probe-reload-(\d+) /g)) seen.set(Number(match[1]), Date.now());
+    carry = text.slice(-64);
+  });
+  falco.stderr.resume();
+  const sent = new Map<number, number>();
+  let n = 0;
+  const probe = async () => {
+    const path = `${probePrefix}${++n}`;
+    sent.set(n, Date.now());
+    await (await open(path, "w")).close();
+    await unlink(path);
+  };
+  const gaps: number[] = [];
+  try {
+    while (seen.size === 0) {
+      if (n > 3000) throw new Error("Falco did not capture within 60 s");
+      await probe();
+      await sleep(20);
+    }
+    for (let round = 0; round < 3; round++) {
+      await sleep(2000);
+      const hupAt = Date.now();
+      const first = n + 1;
+      falco.kill("SIGHUP");
+      // A reload takes a few seconds; probing goes on well past it.
+      while (Date.now() - hupAt < 8000) {
+        await probe();
+        await sleep(20);
+      }
+      await sleep(1000);
+      const back = [...seen.keys()].filter((k) => k >= first - 5).sort((a, b) => a - b);
+      if (back.at(-1)! < n - 50) throw new Error("Falco did not capture again after a reload");
+      let longest = 0;
+      for (let i = 1; i < back.length; i++) {
+        longest = Math.max(longest, sent.get(back[i]!)! - sent.get(back[i - 1]!)!);
+      }
+      gaps.push(longest);
+    }
+    return gaps;
+  } finally {
+    falco.kill("SIGKILL");
+    await new Promise((resolve) => falco.once("close", resolve));
   }
 }
 

@@ -96,6 +96,12 @@ export interface FalcoConfigOptions {
    * recorded from its first syscall. Changing the list is a reload (a capture gap).
    */
   excludePodUids?: readonly string[];
+  /**
+   * Syscalls (Falco event names) the driver is not asked for at all: `base_syscalls.custom_set`
+   * negations win over the rule's event types. The building block of an adaptive mode that
+   * stops asking for what every target container has shown; only the benchmark uses it yet.
+   */
+  excludeSyscalls?: readonly string[];
   /** Falco's `buffered_outputs` (default: compact alerts only); to measure what it changes. */
   bufferedOutputs?: boolean;
 }
@@ -272,7 +278,11 @@ function renderConfig(rulesPath: string, options: FalcoConfigOptions): string {
       kind: "modern_ebpf",
       modern_ebpf: { cpus_for_each_buffer: 2, buf_size_preset: 4, drop_failed_exit: false },
     },
-    base_syscalls: { all: true, custom_set: ["!switch", "!page_fault"], repair: false },
+    base_syscalls: {
+      all: true,
+      custom_set: ["!switch", "!page_fault", ...syscallNegations(options.excludeSyscalls ?? [])],
+      repair: false,
+    },
     // Rules below this priority are not even loaded.
     priority: "debug",
     rule_matching: "first",
@@ -316,6 +326,15 @@ function renderConfig(rulesPath: string, options: FalcoConfigOptions): string {
     log_level: "info",
   };
   return yamlText(config);
+}
+
+const EVENT_NAME = /^[a-z][a-z0-9_]*$/;
+
+function syscallNegations(names: readonly string[]): string[] {
+  return [...new Set(names)]
+    .filter((name) => EVENT_NAME.test(name))
+    .sort()
+    .map((name) => `!${name}`);
 }
 
 function pluginEntry(plugin: FalcoPlugin): Record<string, unknown> {
