@@ -326,13 +326,11 @@ async function direct(
   const seen = new Set<string>();
   let alerts = 0;
   let drops = 0;
-  let probed = false;
+  /** The highest probe number seen in the raw output (a buffered probe line ends later). */
+  let probed = -1;
   const lines = new LineSplitter(
     (line) => {
-      if (line.includes(probePrefix)) {
-        probed = true;
-        return;
-      }
+      if (line.includes(probePrefix)) return;
       let alert: FalcoAlert;
       try {
         alert = parse(line);
@@ -347,19 +345,30 @@ async function direct(
     16 * 1024 * 1024,
     () => undefined,
   );
-  falco.stdout.on("data", (chunk: Buffer) => lines.push(chunk));
+  let carry = "";
+  falco.stdout.on("data", (chunk: Buffer) => {
+    lines.push(chunk);
+    const text = carry + chunk.toString("latin1");
+    for (const match of text.matchAll(/probe-bench-(\d+) /g)) probed = Math.max(probed, Number(match[1]));
+    carry = text.slice(-100);
+  });
   falco.stderr.resume();
-  try {
-    for (let n = 0; !probed; n++) {
-      if (n > 240) throw new Error(`${name}: Falco did not capture within 60 s`);
+  // As the agent does: capture is proven, and everything before a probe is read, once it is seen.
+  const probeUntilSeen = async (from: number, what: string) => {
+    for (let n = from; probed < from; n++) {
+      if (n > from + 240) throw new Error(`${name}: ${what} within 60 s`);
       await (await open(`${probePrefix}${n}`, "w")).close();
       await unlink(`${probePrefix}${n}`);
       await sleep(250);
     }
+  };
+  try {
+    await probeUntilSeen(0, "Falco did not capture");
     const cpuBefore = await cpuSeconds(falco.pid!);
     const seconds = await load(dir, pods, rare);
-    // What Falco still has queued comes out in the next seconds.
+    // What Falco still has queued comes out in the next seconds, then the probe flushes the rest.
     await sleep(3000);
+    await probeUntilSeen(1000, "the final probe did not come back");
     const falcoCpu = (await cpuSeconds(falco.pid!)) - cpuBefore;
     const missing = rare.map(([n]) => n).filter((n) => !seen.has(n));
     return {
