@@ -38,7 +38,7 @@
  * - Buffered output keeps up to about 4 KiB of alerts (about 18 compact lines) in Falco's
  *   stdout buffer until more alerts come; a session stopped in that window lost the last
  *   syscalls of its workloads (seen with the real Falco 0.44.1). Compact alerts stay buffered
- *   (1.7 times the alerts per second of unbuffered output under load, bench/real-falco.bench.ts)
+ *   (up to 2.4 times the alerts per second of unbuffered output under load, bench/real-falco.bench.ts)
  *   and the probe alert carries 16 KiB of padding: a write larger than the buffer flushes it,
  *   so the probe comes out, after everything before it. JSON alerts cannot carry the padding
  *   (only `output_fields` are shipped) and are unbuffered.
