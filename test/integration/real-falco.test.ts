@@ -282,7 +282,8 @@ describe.skipIf(skip)("the real agent supervising the real Falco", () => {
     const { fin } = await stopSession(id);
     const h = await health("node-compact");
     expect(fin.droppedEvents).toBeGreaterThan(0);
-    expect(h.counters.falcoDrops).toBe(fin.droppedEvents);
+    // Falco runs on until it is stopped after the FIN: drops of the next second count on the node only.
+    expect(h.counters.falcoDrops).toBeGreaterThanOrEqual(fin.droppedEvents);
     const drops = (fin.gaps ?? []).filter((g) => g.reason?.startsWith("Falco dropped"));
     expect(drops.length).toBeGreaterThan(0);
     expect(drops.map((g) => Number(/dropped (\d+)/.exec(g.reason!)![1])).reduce((a, b) => a + b)).toBe(
