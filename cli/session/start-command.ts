@@ -23,6 +23,7 @@ import { withCluster, type ClusterContext } from "../cluster/connection.ts";
 import { addClusterOptions, clusterSettings, type ClusterFlags } from "../cluster/options.ts";
 import { SessionStore } from "../cluster/session-store.ts";
 import { buildSessionRecord, describeTargets, readSessionFile, type StartFlags } from "./session-spec.ts";
+import { waitCapturing } from "./wait-capturing.ts";
 
 interface StartCommandFlags extends StartFlags, Omit<ClusterFlags, "namespace"> {
   expectAgents?: string;
@@ -121,6 +122,10 @@ async function startSession(
   }
   for (const node of health.map((r) => r.node).filter((n) => !acks.some((a: ControlReply) => a.node === n))) {
     const line = `agent on node ${node} answered the health check but did not acknowledge the start`;
+    warn(line);
+    problems.push(line);
+  }
+  for (const line of await waitCapturing(nc, started)) {
     warn(line);
     problems.push(line);
   }

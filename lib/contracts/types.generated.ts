@@ -305,11 +305,15 @@ export interface FinMarker {
   sentAt: number;
   droppedEvents: number;
   /**
-   * Periods in which this node recorded nothing although the session ran (agent restarts).
+   * Periods of the session in which this node did not record everything: the agent was down, Falco did not capture (never started, crashed, reloading), or Falco dropped events. Each names its cause in reason.
    */
   gaps?: {
     from: number;
     to: number;
+    /**
+     * Why nothing (or not everything) was recorded, e.g. "Falco exited (signal SIGKILL)".
+     */
+    reason?: string;
   }[];
 }
 /**
@@ -421,7 +425,18 @@ export interface AgentHealth {
     version?: string;
     pid?: number;
     restarts: number;
+    /**
+     * The cause of Falco's last failure: the exit and the first line that names an error.
+     */
     lastExit?: string;
+    /**
+     * Falco's last stderr lines before that failure (seccompose status --verbose).
+     */
+    lastExitLog?: string[];
+    /**
+     * Milliseconds since the epoch at which Falco's capture was proven by the agent's probe; state running means capturing.
+     */
+    capturingSince?: number;
   };
   activeSessions: SessionId[];
   counters: {

@@ -20,12 +20,25 @@ export interface FalcoTargets {
 
 export type FalcoState = AgentHealth["falco"]["state"];
 
+/** `running` means capture is proven (the agent's probe came back), not merely that Falco started. */
 export interface FalcoStatus {
   state: FalcoState;
   version?: string;
   pid?: number;
   restarts: number;
+  /** The cause of the last failure: its first real error line, not Falco's last stderr lines. */
   lastExit?: string;
+  /** Falco's stderr lines before the last failure, for --verbose. */
+  lastExitLog?: string[];
+  /** Milliseconds since the epoch at which the current capture was proven. */
+  capturingSince?: number;
+}
+
+/** Capture began (`capturing`) or ended, at `at` (ms since the epoch); `reason` says why it ended. */
+export interface CaptureChange {
+  capturing: boolean;
+  at: number;
+  reason?: string;
 }
 
 /** Supervises the Falco child process (services/agent/falco/). */
@@ -34,6 +47,13 @@ export interface FalcoControl {
   apply(targets: FalcoTargets): Promise<void>;
   status(): FalcoStatus;
   stop(): Promise<void>;
+  /** Called whenever capture begins or ends. */
+  onCaptureChange(listener: (change: CaptureChange) => void): void;
+  /**
+   * Resolves true once every alert of a syscall made before the call has been handed on, false
+   * if that cannot be proven within `timeoutMs` (Falco not capturing).
+   */
+  barrier(timeoutMs: number): Promise<boolean>;
 }
 
 /** Publishes a node's batches and FIN markers to JetStream, spooling while NATS is unreachable (services/agent/publish/). */

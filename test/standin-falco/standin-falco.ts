@@ -37,17 +37,18 @@
  *   processes.
  * - `STANDIN_MODE=crash [STANDIN_CRASH_AFTER_MS=<ms>]`: a Falco-like error on stderr, exit 1.
  * - `STANDIN_CRASH_TIMES=<n> STANDIN_CRASH_COUNTER=<file>` (any mode): the first n starts crash.
- * - no STANDIN_MODE: captures nothing.
+ * - no STANDIN_MODE: captures nothing but the files created in the config directory, which
+ *   become `openat` events (the agent's capture probe); a crashing stand-in captures nothing.
  * - `STANDIN_DROPS=<n>` (any mode): afterwards, n seconds' worth of one dropped event each,
  *   handled as `syscall_event_drops` says (log, alert, exit; only above `threshold`).
  * After its work it stays alive, like Falco, until SIGTERM.
  */
 import { spawn } from "node:child_process";
-import { createReadStream, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { createReadStream, readFileSync, readdirSync, statSync, watch, writeFileSync } from "node:fs";
 import { once } from "node:events";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { constants, hostname as osHostname, tmpdir } from "node:os";
-import { basename, join } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parse as parseYaml } from "yaml";
 import { straceCommand } from "../../lib/strace/command.ts";
@@ -333,6 +334,8 @@ interface StandinEvent {
   cgroup: string;
   rawArgs: Map<string, { value: bigint; radix: 10 | 16 }>;
   container: CommandSpec;
+  /** `fd.name` of an open. */
+  fdName?: string;
 }
 
 /** A field value: a JSON number (digits), a string, or missing. */
@@ -380,6 +383,8 @@ function fieldValue(event: StandinEvent, field: string, evtNum: number): FieldVa
       return event.container.namespace === undefined ? null : { string: event.container.namespace };
     case "k8s.pod.name":
       return event.container.podName === undefined ? null : { string: event.container.podName };
+    case "fd.name":
+      return event.fdName === undefined ? null : { string: event.fdName };
   }
   if (field.startsWith("thread.cgroup.")) return { string: event.cgroup };
   if (field.startsWith("evt.rawarg.")) {
@@ -1005,6 +1010,8 @@ async function main(): Promise<void> {
   setInterval(() => undefined, 1 << 30);
 
   const mode = crashesLeft() ? "crash" : process.env["STANDIN_MODE"];
+  // A Falco that crashes at start (e.g. its probe does not load) never captures.
+  if (mode !== "crash") watchOpens(falco, dirname(resolve(config.path)));
   if (mode === "crash") {
     await sleep(Number(process.env["STANDIN_CRASH_AFTER_MS"] ?? 0));
     log("An error occurred in an event source, forcing termination...");
@@ -1031,6 +1038,33 @@ async function main(): Promise<void> {
     return fail(`unknown STANDIN_MODE ${mode}`);
   }
   emitDrops(falco);
+}
+
+/**
+ * Files created in the config directory become `openat` events of a host process, for the
+ * agent's probe rule (services/agent/falco/config-writer.ts): the stand-in cannot see syscalls,
+ * but it sees the files the agent creates there.
+ */
+function watchOpens(falco: StandinFalco, dir: string): void {
+  const seen = new Set<string>();
+  const host: CommandSpec = { cmd: [], podUid: "", containerId: "" };
+  watch(dir, (_event, name) => {
+    if (name === null || seen.has(name)) return;
+    seen.add(name);
+    falco.event({
+      type: "openat",
+      timeNs: nowNs(),
+      rawres: 3n,
+      pid: 1,
+      tid: 1,
+      ppid: null,
+      processName: "node",
+      cgroup: "/",
+      rawArgs: new Map(),
+      container: host,
+      fdName: join(dir, name),
+    });
+  }).unref();
 }
 
 function emitDrops(falco: StandinFalco): void {

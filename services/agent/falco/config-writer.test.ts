@@ -10,6 +10,7 @@ import {
   NO_METADATA_FIELDS,
   RULE_NAME,
   detectFieldSupport,
+  podExclusion,
   renderFalcoFiles,
   type FalcoConfigOptions,
 } from "./config-writer.ts";
@@ -215,5 +216,17 @@ describe("detectFieldSupport", () => {
     });
     const described = "proc.name                     see also container.id and k8s.ns.name\n";
     expect(detectFieldSupport(described)).toEqual({ container: false, k8s: false });
+  });
+});
+
+describe("podExclusion", () => {
+  it("leaves out the named pods' cgroups in both kubelet cgroup drivers, and ignores what is not a pod UID", () => {
+    const uid = "5d0c8a3e-1f2b-4a6c-9d7e-0b1a2c3d4e5f";
+    expect(podExclusion([uid, uid, 'x" or evt.type exists'])).toBe(
+      ` and not (thread.cgroup.cpu contains "pod${uid}" or thread.cgroup.cpu contains "pod5d0c8a3e_1f2b_4a6c_9d7e_0b1a2c3d4e5f")`,
+    );
+    expect(podExclusion([])).toBe("");
+    const files = renderFalcoFiles([], { configDir: "/x", alertFormat: "compact", excludePodUids: [uid] });
+    expect(files.rules).toContain(`not (thread.cgroup.cpu contains "pod${uid}"`);
   });
 });

@@ -30,8 +30,21 @@
  *   which the kernel side dropped events, so no loss goes unnoticed.
  * - `watch_config_files: false`: the supervisor reloads explicitly with SIGHUP after writing
  *   both files, never Falco on a half-written pair.
+ * - A probe rule, first in the file: an `openat` of a file below `<configDir>/probe-<nonce>-`,
+ *   which only the agent knows. Capture starts about 1.35 s after Falco logs that it opened its
+ *   event source, so only the probe's alert coming back proves that Falco captures; and since
+ *   Falco handles events in time order through one output queue, a probe alert also proves that
+ *   every alert of the syscalls made before the probe has been written (the stop barrier).
+ * - Buffered output keeps up to about 4 KiB of alerts (about 18 compact lines) in Falco's
+ *   stdout buffer until more alerts come; a session stopped in that window lost the last
+ *   syscalls of its workloads (seen with the real Falco 0.44.1). Compact alerts stay buffered
+ *   (up to 2.4 times the alerts per second of unbuffered output under load, bench/real-falco.bench.ts)
+ *   and the probe alert carries 16 KiB of padding: a write larger than the buffer flushes it,
+ *   so the probe comes out, after everything before it. JSON alerts cannot carry the padding
+ *   (only `output_fields` are shipped) and are unbuffered.
  */
 import { stringify } from "yaml";
+import { ErrorCodes, SeccomposeError } from "../../../lib/errors.ts";
 import type { SessionRecord } from "../../../lib/contracts/types.ts";
 import { COMPACT_FIELDS, compactRuleOutput } from "../intake/compact-alert.ts";
 
@@ -75,6 +88,22 @@ export interface FalcoConfigOptions {
    * loses the events of all sessions on the node while it runs. Off by default.
    */
   narrowToNamespaces?: boolean;
+  /** Absolute path prefix of the probe files (see the probe rule above); no probe rule without it. */
+  probePrefix?: string;
+  /**
+   * Pods no session targets: their events are not even formatted, which is most of Falco's work
+   * per event. Pods not named here (a pod that appeared since) stay in, so a new target pod is
+   * recorded from its first syscall. Changing the list is a reload (a capture gap).
+   */
+  excludePodUids?: readonly string[];
+  /**
+   * Syscalls (Falco event names) the driver is not asked for at all: `base_syscalls.custom_set`
+   * negations win over the rule's event types. The building block of an adaptive mode that
+   * stops asking for what every target container has shown; only the benchmark uses it yet.
+   */
+  excludeSyscalls?: readonly string[];
+  /** Falco's `buffered_outputs` (default: compact alerts only); to measure what it changes. */
+  bufferedOutputs?: boolean;
 }
 
 export interface FalcoFiles {
@@ -88,6 +117,9 @@ export interface FalcoFiles {
 export const CONFIG_FILE_NAME = "falco.yaml";
 export const RULES_FILE_NAME = "seccompose_rules.yaml";
 export const RULE_NAME = "seccompose_capture";
+export const PROBE_RULE_NAME = "seccompose_probe";
+/** Longer than any stdio or iostream buffer, so the probe alert flushes what is buffered before it. */
+const PROBE_PADDING = "=".repeat(16 * 1024);
 /** The cgroup field the condition tests and the alert layouts carry (COMPACT_FIELDS ends with it). */
 export const CGROUP_FIELD = "thread.cgroup.cpu";
 export const DEFAULT_OUTPUTS_QUEUE_CAPACITY = 262_144;
@@ -133,6 +165,8 @@ export function renderFalcoFiles(
       options.narrowToNamespaces === true ? sessions : [],
       options.alertFormat,
       options.fieldSupport ?? NO_METADATA_FIELDS,
+      options.probePrefix,
+      options.excludePodUids ?? [],
     ),
   };
 }
@@ -179,15 +213,34 @@ function targetNamespaces(sessions: readonly SessionRecord[]): string[] | null {
   return namespaces.size === 0 ? null : [...namespaces].sort();
 }
 
+/** A UID is 8-4-4-4-12 hex; anything else cannot name a pod cgroup and must not reach a condition. */
+const POD_UID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/**
+ * ` and not (…)` over the pods' cgroup names in both kubelet drivers: `pod<uid>` (cgroupfs)
+ * and `pod<uid with _>` (systemd, `kubepods-burstable-pod<uid_>.slice`).
+ */
+export function podExclusion(podUids: readonly string[]): string {
+  const uids = [...new Set(podUids)].filter((uid) => POD_UID.test(uid)).sort();
+  if (uids.length === 0) return "";
+  const tests = uids.flatMap((uid) => [
+    `${CGROUP_FIELD} contains "pod${uid}"`,
+    `${CGROUP_FIELD} contains "pod${uid.replaceAll("-", "_")}"`,
+  ]);
+  return ` and not (${tests.join(" or ")})`;
+}
+
 function renderRules(
   narrowingSessions: readonly SessionRecord[],
   alertFormat: AlertFormat,
   fieldSupport: FieldSupport,
+  probePrefix: string | undefined,
+  excludePodUids: readonly string[],
 ): string {
   const rule = {
     rule: RULE_NAME,
     desc: "every event of processes in kubelet pod cgroups (seccompose agent)",
-    condition: ruleCondition(narrowingSessions, fieldSupport),
+    condition: ruleCondition(narrowingSessions, fieldSupport) + podExclusion(excludePodUids),
     output: ruleOutput(alertFormat, fieldSupport),
     priority: "DEBUG",
     source: "syscall",
@@ -195,7 +248,23 @@ function renderRules(
     // The rule matches nearly every event type on purpose.
     warn_evttypes: false,
   };
-  return yamlText([rule]);
+  if (probePrefix === undefined) return yamlText([rule]);
+  if (/["\\\n]/.test(probePrefix)) {
+    throw new SeccomposeError(
+      ErrorCodes.SC_CONFIG_INVALID,
+      `the Falco configuration directory ${probePrefix} cannot be quoted in a rule condition`,
+    );
+  }
+  const probe = {
+    rule: PROBE_RULE_NAME,
+    desc: "the agent's own probe: proves capture and flushes the alerts before it (seccompose agent)",
+    condition: `evt.type = openat and fd.name startswith "${probePrefix}"`,
+    output: `${PROBE_RULE_NAME} %fd.name ${PROBE_PADDING}`,
+    priority: "DEBUG",
+    source: "syscall",
+    tags: ["seccompose"],
+  };
+  return yamlText([probe, rule]);
 }
 
 function renderConfig(rulesPath: string, options: FalcoConfigOptions): string {
@@ -209,7 +278,11 @@ function renderConfig(rulesPath: string, options: FalcoConfigOptions): string {
       kind: "modern_ebpf",
       modern_ebpf: { cpus_for_each_buffer: 2, buf_size_preset: 4, drop_failed_exit: false },
     },
-    base_syscalls: { all: true, custom_set: ["!switch", "!page_fault"], repair: false },
+    base_syscalls: {
+      all: true,
+      custom_set: ["!switch", "!page_fault", ...syscallNegations(options.excludeSyscalls ?? [])],
+      repair: false,
+    },
     // Rules below this priority are not even loaded.
     priority: "debug",
     rule_matching: "first",
@@ -222,7 +295,7 @@ function renderConfig(rulesPath: string, options: FalcoConfigOptions): string {
     // Anything appended (e.g. a plugin's suggested fields) would land after the compact
     // layout's last field.
     append_output: [],
-    buffered_outputs: true,
+    buffered_outputs: options.bufferedOutputs ?? options.alertFormat === "compact",
     outputs_queue: { capacity: options.outputsQueueCapacity ?? DEFAULT_OUTPUTS_QUEUE_CAPACITY },
     stdout_output: { enabled: true },
     syslog_output: { enabled: false },
@@ -253,6 +326,15 @@ function renderConfig(rulesPath: string, options: FalcoConfigOptions): string {
     log_level: "info",
   };
   return yamlText(config);
+}
+
+const EVENT_NAME = /^[a-z][a-z0-9_]*$/;
+
+function syscallNegations(names: readonly string[]): string[] {
+  return [...new Set(names)]
+    .filter((name) => EVENT_NAME.test(name))
+    .sort()
+    .map((name) => `!${name}`);
 }
 
 function pluginEntry(plugin: FalcoPlugin): Record<string, unknown> {

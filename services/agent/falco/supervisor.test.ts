@@ -1,5 +1,6 @@
 import type { ChildProcess } from "node:child_process";
 import { EventEmitter } from "node:events";
+import { readFileSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -16,6 +17,7 @@ import { parseJsonAlert } from "../intake/json-alert.ts";
 import type { FalcoState } from "../ports.ts";
 import {
   FalcoSupervisor,
+  failureCause,
   parseFalcoVersion,
   type FalcoSupervisorDeps,
   type SpawnFunction,
@@ -208,6 +210,7 @@ describe("FalcoSupervisor with the stand-in Falco", () => {
 
     await h.supervisor.apply({ sessions: [session("s1", ["a"])] });
     await waitFor("events of namespace a", () => h.lines.some((line) => podOf(line) === POD_A));
+    await waitFor("capture proven", () => h.supervisor.status().state === "running");
     const pid = h.supervisor.status().pid;
     expect(h.lines.some((line) => podOf(line) === POD_B)).toBe(false);
 
@@ -244,6 +247,8 @@ describe("FalcoSupervisor with the stand-in Falco", () => {
       /^Falco rejected the new configuration: .*engine\.kind 'ebpf' is not a valid kind/,
     );
     expect(h.lines.some((line) => line.includes("Falco internal: hot restart failure"))).toBe(true);
+    // Capture is proven again by a probe before the state says so.
+    await waitFor("capture proven again", () => h.supervisor.status().state === "running");
     expect(h.supervisor.status()).toMatchObject({ state: "running", pid, restarts: 0 });
   });
 
@@ -252,12 +257,13 @@ describe("FalcoSupervisor with the stand-in Falco", () => {
     await h.supervisor.apply({ sessions: [session("s1")] });
     await waitFor("two restarts", () => h.supervisor.status().restarts >= 2 && h.failures.length >= 3);
 
-    expect(h.failures[0]).toMatch(
-      /^exit code 1: .*Opening 'syscall' source.*\nError: Initialization issues during scap_init$/s,
-    );
-    expect(h.states.slice(0, 5)).toEqual(["starting", "running", "backoff", "starting", "running"]);
+    // The cause, not Falco's generic "forcing termination" line; the whole log is kept.
+    expect(h.failures[0]).toBe("exit code 1: Error: Initialization issues during scap_init");
+    // It opened its source but never captured: never "running".
+    expect(h.states.slice(0, 4)).toEqual(["starting", "backoff", "starting", "backoff"]);
     const status = h.supervisor.status();
     expect(status.lastExit).toMatch(/^exit code 1: /);
+    expect(status.lastExitLog?.some((line) => line.includes("Opening 'syscall' source"))).toBe(true);
 
     await h.supervisor.stop();
     const restarts = h.supervisor.status().restarts;
@@ -312,6 +318,13 @@ class FakeFalcoProcess extends EventEmitter {
 
   opened(): void {
     this.stderr.write("Thu Nov 27 16:30:20 2026: Opening 'syscall' source with modern BPF probe.\n");
+  }
+
+  /** The alert of the agent's capture probe, as Falco would print it (the prefix is in the rules file). */
+  probeAlert(configDir: string, seq: number): void {
+    const rules = readFileSync(join(configDir, "seccompose_rules.yaml"), "utf8");
+    const prefix = /startswith "([^"]+)"/.exec(rules)![1]!;
+    this.stdout.write(`16:30:21.000000000: Debug seccompose_probe ${prefix}${seq}\n`);
   }
 
   exit(code: number | null, signal: NodeJS.Signals | null = null): void {
@@ -392,7 +405,10 @@ describe("FalcoSupervisor timing and signals", () => {
   });
 
   it("defers a reload until Falco has opened its event source, because an earlier SIGHUP would kill it", async () => {
-    const { supervisor, fake } = await fakeHarness({ plugins: CONTAINER_PLUGIN, narrowToNamespaces: true });
+    const { supervisor, fake, configDir } = await fakeHarness({
+      plugins: CONTAINER_PLUGIN,
+      narrowToNamespaces: true,
+    });
     await supervisor.apply({ sessions: [session("s1", ["a"])] });
     const falco = fake.runs[0]!;
     await supervisor.apply({ sessions: [session("s1", ["a", "b"])] });
@@ -404,6 +420,9 @@ describe("FalcoSupervisor timing and signals", () => {
     expect(supervisor.status().state).toBe("starting");
 
     falco.opened();
+    await settle();
+    expect(supervisor.status().state).toBe("starting");
+    falco.probeAlert(configDir, 1);
     await settle();
     expect(supervisor.status().state).toBe("running");
     await supervisor.apply({ sessions: [session("s1", ["b"])] });
@@ -437,6 +456,45 @@ describe("FalcoSupervisor timing and signals", () => {
     await vi.advanceTimersByTimeAsync(1000);
     expect(fake.runs).toHaveLength(1);
     expect(states).toEqual(["starting", "backoff", "stopped"]);
+  });
+});
+
+describe("FalcoSupervisor capture probe and barrier (stand-in Falco)", () => {
+  it("reports capture windows and proves with a barrier that the alerts before it were read", async () => {
+    const h = await harness();
+    const changes: Array<{ capturing: boolean; reason?: string }> = [];
+    h.supervisor.onCaptureChange(({ capturing, reason }) => changes.push({ capturing, reason }));
+    expect(await h.supervisor.barrier(1000)).toBe(false);
+    await h.supervisor.apply({ sessions: [session("s1")] });
+    await waitFor("capture", () => h.supervisor.status().state === "running");
+    expect(h.supervisor.status().capturingSince).toBeGreaterThan(0);
+    expect(await h.supervisor.barrier(10_000)).toBe(true);
+    // Probe alerts are the supervisor's own, never passed on as alerts.
+    expect(h.lines.filter((line) => line.includes("probe-"))).toEqual([]);
+    process.kill(h.supervisor.status().pid!, "SIGKILL");
+    await waitFor("capture again", () => changes.length >= 3);
+    expect(changes[0]).toEqual({ capturing: true, reason: undefined });
+    expect(changes[1]).toEqual({ capturing: false, reason: "Falco exited (signal SIGKILL)" });
+    expect(changes[2]?.capturing).toBe(true);
+  });
+});
+
+describe("failureCause", () => {
+  it("names the first error line, not the verifier log that ends Falco's output", () => {
+    const tail = [
+      "Sun Dec  6 02:40:00 2026: [libs]: libpman: unable to bump RLIMIT_MEMLOCK to RLIM_INFINITY (ignored, local patch) (errno: 1 | message: Operation not permitted)",
+      "Sun Dec  6 02:40:00 2026: Opening 'syscall' source with modern BPF probe.",
+      "libbpf: prog 'sendmmsg_x': BPF program load failed: Permission denied",
+      "libbpf: prog 'sendmmsg_x': -- BEGIN PROG LOAD LOG --",
+      "596: (18) r1 = 0x9e",
+      "597: (85) call bpf_probe_read_kernel#113",
+      "R1 type=scalar expected=fp",
+      "processed 1204 insns (limit 1000000) max_states_per_insn 4",
+      "-- END PROG LOAD LOG --",
+      "Sun Dec  6 02:40:01 2026: An error occurred in an event source, forcing termination...",
+    ];
+    expect(failureCause(tail)).toBe("libbpf: prog 'sendmmsg_x': BPF program load failed: Permission denied");
+    expect(failureCause(["596: (18) r1 = 0x9e"])).toBeUndefined();
   });
 });
 

@@ -20,11 +20,13 @@
  * `process.execPath` with `extraArgs: [".../standin-falco.ts"]`.
  */
 import { spawn, type ChildProcess, type SpawnOptions } from "node:child_process";
-import { mkdir } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { mkdir, open, unlink } from "node:fs/promises";
+import { resolve } from "node:path";
 import type { Logger } from "pino";
 import type { SessionRecord } from "../../../lib/contracts/types.ts";
 import { ErrorCodes, SeccomposeError } from "../../../lib/errors.ts";
-import type { FalcoControl, FalcoState, FalcoStatus, FalcoTargets } from "../ports.ts";
+import type { CaptureChange, FalcoControl, FalcoState, FalcoStatus, FalcoTargets } from "../ports.ts";
 import {
   NO_METADATA_FIELDS,
   detectFieldSupport,
@@ -70,11 +72,15 @@ export interface FalcoSupervisorDeps {
   stopGraceMs?: number;
   /** Limit for `--version` and `--list`. */
   probeTimeoutMs?: number;
+  /** Time between capture probes while Falco has opened its source but no probe came back. */
+  captureProbeIntervalMs?: number;
+  clock?: () => number;
 }
 
 const DEFAULT_STABLE_AFTER_MS = 60_000;
 const DEFAULT_STOP_GRACE_MS = 10_000;
 const DEFAULT_PROBE_TIMEOUT_MS = 15_000;
+const DEFAULT_CAPTURE_PROBE_INTERVAL_MS = 250;
 const STDERR_TAIL_LINES = 50;
 const MAX_LINE_BYTES = 16 * 1024 * 1024;
 const MAX_PROBE_OUTPUT = 8 * 1024 * 1024;
@@ -89,7 +95,14 @@ interface FalcoRun {
   readonly child: ChildProcess;
   readonly pid: number;
   readonly closed: Promise<void>;
+  /** Falco's last stderr lines without the kernel verifier's log, which can run to thousands. */
   readonly stderrTail: string[];
+  /**
+   * Error lines since Falco last proved capture. A healthy Falco 0.44.1 logs a dozen at start
+   * (an iterator program the verifier rejects, TOCTOU tracepoints missing, each "ignored" or
+   * "will continue to work"), so those of a start that did capture name no cause.
+   */
+  errors: string[];
   /** Falco opened its event source since its last (re)start, so its signal handlers exist. */
   opened: boolean;
   /** SIGHUP sent; cleared when the restarted Falco opens its source or reports a failure. */
@@ -98,6 +111,9 @@ interface FalcoRun {
   reloadPending: boolean;
   /** We asked it to stop; its exit is not a failure. */
   stopping: boolean;
+  /** A probe came back since Falco last opened its source. */
+  capturing: boolean;
+  probeTimer: NodeJS.Timeout | undefined;
   stableTimer: NodeJS.Timeout | undefined;
 }
 
@@ -108,6 +124,17 @@ export class FalcoSupervisor implements FalcoControl {
   #version: string | undefined;
   #restarts = 0;
   #lastExit: string | undefined;
+  #lastExitLog: string[] | undefined;
+  #capturingSince: number | undefined;
+  readonly #captureListeners: Array<(change: CaptureChange) => void> = [];
+  readonly #clock: () => number;
+  /** `<configDir>/probe-<nonce>-`: only this agent knows the nonce, so no container can fake a probe. */
+  readonly #probePrefix: string;
+  readonly #probeTag: string;
+  readonly #probeTagBytes: Buffer;
+  #probeSeq = 0;
+  #probeSeen = 0;
+  #waiters: Array<{ seq: number; done: (ok: boolean) => void }> = [];
   #sessions: readonly SessionRecord[] = [];
   #fieldSupport: FieldSupport = NO_METADATA_FIELDS;
   #probed = false;
@@ -127,6 +154,33 @@ export class FalcoSupervisor implements FalcoControl {
     }
     this.#deps = deps;
     this.#spawn = deps.spawnImpl ?? spawn;
+    this.#clock = deps.clock ?? Date.now;
+    this.#probeTag = `probe-${randomBytes(16).toString("hex")}-`;
+    this.#probeTagBytes = Buffer.from(this.#probeTag);
+    // Falco reports the absolute path the agent opened.
+    this.#probePrefix = `${resolve(deps.configDir)}/${this.#probeTag}`;
+  }
+
+  onCaptureChange(listener: (change: CaptureChange) => void): void {
+    this.#captureListeners.push(listener);
+  }
+
+  async barrier(timeoutMs: number): Promise<boolean> {
+    const run = this.#run;
+    if (run === null || !run.capturing) return false;
+    const seq = ++this.#probeSeq;
+    let timer: NodeJS.Timeout | undefined;
+    const done = new Promise<boolean>((resolveDone) => {
+      this.#waiters.push({ seq, done: resolveDone });
+      timer = setTimeout(() => {
+        this.#waiters = this.#waiters.filter((w) => w.seq !== seq);
+        resolveDone(false);
+      }, timeoutMs);
+    });
+    await this.#touchProbe(seq);
+    const ok = await done;
+    clearTimeout(timer);
+    return ok;
   }
 
   apply(targets: FalcoTargets): Promise<void> {
@@ -138,6 +192,8 @@ export class FalcoSupervisor implements FalcoControl {
     if (this.#version !== undefined) status.version = this.#version;
     if (this.#run !== null) status.pid = this.#run.pid;
     if (this.#lastExit !== undefined) status.lastExit = this.#lastExit;
+    if (this.#lastExitLog !== undefined) status.lastExitLog = [...this.#lastExitLog];
+    if (this.#capturingSince !== undefined) status.capturingSince = this.#capturingSince;
     return status;
   }
 
@@ -197,6 +253,7 @@ export class FalcoSupervisor implements FalcoControl {
       configDir: this.#deps.configDir,
       alertFormat: this.#deps.alertFormat,
       fieldSupport: this.#fieldSupport,
+      probePrefix: this.#probePrefix,
     };
     if (this.#deps.plugins !== undefined) options.plugins = this.#deps.plugins;
     if (this.#deps.webserverPort !== undefined) options.webserverPort = this.#deps.webserverPort;
@@ -319,10 +376,13 @@ export class FalcoSupervisor implements FalcoControl {
       pid,
       closed: new Promise<void>((resolve) => (markClosed = resolve)),
       stderrTail: [],
+      errors: [],
       opened: false,
       reloading: false,
       reloadPending: false,
       stopping: false,
+      capturing: false,
+      probeTimer: undefined,
       stableTimer: undefined,
     };
     const logger = this.#deps.logger;
@@ -336,7 +396,11 @@ export class FalcoSupervisor implements FalcoControl {
       MAX_LINE_BYTES,
       (bytes) => logger.warn({ pid, bytes }, "Falco wrote an overlong line to stderr; dropped"),
     );
-    child.stdout?.on("data", (chunk: Buffer) => stdout.push(chunk));
+    let carry: Buffer = Buffer.alloc(0);
+    child.stdout?.on("data", (chunk: Buffer) => {
+      stdout.push(chunk);
+      carry = this.#scanForProbe(run, carry, chunk);
+    });
     child.stdout?.on("end", () => stdout.end());
     child.stderr?.on("data", (chunk: Buffer) => stderr.push(chunk));
     child.stderr?.on("end", () => stderr.end());
@@ -348,7 +412,34 @@ export class FalcoSupervisor implements FalcoControl {
     return run;
   }
 
+  /**
+   * Finds probe alerts in the raw output, before their line is complete: with buffered output
+   * Falco writes the probe's padding in whole buffer blocks and keeps the end of the line
+   * (and its newline) until more output comes. Every alert before the probe is complete by
+   * then, and the line splitter has handed it on. Returns the bytes to carry into the next
+   * chunk, where a tag and its number may continue.
+   */
+  #scanForProbe(run: FalcoRun, carry: Buffer, chunk: Buffer): Buffer {
+    const data = carry.length === 0 ? chunk : Buffer.concat([carry, chunk]);
+    const tag = this.#probeTagBytes;
+    let from = 0;
+    for (;;) {
+      const at = data.indexOf(tag, from);
+      if (at === -1) break;
+      const digits = at + tag.length;
+      let end = digits;
+      while (end < data.length && data[end]! >= CODE_0 && data[end]! <= CODE_9) end++;
+      // The number may go on in the next chunk.
+      if (end === data.length) return data.subarray(at);
+      if (end > digits) this.#probeReturned(run, Number(data.toString("latin1", digits, end)));
+      from = end;
+    }
+    return data.subarray(Math.max(from, data.length - tag.length));
+  }
+
   #stdoutLine(run: FalcoRun, line: string): void {
+    // Probe alerts were handled as they arrived (scanForProbe); they are not alerts.
+    if (line.includes(this.#probeTag)) return;
     const first = line.charCodeAt(0);
     // Alerts start with `{` (JSON) or a digit (the time of text alerts); the rest is Falco's
     // rule statistics, printed at exit and at every hot restart.
@@ -365,8 +456,15 @@ export class FalcoSupervisor implements FalcoControl {
   }
 
   #stderrLine(run: FalcoRun, line: string): void {
-    run.stderrTail.push(line);
-    if (run.stderrTail.length > STDERR_TAIL_LINES) run.stderrTail.shift();
+    const cleaned = cleanLogLine(line);
+    if (cleaned !== undefined) {
+      run.stderrTail.push(line);
+      if (run.stderrTail.length > STDERR_TAIL_LINES) run.stderrTail.shift();
+      if (ERROR_WORDS.test(cleaned) && !isGenericOrIgnored(cleaned)) {
+        run.errors.push(cleaned);
+        if (run.errors.length > STDERR_TAIL_LINES) run.errors.shift();
+      }
+    }
     this.#deps.logger.debug({ pid: run.pid, falco: line }, "Falco log");
     if (line.includes(QUEUE_FULL)) {
       this.#deps.logger.error(
@@ -378,15 +476,80 @@ export class FalcoSupervisor implements FalcoControl {
     }
   }
 
-  /** Falco opened its event source: it captures and takes signals. */
+  /** Falco opened its event source: it takes signals, and will capture soon (probed). */
   #opened(run: FalcoRun): void {
     run.opened = true;
     run.reloading = false;
     if (this.#run !== run || run.stopping) return;
-    this.#setState("running");
     if (run.reloadPending) {
       run.reloadPending = false;
       this.#reload(run);
+      return;
+    }
+    this.#startProbing(run);
+  }
+
+  /** Probes until one comes back: capture is proven only by a syscall seen through Falco. */
+  #startProbing(run: FalcoRun): void {
+    clearInterval(run.probeTimer);
+    const probe = () => {
+      if (run.capturing || run.stopping || !run.opened || this.#run !== run) {
+        clearInterval(run.probeTimer);
+        return;
+      }
+      void this.#touchProbe(++this.#probeSeq);
+    };
+    run.probeTimer = setInterval(
+      probe,
+      this.#deps.captureProbeIntervalMs ?? DEFAULT_CAPTURE_PROBE_INTERVAL_MS,
+    );
+    run.probeTimer.unref();
+    probe();
+  }
+
+  /** Creates and removes one probe file: an `openat` that only the probe rule matches. */
+  async #touchProbe(seq: number): Promise<void> {
+    const path = `${this.#probePrefix}${seq}`;
+    try {
+      await (await open(path, "w")).close();
+      await unlink(path);
+    } catch (err) {
+      this.#deps.logger.warn({ path, err: (err as Error).message }, "cannot write a Falco capture probe");
+    }
+  }
+
+  #probeReturned(run: FalcoRun, seq: number): void {
+    if (!Number.isSafeInteger(seq)) return;
+    if (seq > this.#probeSeen) this.#probeSeen = seq;
+    const ready = this.#waiters.filter((w) => w.seq <= this.#probeSeen);
+    this.#waiters = this.#waiters.filter((w) => w.seq > this.#probeSeen);
+    for (const waiter of ready) waiter.done(true);
+    if (run.capturing || !run.opened || run.stopping || this.#run !== run) return;
+    run.capturing = true;
+    run.errors = [];
+    clearInterval(run.probeTimer);
+    this.#capturingSince = this.#clock();
+    this.#deps.logger.info({ pid: run.pid }, "Falco captures (probe seen)");
+    this.#setState("running");
+    this.#emitCapture({ capturing: true, at: this.#capturingSince });
+  }
+
+  /** Capture of `run` ended (exit, reload, stop). */
+  #captureEnded(run: FalcoRun, reason: string): void {
+    clearInterval(run.probeTimer);
+    if (!run.capturing) return;
+    run.capturing = false;
+    this.#capturingSince = undefined;
+    this.#emitCapture({ capturing: false, at: this.#clock(), reason });
+  }
+
+  #emitCapture(change: CaptureChange): void {
+    for (const listener of this.#captureListeners) {
+      try {
+        listener(change);
+      } catch (err) {
+        this.#deps.logger.error({ err: (err as Error).message }, "capture listener failed");
+      }
     }
   }
 
@@ -396,6 +559,8 @@ export class FalcoSupervisor implements FalcoControl {
       return;
     }
     this.#deps.logger.info({ pid: run.pid }, "reloading Falco (SIGHUP)");
+    // Falco restarts in-process: it captures nothing until it opened its source again.
+    this.#captureEnded(run, "Falco reloaded its configuration (in-process restart)");
     run.opened = false;
     run.reloading = true;
     run.child.kill("SIGHUP");
@@ -408,11 +573,12 @@ export class FalcoSupervisor implements FalcoControl {
     run.opened = true;
     const reason = `Falco rejected the new configuration: ${line}`;
     this.#deps.logger.error({ pid: run.pid, alert: line }, "Falco rejected the new configuration");
-    if (this.#run === run && !run.stopping) this.#setState("running");
     this.#deps.onFailure?.(reason);
     if (run.reloadPending) {
       run.reloadPending = false;
       this.#reload(run);
+    } else if (this.#run === run && !run.stopping) {
+      this.#startProbing(run);
     }
   }
 
@@ -420,12 +586,19 @@ export class FalcoSupervisor implements FalcoControl {
     clearTimeout(run.stableTimer);
     if (this.#run === run) this.#run = null;
     if (run.stopping) {
+      this.#captureEnded(run, "Falco was stopped");
       this.#deps.logger.info({ pid: run.pid, exit: describeExit(code, signal) }, "Falco stopped");
       return;
     }
-    const tail = run.stderrTail.join("\n");
-    this.#lastExit = tail === "" ? describeExit(code, signal) : `${describeExit(code, signal)}: ${tail}`;
-    this.#deps.logger.error({ pid: run.pid, exit: describeExit(code, signal), stderr: tail }, "Falco exited");
+    const cause = run.errors.at(-1);
+    this.#lastExit =
+      cause === undefined ? describeExit(code, signal) : `${describeExit(code, signal)}: ${cause}`;
+    this.#lastExitLog = [...run.stderrTail];
+    this.#captureEnded(run, `Falco exited (${this.#lastExit})`);
+    this.#deps.logger.error(
+      { pid: run.pid, exit: describeExit(code, signal), reason: cause, stderr: run.stderrTail.join("\n") },
+      "Falco exited",
+    );
     this.#deps.onFailure?.(this.#lastExit);
     if (this.#sessions.length === 0) {
       this.#setState("stopped");
@@ -485,6 +658,44 @@ export function parseFalcoVersion(output: string): string | undefined {
     // Neither form.
   }
   return undefined;
+}
+
+/** Falco's log prefix, `Sun Dec  6 02:40:00 2026: `. */
+const LOG_PREFIX = /^[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \d{4}: /;
+const ERROR_WORDS =
+  /\b(error|errors|failed|failure|fail|cannot|can't|unable|invalid|denied|not found|no such)\b/i;
+/** The kernel verifier's program log that libbpf passes on: instructions, registers, summaries. */
+const VERIFIER_NOISE =
+  /^(\d+: |\d+: \(|;|R\d|from \d+ to \d+|processed \d+ insns|verification time|stack depth|-- (BEGIN|END) PROG LOAD LOG --|last_idx|regs=|parent didn't have|mark_precise|frame\d|\.\.\.)/;
+
+/**
+ * The cause of a Falco failure from its stderr lines: the last line that names an error,
+ * skipping the kernel verifier's log (hundreds of instruction lines that end the output when
+ * the probe does not load), Falco's generic "forcing termination" wrapper, and problems Falco
+ * says it ignores. Undefined when no line names an error (e.g. after SIGKILL).
+ */
+export function failureCause(stderrLines: readonly string[]): string | undefined {
+  return stderrLines
+    .map(cleanLogLine)
+    .filter(
+      (line): line is string => line !== undefined && ERROR_WORDS.test(line) && !isGenericOrIgnored(line),
+    )
+    .at(-1);
+}
+
+/** Falco's own wrapper around every event-source failure: it names no cause. */
+const GENERIC_FAILURE = "An error occurred in an event source, forcing termination";
+/** Problems Falco reports and carries on from (RLIMIT_MEMLOCK, TOCTOU mitigation tracepoints). */
+const IGNORED = /\bignored\b|\bignoring\b|will continue to work/i;
+
+function isGenericOrIgnored(line: string): boolean {
+  return line.startsWith(GENERIC_FAILURE) || IGNORED.test(line);
+}
+
+/** The line without Falco's time prefix, or undefined for an empty line or the verifier's log. */
+function cleanLogLine(line: string): string | undefined {
+  const cleaned = line.replace(LOG_PREFIX, "").trim();
+  return cleaned === "" || VERIFIER_NOISE.test(cleaned) ? undefined : cleaned;
 }
 
 function isRuleStatistics(line: string): boolean {

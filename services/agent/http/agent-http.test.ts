@@ -62,6 +62,7 @@ describe("agent HTTP server", () => {
       "seccompose_agent_batches_sent_total 42",
       "seccompose_agent_spool_bytes 65536",
       "seccompose_agent_falco_restarts_total 3",
+      "seccompose_agent_falco_capturing 1",
       "seccompose_agent_falco_dropped_events_total 7",
       "seccompose_agent_control_invalid_total 2",
       "# TYPE seccompose_agent_alerts_read_total counter",
@@ -99,7 +100,12 @@ describe("agent HTTP server", () => {
     expect(notReady.text).toContain("Falco failed (last exit: exit code 1)");
 
     connected = true;
-    falco = { state: "backoff", restarts: 6 };
+    falco = { state: "backoff", restarts: 6, lastExit: "exit code 1" };
+    expect(await get("/readyz")).toMatchObject({
+      status: 503,
+      text: expect.stringContaining("Falco is not capturing: restart 7 pending after exit code 1"),
+    });
+    falco = { state: "running", restarts: 7 };
     expect(await get("/readyz")).toMatchObject({ status: 200, text: "ready\n" });
     expect((await get("/nope")).status).toBe(404);
   });

@@ -69,6 +69,14 @@ export function registerAgentMetrics(registry: Registry, sources: AgentMetricSou
     counter("falcoDrops"),
   );
   new Gauge({
+    name: "seccompose_agent_falco_capturing",
+    help: "1 while Falco's capture is proven by the agent's probe, else 0.",
+    registers: [registry],
+    collect() {
+      this.set(sources.health().falco.state === "running" ? 1 : 0);
+    },
+  });
+  new Gauge({
     name: "seccompose_agent_spool_bytes",
     help: "Bytes of event messages spooled on disk while JetStream is unreachable.",
     registers: [registry],
@@ -107,6 +115,11 @@ export function agentReadiness(natsConnected: () => boolean, falco: () => FalcoS
     const status = falco();
     if (status.state === "failed") {
       reasons.push(`Falco failed${status.lastExit ? ` (last exit: ${status.lastExit})` : ""}`);
+    } else if (status.state === "backoff") {
+      // Falco died while sessions run: nothing is recorded until it captures again.
+      reasons.push(
+        `Falco is not capturing: restart ${status.restarts + 1} pending${status.lastExit ? ` after ${status.lastExit}` : ""}`,
+      );
     }
     return { ready: reasons.length === 0, reasons };
   };

@@ -7,7 +7,16 @@ import type { FinMarker, SessionRecord, SyscallEventBatch } from "../../../lib/c
 import { assertValid } from "../../../lib/contracts/validators.ts";
 import { SeccomposeError } from "../../../lib/errors.ts";
 import type { FalcoAlert, FalcoSyscallAlert } from "../intake/alert.ts";
-import type { EventPublisher, FalcoControl, FalcoTargets, PodDirectory, PodInfo } from "../ports.ts";
+import type {
+  CaptureChange,
+  EventPublisher,
+  FalcoControl,
+  FalcoState,
+  FalcoStatus,
+  FalcoTargets,
+  PodDirectory,
+  PodInfo,
+} from "../ports.ts";
 import { SessionManager, type SessionManagerDeps } from "./session-manager.ts";
 import { sessionDataFile } from "./session-store.ts";
 
@@ -38,13 +47,29 @@ const dbPod: PodInfo = {
 
 class FakeFalco implements FalcoControl {
   readonly applied: string[][] = [];
+  state: FalcoState = "running";
+  lastExit: string | undefined;
+  barrierResult = true;
+  readonly #listeners: Array<(change: CaptureChange) => void> = [];
   async apply(targets: FalcoTargets): Promise<void> {
     this.applied.push(targets.sessions.map((s) => s.id));
   }
-  status() {
-    return { state: "running" as const, version: "0.44.1", pid: 4242, restarts: 1 };
+  status(): FalcoStatus {
+    const status: FalcoStatus = { state: this.state, version: "0.44.1", pid: 4242, restarts: 1 };
+    if (this.lastExit !== undefined) status.lastExit = this.lastExit;
+    return status;
   }
   async stop(): Promise<void> {}
+  onCaptureChange(listener: (change: CaptureChange) => void): void {
+    this.#listeners.push(listener);
+  }
+  capture(change: CaptureChange): void {
+    this.state = change.capturing ? "running" : "backoff";
+    for (const listener of this.#listeners) listener(change);
+  }
+  async barrier(): Promise<boolean> {
+    return this.barrierResult;
+  }
 }
 
 class FakePublisher implements EventPublisher {
@@ -194,6 +219,52 @@ afterEach(async () => {
   await rm(stateDir, { recursive: true, force: true });
 });
 
+describe("SessionManager recording health", () => {
+  it("reports each window in which Falco did not capture as a FIN gap naming the cause", async () => {
+    const m = manager();
+    await m.restore();
+    await m.startSession(session("s1"));
+    falco.capture({ capturing: false, at: T0 + 1000, reason: "Falco exited (signal SIGKILL)" });
+    falco.capture({ capturing: true, at: T0 + 3000 });
+    falco.capture({ capturing: false, at: T0 + 5000, reason: "Falco reloaded its configuration" });
+    now = T0 + 6000;
+    await m.stopSession("s1");
+    expect(publisher.fins("s1")[0]!.gaps).toEqual([
+      { from: T0 + 1000, to: T0 + 3000, reason: "Falco exited (signal SIGKILL)" },
+      { from: T0 + 5000, to: T0 + 6000, reason: "Falco reloaded its configuration" },
+    ]);
+  });
+
+  it("makes the whole session one gap when Falco never captured for it", async () => {
+    falco.state = "backoff";
+    falco.lastExit = "exit code 1: libbpf: prog 'x': BPF program load failed: Permission denied";
+    const m = manager();
+    await m.restore();
+    await m.startSession(session("s1"));
+    now = T0 + 9000;
+    await m.stopSession("s1");
+    expect(publisher.fins("s1")[0]!.gaps).toEqual([
+      {
+        from: T0,
+        to: T0 + 9000,
+        reason:
+          "Falco never captured on this node during the session (exit code 1: libbpf: prog 'x': BPF program load failed: Permission denied)",
+      },
+    ]);
+  });
+
+  it("books a gap when Falco cannot confirm that the alerts before the stop were read", async () => {
+    falco.barrierResult = false;
+    const m = manager();
+    await m.restore();
+    await m.startSession(session("s1"));
+    await m.stopSession("s1");
+    expect(publisher.fins("s1")[0]!.gaps).toEqual([
+      expect.objectContaining({ reason: expect.stringMatching(/^Falco did not confirm/) }),
+    ]);
+  });
+});
+
 describe("SessionManager sessions", () => {
   it("applies the running sessions to Falco whenever the set changes, and only then", async () => {
     const m = manager();
@@ -320,7 +391,10 @@ describe("SessionManager batches", () => {
     const [fin] = publisher.fins("s1");
     expect(publisher.messages.at(-1)).toEqual(fin);
     expect(fin).toMatchObject({ kind: "fin", batches: batches.length, droppedEvents: 10 });
-    expect(fin!.gaps).toBeUndefined();
+    // Drops qualify the result: two drop alerts in adjacent seconds are one named window.
+    expect(fin!.gaps).toEqual([
+      expect.objectContaining({ reason: "Falco dropped 10 events (all processes of the node)" }),
+    ]);
     expect(result).toEqual({ batches: batches.length });
     expect(m.health().counters).toMatchObject({ batchesSent: batches.length, falcoDrops: 10 });
   });

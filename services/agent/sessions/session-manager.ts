@@ -36,7 +36,7 @@ import { NoveltyTracker, type ContainerMeta } from "../edge/novelty-tracker.ts";
 import type { FalcoAlert, FalcoSyscallAlert } from "../intake/alert.ts";
 import { compileTargets, type TargetMatcher } from "../pods/targets.ts";
 import { HeldEvents } from "./held-events.ts";
-import type { AgentController, EventPublisher, FalcoControl, PodDirectory } from "../ports.ts";
+import type { AgentController, CaptureChange, EventPublisher, FalcoControl, PodDirectory } from "../ports.ts";
 import {
   readAllSessionData,
   removeSessionData,
@@ -80,6 +80,11 @@ export interface SessionManagerDeps {
 }
 
 const MAX_LAST_ERRORS = 20;
+/** How long stop waits for the probe that proves every alert before it arrived. */
+const STOP_BARRIER_MS = 10_000;
+/** Drop windows closer than this are one window; bounds the FIN's gap list under sustained drops. */
+const DROP_WINDOW_JOIN_MS = 5_000;
+const DROP_WINDOW_MS = 1_000;
 const DEFAULT_MAX_HELD_EVENTS = 10_000;
 const DEFAULT_MAX_BATCHES_PER_FLUSH = 20;
 export const DEFAULT_MAX_ACTIVE_SESSIONS = 16;
@@ -98,6 +103,12 @@ interface Session {
   /** Calls seen before the tracker was (re)created; the tracker counts the rest. */
   eventsSeenBefore: number;
   gaps: Gap[];
+  /** Local time the session started (or was restored) on this node. */
+  startedAt: number;
+  /** Falco captured at some moment of the session; a session it never captured for is one gap. */
+  captured: boolean;
+  /** Capture ended while the session ran; closed into a gap when it resumes or the session stops. */
+  down: { from: number; reason: string } | undefined;
   pending: SyscallEventBatch[];
   /** Tracker calls already in the local record, and whether anything else changed since. */
   persistedRecorded: number;
@@ -163,6 +174,23 @@ export class SessionManager implements AgentController {
     this.#nonReturning = nonReturningSyscalls(scmpArchesForNode(deps.arch));
     this.#held = new HeldEvents(deps.maxHeldEvents ?? DEFAULT_MAX_HELD_EVENTS);
     deps.pods.onChange(() => this.#onPodsChanged());
+    deps.falco.onCaptureChange((change) => this.#onCaptureChange(change));
+  }
+
+  /** Books Falco's capture windows into every running session: a window without capture is a gap. */
+  #onCaptureChange(change: CaptureChange): void {
+    for (const session of this.#running) {
+      if (change.capturing) {
+        session.captured = true;
+        if (session.down !== undefined) {
+          addGap(session.gaps, { from: session.down.from, to: change.at, reason: session.down.reason });
+          session.down = undefined;
+          session.dirty = true;
+        }
+      } else if (session.captured && session.down === undefined) {
+        session.down = { from: change.at, reason: change.reason ?? "Falco stopped capturing" };
+      }
+    }
   }
 
   /**
@@ -183,9 +211,12 @@ export class SessionManager implements AgentController {
         continue;
       }
       if (session.state === "running" && now > data.persistedAt) {
-        session.gaps.push({ from: data.persistedAt, to: now });
+        session.gaps.push({ from: data.persistedAt, to: now, reason: "the agent was not running" });
         session.dirty = true;
       }
+      // Nothing is recorded until the restarted Falco captures: the same gap goes on until then.
+      session.captured = true;
+      session.down = { from: now, reason: "the agent was not running" };
       this.#sessions.set(session.record.id, session);
       this.#log.info(
         {
@@ -295,6 +326,8 @@ export class SessionManager implements AgentController {
     if (status.version !== undefined) falco.version = status.version;
     if (status.pid !== undefined) falco.pid = status.pid;
     if (status.lastExit !== undefined) falco.lastExit = status.lastExit;
+    if (status.lastExitLog !== undefined) falco.lastExitLog = status.lastExitLog;
+    if (status.capturingSince !== undefined) falco.capturingSince = status.capturingSince;
     return {
       node: this.#deps.node,
       arch: this.#deps.arch,
@@ -337,13 +370,16 @@ export class SessionManager implements AgentController {
       case "syscall":
         if (this.#running.length > 0) this.#route(alert, undefined);
         return;
-      case "drop":
+      case "drop": {
         this.#counters.falcoDrops += alert.nDrops;
+        const now = this.#clock();
         for (const session of this.#running) {
           session.droppedEvents += alert.nDrops;
+          this.#bookDrops(session, now, alert.nDrops);
           session.dirty = true;
         }
         return;
+      }
       case "internal":
         this.#log.warn(
           { rule: alert.rule, priority: alert.priority, message: alert.message },
@@ -376,11 +412,61 @@ export class SessionManager implements AgentController {
     });
   }
 
+  /**
+   * Falco reports at most one drop alert a second, for the last second: adjacent seconds become
+   * one window, named with the total, so a long overload is one gap rather than thousands.
+   */
+  #bookDrops(session: Session, now: number, drops: number): void {
+    const last = session.gaps.at(-1);
+    const total = last?.drops;
+    if (last !== undefined && total !== undefined && now - last.to <= DROP_WINDOW_JOIN_MS) {
+      last.to = now;
+      last.drops = total + drops;
+      last.reason = dropReason(last.drops);
+      return;
+    }
+    session.gaps.push({ from: now - DROP_WINDOW_MS, to: now, drops, reason: dropReason(drops) });
+  }
+
+  /** Waits until every alert of a syscall made before the stop arrived; books what cannot be proven. */
+  async #awaitFinalAlerts(session: Session): Promise<void> {
+    const stopAt = this.#clock();
+    if (this.#deps.falco.status().state === "running") {
+      if (await this.#deps.falco.barrier(STOP_BARRIER_MS)) return;
+      session.gaps.push({
+        from: stopAt,
+        to: this.#clock(),
+        reason: `Falco did not confirm within ${STOP_BARRIER_MS} ms that every alert before the stop was read`,
+      });
+    }
+  }
+
+  /** The session's open capture gaps, closed at `now`. */
+  #closeCaptureGaps(session: Session, now: number): void {
+    if (!session.captured) {
+      const status = this.#deps.falco.status();
+      const cause = status.lastExit === undefined ? `state ${status.state}` : status.lastExit;
+      session.gaps.push({
+        from: session.startedAt,
+        to: now,
+        reason: `Falco never captured on this node during the session (${cause})`,
+      });
+    } else if (session.down !== undefined) {
+      addGap(session.gaps, { from: session.down.from, to: now, reason: session.down.reason });
+    }
+    session.down = undefined;
+  }
+
   async #stop(sessionId: string): Promise<{ batches: number }> {
     const session = this.#sessions.get(sessionId);
     if (session === undefined) return { batches: 0 };
     if (session.state === "stopped") return { batches: session.nextSeq - 1 };
     const wasRunning = session.state === "running";
+    // While the session still runs, so that the alerts the barrier waits for still reach it.
+    if (wasRunning) {
+      await this.#awaitFinalAlerts(session);
+      this.#closeCaptureGaps(session, this.#clock());
+    }
     session.state = "stopping";
     session.dirty = true;
     this.#refreshRunning();
@@ -395,7 +481,8 @@ export class SessionManager implements AgentController {
         sentAt: this.#clock(),
         droppedEvents: session.droppedEvents,
       };
-      if (session.gaps.length > 0) fin.gaps = session.gaps.map((g) => ({ ...g }));
+      if (session.gaps.length > 0)
+        fin.gaps = session.gaps.map(({ from, to, reason }) => gapOf(from, to, reason));
       await this.#deps.publisher.publish(fin);
       session.state = "stopped";
       session.dirty = true;
@@ -541,6 +628,9 @@ export class SessionManager implements AgentController {
       droppedEvents: 0,
       eventsSeenBefore: 0,
       gaps: [],
+      startedAt: this.#clock(),
+      captured: this.#deps.falco.status().state === "running",
+      down: undefined,
       pending: [],
       persistedRecorded: 0,
       dirty: true,
@@ -556,7 +646,7 @@ export class SessionManager implements AgentController {
       batchesSent: data.batchesSent,
       droppedEvents: data.droppedEvents,
       eventsSeenBefore: data.eventsSeen,
-      gaps: data.gaps.map((g) => ({ from: g.from, to: g.to })),
+      gaps: data.gaps.map((g) => ({ ...g })),
       pending: data.pending,
       dirty: false,
     });
@@ -619,4 +709,22 @@ export class SessionManager implements AgentController {
     if (this.#lastErrors.length > MAX_LAST_ERRORS) this.#lastErrors.shift();
     this.#log[level]({ code, err: message }, "agent error");
   }
+}
+
+function dropReason(drops: number): string {
+  return `Falco dropped ${drops} events (all processes of the node)`;
+}
+
+function gapOf(from: number, to: number, reason: string | undefined): NonNullable<FinMarker["gaps"]>[number] {
+  return reason === undefined ? { from, to } : { from, to, reason };
+}
+
+/** Appends a gap, or extends the last one when this one continues it for the same reason. */
+function addGap(gaps: Gap[], gap: Gap): void {
+  const last = gaps.at(-1);
+  if (last !== undefined && last.drops === undefined && last.reason === gap.reason && last.to >= gap.from) {
+    last.to = Math.max(last.to, gap.to);
+    return;
+  }
+  gaps.push(gap);
 }

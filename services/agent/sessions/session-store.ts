@@ -16,6 +16,10 @@ export type SessionState = SessionRecord["state"];
 export interface Gap {
   from: number;
   to: number;
+  /** Why nothing (or not everything) was recorded; in the FIN. */
+  reason?: string;
+  /** Events Falco reported dropped in the window, when that is the reason. */
+  drops?: number;
 }
 
 /** Everything but the tracker's tuples. */
