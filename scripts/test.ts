@@ -32,13 +32,16 @@ try {
   const r = JSON.parse(readFileSync(results, "utf8")) as {
     numPassedTests: number;
     numFailedTests: number;
-    numFailedTestSuites: number;
     numPendingTests: number;
     numTodoTests: number;
+    testResults: { status: string; assertionResults: { status: string }[] }[];
   };
   // A file that fails outside its tests (a beforeAll, an import) fails no test but must count.
+  const failedOutsideTests = r.testResults.filter(
+    (f) => f.status === "failed" && !f.assertionResults.some((a) => a.status === "failed"),
+  ).length;
   ({ numPassedTests: passed } = r);
-  failed = Math.max(r.numFailedTests, r.numFailedTestSuites);
+  failed = r.numFailedTests + failedOutsideTests;
   skipped = r.numPendingTests + r.numTodoTests;
 } catch {
   failed = Math.max(failed, 1);
