@@ -42,16 +42,19 @@ async function collect(
 ): Promise<unknown[]> {
   const replyToken = `test-token-${process.pid}-${++requests}`.padEnd(16, "0");
   const replies: unknown[] = [];
-  const sub = nc.subscribe(replySubjectsOf(replyToken), { max: expect, timeout: maxWait });
-  await nc.flush();
-  nc.publish(
-    subject,
-    JSON.stringify({ schemaVersion: 1, requestId: `t${requests}`, replyToken, ...request }),
-  );
+  const sub = nc.subscribe(replySubjectsOf(replyToken), { max: expect });
+  // A subscription's own timeout ends once the first message arrives: with fewer replies than
+  // expected it would wait for ever, so the deadline is a timer.
+  const deadline = setTimeout(() => sub.unsubscribe(), maxWait);
   try {
+    await nc.flush();
+    nc.publish(
+      subject,
+      JSON.stringify({ schemaVersion: 1, requestId: `t${requests}`, replyToken, ...request }),
+    );
     for await (const m of sub) replies.push(m.json());
-  } catch {
-    // The time is up: fewer replies than expected.
+  } finally {
+    clearTimeout(deadline);
   }
   return replies;
 }
