@@ -4,7 +4,7 @@
  * never started, a million more under a real session, 200,000 distinct argument tuples of a real
  * syscall and 5,000 workloads. Reported: the aggregator's RSS (sampled from /proc every 50 ms)
  * beside the same process's idle RSS measured first in this run, and the checkpoint's size.
- * Target: peak RSS under 300 MiB.
+ * Three runs, each with a fresh server and aggregator: median and spread. Target: peak RSS under 300 MiB.
  *
  *   npx node bench/aggregator-flood.bench.ts [fakeNamesPerSession]
  */
@@ -30,6 +30,7 @@ import {
 import { CHECKPOINT_HEAD_KEY } from "../services/aggregator/checkpoint.ts";
 import { startAggregatorProcess } from "../test/helpers/aggregator-process.ts";
 import { startNatsServer } from "../test/helpers/nats.ts";
+import { formatSpread, ratio, spread } from "./stats.ts";
 
 const TARGET_MIB = 300;
 const FAKE_NAMES = Number(process.argv[2] ?? 1_000_000);
@@ -38,145 +39,167 @@ const WORKLOADS = 5000;
 const PER_BATCH = 4000;
 const SESSION = "flooded";
 const MiB = 1024 * 1024;
+const RUNS = 3;
 
-const server = await startNatsServer();
-const aggregator = await startAggregatorProcess({
-  natsUrls: [server.url],
-  extraArgs: ["--checkpoint-interval-ms", "500"],
-});
-const nc = await connect({ servers: server.url, noAsyncTraces: true });
-const js = jetstream(nc);
-const record: SessionRecord = {
-  schemaVersion: 1,
-  id: SESSION,
-  mode: "oneshot",
-  state: "running",
-  createdAt: new Date().toISOString(),
-  expectedNodes: ["node-a", "node-b"],
-  targets: {},
-  profile: { argSyscalls: ["socket"] },
-};
-await (await new Kvm(js).open(BUCKET_SESSIONS)).put(SESSION, JSON.stringify(record));
-
-async function rss(): Promise<number> {
-  const text = await readFile(`/proc/${aggregator.pid}/status`, "utf8");
-  return Number(/VmRSS:\s+(\d+) kB/.exec(text)![1]) * 1024;
-}
-
-async function status(): Promise<AggregatorStatus> {
-  return (await nc.request(AGGREGATOR_STATUS_SUBJECT, "", { timeout: 10_000 })).json<AggregatorStatus>();
-}
-
-await new Promise((r) => setTimeout(r, 2000));
-const idle = await rss();
-
-const seqs = new Map<string, number>();
-function batch(session: string, build: (b: SyscallEventBatch) => void): SyscallEventBatch {
-  const seq = (seqs.get(session) ?? 0) + 1;
-  seqs.set(session, seq);
-  const b: SyscallEventBatch = {
+/** One flood against a fresh nats-server and aggregator. */
+async function floodRun() {
+  const server = await startNatsServer();
+  const aggregator = await startAggregatorProcess({
+    natsUrls: [server.url],
+    extraArgs: ["--checkpoint-interval-ms", "500"],
+  });
+  const nc = await connect({ servers: server.url, noAsyncTraces: true });
+  const js = jetstream(nc);
+  const record: SessionRecord = {
     schemaVersion: 1,
-    kind: "batch",
-    session,
-    node: "node-a",
-    arch: "x86_64",
-    seq,
-    sentAt: Date.now(),
-    droppedEvents: 0,
-    workloads: [],
+    id: SESSION,
+    mode: "oneshot",
+    state: "running",
+    createdAt: new Date().toISOString(),
+    expectedNodes: ["node-a", "node-b"],
+    targets: {},
+    profile: { argSyscalls: ["socket"] },
   };
-  build(b);
-  return b;
-}
-const web = { namespace: "shop", kind: "Deployment", name: "web", container: "nginx" };
-function* flood(): Generator<EventMessage> {
-  for (const session of ["never-started", SESSION]) {
-    for (let i = 0; i < FAKE_NAMES; i += PER_BATCH) {
-      yield batch(session, (b) => {
+  await (await new Kvm(js).open(BUCKET_SESSIONS)).put(SESSION, JSON.stringify(record));
+
+  async function rss(): Promise<number> {
+    const text = await readFile(`/proc/${aggregator.pid}/status`, "utf8");
+    return Number(/VmRSS:\s+(\d+) kB/.exec(text)![1]) * 1024;
+  }
+
+  async function status(): Promise<AggregatorStatus> {
+    return (await nc.request(AGGREGATOR_STATUS_SUBJECT, "", { timeout: 10_000 })).json<AggregatorStatus>();
+  }
+
+  await new Promise((r) => setTimeout(r, 2000));
+  const idle = await rss();
+
+  const seqs = new Map<string, number>();
+  function batch(session: string, build: (b: SyscallEventBatch) => void): SyscallEventBatch {
+    const seq = (seqs.get(session) ?? 0) + 1;
+    seqs.set(session, seq);
+    const b: SyscallEventBatch = {
+      schemaVersion: 1,
+      kind: "batch",
+      session,
+      node: "node-a",
+      arch: "x86_64",
+      seq,
+      sentAt: Date.now(),
+      droppedEvents: 0,
+      workloads: [],
+    };
+    build(b);
+    return b;
+  }
+  const web = { namespace: "shop", kind: "Deployment", name: "web", container: "nginx" };
+  function* flood(): Generator<EventMessage> {
+    for (const session of ["never-started", SESSION]) {
+      for (let i = 0; i < FAKE_NAMES; i += PER_BATCH) {
+        yield batch(session, (b) => {
+          b.workloads.push({
+            workload: web,
+            syscalls: Array.from({ length: Math.min(PER_BATCH, FAKE_NAMES - i) }, (_, k) => ({
+              name: `fake_${(i + k).toString(36)}`,
+              count: 1,
+              firstSeen: Date.now(),
+            })),
+          });
+        });
+      }
+    }
+    for (let i = 0; i < TUPLES; i += PER_BATCH) {
+      yield batch(SESSION, (b) => {
         b.workloads.push({
           workload: web,
-          syscalls: Array.from({ length: Math.min(PER_BATCH, FAKE_NAMES - i) }, (_, k) => ({
-            name: `fake_${(i + k).toString(36)}`,
+          syscalls: Array.from({ length: PER_BATCH }, (_, k) => ({
+            name: "socket",
             count: 1,
             firstSeen: Date.now(),
+            args: [String(i + k)],
           })),
         });
       });
     }
-  }
-  for (let i = 0; i < TUPLES; i += PER_BATCH) {
-    yield batch(SESSION, (b) => {
-      b.workloads.push({
-        workload: web,
-        syscalls: Array.from({ length: PER_BATCH }, (_, k) => ({
-          name: "socket",
-          count: 1,
-          firstSeen: Date.now(),
-          args: [String(i + k)],
-        })),
+    for (let i = 0; i < WORKLOADS; i += 500) {
+      yield batch(SESSION, (b) => {
+        for (let w = i; w < i + 500; w++) {
+          b.workloads.push({
+            workload: { namespace: "flood", kind: "Pod", name: `p-${w}`, container: "c" },
+            syscalls: [{ name: "read", count: 1, firstSeen: Date.now() }],
+          });
+        }
       });
-    });
+    }
   }
-  for (let i = 0; i < WORKLOADS; i += 500) {
-    yield batch(SESSION, (b) => {
-      for (let w = i; w < i + 500; w++) {
-        b.workloads.push({
-          workload: { namespace: "flood", kind: "Pod", name: `p-${w}`, container: "c" },
-          syscalls: [{ name: "read", count: 1, firstSeen: Date.now() }],
-        });
-      }
+
+  let peak = idle;
+  const sampler = setInterval(() => {
+    void rss().then((v) => (peak = Math.max(peak, v)));
+  }, 50);
+  const start = performance.now();
+  let sent = 0;
+  const inflight = new Set<Promise<PubAck>>();
+  for (const m of flood()) {
+    const p = js.publish(eventSubject(m.session, m.node), encodeEventMessage(m), {
+      msgID: batchMessageId(m.session, m.node, m.kind === "batch" ? m.seq : 0),
     });
+    inflight.add(p);
+    void p.finally(() => inflight.delete(p));
+    if (inflight.size >= 32) await Promise.race(inflight);
+    sent++;
   }
+  await Promise.all(inflight);
+  const published = performance.now();
+  let last: AggregatorStatus;
+  for (;;) {
+    last = await status();
+    const total = (last.badBatches ?? 0) + (last.refused?.unknownSession ?? 0);
+    const merged = last.sessions.find((s) => s.session === SESSION)?.batchesMerged ?? 0;
+    if (merged + total >= sent) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const consumed = performance.now();
+  await new Promise((r) => setTimeout(r, 1500));
+  clearInterval(sampler);
+  const after = await rss();
+  peak = Math.max(peak, after);
+  const head = await (await new Kvm(js).open(BUCKET_AGGREGATOR_STATE)).get(CHECKPOINT_HEAD_KEY);
+  const checkpointBytes = head === null ? 0 : head.json<{ bytes: number }>().bytes;
+  const s = last.sessions.find((x) => x.session === SESSION)!;
+  const nodeA = s.nodes.find((n) => n.name === "node-a")!;
+
+  await aggregator.stop();
+  await nc.close();
+  await server.stop();
+  return {
+    idle,
+    peak,
+    after,
+    sent,
+    published: published - start,
+    consumed: consumed - start,
+    last,
+    s,
+    nodeA,
+    checkpointBytes,
+  };
 }
 
-let peak = idle;
-const sampler = setInterval(() => {
-  void rss().then((v) => (peak = Math.max(peak, v)));
-}, 50);
-const start = performance.now();
-let sent = 0;
-const inflight = new Set<Promise<PubAck>>();
-for (const m of flood()) {
-  const p = js.publish(eventSubject(m.session, m.node), encodeEventMessage(m), {
-    msgID: batchMessageId(m.session, m.node, m.kind === "batch" ? m.seq : 0),
-  });
-  inflight.add(p);
-  void p.finally(() => inflight.delete(p));
-  if (inflight.size >= 32) await Promise.race(inflight);
-  sent++;
-}
-await Promise.all(inflight);
-const published = performance.now();
-let last: AggregatorStatus;
-for (;;) {
-  last = await status();
-  const total = (last.badBatches ?? 0) + (last.refused?.unknownSession ?? 0);
-  const merged = last.sessions.find((s) => s.session === SESSION)?.batchesMerged ?? 0;
-  if (merged + total >= sent) break;
-  await new Promise((r) => setTimeout(r, 100));
-}
-const consumed = performance.now();
-await new Promise((r) => setTimeout(r, 1500));
-clearInterval(sampler);
-const after = await rss();
-peak = Math.max(peak, after);
-const head = await (await new Kvm(js).open(BUCKET_AGGREGATOR_STATE)).get(CHECKPOINT_HEAD_KEY);
-const checkpointBytes = head === null ? 0 : head.json<{ bytes: number }>().bytes;
-const s = last.sessions.find((x) => x.session === SESSION)!;
-const nodeA = s.nodes.find((n) => n.name === "node-a")!;
+const runs = [];
+for (let i = 0; i < RUNS; i++) runs.push(await floodRun());
+const { sent, published, consumed, last, s, nodeA, checkpointBytes } = runs[runs.length - 1]!;
+const idle = spread(runs.map((r) => r.idle / MiB));
+const peak = spread(runs.map((r) => r.peak / MiB));
+const after = spread(runs.map((r) => r.after / MiB));
 
-await aggregator.stop();
-await nc.close();
-await server.stop();
-
-const mib = (n: number) => `${(n / MiB).toFixed(0)} MiB`;
 console.log(`aggregator RSS while node-a floods (default limits)`);
 console.log(
   `  flood: ${sent} batches: ${FAKE_NAMES.toLocaleString("en")} fake names under a never-started session and ` +
     `${FAKE_NAMES.toLocaleString("en")} under a real one, ${TUPLES.toLocaleString("en")} socket tuples, ${WORKLOADS} workloads`,
 );
 console.log(
-  `  published in ${((published - start) / 1000).toFixed(1)} s, consumed after ${((consumed - start) / 1000).toFixed(1)} s`,
+  `  published in ${(published / 1000).toFixed(1)} s, consumed after ${(consumed / 1000).toFixed(1)} s (last of ${RUNS} runs, each with a fresh server and aggregator)`,
 );
 console.log(
   `  refused: ${last.refused?.unknownSession} messages of unknown sessions, ${s.refused?.unknownSyscall.toLocaleString("en")} unknown names, ` +
@@ -185,7 +208,10 @@ console.log(
 console.log(
   `  kept: ${(s.tuples ?? 0).toLocaleString("en")} count entries, ${nodeA.workloads} workloads from node-a (limited: ${nodeA.limited}); checkpoint ${(checkpointBytes / 1e6).toFixed(1)} MB`,
 );
-console.log(`  baseline (idle aggregator, same run): ${mib(idle)}`);
+console.log(`  baseline (idle aggregator, same run): ${formatSpread(idle, "MiB")}`);
 console.log(
-  `  peak RSS during the flood: ${mib(peak)}, after: ${mib(after)}; target < ${TARGET_MIB} MiB: ${peak < TARGET_MIB * MiB ? "met" : "NOT met"}`,
+  `  peak RSS during the flood: ${formatSpread(peak, "MiB")}; after: ${formatSpread(after, "MiB")}`,
+);
+console.log(
+  `  peak / idle: ${ratio(peak, idle)}; target peak < ${TARGET_MIB} MiB (median): ${peak.median < TARGET_MIB ? "met" : "NOT met"}`,
 );
