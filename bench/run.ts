@@ -55,8 +55,8 @@ aggregator) are wall time and only reliable on a quiet machine.
 \`JSON.parse\`, which alone takes about 58% of the JSON parser's CPU time (\`--cpu-prof\`); the parser
 adds what a naive reader skips (validation of every field with a counted error, exact nanosecond
 times, cgroup attribution, argument decoding). Profiling removed the avoidable part (argument keys
-built per alert, the timestamp's string slice and \`BigInt\` parse: 0.75× → 0.82× of the naive reader
-on an EPYC), but the rest is the price of \`JSON.parse\` plus correctness. The compact \`sc1\` layout, the
+built per alert, the timestamp's string slice and \`BigInt\` parse: 0.75× → 0.82× of the naive reader on an EPYC, in one interleaved measurement; full runs range from
+0.65× to 0.83×), but the rest is the price of \`JSON.parse\` plus correctness. The compact \`sc1\` layout, the
 agent's default, needs no \`JSON.parse\` and beats its naive \`split\` reader.
 
 **The aggregator's limit is its one thread, not NATS.** A plain durable consumer reads the same
