@@ -25,7 +25,7 @@ const KUBEPODS = `${CPU_HIERARCHY}/kubepods`;
 /** Why real-Falco tests cannot run here, or undefined when they can. */
 export function realFalcoSkipReason(): string | undefined {
   if (REAL_FALCO === undefined) {
-    return "SECCOMPOSE_TEST_FALCO is not set (path of a real Falco binary; .ci/run sets it when ../shared/falco/bin/falco exists)";
+    return "SECCOMPOSE_TEST_FALCO is not set (path of a real Falco binary; .ci/run sets it when the CI machine has the project's test Falco)";
   }
   if (!existsSync(REAL_FALCO)) return `SECCOMPOSE_TEST_FALCO=${REAL_FALCO} does not exist`;
   if (process.getuid?.() !== 0) return "real Falco needs root (BPF) and these tests create cgroups";
