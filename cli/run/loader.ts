@@ -4,6 +4,7 @@
  * says what matches runc and what does not). It needs Debian's libseccomp binding for Python.
  */
 import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { ErrorCodes, SeccomposeError } from "../../lib/errors.ts";
 
@@ -24,6 +25,12 @@ export function checkLoader(): void {
     throw new SeccomposeError(
       ErrorCodes.SC_LOADER_MISSING,
       `seccompose run needs Linux (seccomp filters); this is ${process.platform}`,
+    );
+  }
+  if (!existsSync(LOADER_SCRIPT)) {
+    throw new SeccomposeError(
+      ErrorCodes.SC_LOADER_MISSING,
+      `the profile loader ${LOADER_SCRIPT} is missing: this seccompose installation is incomplete (reinstall it)`,
     );
   }
   const probe = spawnSync(SYSTEM_PYTHON, ["-I", "-c", "import seccomp"], { encoding: "utf8" });

@@ -99,4 +99,10 @@ describe("the npm package", () => {
     expect(allowed).toContain("execve");
     expect(allowed).toContain("exit_group");
   });
+
+  it("installed from the tarball, runs the command under that profile (the loader ships with it)", async () => {
+    const out = join(dir, "true.json");
+    const { stderr } = await run(bin, ["run", "--profile", out, "--", "/bin/true"], { cwd: dir });
+    expect(stderr).toBe("");
+  });
 });
