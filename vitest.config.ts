@@ -15,11 +15,11 @@ export default defineConfig({
       exclude: ["**/*.test.ts", "lib/contracts/types.generated.ts"],
       reporter: ["text-summary", "json-summary"],
       reportsDirectory: "coverage",
-      // A floor from a measured subset (lib, cli and the agent's intake, edge and pods tests, on
-      // 2026-12-06: lines 40.7 %, statements 40.2 %, functions 36.2 %, branches 38.9 %), rounded
-      // down: coverage may rise, not fall. Processes the tests spawn (CLI, agent, aggregator) are
-      // not measured, so the integration tests add little.
-      thresholds: { lines: 40, statements: 40, functions: 36, branches: 38 },
+      // Today's figures for the whole suite, from `bash .ci/run` in a fresh clone on 2026-12-06
+      // (statements 74.7 %, branches 66.0 %, functions 74.0 %, lines 76.6 %), set 2–3 points lower
+      // because a clone without the real Falco skips its tests: coverage may rise, not fall.
+      // Processes the tests spawn (CLI, agent, aggregator) are not measured.
+      thresholds: { lines: 74, statements: 72, functions: 71, branches: 63 },
     },
   },
 });
