@@ -6,7 +6,6 @@
 import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { Objm } from "@nats-io/obj";
-import { connect } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensureEventStream, ensureKv } from "../../lib/nats/streams.ts";
@@ -33,7 +32,8 @@ import { SessionDirectory } from "../../lib/nats/session-directory.ts";
 import { eventually } from "../helpers/eventually.ts";
 import { startNatsServer } from "../helpers/nats.ts";
 import type { NatsServerHandle } from "../helpers/nats.ts";
-import { inboxPrefix, natsUsers, userName } from "./nats-users.ts";
+import { natsUsers } from "./nats-users.ts";
+import { connectAs as connectUser, testPassword } from "./nats-users.ts";
 import type { Component } from "./nats-users.ts";
 
 /** The second node name has dots, so its subject token differs from its name. */
@@ -41,20 +41,13 @@ const NODE_A = "node-a";
 const NODE_B = "ip-10-0-0-7.ec2.internal";
 const SESSION = "s1";
 const WORKLOAD = "default_Deployment_web_nginx";
-const password = (user: string) => `test-password-${user}`;
+const password = testPassword;
 
 let server: NatsServerHandle;
 const connections: NatsConnection[] = [];
 
 async function connectAs(component: Component, node?: string): Promise<NatsConnection> {
-  const user = userName(component, node);
-  const nc = await connect({
-    servers: server.url,
-    user,
-    pass: password(user),
-    inboxPrefix: inboxPrefix(component, node),
-    name: user,
-  });
+  const nc = await connectUser(server.url, component, node);
   connections.push(nc);
   return nc;
 }

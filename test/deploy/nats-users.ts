@@ -3,6 +3,7 @@
  * Secret holds it (users.json inside the server's `authorization` block), for the deployment tests.
  */
 import model from "../../deploy/nats-permissions.json" with { type: "json" };
+import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { subjectToken } from "../../lib/subjects.ts";
 
 export type Component = keyof typeof model.users;
@@ -79,4 +80,21 @@ export function natsUsers(nodeNames: readonly string[], passwordOf: (user: strin
       return { user, password: passwordOf(user), permissions: permissionsOf(component, node) };
     }),
   );
+}
+
+/** The password the tests give every user of the permission model. */
+export function testPassword(user: string): string {
+  return `test-password-${user}`;
+}
+
+/** Logs in to `url` as `component` (of `nodeName`), with its own user, password and inbox prefix. */
+export function connectAs(url: string, component: Component, nodeName?: string): Promise<NatsConnection> {
+  const user = userName(component, nodeName);
+  return connect({
+    servers: url,
+    user,
+    pass: testPassword(user),
+    inboxPrefix: inboxPrefix(component, nodeName),
+    name: user,
+  });
 }

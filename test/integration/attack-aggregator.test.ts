@@ -37,7 +37,8 @@ import {
   finMessageId,
   profileKey,
 } from "../../lib/subjects.ts";
-import { inboxPrefix, natsUsers, userName } from "../deploy/nats-users.ts";
+import { natsUsers } from "../deploy/nats-users.ts";
+import { connectAs as connectUser, testPassword } from "../deploy/nats-users.ts";
 import type { Component } from "../deploy/nats-users.ts";
 import { CHECKPOINT_HEAD_KEY } from "../../services/aggregator/checkpoint.ts";
 import { startAggregatorProcess, type AggregatorProcess } from "../helpers/aggregator-process.ts";
@@ -46,7 +47,7 @@ import { startNatsServer, type NatsServerHandle } from "../helpers/nats.ts";
 
 const NODE_A = "node-a";
 const NODE_B = "node-b";
-const password = (user: string) => `attack-test-${user}`;
+const password = testPassword;
 const ADMIN = { user: "admin", password: "attack-test-admin" };
 const WEB: WorkloadKey = { namespace: "shop", kind: "Deployment", name: "web", container: "nginx" };
 const SYSTEM: WorkloadKey = {
@@ -72,13 +73,7 @@ let profiles: KV;
 const connections: NatsConnection[] = [];
 
 async function connectAs(component: Component, node?: string): Promise<NatsConnection> {
-  const user = userName(component, node);
-  const nc = await connect({
-    servers: server.url,
-    user,
-    pass: password(user),
-    inboxPrefix: inboxPrefix(component, node),
-  });
+  const nc = await connectUser(server.url, component, node);
   connections.push(nc);
   return nc;
 }

@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
-import { connect, type Msg, type NatsConnection } from "@nats-io/transport-node";
+import type { Msg, NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { gather } from "../../cli/cluster/agents.ts";
 import type { ControlReply, SessionRecord } from "../../lib/contracts/types.ts";
@@ -25,7 +25,8 @@ import {
   replySubject,
   replySubjectsOf,
 } from "../../lib/subjects.ts";
-import { inboxPrefix, natsUsers, userName, type Component } from "../deploy/nats-users.ts";
+import { natsUsers, userName, type Component } from "../deploy/nats-users.ts";
+import { connectAs as connectUser, testPassword } from "../deploy/nats-users.ts";
 import { startAgentProcess, type AgentProcess } from "../helpers/agent-process.ts";
 import { sessionRecord } from "../helpers/cluster.ts";
 import { eventually } from "../helpers/eventually.ts";
@@ -37,7 +38,7 @@ const NODE_B = "node-b";
 const GHOST = "ghost-node";
 const MAX_ACTIVE = 6;
 const FORGED_STARTS = 1250;
-const password = (user: string) => `attack-test-${user}`;
+const password = testPassword;
 
 let dir: string;
 let server: NatsServerHandle;
@@ -49,13 +50,7 @@ let attacker: NatsConnection;
 const forgeries = { requests: 0 };
 
 async function connectAs(component: Component, node?: string): Promise<NatsConnection> {
-  const user = userName(component, node);
-  const nc = await connect({
-    servers: server.url,
-    user,
-    pass: password(user),
-    inboxPrefix: inboxPrefix(component, node),
-  });
+  const nc = await connectUser(server.url, component, node);
   connections.push(nc);
   return nc;
 }
