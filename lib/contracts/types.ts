@@ -27,6 +27,7 @@ export type {
   ProfileDocument,
   ProfileOptions,
   ProfilePointer,
+  RefusalCounts,
   ScmpArch,
   SessionFile,
   SessionFinalisedEvent,

@@ -19,6 +19,7 @@ import type {
   EventMessage,
   FinMarker,
   ProfileDocument,
+  RefusalCounts,
   SessionRecord,
   SyscallEventBatch,
   WorkloadKey,
@@ -81,24 +82,6 @@ const MAX_GAPS_PER_NODE = 64;
 const MAX_HELD_NODES = 5000;
 /** Names of refused nodes kept per session, for status. */
 const MAX_FOREIGN_NODES = 32;
-
-/** Why messages or events were refused; counted per session and in total, shown on status. */
-export interface RefusalCounts {
-  /** Messages for a session that has no record. */
-  unknownSession: number;
-  /** Messages from a node outside the session's node set. */
-  foreignNode: number;
-  /** Held messages dropped because the session ended before its node set was written. */
-  noNodeSet: number;
-  /** Messages beyond the per-node hold limit. */
-  heldOverflow: number;
-  /** Batches numbered, or FINs counting, beyond what is plausible. */
-  implausible: number;
-  /** Events whose name is no syscall of the batch's architecture. */
-  unknownSyscall: number;
-  /** Events refused by a workload or tuple limit. */
-  overLimit: number;
-}
 
 export type Refusal = Exclude<keyof RefusalCounts, "unknownSyscall" | "overLimit">;
 
