@@ -1,6 +1,7 @@
 /**
  * Runs the real node agent (services/agent/main.ts) as a separate process, supervising the
- * stand-in Falco exactly as it would supervise Falco, for integration tests and benchmarks.
+ * stand-in Falco exactly as it would supervise Falco (or a real Falco given by `falcoBinary`), for
+ * integration tests and benchmarks.
  */
 import { fileURLToPath } from "node:url";
 import { startServiceProcess, type ServiceProcess } from "./service-process.ts";
@@ -18,6 +19,8 @@ export interface AgentProcessOptions {
   /** Stand-in variables (STANDIN_MODE, ...) and anything else for the agent's environment. */
   env?: NodeJS.ProcessEnv;
   alertFormat?: "json" | "compact";
+  /** A real Falco binary to supervise instead of the stand-in. */
+  falcoBinary?: string;
   extraArgs?: string[];
 }
 
@@ -38,10 +41,9 @@ export async function startAgentProcess(options: AgentProcessOptions): Promise<A
     ...(options.kubeconfig ? ["--kubeconfig", options.kubeconfig] : []),
     "--http-port",
     "0",
-    "--falco-binary",
-    process.execPath,
-    "--falco-arg",
-    STANDIN_FALCO,
+    ...(options.falcoBinary !== undefined
+      ? ["--falco-binary", options.falcoBinary]
+      : ["--falco-binary", process.execPath, "--falco-arg", STANDIN_FALCO]),
     "--alert-format",
     options.alertFormat ?? "compact",
     ...(options.extraArgs ?? []),

@@ -13,8 +13,7 @@ import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { AGENT_MAIN } from "./agent-process.ts";
-import { startServiceProcess, type ServiceProcess } from "./service-process.ts";
+import { startAgentProcess, type AgentProcess } from "./agent-process.ts";
 
 /** Path of the real Falco binary, or undefined (tests then skip). */
 export const REAL_FALCO = process.env.SECCOMPOSE_TEST_FALCO || undefined;
@@ -191,8 +190,7 @@ export interface RealFalcoAgentOptions {
   configFile?: Record<string, unknown>;
 }
 
-export interface RealFalcoAgent extends ServiceProcess {
-  readonly httpPort: number;
+export interface RealFalcoAgent extends AgentProcess {
   readonly falcoConfigDir: string;
   /** SIGTERM (the agent stops Falco), then kill whatever of ours is left. */
   dispose(): Promise<void>;
@@ -204,33 +202,14 @@ export async function startRealFalcoAgent(options: RealFalcoAgentOptions): Promi
   const falcoConfigDir = join(options.stateDir, "falco");
   falcoConfigDirs.add(falcoConfigDir);
   await mkdir(options.stateDir, { recursive: true });
-  const args = [
-    AGENT_MAIN,
-    "--node-name",
-    options.node,
-    ...options.natsUrls.flatMap((u) => ["--nats-url", u]),
-    "--state-dir",
-    options.stateDir,
-    "--pods-file",
-    options.podsFile,
-    "--http-port",
-    "0",
-    "--falco-binary",
-    REAL_FALCO,
-    "--alert-format",
-    options.alertFormat ?? "compact",
-  ];
+  const extraArgs: string[] = [];
   if (options.configFile !== undefined) {
     const path = join(options.stateDir, "agent-config.json");
     await writeFile(path, JSON.stringify(options.configFile));
-    args.push("--config", path);
+    extraArgs.push("--config", path);
   }
-  const { service, ready } = await startServiceProcess(
-    `agent ${options.node} (real Falco)`,
-    args,
-    options.env ?? {},
-    (e) => e.msg === "agent started",
-  );
+  const { configFile: _, ...agentOptions } = options;
+  const service = await startAgentProcess({ ...agentOptions, falcoBinary: REAL_FALCO, extraArgs });
   const dispose = async () => {
     const stopped = service.stop();
     const timeout = new Promise<void>((resolve) => setTimeout(resolve, 20_000).unref());
@@ -238,7 +217,7 @@ export async function startRealFalcoAgent(options: RealFalcoAgentOptions): Promi
     await service.kill().catch(() => {});
     for (const pid of ourFalcoPids()) killQuietly(pid);
   };
-  return Object.assign(service, { httpPort: ready.httpPort as number, falcoConfigDir, dispose });
+  return Object.assign(service, { falcoConfigDir, dispose });
 }
 
 /** A pods file (the agent's source of pods outside Kubernetes) for containers of one namespace. */
