@@ -5,10 +5,13 @@
  * syscall and 5,000 workloads. Reported: the aggregator's RSS (sampled from /proc every 50 ms)
  * beside the same process's idle RSS measured first in this run, and the checkpoint's size.
  * Three runs, each with a fresh server and aggregator: median and spread. Target: peak RSS under 300 MiB.
+ * The aggregator runs with the NODE_OPTIONS of the shipped Deployment, so the figure is what ships.
  *
  *   npx node bench/aggregator-flood.bench.ts [fakeNamesPerSession]
  */
 import { readFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import { parse as parseYaml } from "yaml";
 import { jetstream } from "@nats-io/jetstream";
 import type { PubAck } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
@@ -40,6 +43,24 @@ const PER_BATCH = 4000;
 const SESSION = "flooded";
 const MiB = 1024 * 1024;
 const RUNS = 3;
+const DEPLOYMENT = fileURLToPath(
+  new URL("../deploy/kustomize/base/aggregator/deployment.yaml", import.meta.url),
+);
+
+interface EnvVar {
+  name: string;
+  value?: string;
+}
+
+/** The NODE_OPTIONS the shipped aggregator Deployment sets, or "" when it sets none. */
+async function shippedNodeOptions(): Promise<string> {
+  const deployment = parseYaml(await readFile(DEPLOYMENT, "utf8")) as {
+    spec: { template: { spec: { containers: Array<{ name: string; env?: EnvVar[] }> } } };
+  };
+  const container = deployment.spec.template.spec.containers.find((c) => c.name === "aggregator");
+  return container?.env?.find((e) => e.name === "NODE_OPTIONS")?.value ?? "";
+}
+const NODE_OPTIONS = await shippedNodeOptions();
 
 /** One flood against a fresh nats-server and aggregator. */
 async function floodRun() {
@@ -47,6 +68,7 @@ async function floodRun() {
   const aggregator = await startAggregatorProcess({
     natsUrls: [server.url],
     extraArgs: ["--checkpoint-interval-ms", "500"],
+    env: { NODE_OPTIONS },
   });
   const nc = await connect({ servers: server.url, noAsyncTraces: true });
   const js = jetstream(nc);
@@ -194,6 +216,7 @@ const peak = spread(runs.map((r) => r.peak / MiB));
 const after = spread(runs.map((r) => r.after / MiB));
 
 console.log(`aggregator RSS while node-a floods (default limits)`);
+console.log(`  aggregator NODE_OPTIONS from the shipped Deployment: ${NODE_OPTIONS || "(none)"}`);
 console.log(
   `  flood: ${sent} batches: ${FAKE_NAMES.toLocaleString("en")} fake names under a never-started session and ` +
     `${FAKE_NAMES.toLocaleString("en")} under a real one, ${TUPLES.toLocaleString("en")} socket tuples, ${WORKLOADS} workloads`,
