@@ -17,6 +17,7 @@
 import { createHash } from "node:crypto";
 import { pack, unpack } from "msgpackr";
 import { SeccomposeError } from "../../lib/errors.ts";
+import { isCasConflict } from "../../lib/nats/errors.ts";
 import type { StateSnapshot } from "./session-state.ts";
 
 export const CHECKPOINT_HEAD_KEY = "checkpoint";
@@ -84,12 +85,6 @@ export function sha256Hex(bytes: Uint8Array): string {
 
 function chunkKey(instance: string, slot: "a" | "b", index: number): string {
   return `chunk.${instance}.${slot}.${index}`;
-}
-
-function isCasConflict(err: unknown): boolean {
-  const code = (err as { code?: unknown }).code;
-  // 10071: wrong last sequence (update); 10164: the same when the stream cannot tell; create of an existing key.
-  return code === 10071 || code === 10164 || /wrong last sequence|key exists/i.test(String(err));
 }
 
 export interface LoadedCheckpoint {

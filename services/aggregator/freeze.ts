@@ -9,6 +9,7 @@ import type { Logger } from "pino";
 import type { ErrorBody, FreezeReply, FreezeRequest, SessionRecord } from "../../lib/contracts/types.ts";
 import { isValid } from "../../lib/contracts/validators.ts";
 import { SeccomposeError } from "../../lib/errors.ts";
+import { isCasConflict } from "../../lib/nats/errors.ts";
 import { BUCKET_SESSIONS } from "../../lib/subjects.ts";
 import { AGGREGATOR_FREEZE_SUBJECT } from "../../lib/subjects.ts";
 
@@ -49,8 +50,7 @@ export async function applyFreeze(sessions: KV, request: FreezeRequest): Promise
       await sessions.update(request.session, JSON.stringify(next), entry.revision);
       return { session: request.session, frozen: next.continuous?.frozen ?? [] };
     } catch (err) {
-      const code = (err as { code?: unknown }).code;
-      if (code !== 10071 && code !== 10164) throw err;
+      if (!isCasConflict(err)) throw err;
     }
   }
 }

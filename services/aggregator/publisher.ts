@@ -30,6 +30,7 @@ import {
   profileKey,
   statusEventSubject,
 } from "../../lib/subjects.ts";
+import { isCasConflict } from "../../lib/nats/errors.ts";
 import { sha256Hex } from "./checkpoint.ts";
 
 const encoder = new TextEncoder();
@@ -54,11 +55,6 @@ export function storedProfile(key: string, doc: ProfileDocument, kvValueMaxBytes
     sha256: sha256Hex(bytes),
   };
   return { where: "object", object: bytes, value: encoder.encode(JSON.stringify(pointer)) };
-}
-
-function isCasConflict(err: unknown): boolean {
-  const code = (err as { code?: unknown }).code;
-  return code === 10071 || code === 10164;
 }
 
 export interface PublisherOptions {
