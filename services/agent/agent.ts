@@ -242,6 +242,7 @@ export async function startAgent(config: ResolvedAgentConfig, logger: Logger): P
   const http = await startAgentHttpServer({
     port: config.httpPort,
     health: () => manager.health(),
+    publisher: () => publisher.stats(),
     control: () => control.stats(),
     readiness: agentReadiness(trackConnected(nc), () => falco.status()),
     logger,

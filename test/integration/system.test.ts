@@ -9,6 +9,7 @@ import { scmpArchesForNode } from "../../lib/syscalls/architectures.ts";
 import { runUnderProfile } from "../helpers/enforce.ts";
 import { aggregatorStatus } from "../../cli/cluster/aggregator.ts";
 import { control, readSessionMessages } from "../helpers/cluster.ts";
+import { agentMetric } from "../helpers/agent-process.ts";
 import { eventually } from "../helpers/eventually.ts";
 import { System, type NodeSpec, type PodSpec } from "./system.ts";
 
@@ -157,20 +158,39 @@ describe("the whole system: 3 agents, 2 workloads, driven through the CLI", () =
 
   it("gives byte-identical profiles when the single NATS server restarts while agents spool", async () => {
     let replayed = 0;
+    const outage = { spooled: 0, replayedDuring: 0, sentDuring: 0, replayed: 0, sentAfter: 0 };
     const faulty = await run("nats-restart", {
       fault: async (system) => {
+        const agents = [...system.agents.values()];
         await system.servers[0]!.kill();
-        await new Promise((r) => setTimeout(r, 4000));
+        // The outage lasts until an agent has spooled something, however long that takes.
+        const spooler = await eventually("an agent to spool while NATS is down", async () => {
+          for (const a of agents)
+            if ((await agentMetric(a, "seccompose_agent_messages_spooled_total")) > 0) return a;
+          return undefined;
+        });
+        outage.spooled = await agentMetric(spooler, "seccompose_agent_messages_spooled_total");
+        outage.replayedDuring = await agentMetric(spooler, "seccompose_agent_messages_replayed_total");
+        outage.sentDuring = await agentMetric(spooler, "seccompose_agent_batches_sent_total");
         await system.servers[0]!.restart();
         await eventually("agents to replay their spool", () => {
-          replayed = [...system.agents.values()].filter((a) =>
+          replayed = agents.filter((a) =>
             a.logs.some((l) => l.msg === "spooled event messages replayed to JetStream"),
           ).length;
           return replayed > 0 ? true : undefined;
         });
+        outage.replayed = await eventually("the spooling agent to replay what it spooled", async () => {
+          const n = await agentMetric(spooler, "seccompose_agent_messages_replayed_total");
+          return n >= outage.spooled ? n : undefined;
+        });
+        outage.sentAfter = await agentMetric(spooler, "seccompose_agent_batches_sent_total");
       },
     });
     expect(replayed).toBeGreaterThan(0);
+    // A spooled batch counts as sent only once JetStream acknowledged its replay.
+    expect(outage.sentAfter - outage.sentDuring).toBeGreaterThanOrEqual(
+      outage.replayed - outage.replayedDuring,
+    );
     expect(faulty.files).toEqual(reference.files);
   }, 180_000);
 
