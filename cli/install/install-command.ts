@@ -21,6 +21,7 @@ import { checkNodes, type NodeCheck } from "../../lib/k8s/nodes.ts";
 import { AGENT_DAEMONSET } from "../cluster/agents.ts";
 import { withCluster } from "../cluster/connection.ts";
 import { addClusterOptions, clusterSettings, type ClusterFlags } from "../cluster/options.ts";
+import { outputOption } from "../output-option.ts";
 import { note, parseDuration, printJson, warn } from "../output.ts";
 import { createProgress } from "../progress.ts";
 import {
@@ -56,22 +57,18 @@ export function registerInstall(program: Command): void {
       "default",
     )
     .option("--dry-run", "print what would be applied (-o yaml or json) and change nothing")
-    .option("-o, --output <format>", "text, json, or with --dry-run yaml")
+    .addOption(outputOption(["text", "json", "yaml"]))
     .option("--timeout <duration>", "how long to wait for the rollout", "5m")
     .option("--force-conflicts", "take over fields another field manager owns");
   addClusterOptions(install, { output: false });
   install.action(async (flags: InstallFlags) => {
-    const output = flags.output ?? "text";
-    if (!["text", "json", "yaml"].includes(output) || (output === "yaml" && !flags.dryRun)) {
-      throw new SeccomposeError(
-        "SC_USAGE",
-        `-o/--output must be text or json${flags.dryRun ? " or yaml" : " (yaml needs --dry-run)"}, not "${output}"`,
-      );
-    }
+    if (flags.output === "yaml" && !flags.dryRun)
+      throw new SeccomposeError("SC_USAGE", "-o yaml needs --dry-run: only the manifests print as YAML");
     const overlay = parseOverlay(flags.overlay);
     const timeoutMs = parseDuration(flags.timeout, "--timeout");
     const { output: _output, ...cluster } = flags;
     const settings = await clusterSettings(cluster);
+    const output = flags.output ?? settings.output;
     await withCluster(settings, async (ctx) => {
       const kube = ctx.kube();
       const plan = await planInstall(kube, overlay, settings.namespace);

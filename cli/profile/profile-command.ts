@@ -84,7 +84,7 @@ export function registerProfile(program: Command, setExitCode: (code: number) =>
     .option("--output-file <file>", "write to this file instead of stdout")
     .option("--install", "have every agent install the OCI JSON in its node's kubelet seccomp directory")
     .option("--expect-agents <n|nodes>", "outside Kubernetes, with --install: the agents to expect");
-  addClusterOptions(get);
+  addClusterOptions(get, { destination: { flag: "--output-file", what: "the profile" } });
   get.action(async (session: string, query: string, flags: GetFlags) => {
     const settings = await clusterSettings(flags);
     const format = parseProfileFileFormat(flags.format ?? settings.config.format ?? "oci");

@@ -56,10 +56,10 @@ export function registerStop(program: Command, setExitCode: (code: number) => vo
     )
     .argument("<session>", "session id")
     .option("--timeout <duration>", "how long to wait for every node's data (default 60s, or timeoutSeconds)")
-    .option("-o, --output-dir <dir>", "where the profiles go (default: the session file's output.dir, or .)")
+    .option("--output-dir <dir>", "where the profiles go (default: the session file's output.dir, or .)")
     .option("--format <format>", "oci, spo or configmap (default: your `format` default, or oci)")
     .option("-f, --file <session.yaml>", "take output.dir and output.format from this session file");
-  addClusterOptions(cmd);
+  addClusterOptions(cmd, { destination: { flag: "--output-dir", what: "the profiles" } });
   cmd.action(async (id: string, flags: StopFlags) => {
     const settings = await clusterSettings(flags);
     const file = flags.file !== undefined ? await readSessionFile(flags.file) : {};

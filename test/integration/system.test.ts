@@ -77,7 +77,7 @@ async function run(
     await opts.fault?.(system, session);
     await system.settle(session, CONTAINERS);
     const out = join(root, `${name}.profiles`);
-    const stopped = await system.cli(["stop", session, "-o", out, "--timeout", "90s"]);
+    const stopped = await system.cli(["stop", session, "--output-dir", out, "--timeout", "90s"]);
     expect(stopped.code, stopped.stderr).toBe(opts.stopCode ?? 0);
     const files = new Map<string, string>();
     for (const f of (await readdir(out)).sort()) files.set(f, await readFile(join(out, f), "utf8"));
