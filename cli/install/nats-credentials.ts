@@ -13,7 +13,7 @@ import { ErrorCodes, SeccomposeError, isSeccomposeError } from "../../lib/errors
 import type { Kube } from "../../lib/k8s/client.ts";
 import type { ManifestObject } from "../../lib/k8s/apply.ts";
 import { subjectToken } from "../../lib/subjects.ts";
-import { bcryptHash, bcryptVerify } from "./bcrypt.ts";
+import bcrypt from "bcryptjs";
 
 export const SECRET_NATS_AUTH = "nats-auth";
 export const SECRET_AGENT = "seccompose-agent-nats";
@@ -129,22 +129,30 @@ function forNode<T>(value: T, nodeName: string): T {
   ) as T;
 }
 
+/** The cost nats-server's own `nats server passwd` uses. */
+const BCRYPT_COST = 11;
+
 /** users.json for the broker: every user with its permissions and a bcrypt hash (an existing one when it matches). */
 export async function usersJson(
   credentials: NatsCredentials,
   existingHashes: ReadonlyMap<string, string>,
 ): Promise<string> {
   const model = await permissionModel();
-  const hash = (user: string, password: string): string => {
+  const hash = async (user: string, password: string): Promise<string> => {
     const known = existingHashes.get(user);
-    return known !== undefined && bcryptVerify(password, known) ? known : bcryptHash(password);
+    if (known !== undefined && (await bcrypt.compare(password, known).catch(() => false))) return known;
+    return bcrypt.hash(password, BCRYPT_COST);
   };
   const users: Array<{ user: string; password: string; permissions: unknown }> = [];
   for (const [component, spec] of Object.entries(model.users)) {
     if (spec.perNode) {
       for (const [node, password] of Object.entries(credentials.agents)) {
         const user = forNode(spec.user, node);
-        users.push({ user, password: hash(user, password), permissions: forNode(spec.permissions, node) });
+        users.push({
+          user,
+          password: await hash(user, password),
+          permissions: forNode(spec.permissions, node),
+        });
       }
     } else {
       const password =
@@ -159,7 +167,11 @@ export async function usersJson(
           `deploy/nats-permissions.json names component "${component}", which install has no password for`,
         );
       }
-      users.push({ user: spec.user, password: hash(spec.user, password), permissions: spec.permissions });
+      users.push({
+        user: spec.user,
+        password: await hash(spec.user, password),
+        permissions: spec.permissions,
+      });
     }
   }
   return `${JSON.stringify({ users }, null, 2)}\n`;
