@@ -11,6 +11,9 @@ import { aggregatorStatus } from "../../cli/cluster/aggregator.ts";
 import { control, readSessionMessages } from "../helpers/cluster.ts";
 import { agentMetric } from "../helpers/agent-process.ts";
 import { eventually } from "../helpers/eventually.ts";
+import type { NatsServerHandle } from "../helpers/nats.ts";
+import { STREAM_EVENTS } from "../../lib/subjects.ts";
+import { jetstreamManager } from "@nats-io/jetstream";
 import { System, type NodeSpec, type PodSpec } from "./system.ts";
 
 /**
@@ -133,8 +136,13 @@ describe("the whole system: 3 agents, 2 workloads, driven through the CLI", () =
   it("gives byte-identical profiles after the aggregator is SIGKILLed and restarted mid-session", async () => {
     let restored = false;
     const faulty = await run("aggregator-kill", {
-      fault: async (system) => {
-        await new Promise((r) => setTimeout(r, 1500));
+      fault: async (system, session) => {
+        // Killed once it has merged part of the session and a checkpoint covers some of it.
+        await eventually("the aggregator to merge and checkpoint part of the session", async () => {
+          const status = await aggregatorStatus(system.nc, session);
+          const merged = status.sessions.find((x) => x.session === session)?.batchesMerged ?? 0;
+          return merged > 0 && (status.checkpoint?.streamSeq ?? 0) > 0;
+        });
         await system.aggregator.kill();
         await system.restartAggregator();
         restored = system.aggregator.logs.some((l) => l.msg === "restored the checkpoint");
@@ -145,14 +153,41 @@ describe("the whole system: 3 agents, 2 workloads, driven through the CLI", () =
   }, 180_000);
 
   it("gives byte-identical profiles when one node of a 3-node NATS cluster is killed and restarted", async () => {
+    const seen = { leader: "", newLeader: "", lastSeqAtKill: 0, lastSeqAtStop: 0 };
+    let killed: NatsServerHandle | undefined;
     const faulty = await run("nats-cluster-node", {
       cluster: true,
+      keep: true,
+      // The stream's leader is killed and stays down for the rest of the session (settle and stop).
       fault: async (system) => {
-        await system.servers[2]!.kill();
-        await new Promise((r) => setTimeout(r, 3000));
-        await system.servers[2]!.restart();
+        const jsm = await jetstreamManager(system.nc);
+        const before = await jsm.streams.info(STREAM_EVENTS);
+        seen.leader = before.cluster?.leader ?? "";
+        seen.lastSeqAtKill = before.state.last_seq;
+        killed = system.servers.find((s) => s.name === seen.leader);
+        expect(killed, `stream leader ${seen.leader}`).toBeDefined();
+        await killed!.kill();
+        seen.newLeader = await eventually("another server to lead SC_EVENTS", async () => {
+          const leader = (await jsm.streams.info(STREAM_EVENTS)).cluster?.leader;
+          return leader !== undefined && leader !== seen.leader ? leader : undefined;
+        });
       },
     });
+    try {
+      const jsm = await jetstreamManager(faulty.system.nc);
+      seen.lastSeqAtStop = (await jsm.streams.info(STREAM_EVENTS)).state.last_seq;
+      await killed!.restart();
+      // The restarted server catches up as a replica of the stream.
+      await eventually("the restarted server to be a current replica again", async () => {
+        const info = await jsm.streams.info(STREAM_EVENTS);
+        return info.cluster?.replicas?.some((r) => r.name === seen.leader && r.current) ?? false;
+      });
+    } finally {
+      await faulty.system.stop();
+    }
+    expect(seen.newLeader).not.toBe(seen.leader);
+    // The end of the session (final batches, FINs) went through the cluster while the old leader was down.
+    expect(seen.lastSeqAtStop).toBeGreaterThan(seen.lastSeqAtKill);
     expect(faulty.files).toEqual(reference.files);
   }, 180_000);
 
