@@ -1,17 +1,12 @@
-import { setTimeout as sleep } from "node:timers/promises";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isSeccomposeError } from "../errors.ts";
+import { eventually } from "../../test/helpers/eventually.ts";
 import { getFreePort, startNatsServer } from "../../test/helpers/nats.ts";
 import type { NatsServerHandle } from "../../test/helpers/nats.ts";
 import { connectNats, trackConnected } from "./connect.ts";
 
 const logger = pino({ level: "silent" });
-
-async function until(condition: () => boolean): Promise<boolean> {
-  for (let i = 0; i < 400 && !condition(); i++) await sleep(25);
-  return condition();
-}
 
 describe("connectNats", () => {
   let server: NatsServerHandle;
@@ -69,9 +64,9 @@ describe("connectNats", () => {
     const connected = trackConnected(nc);
     expect(connected()).toBe(true);
     await server.kill();
-    expect(await until(() => !connected())).toBe(true);
+    await eventually("the connection to be seen as lost", () => !connected());
     await server.restart();
-    expect(await until(connected)).toBe(true);
+    await eventually("the connection to be seen as back", connected);
     await nc.close();
     expect(connected()).toBe(false);
   });

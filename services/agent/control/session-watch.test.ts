@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from "node:timers/promises";
 import { connect } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
@@ -14,6 +13,7 @@ import type {
 import { SessionDirectory } from "../../../lib/nats/session-directory.ts";
 import { ensureKv } from "../../../lib/nats/streams.ts";
 import { BUCKET_SESSIONS } from "../../../lib/subjects.ts";
+import { eventually } from "../../../test/helpers/eventually.ts";
 import { startNatsServer } from "../../../test/helpers/nats.ts";
 import type { NatsServerHandle } from "../../../test/helpers/nats.ts";
 import type { AgentController } from "../ports.ts";
@@ -57,14 +57,6 @@ class RecordingController implements AgentController {
   nodeProfiles(): ProfileDocument[] {
     return [];
   }
-}
-
-async function until(condition: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    if (condition()) return;
-    await sleep(25);
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 describe("SessionWatch", () => {
@@ -124,11 +116,11 @@ describe("SessionWatch", () => {
     expect(controller.calls).toEqual([]);
 
     await kv.put("s-live", JSON.stringify(sessionRecord("s-live", "running")));
-    await until(() => controller.calls.length === 1, "the start");
+    await eventually("the start", () => controller.calls.length === 1);
     await kv.put("s-live", JSON.stringify(sessionRecord("s-live", "stopping")));
-    await until(() => controller.calls.length === 2, "the stop");
+    await eventually("the stop", () => controller.calls.length === 2);
     await kv.delete("s-gone");
-    await until(() => controller.calls.length === 3, "the stop of a deleted record");
+    await eventually("the stop of a deleted record", () => controller.calls.length === 3);
 
     expect(controller.calls).toEqual(["start s-live", "stop s-live", "stop s-gone"]);
     expect(watch.stats()).toEqual({ applied: 3, invalid: 0, failed: 0 });
@@ -155,7 +147,7 @@ describe("SessionWatch", () => {
 
     // A stream purge republishes nothing: only the check of the stream's sequences finds it.
     await (await jetstreamManager(nc)).streams.purge(`KV_${BUCKET_SESSIONS}`);
-    await until(() => controller.calls.length === 2, "the stop of the purged record");
+    await eventually("the stop of the purged record", () => controller.calls.length === 2);
     expect(controller.calls).toEqual(["start s-purged", "stop s-purged"]);
   });
 });
