@@ -2,9 +2,10 @@
  * A stand-in for the Kubernetes API server, for tests of lib/k8s: plain HTTP on 127.0.0.1 with
  * bearer-token auth, speaking enough of the real API that @kubernetes/client-node works against it
  * unchanged — discovery, list/get/create/update/patch/delete, label and field selectors, resource
- * versions, watches (so informers work), server-side apply with field ownership and conflicts,
- * status subresources, and the pods/portforward WebSocket protocol (v4.channel.k8s.io) bridged to
- * a local TCP port.
+ * versions, watches (so informers work), server-side apply with field ownership and conflicts
+ * (lists with a merge key, such as `containers`, owned item by item as the real server's
+ * associative lists), status subresources, and the pods/portforward WebSocket protocol
+ * (v4.channel.k8s.io) bridged to a local TCP port.
  *
  * What it leaves out, on purpose: TLS, admission and validation, garbage collection (deleting a
  * Deployment leaves its pods), graceful pod termination (DELETE removes at once), pagination, and
