@@ -56,7 +56,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   },
   {
     names: ["profile"],
-    summaries: ["list, get, compare, install and freeze recorded profiles"],
+    summaries: ["list, get, compare, install and freeze recorded profiles, and bind workloads to them"],
     load: async () => (await import("./profile/profile-command.ts")).registerProfile,
   },
   {

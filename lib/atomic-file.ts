@@ -108,8 +108,8 @@ async function createTemporary(
   }
 }
 
-/** Makes the rename itself durable: without it a crash can bring back the old file. */
-async function syncDirectory(dir: string): Promise<void> {
+/** Makes a rename or an unlink in `dir` durable: without it a crash can bring back the old file. */
+export async function syncDirectory(dir: string): Promise<void> {
   const handle = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
   try {
     await handle.sync();

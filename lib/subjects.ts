@@ -8,6 +8,8 @@ export const BUCKET_SESSIONS = "sc_sessions";
 export const BUCKET_PROFILES = "sc_profiles";
 export const BUCKET_AGGREGATOR_STATE = "sc_aggregator";
 export const OBJECT_STORE_PROFILES = "sc_profiles_big";
+/** Profiles `profile apply` installed on every node (key: profile name); agents install them at start. */
+export const BUCKET_INSTALLED = "sc_installed";
 export const AGGREGATOR_DURABLE = "sc_aggregator";
 
 /** Scatter-gather control requests, answered by every agent. */
@@ -16,6 +18,7 @@ export const CONTROL_SUBJECTS = {
   stop: "sc.ctl.stop",
   status: "sc.ctl.status",
   health: "sc.ctl.health",
+  installed: "sc.ctl.installed",
 } as const;
 
 /**
@@ -59,8 +62,8 @@ export function eventSubject(session: string, node: string): string {
 
 export const EVENT_SUBJECTS_ALL = "sc.ev.>";
 
-/** Requests for one agent only (render its node's profile, install a profile on its node). */
-export function nodeControlSubject(node: string, op: "profile" | "install"): string {
+/** Requests for one agent only (render its node's profile, install or remove a profile on its node). */
+export function nodeControlSubject(node: string, op: "profile" | "install" | "uninstall"): string {
   return `sc.node.${subjectToken(node)}.${op}`;
 }
 

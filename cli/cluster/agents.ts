@@ -140,7 +140,7 @@ export async function gather(
 export async function requestNode(
   nc: NatsConnection,
   node: string,
-  op: "profile" | "install",
+  op: "profile" | "install" | "uninstall",
   body: Record<string, unknown>,
   timeoutMs = 10_000,
 ): Promise<ControlReply> {

@@ -26,7 +26,8 @@ import { SessionStore } from "../cluster/session-store.ts";
 import { installOnNodes } from "./install-profile.ts";
 import { diffProfiles, formatDiff, rightAllowsMore } from "./profile-diff.ts";
 import { parseProfileFileFormat, renderProfileDocument, seccompProfileSnippet } from "./profile-files.ts";
-import { decodeWorkloadToken, resolveWorkload, type KnownWorkload } from "./workload-ref.ts";
+import { decodeWorkloadToken, knownWorkloads, parseRevision, resolveWorkload } from "./workload-ref.ts";
+import { registerProfileApply } from "./apply-command.ts";
 
 interface GetFlags extends ClusterFlags {
   revision?: string;
@@ -43,7 +44,7 @@ interface FreezeFlags extends ClusterFlags {
 export function registerProfile(program: Command, setExitCode: (code: number) => void): void {
   const profile = program
     .command("profile")
-    .summary("list, get, compare, install and freeze recorded profiles");
+    .summary("list, get, compare, install and freeze recorded profiles, and bind workloads to them");
 
   const list = profile
     .command("list")
@@ -199,6 +200,8 @@ export function registerProfile(program: Command, setExitCode: (code: number) =>
       note(`session ${session}: frozen ${frozen.length > 0 ? terminalSafe(frozen.join(", ")) : "nothing"}`);
     }
   });
+
+  registerProfileApply(profile, setExitCode);
 }
 
 /** Written like a path (./x, ../x, /x) or with a profile file's extension: the user meant a file. */
@@ -217,13 +220,6 @@ function isProfileFile(ref: string): boolean {
     );
   }
   return false;
-}
-
-function parseRevision(value: string): number {
-  if (!/^\d+$/.test(value) || Number(value) < 1) {
-    throw new SeccomposeError("SC_USAGE", `--revision must be a positive integer, not "${value}"`);
-  }
-  return Number(value);
 }
 
 interface ProfileRow {
@@ -266,17 +262,6 @@ async function listProfiles(ctx: ClusterContext, session: string | undefined): P
     rows.push({ ...summary(doc), revisions: revisions.map((r) => r.revision!) });
   }
   return rows;
-}
-
-/** The workloads with a stored profile in the session, from the keys alone. */
-async function knownWorkloads(profiles: ProfileStore, session: string): Promise<KnownWorkload[]> {
-  const known: KnownWorkload[] = [];
-  for (const k of await profiles.keys(session)) {
-    if (k.revision !== undefined) continue;
-    const workload = decodeWorkloadToken(k.token);
-    if (workload !== undefined) known.push({ token: k.token, workload });
-  }
-  return known;
 }
 
 async function sessionRecord(ctx: ClusterContext, id: string): Promise<SessionRecord | undefined> {

@@ -80,7 +80,13 @@ export type EventMessage = SyscallEventBatch | FinMarker;
  * via the `definition` "ControlRequest".
  */
 export type ControlRequest =
-  StartRequest | StopRequest | StatusRequest | HealthRequest | InstallProfileRequest;
+  | StartRequest
+  | StopRequest
+  | StatusRequest
+  | HealthRequest
+  | InstallProfileRequest
+  | InstalledListRequest
+  | UninstallProfileRequest;
 /**
  * The CLI's random token for this request: the agent replies on sc.reply.<replyToken>.<node>.
  *
@@ -122,6 +128,11 @@ export interface SeccomposeContracts {
   InstallProfileRequest?: InstallProfileRequest;
   ProfileFileName?: ProfileFileName;
   InstalledProfile?: InstalledProfile;
+  InstalledListRequest?: InstalledListRequest;
+  UninstallProfileRequest?: UninstallProfileRequest;
+  UninstalledProfile?: UninstalledProfile;
+  ProfileSyncReport?: ProfileSyncReport;
+  InstalledProfileMark?: InstalledProfileMark;
   ControlReply?: ControlReply;
   NodeSessionStatus?: NodeSessionStatus;
   AgentHealth?: AgentHealth;
@@ -379,6 +390,31 @@ export interface InstallProfileRequest {
   profile: string;
 }
 /**
+ * Request on sc.ctl.installed (every agent answers): the profiles in the agent's seccomp directory, and its last sync from KV sc_installed.
+ *
+ * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
+ * via the `definition` "InstalledListRequest".
+ */
+export interface InstalledListRequest {
+  schemaVersion: 1;
+  op: "installed";
+  requestId: string;
+  replyToken: ReplyToken;
+}
+/**
+ * Request on sc.node.<node>.uninstall: the agent removes <seccompDir>/<name>.json from its node; a name is one file name, never a path.
+ *
+ * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
+ * via the `definition` "UninstallProfileRequest".
+ */
+export interface UninstallProfileRequest {
+  schemaVersion: 1;
+  op: "uninstall";
+  requestId: string;
+  replyToken: ReplyToken;
+  name: ProfileFileName;
+}
+/**
  * What an agent installed, in the reply to an InstallProfileRequest.
  *
  * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
@@ -398,6 +434,65 @@ export interface InstalledProfile {
   unchanged?: boolean;
 }
 /**
+ * What an agent did for an UninstallProfileRequest.
+ *
+ * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
+ * via the `definition` "UninstalledProfile".
+ */
+export interface UninstalledProfile {
+  name: ProfileFileName;
+  /**
+   * Absolute path of the file on the node.
+   */
+  path: string;
+  /**
+   * False when there was no such file (nothing to do).
+   */
+  removed: boolean;
+}
+/**
+ * The agent's last sync of its seccomp directory with KV sc_installed (at start-up): profiles written, profiles removed because they were uninstalled, and failures.
+ *
+ * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
+ * via the `definition` "ProfileSyncReport".
+ */
+export interface ProfileSyncReport {
+  at: Timestamp;
+  installed: ProfileFileName[];
+  unchanged: ProfileFileName[];
+  removed: ProfileFileName[];
+  /**
+   * @maxItems 100
+   */
+  errors: {
+    name: string;
+    code: string;
+    message: string;
+  }[];
+}
+/**
+ * Value of KV sc_installed under key <name>: a profile `profile apply` installed on every node, which agents install when they start (new nodes, restarted agents). Written by the CLI only; deleted by `profile uninstall`, and agents then remove the file.
+ *
+ * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
+ * via the `definition` "InstalledProfileMark".
+ */
+export interface InstalledProfileMark {
+  schemaVersion: 1;
+  name: ProfileFileName;
+  /**
+   * The OCI seccomp profile as JSON text, written as is.
+   */
+  profile: string;
+  sha256: string;
+  session: SessionId;
+  workload: WorkloadKey;
+  /**
+   * enforce: the recorded profile; complain: its SCMP_ACT_LOG variant.
+   */
+  mode: "enforce" | "complain";
+  markedAt: Timestamp;
+}
+/**
  * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
  * via the `definition` "ControlReply".
  */
@@ -410,6 +505,12 @@ export interface ControlReply {
   health?: AgentHealth;
   sessions?: NodeSessionStatus[];
   installed?: InstalledProfile;
+  /**
+   * Reply to an InstalledListRequest: every profile file in the agent's seccomp directory.
+   */
+  profiles?: InstalledProfile[];
+  sync?: ProfileSyncReport;
+  uninstalled?: UninstalledProfile;
 }
 /**
  * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
@@ -470,7 +571,7 @@ export interface NodeSessionStatus {
   droppedEvents?: number;
 }
 /**
- * Requests on sc.ctl.<op> (scatter-gather to every agent) and on sc.node.<node>.profile|install, and each agent's reply, which it publishes on sc.reply.<replyToken>.<node> (a subject only that node's NATS user may publish to).
+ * Requests on sc.ctl.<op> (scatter-gather to every agent) and on sc.node.<node>.profile|install|uninstall, and each agent's reply, which it publishes on sc.reply.<replyToken>.<node> (a subject only that node's NATS user may publish to).
  *
  * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
  * via the `definition` "Control".

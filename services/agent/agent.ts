@@ -9,7 +9,12 @@ import { BUCKET_SESSIONS } from "../../lib/subjects.ts";
 import { localNodeArch } from "../../lib/syscalls/architectures.ts";
 import { natsPassword, type ResolvedAgentConfig } from "./config.ts";
 import { ControlPlane } from "./control/control-plane.ts";
-import { createProfileInstaller } from "./install/profile-installer.ts";
+import {
+  createProfileInstaller,
+  createProfileLister,
+  createProfileRemover,
+} from "./install/profile-installer.ts";
+import { startProfileSync } from "./install/profile-sync.ts";
 import { SessionWatch } from "./control/session-watch.ts";
 import { FalcoSupervisor } from "./falco/supervisor.ts";
 import { agentReadiness, startAgentHttpServer } from "./http/agent-http.ts";
@@ -220,6 +225,11 @@ export async function startAgent(config: ResolvedAgentConfig, logger: Logger): P
   sessions.startFlushing();
 
   const watch = watchSessionsWhenReady(nc, sessions, logger);
+  const seccompDir = {
+    install: createProfileInstaller(config.nodeName, config.seccompDir),
+    remove: createProfileRemover(config.nodeName, config.seccompDir),
+  };
+  const profileSync = config.seccompDir !== undefined ? startProfileSync(nc, seccompDir, logger) : undefined;
   const control = await ControlPlane.start({
     nc,
     node: config.nodeName,
@@ -234,7 +244,10 @@ export async function startAgent(config: ResolvedAgentConfig, logger: Logger): P
       }
       return directory.record(id);
     },
-    installer: createProfileInstaller(config.nodeName, config.seccompDir),
+    installer: seccompDir.install,
+    lister: createProfileLister(config.nodeName, config.seccompDir),
+    remover: seccompDir.remove,
+    lastSync: () => profileSync?.report(),
     logger,
   });
   intake.sessions = sessions;
@@ -253,6 +266,7 @@ export async function startAgent(config: ResolvedAgentConfig, logger: Logger): P
     sessions: manager,
     httpPort: http.port,
     async shutdown() {
+      await profileSync?.stop();
       await watch.stop();
       await control.stop();
       await manager.close();

@@ -31,6 +31,7 @@ import { EVENT_STREAM_DEFAULTS, ensureEventStream, ensureKv } from "../../lib/na
 import {
   AGGREGATOR_DURABLE,
   BUCKET_AGGREGATOR_STATE,
+  BUCKET_INSTALLED,
   BUCKET_PROFILES,
   BUCKET_SESSIONS,
   OBJECT_STORE_PROFILES,
@@ -688,6 +689,8 @@ export async function startAggregator(o: AggregatorOptions): Promise<RunningAggr
       state: await ensureKv(js, BUCKET_AGGREGATOR_STATE, { replicas }),
       objects: await ensureObjectStore(nc, replicas),
     };
+    // Written by the CLI (`profile apply`), read by agents at start; the aggregator only owns it.
+    await ensureKv(js, BUCKET_INSTALLED, { replicas });
     const aggregator = new Aggregator(o, nc, jsm, stores);
     await aggregator.start(stores.sessions);
     return aggregator;

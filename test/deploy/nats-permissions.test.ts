@@ -13,6 +13,7 @@ import {
   AGGREGATOR_DURABLE,
   AGGREGATOR_STATUS_SUBJECT,
   BUCKET_AGGREGATOR_STATE,
+  BUCKET_INSTALLED,
   BUCKET_PROFILES,
   BUCKET_SESSIONS,
   CONTROL_SUBJECTS,
@@ -29,6 +30,7 @@ import {
   SESSION_CHANGES_PREFIX,
 } from "../../lib/subjects.ts";
 import { SessionDirectory } from "../../lib/nats/session-directory.ts";
+import { InstalledMarks, profileSha256 } from "../../lib/nats/installed-marks.ts";
 import { eventually } from "../helpers/eventually.ts";
 import { startNatsServer } from "../helpers/nats.ts";
 import type { NatsServerHandle } from "../helpers/nats.ts";
@@ -82,6 +84,7 @@ beforeAll(async () => {
   await ensureKv(js, BUCKET_SESSIONS, { history: 5 });
   await ensureKv(js, BUCKET_PROFILES, { history: 10 });
   await ensureKv(js, BUCKET_AGGREGATOR_STATE);
+  await ensureKv(js, BUCKET_INSTALLED);
   await new Objm(aggregator).create(OBJECT_STORE_PROFILES);
   await (
     await jetstreamManager(aggregator)
@@ -139,6 +142,39 @@ describe("agent permissions", () => {
     await expectPublishDenied(profiles.put("forged", "{}"), `$KV.${BUCKET_PROFILES}.forged`);
   });
 
+  it("lets the CLI mark installed profiles and agents read the marks without consumers, but never write them", async () => {
+    const profile = '{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[]}';
+    const mark = {
+      schemaVersion: 1 as const,
+      name: "shop.deployment.web.nginx",
+      profile,
+      sha256: profileSha256(profile),
+      session: SESSION,
+      workload: { namespace: "shop", kind: "Deployment", name: "web", container: "nginx" },
+      mode: "enforce" as const,
+      markedAt: "2025-01-15T10:00:00.000Z",
+    };
+    const byCli = await InstalledMarks.open(cli);
+    await byCli.put(mark);
+    await byCli.put({ ...mark, name: "gone" });
+    await byCli.remove("gone");
+
+    const byAgent = await InstalledMarks.open(agentA);
+    expect(await byAgent.entries()).toEqual([
+      { name: "gone", state: "uninstalled" },
+      { name: mark.name, state: "installed", mark },
+    ]);
+    // A node that could write a mark would choose what every other node installs.
+    const kv = await new Kvm(agentA).open(BUCKET_INSTALLED);
+    await expectPublishDenied(kv.put(mark.name, "{}"), `$KV.${BUCKET_INSTALLED}.${mark.name}`);
+    await expectPublishDenied(kv.delete(mark.name), `$KV.${BUCKET_INSTALLED}.${mark.name}`);
+    await expect(kv.watch()).rejects.toThrow(/Permissions Violation for Publish to "\$JS\.API\.CONSUMER/);
+    await expectPublishDenied(
+      jetstreamManager(agentA).then((jsm) => jsm.streams.purge(`KV_${BUCKET_INSTALLED}`)),
+      `$JS.API.STREAM.PURGE.KV_${BUCKET_INSTALLED}`,
+    );
+  });
+
   it("keeps agents from creating any consumer, so the server never delivers anywhere in their name", async () => {
     const jsm = await jetstreamManager(agentA);
     for (const [stream, deliver] of [
@@ -190,7 +226,12 @@ describe("control requests", () => {
       [agentA, NODE_A],
       [agentB, NODE_B],
     ] as const) {
-      for (const subject of [CONTROL_SUBJECTS.status, nodeControlSubject(node, "install")]) {
+      for (const subject of [
+        CONTROL_SUBJECTS.status,
+        CONTROL_SUBJECTS.installed,
+        nodeControlSubject(node, "install"),
+        nodeControlSubject(node, "uninstall"),
+      ]) {
         nc.subscribe(subject, {
           callback: (_err, msg) => nc.publish(replySubject(msg.string(), node), `${subject} ${node}`),
         });
@@ -212,6 +253,13 @@ describe("control requests", () => {
     await eventually("node B's reply", () => replies.length === 3);
     await cli.flush();
     expect(replies[2]).toBe(`${nodeControlSubject(NODE_B, "install")} ${NODE_B}`);
+
+    cli.publish(CONTROL_SUBJECTS.installed, token);
+    await eventually("both agents' lists", () => replies.length === 5);
+    cli.publish(nodeControlSubject(NODE_A, "uninstall"), token);
+    await eventually("node A's uninstall reply", () => replies.length === 6);
+    await cli.flush();
+    expect(replies[5]).toBe(`${nodeControlSubject(NODE_A, "uninstall")} ${NODE_A}`);
     sub.unsubscribe();
   });
 });

@@ -1,3 +1,6 @@
+import { mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { connect } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { pino } from "pino";
@@ -23,6 +26,11 @@ import { startNatsServer } from "../../../test/helpers/nats.ts";
 import type { NatsServerHandle } from "../../../test/helpers/nats.ts";
 import type { AgentController } from "../ports.ts";
 import { ControlPlane } from "./control-plane.ts";
+import {
+  createProfileInstaller,
+  createProfileLister,
+  createProfileRemover,
+} from "../install/profile-installer.ts";
 
 const logger = pino({ level: "silent" });
 
@@ -186,6 +194,54 @@ describe("ControlPlane", () => {
     }
     return replies;
   }
+
+  it("lists its seccomp directory on sc.ctl.installed and removes one file on its own uninstall subject only", async () => {
+    const seccompDir = await mkdtemp(join(tmpdir(), "seccompose-control-"));
+    try {
+      const install = createProfileInstaller("node-a", seccompDir);
+      const installed = await install({ name: "p", profile: '{"defaultAction":"SCMP_ACT_ERRNO"}' });
+      await writeFile(join(tmpdir(), "outside-control.json"), "{}");
+      const plane = await ControlPlane.start({
+        nc,
+        node: "node-a",
+        controller: new FakeController("node-a"),
+        sessionRecord: async () => undefined,
+        installer: install,
+        lister: createProfileLister("node-a", seccompDir),
+        remover: createProfileRemover("node-a", seccompDir),
+        logger,
+      });
+      planes.push(plane);
+      const [listed] = await gather(
+        CONTROL_SUBJECTS.installed,
+        { schemaVersion: 1, op: "installed", requestId: "l1" },
+        1,
+      );
+      expect(assertValid("controlReply", listed, "test").profiles).toEqual([
+        { name: "p", path: installed.path, bytes: installed.bytes, sha256: installed.sha256 },
+      ]);
+
+      const uninstall = (name: string) => ({ schemaVersion: 1, op: "uninstall", requestId: "u1", name });
+      const [refused] = await gather(
+        nodeControlSubject("node-a", "uninstall"),
+        uninstall("../outside-control"),
+        1,
+      );
+      expect(refused).toMatchObject({ ok: false, error: { code: "SC_MESSAGE_INVALID" } });
+      expect(await readFile(join(tmpdir(), "outside-control.json"), "utf8")).toBe("{}");
+      expect(await gather(nodeControlSubject("node-b", "uninstall"), uninstall("p"), 1)).toEqual([]);
+      const [removed] = await gather(nodeControlSubject("node-a", "uninstall"), uninstall("p"), 1);
+      expect(assertValid("controlReply", removed, "test").uninstalled).toEqual({
+        name: "p",
+        path: installed.path,
+        removed: true,
+      });
+      expect(await readdir(seccompDir)).toEqual([]);
+    } finally {
+      await rm(seccompDir, { recursive: true, force: true });
+      await rm(join(tmpdir(), "outside-control.json"), { force: true });
+    }
+  });
 
   it("answers a health request with a schema-valid reply carrying the agent's health", async () => {
     const { controller } = await startPlane("node-a");
