@@ -36,6 +36,7 @@ import { createProgress } from "../progress.ts";
 import { expectedAgents } from "../cluster/agents.ts";
 import { withCluster, type ClusterContext } from "../cluster/connection.ts";
 import { addClusterOptions, clusterSettings, type ClusterFlags } from "../cluster/options.ts";
+import { outputOption } from "../output-option.ts";
 import { ProfileStore } from "../cluster/profile-store.ts";
 import { SessionStore } from "../cluster/session-store.ts";
 import { installOnNodes } from "./install-profile.ts";
@@ -80,7 +81,7 @@ export function registerProfileApply(profile: Command, setExitCode: (code: numbe
     .argument("<workload>", "namespace/Kind/name/container, a tail of it, or its token")
     .option("--complain", "install and bind the SCMP_ACT_LOG variant (<name>_complain): log, do not deny")
     .option("--dry-run", "print what would be installed and the patch, and change nothing")
-    .option("-o, --output <format>", "text, json, or with --dry-run yaml")
+    .addOption(outputOption(["text", "json", "yaml"]))
     .option("--revision <n>", "a revision of a continuous session (default: the latest)")
     .option("--expect-agents <n|nodes>", "the agents to expect instead of the agent DaemonSet's")
     .option("--force-conflicts", "take over the container's seccompProfile from another field manager")
@@ -153,7 +154,7 @@ export function registerProfileApply(profile: Command, setExitCode: (code: numbe
     .argument("<workload>", "namespace/Kind/name/container, a tail of it, or its token")
     .option("--no-wait", "do not wait for the rollout")
     .option("--timeout <duration>", "how long to wait for the rollout", "5m");
-  addClusterOptions(unapply, { output: false }).option("-o, --output <format>", "text or json");
+  addClusterOptions(unapply);
   unapply.action(async (session: string, query: string, flags: UnapplyFlags) => {
     const timeoutMs = parseDuration(flags.timeout, "--timeout");
     const settings = await clusterSettings(flags);
@@ -192,7 +193,7 @@ export function registerProfileApply(profile: Command, setExitCode: (code: numbe
       "list the profiles on every node, as the agents report them, against those profile apply marked as installed",
     )
     .option("--expect-agents <n|nodes>", "the agents to expect instead of the agent DaemonSet's");
-  addClusterOptions(installed, { output: false }).option("-o, --output <format>", "text or json");
+  addClusterOptions(installed);
   installed.action(async (flags: ClusterFlags & { expectAgents?: string }) => {
     const settings = await clusterSettings(flags);
     await withCluster(settings, async (ctx) => {
@@ -243,7 +244,7 @@ export function registerProfileApply(profile: Command, setExitCode: (code: numbe
     .argument("[workload]")
     .option("--expect-agents <n|nodes>", "the agents to expect instead of the agent DaemonSet's")
     .option("--force", "remove even while the workload's pod template still uses the profile");
-  addClusterOptions(uninstall, { output: false }).option("-o, --output <format>", "text or json");
+  addClusterOptions(uninstall);
   uninstall.action(async (first: string, query: string | undefined, flags: UninstallFlags) => {
     const settings = await clusterSettings(flags);
     await withCluster(settings, async (ctx) => {
@@ -279,12 +280,11 @@ export function registerProfileApply(profile: Command, setExitCode: (code: numbe
 }
 
 function outputFormat(value: string | undefined, dryRun: boolean): "text" | "json" | "yaml" {
-  const output = value ?? "text";
-  if (output === "text" || output === "json" || (output === "yaml" && dryRun)) return output;
-  throw new SeccomposeError(
-    "SC_USAGE",
-    `-o/--output must be text or json${dryRun ? " or yaml" : " (yaml needs --dry-run)"}, not "${output}"`,
-  );
+  const output = (value ?? "text") as "text" | "json" | "yaml";
+  if (output === "yaml" && !dryRun) {
+    throw new SeccomposeError("SC_USAGE", "-o yaml needs --dry-run: only the plan prints as YAML");
+  }
+  return output;
 }
 
 function checkName(name: string): string {

@@ -180,7 +180,7 @@ beforeAll(async () => {
     },
     60_000,
   );
-  const stopped = await outside("stop", "s1", "--timeout", "30s", "-o", join(dir, "out"));
+  const stopped = await outside("stop", "s1", "--timeout", "30s", "--output-dir", join(dir, "out"));
   expect(stopped.stderr).toContain("session s1 finalised: complete");
 }, 180_000);
 
