@@ -24,6 +24,7 @@ export type {
   InstallProfileRequest,
   NatsConnection,
   NodeSessionStatus,
+  OwnershipRefusalCounts,
   ProfileDocument,
   ProfileOptions,
   ProfilePointer,
