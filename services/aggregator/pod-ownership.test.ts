@@ -1,5 +1,6 @@
 import type { V1Pod } from "@kubernetes/client-node";
-import { describe, expect, it } from "vitest";
+import { pino } from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type {
   EventMessage,
   SessionRecord,
@@ -8,8 +9,16 @@ import type {
   WorkloadKey,
 } from "../../lib/contracts/types.ts";
 import type { PodChange } from "../../lib/k8s/pod-watch.ts";
-import { containerIdFor, makePod, type PodSpecInput } from "../../test/helpers/fake-apiserver.ts";
-import { ACCEPT, PodHistory } from "./pod-ownership.ts";
+import {
+  containerIdFor,
+  makeNamespace,
+  makePod,
+  makeReplicaSet,
+  startFakeApiServer,
+  type FakeApiServer,
+  type PodSpecInput,
+} from "../../test/helpers/fake-apiserver.ts";
+import { ACCEPT, PodHistory, startPodOwnership } from "./pod-ownership.ts";
 import { AggregatorState } from "./session-state.ts";
 import type { Action } from "./session-state.ts";
 
@@ -459,5 +468,76 @@ describe("AggregatorState with the pod ownership check", () => {
     state.apply(fin("node-a", 1));
     const [done] = finalisations(state);
     expect(syscallsOf(done!, PROXY)).toEqual(["bpf"]);
+  });
+});
+
+describe("startPodOwnership: on with a Kubernetes API, off (and why) without one", () => {
+  let fake: FakeApiServer;
+  const logger = pino({ level: "silent" });
+  const start = (config: Parameters<typeof startPodOwnership>[0]["config"], env: NodeJS.ProcessEnv = {}) =>
+    startPodOwnership({ config, env, clock: () => T0, logger });
+
+  beforeAll(async () => {
+    fake = await startFakeApiServer({
+      objects: [
+        makeNamespace("shop"),
+        makeReplicaSet({ deployment: "web", namespace: "shop" }),
+        webA as never,
+        webB as never,
+      ],
+    });
+  });
+  afterAll(() => fake.stop());
+
+  it("is off when configured off, and in auto mode without a kubeconfig outside a pod", async () => {
+    const kubeconfig = fake.kubeconfigPath;
+    expect((await start({ podOwnership: "off", kubeconfig })).offReason).toMatch(/off in the configuration/);
+    const auto = await start({});
+    expect(auto.check).toBeUndefined();
+    expect(auto.offReason).toMatch(/no Kubernetes API/);
+  });
+
+  it("watches every pod of the cluster, resolving Deployments through their ReplicaSets", async () => {
+    const on = await start({ podOwnership: "auto", kubeconfig: fake.kubeconfigPath });
+    try {
+      expect(on.offReason).toBeUndefined();
+      expect(on.check!.size).toBe(2);
+      expect(on.check!.verdict("node-a", entryFor(webA, WEB), T0)).toBe(ACCEPT);
+      expect(on.check!.verdict("node-a", entryFor(webB, WEB), T0)).toEqual({ refuse: "podElsewhere" });
+      let changes = 0;
+      on.onChange(() => changes++);
+      const fresh = pod({
+        name: "web-c",
+        namespace: "shop",
+        node: "node-a",
+        owner: { kind: "Deployment", name: "web" },
+      });
+      expect(on.check!.verdict("node-a", entryFor(fresh, WEB), T0)).toEqual({ wait: "podUnknown" });
+      fake.add(fresh as never);
+      await expect.poll(() => on.check!.verdict("node-a", entryFor(fresh, WEB), T0)).toBe(ACCEPT);
+      expect(changes).toBeGreaterThan(0);
+    } finally {
+      await on.stop();
+    }
+  });
+
+  it("turns off with the reason when the API refuses in auto mode, and refuses to start when required", async () => {
+    const denied = await startFakeApiServer({ objects: [] });
+    try {
+      denied.forbid({ verb: "list", resource: "pods" });
+      const auto = await start({ kubeconfig: denied.kubeconfigPath });
+      expect(auto.check).toBeUndefined();
+      expect(auto.offReason).toMatch(/could not be used: Not allowed to watch pods \(403 Forbidden\)/);
+      await expect(
+        start({ podOwnership: "required", kubeconfig: denied.kubeconfigPath }),
+      ).rejects.toMatchObject({
+        code: "SC_K8S_FORBIDDEN",
+      });
+      await expect(
+        start({ podOwnership: "required", kubeconfig: `${denied.kubeconfigPath}.missing` }),
+      ).rejects.toMatchObject({ code: "SC_K8S_CONFIG" });
+    } finally {
+      await denied.stop();
+    }
   });
 });
