@@ -10,6 +10,7 @@
  * deleted during the session before its data arrived, and a pod whose data reaches the aggregator
  * before its pod reaches the aggregator's watch.
  */
+import { readFile } from "node:fs/promises";
 import { jetstream } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { KV } from "@nats-io/kv";
@@ -59,6 +60,9 @@ const ATTACKED = "own-attack";
 /** Long enough for the test to add the fresh pod on a busy machine; the forged coredns entry waits this long. */
 const WAIT_MS = 4000;
 const T0 = Date.parse("2026-11-27T10:00:00Z");
+/** Events of node-a's entries that may wait for the pod watch, lowered so the flood reaches it. */
+const MAX_WAIT_EVENTS = 5000;
+const MiB = 1024 * 1024;
 
 const WEB: WorkloadKey = { namespace: "shop", kind: "Deployment", name: "web", container: "nginx" };
 const API: WorkloadKey = { namespace: "shop", kind: "Deployment", name: "api", container: "api" };
@@ -170,6 +174,11 @@ async function sessionStatus(id: string): Promise<AggregatorSessionStatus | unde
   return (await status(id)).sessions.find((s) => s.session === id);
 }
 
+async function rssBytes(pid: number): Promise<number> {
+  const text = await readFile(`/proc/${pid}/status`, "utf8");
+  return Number(/VmRSS:\s+(\d+) kB/.exec(text)![1]) * 1024;
+}
+
 async function storedText(id: string, workload: WorkloadKey): Promise<string | undefined> {
   const e = await profiles.get(profileKey(id, workloadToken(workload)));
   return e === null || e.operation !== "PUT" ? undefined : e.string();
@@ -275,6 +284,8 @@ beforeAll(async () => {
       fake.kubeconfigPath,
       "--ownership-wait-ms",
       String(WAIT_MS),
+      "--max-ownership-wait-events-per-node",
+      String(MAX_WAIT_EVENTS),
     ],
     env: { SECCOMPOSE_NATS_PASS: testPassword("aggregator"), SECCOMPOSE_LOG_LEVEL: "info" },
   });
@@ -350,4 +361,62 @@ describe("node-a's agent credentials cannot add syscalls to pods that are not no
     );
     expect(logged.every((l) => l.session === ATTACKED && l.node === NODE_A)).toBe(true);
   }, 90_000);
+
+  it("a flood of entries naming pods that do not exist leaves memory bounded and the session finishes", async () => {
+    const id = "own-flood";
+    await sessions.create(id, JSON.stringify(record(id)));
+    const baseline = await rssBytes(aggregator.pid);
+    const flood: EventMessage[] = [];
+    for (let seq = 1; seq <= 200; seq++) {
+      flood.push(
+        batch(
+          id,
+          NODE_A,
+          seq,
+          Array.from({ length: 100 }, (_, i) => ({
+            ...entry(WEB, "web-a", EVIL),
+            podUid: `00000000-0000-4000-a000-${String(seq * 1000 + i).padStart(12, "0")}`,
+          })),
+        ),
+      );
+    }
+    await publish(agentA, [...flood, fin(id, NODE_A, flood.length)]);
+    await publish(agentB, [batch(id, NODE_B, 1, [entry(WEB, "web-b", ["read"])]), fin(id, NODE_B, 1)]);
+    const s = await eventually(
+      "the flood merged",
+      async () => {
+        const st = await sessionStatus(id);
+        return st !== undefined && st.batchesMerged === flood.length + 1 ? st : undefined;
+      },
+      60_000,
+    );
+    // 20,000 entries: only as many as MAX_WAIT_EVENTS allows wait at a time; the rest are refused at once.
+    expect(s.ownershipWaiting).toBeLessThanOrEqual(Math.floor(MAX_WAIT_EVENTS / EVIL.length));
+    expect(s.refused!.ownershipWaitOverflow).toBeGreaterThanOrEqual(20_000 - 2 * MAX_WAIT_EVENTS);
+    expect(s.refused!.ownershipWaitOverflow + s.refused!.podUnknown + s.ownershipWaiting!).toBe(20_000);
+    expect((await rssBytes(aggregator.pid)) - baseline).toBeLessThan(150 * MiB);
+    const now = Date.now();
+    await sessions.put(
+      id,
+      JSON.stringify(
+        record(id, {
+          state: "stopping",
+          stopRequestedAt: new Date(now).toISOString(),
+          stopDeadline: new Date(now + 30_000).toISOString(),
+        }),
+      ),
+    );
+    const done = await eventually(
+      `session ${id} finalised`,
+      async () => {
+        const st = await sessionStatus(id);
+        return st !== undefined && st.state !== "recording" ? st : undefined;
+      },
+      30_000,
+    );
+    expect(done).toMatchObject({ state: "complete", ownershipWaiting: 0 });
+    expect(done.refused!.ownershipWaitOverflow + done.refused!.podUnknown).toBe(20_000);
+    const web = JSON.parse((await storedText(id, WEB))!) as { syscalls: Array<{ name: string }> };
+    expect(web.syscalls.map((x) => x.name)).toEqual(["read"]);
+  }, 120_000);
 });
