@@ -18,6 +18,7 @@ import {
   type FakeApiServer,
   type PodSpecInput,
 } from "../../test/helpers/fake-apiserver.ts";
+import { decodeSnapshot, encodeSnapshot } from "./checkpoint.ts";
 import { ACCEPT, PodHistory, startPodOwnership } from "./pod-ownership.ts";
 import { AggregatorState } from "./session-state.ts";
 import type { Action } from "./session-state.ts";
@@ -427,7 +428,7 @@ describe("AggregatorState with the pod ownership check", () => {
     state.apply(fin("node-a", 1));
     state.apply(fin("node-b", 0));
     const restored = AggregatorState.restore(
-      structuredClone(state.snapshot()),
+      decodeSnapshot(encodeSnapshot(state.snapshot()), "test"),
       () => clock.now,
       { ownershipWaitMs: WAIT_MS },
       history,
