@@ -48,6 +48,7 @@ aggregator) are wall time and only reliable on a quiet machine.
 | agent-memory | tracker RSS over the bare process | the bare process (modules loaded) | ≤ 64 bytes per tuple |
 | agent-memory | tracker record rate | naive Map count of the same records | ≥ 1× |
 | aggregator-merge | end-to-end merge events/s | raw durable-consumer read of the same stream; decode alone; decode + merge | ≥ 0.5× raw consume |
+| aggregator-ownership | merge events/s with the pod ownership check | the same merge without the check | ≥ 0.9× |
 | aggregator-finalise | last FIN → profiles in KV | stream publish + the same KV puts seen by a watch | p50 ≤ 10× |
 | pipeline | syscall events/s, 3 agents | the same alert bytes published raw to JetStream and read back | ≥ 1× |
 

@@ -142,6 +142,7 @@ export interface SeccomposeContracts {
   AgentConfig?: AgentConfig;
   AggregatorConfig?: AggregatorConfig;
   RefusalCounts?: RefusalCounts;
+  OwnershipRefusalCounts?: OwnershipRefusalCounts;
   StatusGap?: StatusGap;
   AggregatorStatusRequest?: AggregatorStatusRequest;
   AggregatorSessionStatus?: AggregatorSessionStatus;
@@ -738,6 +739,14 @@ export interface AggregatorConfig {
     duplicateWindowSeconds?: number;
   };
   checkpointIntervalMs?: number;
+  /**
+   * Whether a workload entry from node N is accepted only if it names a pod that ran on N during the session, with that pod's workload and one of its containers, from the aggregator's own cluster-wide pod watch. auto (default): on when a Kubernetes API is configured (kubeconfig, or running in a pod) and lets the aggregator list pods; without one, or when it refuses, the check is off and status says so. required: on; no API, or a failing first pod list, stops the aggregator. off: never.
+   */
+  podOwnership?: "auto" | "required" | "off";
+  /**
+   * Kubeconfig for the pod ownership check; the in-cluster service account when absent.
+   */
+  kubeconfig?: string;
   kvValueMaxBytes?: number;
   /**
    * Bounds on what one node and one session can make the aggregator keep in memory and in its checkpoint. Data beyond a limit is refused, counted on status, and the node is listed in missingNodes of a partial result.
@@ -767,6 +776,18 @@ export interface AggregatorConfig {
      * Messages of one node kept while the session's node set (expectedNodes) is not written yet (default 256); more are refused.
      */
     maxHeldMessagesPerNode?: number;
+    /**
+     * How long a workload entry naming a pod the aggregator's pod watch has not seen yet (or a container it has no id for yet) waits for it, in milliseconds (default 30000); then it is refused. The session is not finalised while entries wait.
+     */
+    ownershipWaitMs?: number;
+    /**
+     * Events of one node's waiting workload entries (default 20000); an entry beyond it is refused at once.
+     */
+    maxOwnershipWaitEventsPerNode?: number;
+    /**
+     * Deleted pods the pod ownership check remembers, so that data of a pod that ended during a session still counts (default 10000); the oldest are forgotten first.
+     */
+    maxEndedPods?: number;
   };
 }
 /**
@@ -804,6 +825,62 @@ export interface RefusalCounts {
    * Events refused by a workload or tuple limit.
    */
   overLimit: number;
+  /**
+   * Workload entries without a podUid.
+   */
+  noPodUid: number;
+  /**
+   * Workload entries naming a pod the aggregator's pod watch did not see within limits.ownershipWaitMs, or one deleted before the session began.
+   */
+  podUnknown: number;
+  /**
+   * Workload entries naming a pod that runs (or ran) on another node than the sender.
+   */
+  podElsewhere: number;
+  /**
+   * Workload entries whose namespace, kind or name is not the named pod's workload.
+   */
+  ownerMismatch: number;
+  /**
+   * Workload entries whose container is not one of the named pod's (by name, or by container id).
+   */
+  containerMismatch: number;
+  /**
+   * Workload entries refused at once because the node's waiting entries reached limits.maxOwnershipWaitEventsPerNode.
+   */
+  ownershipWaitOverflow: number;
+}
+/**
+ * Workload entries (one workload container of one batch) refused by the pod ownership check, per reason; never merged nor stored.
+ *
+ * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
+ * via the `definition` "OwnershipRefusalCounts".
+ */
+export interface OwnershipRefusalCounts {
+  /**
+   * Workload entries without a podUid.
+   */
+  noPodUid: number;
+  /**
+   * Workload entries naming a pod the aggregator's pod watch did not see within limits.ownershipWaitMs, or one deleted before the session began.
+   */
+  podUnknown: number;
+  /**
+   * Workload entries naming a pod that runs (or ran) on another node than the sender.
+   */
+  podElsewhere: number;
+  /**
+   * Workload entries whose namespace, kind or name is not the named pod's workload.
+   */
+  ownerMismatch: number;
+  /**
+   * Workload entries whose container is not one of the named pod's (by name, or by container id).
+   */
+  containerMismatch: number;
+  /**
+   * Workload entries refused at once because the node's waiting entries reached limits.maxOwnershipWaitEventsPerNode.
+   */
+  ownershipWaitOverflow: number;
 }
 /**
  * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
@@ -865,6 +942,10 @@ export interface AggregatorSessionStatus {
    */
   heldMessages?: number;
   /**
+   * Workload entries waiting for the pod watch to see their pod (or container); the session is not finalised while any wait.
+   */
+  ownershipWaiting?: number;
+  /**
    * Count entries in the session's observations (bounded by limits.maxTuplesPerSession).
    */
   tuples?: number;
@@ -901,9 +982,10 @@ export interface AggregatorNodeStatus {
    */
   tuples?: number;
   /**
-   * Events of this node refused: unknown syscall names or limits.
+   * Events of this node refused: unknown syscall names, limits, or the pod ownership check.
    */
   refusedEvents?: number;
+  ownershipRefused?: OwnershipRefusalCounts;
   /**
    * A limit cut this node's data: the session cannot be complete.
    */
@@ -1112,9 +1194,13 @@ export interface AggregatorStatus {
   badBatches: number;
   sessions: AggregatorSessionStatus[];
   /**
-   * Whether the aggregator checks that a node reports only workloads with a pod on that node. false: it does not (no Kubernetes API to check against); per-node workload counts are on each session's nodes.
+   * Whether the aggregator checks, from its own watch of the cluster's pods, that every workload entry of node N names a pod that ran on N during the session, with that pod's workload and one of its containers (config podOwnership). false: it does not (podOwnershipReason says why) and takes a node's word about its workloads; per-node workload counts are on each session's nodes.
    */
   podOwnershipChecked?: boolean;
+  /**
+   * Why the pod ownership check is off; absent when it is on.
+   */
+  podOwnershipReason?: string;
   /**
    * Whether the stream as it was when this process started has been merged; until then no session is finalised at its deadline.
    */
@@ -1153,6 +1239,30 @@ export interface RefusalCounts1 {
    * Events refused by a workload or tuple limit.
    */
   overLimit: number;
+  /**
+   * Workload entries without a podUid.
+   */
+  noPodUid: number;
+  /**
+   * Workload entries naming a pod the aggregator's pod watch did not see within limits.ownershipWaitMs, or one deleted before the session began.
+   */
+  podUnknown: number;
+  /**
+   * Workload entries naming a pod that runs (or ran) on another node than the sender.
+   */
+  podElsewhere: number;
+  /**
+   * Workload entries whose namespace, kind or name is not the named pod's workload.
+   */
+  ownerMismatch: number;
+  /**
+   * Workload entries whose container is not one of the named pod's (by name, or by container id).
+   */
+  containerMismatch: number;
+  /**
+   * Workload entries refused at once because the node's waiting entries reached limits.maxOwnershipWaitEventsPerNode.
+   */
+  ownershipWaitOverflow: number;
 }
 /**
  * `seccompose start -f session.yaml`: what to record and how to render it. Flags override the file; the file overrides the user defaults (seccompose config).

@@ -26,6 +26,7 @@ export type {
   InstallProfileRequest,
   NatsConnection,
   NodeSessionStatus,
+  OwnershipRefusalCounts,
   ProfileDocument,
   ProfileOptions,
   ProfilePointer,

@@ -6,6 +6,8 @@
  *   every checkpointIntervalMs ──► snapshot → KV sc_aggregator ──► ack/term the messages it covers
  *   every tick, and at once when a node completes ──► AggregatorState.due() ──► Publisher
  *   KV sc_sessions ──watch──► AggregatorState.setRecord      sc.agg.status ──► buildStatus
+ *   Kubernetes pods ──cluster-wide watch──► PodHistory ◄── AggregatorState checks every workload entry
+ *                                           (entries waiting for a pod are checked again every tick)
  *
  * Crash safety (see checkpoint.ts): messages are settled only after a checkpoint reflecting them is
  * stored, and at start the durable consumer resumes right after its ack floor. Whatever the moment
@@ -47,9 +49,11 @@ import { EventConsumer, durableInfo, ensureDurable, settle } from "./consumer.ts
 import type { AggregatorMetrics } from "./metrics.ts";
 import { Publisher } from "./publisher.ts";
 import { profileRevisionKey } from "../../lib/subjects.ts";
+import { workloadToken } from "../../lib/profile/workload-key.ts";
 import { SessionRecordWatch, type RecordChange } from "../../lib/nats/session-records.ts";
 import { AggregatorState } from "./session-state.ts";
 import type { Action, Clock, MergeOutcome } from "./session-state.ts";
+import { startPodOwnership, type PodOwnership } from "./pod-ownership.ts";
 import { buildStatus, serveStatus } from "./status.ts";
 import { serveFreeze } from "./freeze.ts";
 import type { ConsumerStatus } from "./status.ts";
@@ -79,6 +83,8 @@ export interface AggregatorOptions {
   metrics: AggregatorMetrics;
   clock?: Clock;
   tickMs?: number;
+  /** Where a pod's environment is read (KUBERNETES_SERVICE_HOST: running in a pod); default process.env. */
+  env?: NodeJS.ProcessEnv;
 }
 
 export interface RunningAggregator {
@@ -116,6 +122,7 @@ class Aggregator implements RunningAggregator {
   readonly #store: CheckpointStore;
   readonly #publisher: Publisher;
   readonly #records = new SessionRecordWatch();
+  readonly #pods: PodOwnership;
   readonly #maxMessageBytes: number;
   #state: AggregatorState;
   #consumer: EventConsumer | undefined;
@@ -139,6 +146,7 @@ class Aggregator implements RunningAggregator {
     nc: NatsConnection,
     jsm: JetStreamManager,
     stores: { sessions: KV; profiles: KV; state: KV; objects: Awaited<ReturnType<typeof ensureObjectStore>> },
+    pods: PodOwnership,
   ) {
     this.#o = o;
     this.#log = o.logger.child({ instance: this.instance });
@@ -159,7 +167,12 @@ class Aggregator implements RunningAggregator {
       kvValueMaxBytes: Math.min(kvLimit, maxPayload - PAYLOAD_HEADROOM),
     });
     this.#maxMessageBytes = o.config.stream?.maxMsgSize ?? DEFAULT_MAX_EVENT_MESSAGE_BYTES;
-    this.#state = new AggregatorState(o.clock ?? Date.now, o.config.limits);
+    this.#pods = pods;
+    this.#state = new AggregatorState(o.clock ?? Date.now, o.config.limits, pods.check);
+    // An entry waits only for the pod watch: a change may let it through at once.
+    pods.onChange(() => {
+      if (this.#state.waitingEntries > 0) this.#scheduleTick();
+    });
     this.done = new Promise((resolve, reject) => {
       this.#resolveDone = resolve;
       this.#rejectDone = reject;
@@ -182,7 +195,7 @@ class Aggregator implements RunningAggregator {
       );
     }
     if (loaded !== undefined) {
-      this.#state = AggregatorState.restore(loaded.snapshot, clock, this.#o.config.limits);
+      this.#state = AggregatorState.restore(loaded.snapshot, clock, this.#o.config.limits, this.#pods.check);
       this.#log.info(
         {
           streamSeq: loaded.head.streamSeq,
@@ -302,12 +315,36 @@ class Aggregator implements RunningAggregator {
     return this.#afterMerge(outcome);
   }
 
+  /** Logs the first refusal per reason, session, node and workload; the rest are only counted. */
+  #noteRefusedEntries(outcome: MergeOutcome): void {
+    for (const r of outcome.refusedEntries ?? []) {
+      this.#m.refusedEntries.inc({ reason: r.reason });
+      const workload = workloadToken(r.workload);
+      const key = `${r.reason}/${outcome.session}/${outcome.node}/${workload}`;
+      if (this.#refusalsLogged.has(key) || this.#refusalsLogged.size >= MAX_REFUSALS_LOGGED) continue;
+      this.#refusalsLogged.add(key);
+      this.#log.warn(
+        {
+          session: outcome.session,
+          node: outcome.node,
+          workload,
+          pod: r.pod,
+          podUid: r.podUid,
+          reason: r.reason,
+          code: "SC_MESSAGE_REFUSED",
+        },
+        "workload entry refused by the pod ownership check; further ones like it are only counted",
+      );
+    }
+  }
+
   /** Reports what a merge did (refusal, late data, drift); false: the message is to be terminated. */
   #afterMerge(outcome: MergeOutcome): boolean {
     if (outcome.refused !== undefined) {
       this.#noteRefusal(outcome);
       return false;
     }
+    if (outcome.refusedEntries !== undefined) this.#noteRefusedEntries(outcome);
     if (outcome.held === true) return true;
     if (outcome.late) {
       if (outcome.fresh) {
@@ -319,9 +356,10 @@ class Aggregator implements RunningAggregator {
       }
       return true;
     }
-    if (outcome.fresh && outcome.kind === "batch") {
-      this.#m.batchesMerged.inc();
-      this.#m.eventsMerged.inc(outcome.events);
+    if (outcome.kind === "batch") {
+      if (outcome.fresh) this.#m.batchesMerged.inc();
+      // Entries that waited for the pod watch are merged later, outside any fresh batch.
+      if (outcome.events > 0) this.#m.eventsMerged.inc(outcome.events);
     }
     for (const d of outcome.drift) {
       const event = {
@@ -361,6 +399,9 @@ class Aggregator implements RunningAggregator {
       await this.#checkCaughtUp();
       do {
         this.#tickAgain = false;
+        const rechecked = this.#state.recheckWaiting();
+        for (const outcome of rechecked) this.#afterMerge(outcome);
+        if (rechecked.length > 0) this.#dirty = true;
         for (const action of this.#state.due()) {
           if (this.#stopping) return;
           try {
@@ -609,6 +650,7 @@ class Aggregator implements RunningAggregator {
       consumer,
       checkpoint: this.#lastCheckpoint,
       session,
+      podOwnershipOff: this.#pods.offReason,
     });
   }
 
@@ -619,6 +661,7 @@ class Aggregator implements RunningAggregator {
     for (const t of this.#timers) clearInterval(t);
     void (async () => {
       await this.#consumer?.stop().catch(() => undefined);
+      await this.#pods.stop().catch(() => undefined);
       await this.nc.close().catch(() => undefined);
       this.#rejectDone(err);
     })();
@@ -635,6 +678,7 @@ class Aggregator implements RunningAggregator {
     await this.#checkpoint();
     for (const sub of this.#subscriptions) sub.unsubscribe();
     await this.#records.stop();
+    await this.#pods.stop();
     await this.nc.drain();
     this.#log.info("aggregator stopped");
     this.#resolveDone();
@@ -660,21 +704,36 @@ async function readPassword(file: string): Promise<string> {
   }
 }
 
-/** Connects, creates or updates the stream, buckets and object store, restores state and starts consuming. */
+/**
+ * Starts the pod watch of the ownership check (when on), connects, creates or updates the stream,
+ * buckets and object store, restores state and starts consuming.
+ */
 export async function startAggregator(o: AggregatorOptions): Promise<RunningAggregator> {
   const { config, logger } = o;
   const { passFile, ...nats } = config.nats;
   const pass = passFile === undefined ? nats.pass : await readPassword(passFile);
-  const nc = await connectNats(
-    {
-      ...nats,
-      ...(pass !== undefined ? { pass } : {}),
-      name: "seccompose-aggregator",
-      waitOnFirstConnect: true,
-      inboxPrefix: AGGREGATOR_INBOX_PREFIX,
-    },
+  const pods = await startPodOwnership({
+    config,
+    env: o.env ?? process.env,
+    clock: o.clock ?? Date.now,
     logger,
-  );
+  });
+  let nc: NatsConnection;
+  try {
+    nc = await connectNats(
+      {
+        ...nats,
+        ...(pass !== undefined ? { pass } : {}),
+        name: "seccompose-aggregator",
+        waitOnFirstConnect: true,
+        inboxPrefix: AGGREGATOR_INBOX_PREFIX,
+      },
+      logger,
+    );
+  } catch (err) {
+    await pods.stop();
+    throw err;
+  }
   try {
     const jsm = await jetstreamManager(nc);
     const js = jetstream(nc);
@@ -691,10 +750,11 @@ export async function startAggregator(o: AggregatorOptions): Promise<RunningAggr
     };
     // Written by the CLI (`profile apply`), read by agents at start; the aggregator only owns it.
     await ensureKv(js, BUCKET_INSTALLED, { replicas });
-    const aggregator = new Aggregator(o, nc, jsm, stores);
+    const aggregator = new Aggregator(o, nc, jsm, stores, pods);
     await aggregator.start(stores.sessions);
     return aggregator;
   } catch (err) {
+    await pods.stop().catch(() => undefined);
     await nc.close().catch(() => undefined);
     throw err;
   }

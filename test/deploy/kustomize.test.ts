@@ -12,6 +12,8 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import * as k8s from "@kubernetes/client-node";
 import type {
+  V1ClusterRole,
+  V1ClusterRoleBinding,
   V1ConfigMap,
   V1Container,
   V1DaemonSet,
@@ -20,6 +22,7 @@ import type {
   V1PodSpec,
   V1Secret,
   V1Service,
+  V1ServiceAccount,
   V1StatefulSet,
 } from "@kubernetes/client-node";
 import * as apps from "kubernetes-models/apps/v1";
@@ -305,19 +308,64 @@ describe.each(OVERLAYS)("overlay %s", (overlay) => {
     }
   });
 
-  it("gives the aggregator and NATS no Kubernetes API token", () => {
-    for (const [kind, name] of [
-      ["Deployment", "seccompose-aggregator"],
-      ["StatefulSet", "nats"],
-    ] as const) {
-      const pod = podSpecOf(find<KubeObject>(objects(), kind, name))!;
-      expect(pod.automountServiceAccountToken, name).toBe(false);
-      const account = find<{ automountServiceAccountToken?: boolean }>(
-        objects(),
-        "ServiceAccount",
-        pod.serviceAccountName!,
-      );
-      expect(account.automountServiceAccountToken, pod.serviceAccountName).toBe(false);
+  it("gives NATS no Kubernetes API token", () => {
+    const pod = podSpecOf(find<KubeObject>(objects(), "StatefulSet", "nats"))!;
+    expect(pod.automountServiceAccountToken).toBe(false);
+    const account = find<V1ServiceAccount>(objects(), "ServiceAccount", pod.serviceAccountName!);
+    expect(account.automountServiceAccountToken).toBe(false);
+  });
+
+  it("lets the aggregator read pods and their owners, nothing else, and requires its pod ownership check", () => {
+    const deployment = find<V1Deployment>(objects(), "Deployment", "seccompose-aggregator");
+    const pod = deployment.spec!.template.spec!;
+    const account = find<V1ServiceAccount>(objects(), "ServiceAccount", pod.serviceAccountName!);
+    expect(pod.automountServiceAccountToken ?? true).toBe(true);
+    expect(account.automountServiceAccountToken ?? true).toBe(true);
+    const bindings = objects().filter(
+      (o) =>
+        (o.kind === "ClusterRoleBinding" || o.kind === "RoleBinding") &&
+        (o as unknown as V1ClusterRoleBinding).subjects?.some(
+          (s) =>
+            s.kind === "ServiceAccount" && s.name === account.metadata!.name && s.namespace === NAMESPACE,
+        ),
+    ) as unknown as V1ClusterRoleBinding[];
+    expect(bindings.map((b) => [b.kind, b.roleRef.kind, b.roleRef.name])).toEqual([
+      ["ClusterRoleBinding", "ClusterRole", "seccompose-aggregator"],
+    ]);
+    const role = find<V1ClusterRole>(objects(), "ClusterRole", "seccompose-aggregator");
+    const grants = (role.rules ?? []).flatMap((r) =>
+      (r.apiGroups ?? []).flatMap((g) =>
+        (r.resources ?? []).flatMap((res) => r.verbs.map((v) => `${g}/${res}:${v}`)),
+      ),
+    );
+    expect(grants.sort()).toEqual([
+      "/pods:get",
+      "/pods:list",
+      "/pods:watch",
+      "apps/replicasets:get",
+      "batch/jobs:get",
+    ]);
+    expect(role.rules?.every((r) => r.resourceNames === undefined && r.nonResourceURLs === undefined)).toBe(
+      true,
+    );
+    const container = pod.containers[0]!;
+    expect(envOf(container, "SECCOMPOSE_POD_OWNERSHIP").value).toBe("required");
+  });
+
+  it("lets the installer bind every role the manifests bind", () => {
+    const installer = find<V1ClusterRole>(objects(), "ClusterRole", "seccompose-installer");
+    const bindable = (kind: string) =>
+      (installer.rules ?? [])
+        .filter(
+          (r) =>
+            r.verbs.includes("bind") &&
+            r.resources?.includes(kind === "ClusterRole" ? "clusterroles" : "roles"),
+        )
+        .flatMap((r) => r.resourceNames ?? []);
+    const bound = objects().filter((o) => o.kind === "ClusterRoleBinding" || o.kind === "RoleBinding");
+    expect(bound.length).toBeGreaterThan(0);
+    for (const b of bound as unknown as V1ClusterRoleBinding[]) {
+      expect(bindable(b.roleRef.kind), `${b.kind} ${b.metadata!.name}`).toContain(b.roleRef.name);
     }
   });
 

@@ -290,9 +290,11 @@ describe("attacks on the aggregator with node-a's agent credentials", () => {
     expect(s).toMatchObject({ state: "complete", lateBatches: 0, batchesMerged: 4 });
     expect(names(await storedDocument(id))).toEqual([...HONEST].sort());
     // What a member node says about its own workloads is not checked against pods outside
-    // Kubernetes: the status says so and shows what each node reported.
+    // Kubernetes (attack-pod-ownership.test.ts is the attack inside): the status says so, and why,
+    // and shows what each node reported.
     const all = await status(id);
     expect(all.podOwnershipChecked).toBe(false);
+    expect(all.podOwnershipReason).toMatch(/no Kubernetes API/);
     expect(all.sessions[0]!.nodes.map((n) => [n.name, n.workloads])).toEqual([
       [NODE_A, 1],
       [NODE_B, 1],
