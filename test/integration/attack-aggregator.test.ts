@@ -44,6 +44,7 @@ import { CHECKPOINT_HEAD_KEY } from "../../services/aggregator/checkpoint.ts";
 import { startAggregatorProcess, type AggregatorProcess } from "../helpers/aggregator-process.ts";
 import { eventually } from "../helpers/eventually.ts";
 import { startNatsServer, type NatsServerHandle } from "../helpers/nats.ts";
+import { sessionRecord } from "../helpers/session-record.ts";
 
 const NODE_A = "node-a";
 const NODE_B = "node-b";
@@ -151,16 +152,7 @@ function honest(session: string, node = NODE_B): EventMessage[] {
 }
 
 function record(id: string, extra: Partial<SessionRecord> = {}): SessionRecord {
-  return {
-    schemaVersion: 1,
-    id,
-    mode: "oneshot",
-    state: "running",
-    createdAt: new Date().toISOString(),
-    targets: { namespaces: ["shop"] },
-    profile: {},
-    ...extra,
-  };
+  return sessionRecord(id, { targets: { namespaces: ["shop"] }, ...extra });
 }
 
 /** The CLI's writes: the record as `start` creates it, its node set, then `stop`'s deadline. */

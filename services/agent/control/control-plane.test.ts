@@ -31,19 +31,12 @@ import {
   createProfileLister,
   createProfileRemover,
 } from "../install/profile-installer.ts";
+import { sessionRecord } from "../../../test/helpers/session-record.ts";
 
 const logger = pino({ level: "silent" });
 
-function sessionRecord(id: string, state: SessionRecord["state"] = "running"): SessionRecord {
-  return {
-    schemaVersion: 1,
-    id,
-    mode: "oneshot",
-    state,
-    createdAt: "2026-11-27T10:00:00Z",
-    targets: { namespaces: ["shop"] },
-    profile: {},
-  };
+function record(id: string, state: SessionRecord["state"] = "running"): SessionRecord {
+  return sessionRecord(id, { state, targets: { namespaces: ["shop"] } });
 }
 
 class FakeController implements AgentController {
@@ -268,7 +261,7 @@ describe("ControlPlane", () => {
 
   it("starts a session on a start request and replies with the session's status", async () => {
     const { controller } = await startPlane("node-a");
-    records.set("s-start", sessionRecord("s-start"));
+    records.set("s-start", record("s-start"));
     const [reply] = await gather(
       CONTROL_SUBJECTS.start,
       { schemaVersion: 1, op: "start", requestId: "req-2", sessionId: "s-start" },
@@ -284,8 +277,8 @@ describe("ControlPlane", () => {
 
   it("stops a session on a stop request and reports status for one session on a status request", async () => {
     const { controller } = await startPlane("node-a");
-    await controller.startSession(sessionRecord("s-stop"));
-    await controller.startSession(sessionRecord("s-other"));
+    await controller.startSession(record("s-stop"));
+    await controller.startSession(record("s-other"));
     await gather(
       CONTROL_SUBJECTS.stop,
       { schemaVersion: 1, op: "stop", requestId: "req-3", sessionId: "s-stop" },
@@ -341,7 +334,7 @@ describe("ControlPlane", () => {
 
   it("reports the controller's failure with its error code and counts it", async () => {
     const { plane, controller } = await startPlane("node-a");
-    records.set("s-fail", sessionRecord("s-fail"));
+    records.set("s-fail", record("s-fail"));
     controller.failNextStart = new SeccomposeError(
       "SC_CONFIG_INVALID",
       "label selector app in (x is malformed",
@@ -406,7 +399,7 @@ describe("ControlPlane", () => {
 
   it("starts the session as its record says, whatever else the request holds", async () => {
     const { controller } = await startPlane("node-a");
-    records.set("s-stored", sessionRecord("s-stored", "stopping"));
+    records.set("s-stored", record("s-stored", "stopping"));
     const started: SessionRecord[] = [];
     controller.startSession = async (session) => void started.push(session);
     await gather(
@@ -414,6 +407,6 @@ describe("ControlPlane", () => {
       { schemaVersion: 1, op: "start", requestId: "req-12", sessionId: "s-stored" },
       1,
     );
-    expect(started).toEqual([sessionRecord("s-stored", "stopping")]);
+    expect(started).toEqual([record("s-stored", "stopping")]);
   });
 });

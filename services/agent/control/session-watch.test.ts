@@ -18,19 +18,12 @@ import { startNatsServer } from "../../../test/helpers/nats.ts";
 import type { NatsServerHandle } from "../../../test/helpers/nats.ts";
 import type { AgentController } from "../ports.ts";
 import { SessionWatch } from "./session-watch.ts";
+import { sessionRecord } from "../../../test/helpers/session-record.ts";
 
 const logger = pino({ level: "silent" });
 
-function sessionRecord(id: string, state: SessionRecord["state"]): SessionRecord {
-  return {
-    schemaVersion: 1,
-    id,
-    mode: "oneshot",
-    state,
-    createdAt: "2026-11-27T10:00:00Z",
-    targets: { namespaces: ["shop"] },
-    profile: {},
-  };
+function record(id: string, state: SessionRecord["state"]): SessionRecord {
+  return sessionRecord(id, { state, targets: { namespaces: ["shop"] } });
 }
 
 /** Records the calls the watch makes, in order. */
@@ -99,10 +92,10 @@ describe("SessionWatch", () => {
   }
 
   it("applies the records present before it started, latest value per session, before start() resolves", async () => {
-    await kv.put("s-run", JSON.stringify(sessionRecord("s-run", "running")));
-    await kv.put("s-done", JSON.stringify(sessionRecord("s-done", "running")));
-    await kv.put("s-done", JSON.stringify(sessionRecord("s-done", "stopped")));
-    await kv.put("s-halting", JSON.stringify(sessionRecord("s-halting", "stopping")));
+    await kv.put("s-run", JSON.stringify(record("s-run", "running")));
+    await kv.put("s-done", JSON.stringify(record("s-done", "running")));
+    await kv.put("s-done", JSON.stringify(record("s-done", "stopped")));
+    await kv.put("s-halting", JSON.stringify(record("s-halting", "stopping")));
     const controller = new RecordingController();
 
     await startWatch(controller);
@@ -115,9 +108,9 @@ describe("SessionWatch", () => {
     const watch = await startWatch(controller);
     expect(controller.calls).toEqual([]);
 
-    await kv.put("s-live", JSON.stringify(sessionRecord("s-live", "running")));
+    await kv.put("s-live", JSON.stringify(record("s-live", "running")));
     await eventually("the start", () => controller.calls.length === 1);
-    await kv.put("s-live", JSON.stringify(sessionRecord("s-live", "stopping")));
+    await kv.put("s-live", JSON.stringify(record("s-live", "stopping")));
     await eventually("the stop", () => controller.calls.length === 2);
     await kv.delete("s-gone");
     await eventually("the stop of a deleted record", () => controller.calls.length === 3);
@@ -128,9 +121,9 @@ describe("SessionWatch", () => {
 
   it("skips and counts records that are not JSON, break the contract or sit under another session's key", async () => {
     await kv.put("s-garbage", "{nope");
-    await kv.put("s-bad", JSON.stringify({ ...sessionRecord("s-bad", "running"), state: "paused" }));
-    await kv.put("s-mismatch", JSON.stringify(sessionRecord("s-other", "running")));
-    await kv.put("s-good", JSON.stringify(sessionRecord("s-good", "running")));
+    await kv.put("s-bad", JSON.stringify({ ...record("s-bad", "running"), state: "paused" }));
+    await kv.put("s-mismatch", JSON.stringify(record("s-other", "running")));
+    await kv.put("s-good", JSON.stringify(record("s-good", "running")));
     const controller = new RecordingController();
 
     const watch = await startWatch(controller);
@@ -140,7 +133,7 @@ describe("SessionWatch", () => {
   });
 
   it("notices changes it was not told of, such as a purged bucket, at its periodic check", async () => {
-    await kv.put("s-purged", JSON.stringify(sessionRecord("s-purged", "running")));
+    await kv.put("s-purged", JSON.stringify(record("s-purged", "running")));
     const controller = new RecordingController();
     await startWatch(controller, 200);
     expect(controller.calls).toEqual(["start s-purged"]);

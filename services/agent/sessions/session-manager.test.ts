@@ -19,6 +19,7 @@ import type {
 } from "../ports.ts";
 import { SessionManager, type SessionManagerDeps } from "./session-manager.ts";
 import { sessionDataFile } from "./session-store.ts";
+import { sessionRecord } from "../../../test/helpers/session-record.ts";
 
 const T0 = 1_800_000_000_000;
 const HOLD_MS = 5_000;
@@ -114,15 +115,11 @@ class FakePods implements PodDirectory {
 }
 
 function session(id: string, targets: SessionRecord["targets"] = {}, argSyscalls?: string[]): SessionRecord {
-  return {
-    schemaVersion: 1,
-    id,
-    mode: "oneshot",
-    state: "running",
+  return sessionRecord(id, {
     createdAt: "2027-01-15T10:00:00Z",
     targets,
     profile: argSyscalls ? { argSyscalls } : {},
-  };
+  });
 }
 
 function syscall(
