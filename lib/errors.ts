@@ -47,6 +47,8 @@ export const ErrorCodes = {
   SC_MESSAGE_REFUSED: "SC_MESSAGE_REFUSED",
   SC_SESSION_LIMIT: "SC_SESSION_LIMIT",
   SC_REPLY_FORGED: "SC_REPLY_FORGED",
+  SC_NODE_IDENTITY: "SC_NODE_IDENTITY",
+  SC_ENROLLMENT_FAILED: "SC_ENROLLMENT_FAILED",
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
