@@ -42,6 +42,7 @@ interface InstallFlags extends Omit<ClusterFlags, "output"> {
   output?: string;
   timeout: string;
   forceConflicts?: boolean;
+  enroll?: string;
 }
 
 const ROLLOUT_KINDS: readonly RolloutKind[] = ["StatefulSet", "Deployment", "DaemonSet"];
@@ -64,7 +65,11 @@ export function registerInstall(program: Command): void {
     .option("--dry-run", "print what would be applied (-o yaml or json) and change nothing")
     .option("-o, --output <format>", "text, json, or with --dry-run yaml")
     .option("--timeout <duration>", "how long to wait for the enrollment and the rollout", "5m")
-    .option("--force-conflicts", "take over fields another field manager owns");
+    .option("--force-conflicts", "take over fields another field manager owns")
+    .option(
+      "--enroll <nodes>",
+      "enroll these nodes again (comma-separated, or all), e.g. a reinstalled node that lost its identity directory; a seed still there is kept",
+    );
   addClusterOptions(install, { output: false });
   install.action(async (flags: InstallFlags) => {
     const output = flags.output ?? "text";
@@ -80,7 +85,7 @@ export function registerInstall(program: Command): void {
     const settings = await clusterSettings(cluster);
     await withCluster(settings, async (ctx) => {
       const kube = ctx.kube();
-      const plan = await planInstall(kube, overlay, settings.namespace);
+      const plan = await planInstall(kube, overlay, settings.namespace, flags.enroll);
       if (flags.dryRun) {
         const objects = [...plan.objects, ...(await credentialObjects(plan, {}))];
         if (output === "yaml")
@@ -179,7 +184,12 @@ interface InstallPlan {
 }
 
 /** Checks the cluster and assembles what to apply; prints its findings on stderr as it goes. */
-async function planInstall(kube: Kube, overlay: Overlay, namespace: string): Promise<InstallPlan> {
+async function planInstall(
+  kube: Kube,
+  overlay: Overlay,
+  namespace: string,
+  enrollAgain: string | undefined,
+): Promise<InstallPlan> {
   const findings: string[] = [];
   const say = (line: string, warning = false) => {
     findings.push(line);
@@ -200,14 +210,20 @@ async function planInstall(kube: Kube, overlay: Overlay, namespace: string): Pro
   const nodes = checked.nodes.map((n) => n.name);
   const objects = inNamespace(await loadManifests(overlay), namespace);
   if (overlay === "dev") {
+    if (enrollAgain !== undefined)
+      throw new SeccomposeError(
+        "SC_USAGE",
+        "--enroll needs the default overlay: the dev overlay's agents use passwords",
+      );
     say(
       "dev overlay: using its PUBLIC sample NATS credentials (kind nodes kind-control-plane, kind-worker, kind-worker2 only)",
       true,
     );
     return { overlay, namespace, objects, findings, nodes, toEnroll: [] };
   }
+  const again = enrollmentRequest(enrollAgain, nodes);
   const existing = await readExistingCredentials(kube, namespace);
-  const toEnroll = nodes.filter((n) => existing.agents[n] === undefined).sort();
+  const toEnroll = nodes.filter((n) => existing.agents[n] === undefined || again.has(n)).sort();
   const known = nodes.length - toEnroll.length;
   if (toEnroll.length > 0)
     say(
@@ -222,6 +238,24 @@ async function planInstall(kube: Kube, overlay: Overlay, namespace: string): Pro
       `Secret ${SECRET_AGENT_PASSWORDS} of an earlier install holds agent passwords nothing uses any more: it is deleted`,
     );
   return { overlay, namespace, objects, findings, nodes, existing, toEnroll };
+}
+
+/** The nodes `--enroll` names (all of them for "all"); a name that is not a node of the cluster is a usage error. */
+function enrollmentRequest(value: string | undefined, nodes: readonly string[]): Set<string> {
+  if (value === undefined) return new Set();
+  if (value.trim() === "all") return new Set(nodes);
+  const named = value
+    .split(",")
+    .map((n) => n.trim())
+    .filter((n) => n !== "");
+  const unknown = named.filter((n) => !nodes.includes(n));
+  if (named.length === 0 || unknown.length > 0) {
+    throw new SeccomposeError(
+      "SC_USAGE",
+      `--enroll must name nodes of the cluster (comma-separated) or all; not nodes: ${unknown.map((n) => JSON.stringify(n)).join(", ") || "(none given)"}`,
+    );
+  }
+  return new Set(named);
 }
 
 /** Enrolls the plan's new nodes, within what is left of the install's timeout. */

@@ -58,7 +58,7 @@ export async function readNodeIdentity(seedFile: string): Promise<NodeIdentity> 
     const code = (err as NodeJS.ErrnoException).code;
     if (code === "ENOENT") {
       throw identityError(
-        `the NKey seed file ${seedFile} does not exist: this node has not been enrolled (\`seccompose install\` enrolls every node without a key)`,
+        `the NKey seed file ${seedFile} does not exist: this node has not been enrolled (\`seccompose install\` enrolls every node without a key; \`seccompose install --enroll <node>\` enrolls a node again that lost its identity directory)`,
         err,
       );
     }
