@@ -36,22 +36,28 @@ function devCredentials(): { passwords: Map<string, string>; hashes: Map<string,
 
 /** bcryptjs makes and checks the hashes nats-server reads from users.json (`cli/install/nats-credentials.ts`). */
 describe("bcrypt password hashes", () => {
-  it("hashes every user's password into users.json, and keeps an existing hash that still matches", async () => {
-    const credentials = { agents: { "node-a": "pa" }, aggregator: "pg", cli: "pc", route: "pr" };
-    const first = JSON.parse(await usersJson(credentials, new Map())) as {
-      users: Array<{ user: string; password: string }>;
-    };
-    const hashes = new Map(first.users.map((u) => [u.user, u.password]));
-    expect([...hashes.keys()].sort()).toEqual(["agent-node-a", "aggregator", "cli"]);
+  it("hashes the password users into users.json, keeps an existing hash that still matches, and lists agents by NKey", async () => {
+    const nodeKey = "UDXU4RCSJNZOIQHZNWXHXORDPRTGNJAHAHFRGZNEEJCPQTT2M7NLCNF4";
+    const credentials = { agents: { "node-a": nodeKey }, aggregator: "pg", cli: "pc", route: "pr" };
+    type Users = { users: Array<{ user?: string; nkey?: string; password?: string }> };
+    const first = JSON.parse(await usersJson(credentials, new Map())) as Users;
+    expect(first.users.filter((u) => u.nkey !== undefined)).toEqual([
+      expect.objectContaining({ nkey: nodeKey }),
+    ]);
+    expect(first.users.find((u) => u.nkey === nodeKey)?.password).toBeUndefined();
+    const hashes = new Map(
+      first.users.filter((u) => u.user !== undefined).map((u) => [u.user!, u.password!]),
+    );
+    expect([...hashes.keys()].sort()).toEqual(["aggregator", "cli"]);
     expect(hashes.get("cli")).toMatch(/^\$2b\$11\$/);
-    expect(bcryptVerify("pa", hashes.get("agent-node-a")!)).toBe(true);
-    expect(bcryptVerify("pc", hashes.get("agent-node-a")!)).toBe(false);
+    expect(bcryptVerify("pc", hashes.get("cli")!)).toBe(true);
+    expect(bcryptVerify("pg", hashes.get("cli")!)).toBe(false);
 
-    const again = JSON.parse(await usersJson({ ...credentials, cli: "changed" }, hashes)) as {
-      users: Array<{ user: string; password: string }>;
-    };
-    const second = new Map(again.users.map((u) => [u.user, u.password]));
-    expect(second.get("agent-node-a")).toBe(hashes.get("agent-node-a"));
+    const again = JSON.parse(await usersJson({ ...credentials, cli: "changed" }, hashes)) as Users;
+    const second = new Map(
+      again.users.filter((u) => u.user !== undefined).map((u) => [u.user!, u.password!]),
+    );
+    expect(second.get("aggregator")).toBe(hashes.get("aggregator"));
     expect(second.get("cli")).not.toBe(hashes.get("cli"));
     expect(bcryptVerify("changed", second.get("cli")!)).toBe(true);
   }, 30_000);

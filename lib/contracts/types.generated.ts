@@ -658,6 +658,10 @@ export interface NatsConnection {
    * File holding the password (e.g. a mounted Secret); read at start.
    */
   passFile?: string;
+  /**
+   * File holding this node's NKey user seed, created on the node by enrollment (services/agent/enroll.ts); the agent logs in with it instead of a user and password. Read at start: it must be mode 0600 and hold one SU... line.
+   */
+  nkeyFile?: string;
 }
 /**
  * seccompose-agent configuration: from an optional YAML/JSON file, then environment (SECCOMPOSE_*), then flags.

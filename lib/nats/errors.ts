@@ -117,7 +117,7 @@ export function toSeccomposeError(err: unknown, action: string): SeccomposeError
   if (auth) {
     return new SeccomposeError(
       "SC_NATS_PERMISSION",
-      `NATS rejected the credentials while ${action} (${auth.message}): check user/pass, token or the creds file`,
+      `NATS rejected the credentials while ${action} (${auth.message}): check user/pass, token, the creds file or the NKey seed file (an agent whose node was not enrolled with this key: run seccompose install)`,
       { cause: err },
     );
   }

@@ -4,9 +4,15 @@ import { CommanderError } from "commander";
 import { isSeccomposeError } from "../../lib/errors.ts";
 import { startAgent } from "./agent.ts";
 import { resolveAgentConfig } from "./config.ts";
+import { ENROLL_COMMAND, runEnrollment } from "./enroll.ts";
 
-// Only reads the configuration and wires the agent together; see agent.ts.
+// Only reads the configuration and wires the agent together; see agent.ts. `enroll` is the
+// one-shot node enrollment `seccompose install` runs on each node (enroll.ts).
 let logger = pino({ base: { component: "agent" } });
+if (process.argv[2] === ENROLL_COMMAND) {
+  const enrollLogger = pino({ base: { component: "agent-enroll", node: process.env.NODE_NAME } });
+  process.exit(await runEnrollment(process.argv.slice(3), process.env, enrollLogger));
+}
 try {
   const config = await resolveAgentConfig(process.argv.slice(2), process.env);
   logger = pino({ level: config.logLevel, base: { component: "agent", node: config.nodeName } });

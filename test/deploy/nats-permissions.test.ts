@@ -4,9 +4,10 @@
  * promises to forbid must be refused by the server.
  */
 import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { createUser } from "@nats-io/nkeys";
 import { Kvm } from "@nats-io/kv";
 import { Objm } from "@nats-io/obj";
-import type { NatsConnection } from "@nats-io/transport-node";
+import { connect, nkeyAuthenticator, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensureEventStream, ensureKv } from "../../lib/nats/streams.ts";
 import {
@@ -34,7 +35,7 @@ import { InstalledMarks, profileSha256 } from "../../lib/nats/installed-marks.ts
 import { eventually } from "../helpers/eventually.ts";
 import { startNatsServer } from "../helpers/nats.ts";
 import type { NatsServerHandle } from "../helpers/nats.ts";
-import { natsUsers } from "./nats-users.ts";
+import { natsUsers, userName } from "./nats-users.ts";
 import { connectAs as connectUser, testPassword } from "./nats-users.ts";
 import type { Component } from "./nats-users.ts";
 
@@ -71,7 +72,8 @@ let agentB: NatsConnection;
 let cli: NatsConnection;
 
 beforeAll(async () => {
-  const users = natsUsers([NODE_A, NODE_B], password);
+  // The users.json install writes: each agent an NKey user, known by the public key its node enrolled.
+  const users = natsUsers([NODE_A, NODE_B]);
   server = await startNatsServer({ config: `authorization { users: ${JSON.stringify(users)} }` });
   aggregator = await connectAs("aggregator");
   agentA = await connectAs("agent", NODE_A);
@@ -100,6 +102,17 @@ afterAll(async () => {
 });
 
 describe("agent permissions", () => {
+  it("admits an agent only with its node's enrolled key: no password login, no key that was not enrolled", async () => {
+    const login = async (options: Parameters<typeof connect>[0]) =>
+      (await connect({ servers: server.url, reconnect: false, ...options })).close();
+    await expect(
+      login({ user: userName("agent", NODE_A), pass: password(userName("agent", NODE_A)) }),
+    ).rejects.toThrow(/Authorization Violation/i);
+    await expect(login({ authenticator: nkeyAuthenticator(createUser().getSeed()) })).rejects.toThrow(
+      /Authorization Violation/i,
+    );
+  });
+
   it("lets an agent publish event batches on its own node's subject and on no other node's", async () => {
     const ack = await jetstream(agentB).publish(eventSubject(SESSION, NODE_B), "batch", {
       msgID: batchMessageId(SESSION, NODE_B, 1),

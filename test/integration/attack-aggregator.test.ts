@@ -1,6 +1,6 @@
 /**
  * Issue 9, aggregator side, from the attacker's side: each attack runs with node-a's *agent*
- * credentials against a real nats-server configured with the shipped permission model
+ * credentials (its node-held NKey seed) against a real nats-server configured with the shipped permission model
  * (deploy/nats-permissions.json), while the real aggregator process and the CLI use theirs. Each
  * test asserts that the session, the stored profile and the aggregator's memory are unaffected.
  * An `admin` user exists only to inject faults (a lost checkpoint, a lost message).
@@ -217,7 +217,7 @@ async function rssBytes(pid: number): Promise<number> {
 }
 
 beforeAll(async () => {
-  const users = [...natsUsers([NODE_A, NODE_B], password), ADMIN];
+  const users = [...natsUsers([NODE_A, NODE_B]), ADMIN];
   server = await startNatsServer({ config: `authorization { users: ${JSON.stringify(users)} }` });
   await startAggregator();
   cli = await connectAs("cli");

@@ -269,7 +269,7 @@ beforeAll(async () => {
       ...[CLEAN, ATTACKED].map((id) => podOf(WORKER, workerPod(id), NODE_A)),
     ],
   });
-  const users = natsUsers([NODE_A, NODE_B], testPassword);
+  const users = natsUsers([NODE_A, NODE_B]);
   server = await startNatsServer({ config: `authorization { users: ${JSON.stringify(users)} }` });
   aggregator = await startAggregatorProcess({
     natsUrls: [server.url],
