@@ -11,7 +11,7 @@ import type {
   SessionFinalisedEvent,
 } from "../../lib/contracts/types.ts";
 import { assertValid, isValid } from "../../lib/contracts/validators.ts";
-import { ErrorCodes, SeccomposeError, type ErrorCode } from "../../lib/errors.ts";
+import { ErrorCodes, SeccomposeError, isSeccomposeError, type ErrorCode } from "../../lib/errors.ts";
 import { toSeccomposeError } from "../../lib/nats/errors.ts";
 import { isNoResponders, isRequestTimeout } from "./request-errors.ts";
 import { AGGREGATOR_FREEZE_SUBJECT, AGGREGATOR_STATUS_SUBJECT } from "../../lib/subjects.ts";
@@ -57,6 +57,31 @@ export async function aggregatorStatus(nc: NatsConnection, session?: string): Pr
   const error = isValid("aggregatorStatus", value) ? undefined : errorBodyOf(value);
   if (error !== undefined) throw rethrown(error, "the status request");
   return assertValid("aggregatorStatus", value, `the aggregator's reply on ${AGGREGATOR_STATUS_SUBJECT}`);
+}
+
+/**
+ * The aggregator answers and reads its consumer on SC_EVENTS: a session started without it could
+ * never be finalised (data that arrives after the stop deadline cannot complete it).
+ */
+export async function requireConsumingAggregator(nc: NatsConnection): Promise<AggregatorStatus> {
+  let status: AggregatorStatus;
+  try {
+    status = await aggregatorStatus(nc);
+  } catch (err) {
+    if (!isSeccomposeError(err, ErrorCodes.SC_AGGREGATOR_UNAVAILABLE)) throw err;
+    throw new SeccomposeError(
+      ErrorCodes.SC_AGGREGATOR_UNAVAILABLE,
+      `the aggregator does not answer on ${AGGREGATOR_STATUS_SUBJECT}, so nothing was started: without it no session can finish. Is seccompose-aggregator running and connected to NATS?`,
+      { cause: err },
+    );
+  }
+  if (status.consumer === undefined) {
+    throw new SeccomposeError(
+      ErrorCodes.SC_AGGREGATOR_UNAVAILABLE,
+      `the aggregator (instance ${status.instance}) answers but cannot read its consumer on the event stream, so nothing was started; see its log`,
+    );
+  }
+  return status;
 }
 
 /** Freezes (or unfreezes) workloads of a continuous session. */

@@ -14,7 +14,7 @@ import {
   renderProfileText,
 } from "../profile-output.ts";
 import { recordCommand } from "./recorder.ts";
-import { writeFileAtomic } from "../../lib/atomic-file.ts";
+import { checkWritable, writeFileAtomic } from "../../lib/atomic-file.ts";
 
 interface RecordFlags {
   output?: string;
@@ -68,6 +68,9 @@ export function registerRecord(program: Command, setExitCode: (code: number) => 
       const workload = { namespace: "local", kind: "Command", name, container: name };
       const output = flags.output ?? `${name}.seccomp.${format === "spo" ? "yaml" : "json"}`;
 
+      // Checked before CMD runs: a recording that cannot be written is lost, and CMD's status with it.
+      await checkWritable(output, "the profile");
+      if (flags.observations) await checkWritable(flags.observations, "the observations");
       const rec = await recordCommand(cmd, { argSyscalls, workload });
       const { text, result } = renderProfileText(
         sourceFromObservations(rec.observations, argSyscalls),

@@ -616,6 +616,10 @@ export interface AgentConfig {
    */
   kubeconfig?: string;
   /**
+   * The window of the health's recent counts (alerts read, parse errors, errors), which start and status judge an agent by. Default 300.
+   */
+  healthWindowSeconds?: number;
+  /**
    * How long events of a container whose pod is not known yet are held for attribution.
    */
   holdUnknownMs?: number;

@@ -310,7 +310,11 @@ describe("session deletion", () => {
   });
 
   it("is asked for by the CLI on sc.agg.delete, which agents may not send; the CLI itself may purge no profile or event", async () => {
-    aggregator.subscribe(AGGREGATOR_DELETE_SUBJECT, { callback: (_err, msg) => msg.respond("deleted") });
+    aggregator.subscribe(AGGREGATOR_DELETE_SUBJECT, {
+      callback: (_err, msg) => {
+        msg.respond("deleted");
+      },
+    });
     await aggregator.flush();
     expect((await cli.request(AGGREGATOR_DELETE_SUBJECT, "{}", { timeout: 2_000 })).string()).toBe("deleted");
     await expectPublishDenied(agentA.request(AGGREGATOR_DELETE_SUBJECT, "{}"), AGGREGATOR_DELETE_SUBJECT);

@@ -46,6 +46,10 @@ class RecordingController implements AgentController {
     return { batches: 0 };
   }
 
+  async dropSession(sessionId: string): Promise<void> {
+    this.calls.push(`drop ${sessionId}`);
+  }
+
   sessionStatus(): NodeSessionStatus[] {
     return [];
   }
@@ -128,9 +132,9 @@ describe("SessionWatch", () => {
     await kv.put("s-live", JSON.stringify(sessionRecord("s-live", "stopping")));
     await until(() => controller.calls.length === 2, "the stop");
     await kv.delete("s-gone");
-    await until(() => controller.calls.length === 3, "the stop of a deleted record");
+    await until(() => controller.calls.length === 3, "the drop of a deleted record");
 
-    expect(controller.calls).toEqual(["start s-live", "stop s-live", "stop s-gone"]);
+    expect(controller.calls).toEqual(["start s-live", "stop s-live", "drop s-gone"]);
     expect(watch.stats()).toEqual({ applied: 3, invalid: 0, failed: 0 });
   });
 
@@ -155,7 +159,7 @@ describe("SessionWatch", () => {
 
     // A stream purge republishes nothing: only the check of the stream's sequences finds it.
     await (await jetstreamManager(nc)).streams.purge(`KV_${BUCKET_SESSIONS}`);
-    await until(() => controller.calls.length === 2, "the stop of the purged record");
-    expect(controller.calls).toEqual(["start s-purged", "stop s-purged"]);
+    await until(() => controller.calls.length === 2, "the drop of the purged record");
+    expect(controller.calls).toEqual(["start s-purged", "drop s-purged"]);
   });
 });
