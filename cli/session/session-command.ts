@@ -43,7 +43,7 @@ export function registerSession(program: Command): void {
 function describe(r: DeleteReply): string {
   const what = [
     r.record ? `its record (${r.state})` : "no record (already gone)",
-    `${r.keys} profile document, revision and drift report entr${r.keys === 1 ? "y" : "ies"}`,
+    `${r.keys} stored profile document, revision and drift report version(s)`,
     `${r.objects} large-profile object(s)`,
     `${r.events} event message(s)`,
   ];

@@ -1103,7 +1103,7 @@ export interface DeleteReply {
    */
   state: "running" | "stopping" | "stopped" | "absent";
   /**
-   * KV sc_profiles entries removed (documents, revisions, drift reports, with their history).
+   * Messages removed from KV sc_profiles: every document, revision and drift report of the session, with its history.
    */
   keys: number;
   /**
