@@ -62,6 +62,11 @@ export function eventSubject(session: string, node: string): string {
 
 export const EVENT_SUBJECTS_ALL = "sc.ev.>";
 
+/** Every node's events of one session. */
+export function eventSubjectsOf(session: string): string {
+  return `sc.ev.${session}.>`;
+}
+
 /** Requests for one agent only (render its node's profile, install or remove a profile on its node). */
 export function nodeControlSubject(node: string, op: "profile" | "install" | "uninstall"): string {
   return `sc.node.${subjectToken(node)}.${op}`;
@@ -76,6 +81,11 @@ export function driftSubject(session: string, workloadToken: string): string {
   return `sc.drift.${session}.${workloadToken}`;
 }
 
+/** Every drift event of a session (`seccompose drift --follow`). */
+export function driftSubjectsOf(session: string): string {
+  return `sc.drift.${session}.>`;
+}
+
 export function convergenceSubject(session: string, workloadToken: string): string {
   return `sc.conv.${session}.${workloadToken}`;
 }
@@ -84,6 +94,9 @@ export const AGGREGATOR_STATUS_SUBJECT = "sc.agg.status";
 
 /** Requests to freeze a continuous session's workload profile (answered by the aggregator). */
 export const AGGREGATOR_FREEZE_SUBJECT = "sc.agg.freeze";
+
+/** Requests to delete a session and everything stored of it (answered by the aggregator). */
+export const AGGREGATOR_DELETE_SUBJECT = "sc.agg.delete";
 
 /** JetStream message id of a batch: redelivered publishes with the same id are dropped by the stream. */
 export function batchMessageId(session: string, node: string, seq: number): string {
@@ -102,4 +115,13 @@ export function statusEventSubject(session: string): string {
 /** KV key of one revision of a continuous session's profile; `profileKey` holds the latest. */
 export function profileRevisionKey(session: string, workloadToken: string, revision: number): string {
   return `${profileKey(session, workloadToken)}.rev.${revision}`;
+}
+
+/**
+ * KV sc_profiles key of a workload's drift report (calls outside its frozen profile): beside its
+ * profile, so whoever may read profiles may read their drift, and deleting a session's keys
+ * deletes it too.
+ */
+export function driftReportKey(session: string, workloadToken: string): string {
+  return `${profileKey(session, workloadToken)}.drift`;
 }

@@ -18,15 +18,15 @@ import { loadMergeInput, sourceFromSeccomp } from "../merge/inputs.ts";
 import { note, printJson, printLines, table, terminalSafe, warn } from "../output.ts";
 import { renderNotes } from "../profile-output.ts";
 import { writeFileAtomic } from "../../lib/atomic-file.ts";
-import { requestFreeze } from "../cluster/aggregator.ts";
 import { withCluster, type ClusterContext } from "../cluster/connection.ts";
 import { addClusterOptions, clusterSettings, type ClusterFlags } from "../cluster/options.ts";
 import { ProfileStore } from "../cluster/profile-store.ts";
 import { SessionStore } from "../cluster/session-store.ts";
+import { registerFreeze } from "./freeze-command.ts";
 import { installOnNodes } from "./install-profile.ts";
 import { diffProfiles, formatDiff, rightAllowsMore } from "./profile-diff.ts";
 import { parseProfileFileFormat, renderProfileDocument, seccompProfileSnippet } from "./profile-files.ts";
-import { decodeWorkloadToken, knownWorkloads, parseRevision, resolveWorkload } from "./workload-ref.ts";
+import { knownWorkloads, parseRevision, resolveWorkload } from "./workload-ref.ts";
 import { registerProfileApply } from "./apply-command.ts";
 
 interface GetFlags extends ClusterFlags {
@@ -35,10 +35,6 @@ interface GetFlags extends ClusterFlags {
   outputFile?: string;
   install?: boolean;
   expectAgents?: string;
-}
-
-interface FreezeFlags extends ClusterFlags {
-  unfreeze?: boolean;
 }
 
 export function registerProfile(program: Command, setExitCode: (code: number) => void): void {
@@ -163,43 +159,7 @@ export function registerProfile(program: Command, setExitCode: (code: number) =>
     if (flags.exitCode && widens) setExitCode(ExitCodes.FAILURE);
   });
 
-  const freeze = profile
-    .command("freeze")
-    .description(
-      "freeze workloads of a continuous session: from then on, any syscall outside their profile is reported as drift",
-    )
-    .argument("<session>")
-    .argument("<workloads...>", "namespace/Kind/name/container, a tail of it, or its token")
-    .option("--unfreeze", "lift the freeze instead");
-  addClusterOptions(freeze);
-  freeze.action(async (session: string, queries: string[], flags: FreezeFlags) => {
-    const settings = await clusterSettings(flags);
-    const reply = await withCluster(settings, async (ctx) => {
-      const { nc, js } = await ctx.broker();
-      const record = (await (await SessionStore.open(js)).require(session)).record;
-      if (record.mode !== "continuous") {
-        throw new SeccomposeError(
-          "SC_USAGE",
-          `session ${session} is a one-shot session; only continuous sessions can be frozen`,
-        );
-      }
-      const known = await knownWorkloads(await ProfileStore.open(nc, js), session);
-      const tokens = queries.map((q) => resolveWorkload(q, known, session).token);
-      return requestFreeze(nc, {
-        session,
-        workloadTokens: [...new Set(tokens)],
-        ...(flags.unfreeze ? { unfreeze: true } : {}),
-      });
-    });
-    if (settings.output === "json") printJson(reply);
-    else {
-      const frozen = reply.frozen.map((t) => {
-        const key = decodeWorkloadToken(t);
-        return key !== undefined ? workloadId(key) : t;
-      });
-      note(`session ${session}: frozen ${frozen.length > 0 ? terminalSafe(frozen.join(", ")) : "nothing"}`);
-    }
-  });
+  registerFreeze(profile);
 
   registerProfileApply(profile, setExitCode);
 }

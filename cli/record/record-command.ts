@@ -15,7 +15,7 @@ import {
 } from "../profile-output.ts";
 import { refusedOutputOption } from "../output-option.ts";
 import { recordCommand } from "./recorder.ts";
-import { writeFileAtomic } from "../../lib/atomic-file.ts";
+import { checkWritable, writeFileAtomic } from "../../lib/atomic-file.ts";
 
 interface RecordFlags {
   outputFile?: string;
@@ -75,6 +75,9 @@ export function registerRecord(program: Command, setExitCode: (code: number) => 
       const workload = { namespace: "local", kind: "Command", name, container: name };
       const output = flags.outputFile ?? `${name}.seccomp.${format === "spo" ? "yaml" : "json"}`;
 
+      // Checked before CMD runs: a recording that cannot be written is lost, and CMD's status with it.
+      await checkWritable(output, "the profile");
+      if (flags.observations) await checkWritable(flags.observations, "the observations");
       const rec = await recordCommand(cmd, { argSyscalls, workload });
       const { text, result } = renderProfileText(
         sourceFromObservations(rec.observations, argSyscalls),

@@ -19,6 +19,7 @@ import {
   type AgentCheck,
   type AgentExpectation,
 } from "../cluster/agents.ts";
+import { requireConsumingAggregator } from "../cluster/aggregator.ts";
 import { withCluster, type ClusterContext } from "../cluster/connection.ts";
 import { addClusterOptions, clusterSettings, type ClusterFlags } from "../cluster/options.ts";
 import { SessionStore } from "../cluster/session-store.ts";
@@ -111,6 +112,7 @@ async function startSession(
     );
   }
 
+  await requireConsumingAggregator(nc);
   const store = await SessionStore.open(js);
   await store.create(draft);
   const acks = await gather(nc, "start", { sessionId: draft.id }, { expected: health.length });

@@ -151,9 +151,13 @@ export interface SeccomposeContracts {
   SessionFinalisedEvent?: SessionFinalisedEvent;
   ConvergenceEvent?: ConvergenceEvent;
   DriftEvent?: DriftEvent;
+  DriftEntry?: DriftEntry;
+  DriftReport?: DriftReport;
   ProfilePointer?: ProfilePointer;
   FreezeRequest?: FreezeRequest;
   FreezeReply?: FreezeReply;
+  DeleteRequest?: DeleteRequest;
+  DeleteReply?: DeleteReply;
   AggregatorStatus?: AggregatorStatus;
   SessionFile?: SessionFile;
   CliConfig?: CliConfig;
@@ -551,6 +555,24 @@ export interface AgentHealth {
     [k: string]: number;
   };
   /**
+   * What happened in the last windowSeconds only, so that an old error does not make a healthy agent look unhealthy (lastErrors and counters are since the agent started).
+   */
+  recent?: {
+    windowSeconds: number;
+    /**
+     * Alert lines read from Falco.
+     */
+    alertsRead: number;
+    /**
+     * Alert lines that could not be read.
+     */
+    parseErrors: number;
+    /**
+     * Errors of any kind (parse errors included), as in lastErrors.
+     */
+    errors: number;
+  };
+  /**
    * @maxItems 20
    */
   lastErrors: {
@@ -699,6 +721,10 @@ export interface AgentConfig {
    * Kubeconfig for the pod watch; in-cluster credentials when absent.
    */
   kubeconfig?: string;
+  /**
+   * The window of the health's recent counts (alerts read, parse errors, errors), which start and status judge an agent by. Default 300.
+   */
+  healthWindowSeconds?: number;
   /**
    * How long events of a container whose pod is not known yet are held for attribution.
    */
@@ -1024,6 +1050,10 @@ export interface AggregatorWorkloadStatus {
   frozen: boolean;
   driftEvents: number;
   /**
+   * Calls outside the frozen profile not taken into it (by profile freeze --accept or unfreeze): the rows of seccompose drift, per node, pod, syscall and argument tuple.
+   */
+  drifted?: number;
+  /**
    * KV sc_profiles key of the newest revision holding data that arrived after finalisation (the final document under profileKey is never overwritten).
    */
   lateRevisionKey?: string;
@@ -1080,7 +1110,7 @@ export interface ConvergenceEvent {
   syscalls: number;
 }
 /**
- * Published on sc.drift.<session>.<workload token> the first time a node reports a call outside a frozen profile (once per node, syscall and argument tuple; possibly again after an aggregator restart).
+ * Published on sc.drift.<session>.<workload token> the first time a node reports a call outside a frozen profile (once per node, container, syscall and argument tuple; possibly again after an aggregator restart). The calls are also kept, with their counts, in the workload's DriftReport.
  *
  * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
  * via the `definition` "DriftEvent".
@@ -1093,10 +1123,11 @@ export interface DriftEvent {
   workloadToken: string;
   node: NodeName;
   pod?: string;
+  containerId?: string;
   syscall: SyscallName;
   args?: ArgTuple;
   /**
-   * Calls of this (syscall, arguments) on the node so far.
+   * Calls of this (syscall, arguments) in this container on the node so far.
    */
   count: number;
   firstSeen: Timestamp;
@@ -1105,6 +1136,66 @@ export interface DriftEvent {
    * Revision of the frozen profile (0: frozen before anything was seen).
    */
   frozenRevision: number;
+}
+/**
+ * Calls of one syscall (and argument tuple) in one container on one node outside the frozen profile.
+ *
+ * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
+ * via the `definition` "DriftEntry".
+ */
+export interface DriftEntry {
+  node: NodeName;
+  pod?: string;
+  containerId?: string;
+  syscall: SyscallName;
+  args?: ArgTuple;
+  /**
+   * Calls so far (the agent's cumulative count, which it reports when it crosses a power of two and at stop).
+   */
+  count: number;
+  /**
+   * RFC 3339 UTC timestamp.
+   */
+  firstSeen: string;
+  /**
+   * RFC 3339 UTC timestamp.
+   */
+  lastSeen: string;
+  /**
+   * RFC 3339 UTC timestamp.
+   */
+  detectedAt: string;
+}
+/**
+ * Value of KV sc_profiles key <session>.<workload token>.drift: the calls of a frozen workload outside its frozen profile, per node, container, syscall and argument tuple. Written by the aggregator when it changes (at most once a second) and at finalisation; `seccompose drift` reads it.
+ *
+ * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
+ * via the `definition` "DriftReport".
+ */
+export interface DriftReport {
+  schemaVersion: 1;
+  kind: "DriftReport";
+  session: SessionId;
+  workload: WorkloadKey;
+  workloadToken: string;
+  /**
+   * The workload is frozen now.
+   */
+  frozen: boolean;
+  /**
+   * Revision of the frozen profile (0: frozen before anything was seen).
+   */
+  frozenRevision?: number;
+  frozenAt?: Timestamp;
+  updatedAt: Timestamp;
+  /**
+   * @maxItems 500
+   */
+  entries: DriftEntry[];
+  /**
+   * Reports of calls outside the frozen profile that could not be kept (a call reported again counts again): over the per-workload bound (500 entries, which keeps the report within a NATS message) or the node's and session's count-entry limits.
+   */
+  omitted: number;
 }
 /**
  * Value of a KV sc_profiles key whose ProfileDocument exceeded the KV value limit: the document (JSON) is the object `object` in Object Store `objectStore`.
@@ -1131,7 +1222,7 @@ export interface ProfilePointer {
   sha256: string;
 }
 /**
- * Request on sc.agg.freeze: freeze (or unfreeze) workload profiles of a continuous session. The aggregator adds the tokens to (or removes them from) the session record's continuous.frozen with compare-and-set and replies with a FreezeReply or an ErrorBody.
+ * Request on sc.agg.freeze: freeze (or unfreeze) workload profiles of a continuous session. The aggregator adds the tokens to (or removes them from) the session record's continuous.frozen with compare-and-set and replies with a FreezeReply or an ErrorBody. Unfreezing takes the workload's drift into its profile. With `accept`, the frozen workloads' drift of those syscalls is taken into their profiles (a new revision) and the frozen profile grows by them; the aggregator stores a checkpoint before it replies.
  *
  * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
  * via the `definition` "FreezeRequest".
@@ -1143,6 +1234,13 @@ export interface FreezeRequest {
    */
   workloadTokens: string[];
   unfreeze?: boolean;
+  /**
+   * Syscalls whose drift is taken into the frozen profiles.
+   *
+   * @minItems 1
+   * @maxItems 512
+   */
+  accept?: SyscallName[];
 }
 /**
  * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
@@ -1154,9 +1252,58 @@ export interface FreezeReply {
    * The session record's frozen workload tokens after the change.
    */
   frozen: string[];
+  /**
+   * Per workload, the syscalls taken into its profile and the revision that shows them.
+   */
+  accepted?: {
+    workloadToken: string;
+    syscalls: SyscallName[];
+    /**
+     * Drift entries (node, container, argument tuple) merged.
+     */
+    calls: number;
+    revision: number;
+  }[];
 }
 /**
- * JSON reply of seccompose-aggregator to a request on sc.agg.status (request body: empty, or an AggregatorStatusRequest). The $defs also define what the aggregator publishes: status events on sc.agg.status.<session>, convergence events on sc.conv.<session>.<workload token>, drift events on sc.drift.<session>.<workload token>, the pointer stored in KV sc_profiles when a profile document is too large for a KV value, and the freeze requests answered on sc.agg.freeze.
+ * Request on sc.agg.delete: delete a session's record, profile documents, revisions, drift reports, large-profile objects, stored events and the aggregator's state of it. A session that is not stopped is refused (SC_SESSION_ACTIVE) unless `force`. The aggregator replies with a DeleteReply or an ErrorBody.
+ *
+ * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
+ * via the `definition` "DeleteRequest".
+ */
+export interface DeleteRequest {
+  session: SessionId;
+  force?: boolean;
+}
+/**
+ * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
+ * via the `definition` "DeleteReply".
+ */
+export interface DeleteReply {
+  session: SessionId;
+  /**
+   * The session record existed and was removed.
+   */
+  record: boolean;
+  /**
+   * The session's state before the deletion (absent: no record).
+   */
+  state: "running" | "stopping" | "stopped" | "absent";
+  /**
+   * Messages removed from KV sc_profiles: every document, revision and drift report of the session, with its history.
+   */
+  keys: number;
+  /**
+   * Object Store sc_profiles_big objects removed.
+   */
+  objects: number;
+  /**
+   * Messages of the session removed from stream SC_EVENTS.
+   */
+  events: number;
+}
+/**
+ * JSON reply of seccompose-aggregator to a request on sc.agg.status (request body: empty, or an AggregatorStatusRequest). The $defs also define what the aggregator publishes: status events on sc.agg.status.<session>, convergence events on sc.conv.<session>.<workload token>, drift events on sc.drift.<session>.<workload token>, drift reports in KV sc_profiles, the pointer stored in KV sc_profiles when a profile document is too large for a KV value, the freeze requests answered on sc.agg.freeze and the delete requests answered on sc.agg.delete.
  *
  * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
  * via the `definition` "AggregatorStatus".

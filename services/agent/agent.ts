@@ -216,6 +216,9 @@ export async function startAgent(config: ResolvedAgentConfig, logger: Logger): P
     flushIntervalMs: config.batch.flushIntervalMs,
     maxEventsPerBatch: config.batch.maxEvents,
     holdUnknownMs: config.holdUnknownMs,
+    ...(config.healthWindowSeconds !== undefined
+      ? { healthWindowMs: config.healthWindowSeconds * 1000 }
+      : {}),
     ...(config.sessions?.maxActive !== undefined ? { maxActiveSessions: config.sessions.maxActive } : {}),
     ...(config.sessions?.maxFinished !== undefined
       ? { maxFinishedSessions: config.sessions.maxFinished }

@@ -8,6 +8,7 @@
  *   KV sc_sessions ──watch──► AggregatorState.setRecord      sc.agg.status ──► buildStatus
  *   Kubernetes pods ──cluster-wide watch──► PodHistory ◄── AggregatorState checks every workload entry
  *                                           (entries waiting for a pod are checked again every tick)
+ *   sc.agg.freeze ──► record (freeze) or state + checkpoint (accept)   sc.agg.delete ──► deletion.ts
  *
  * Crash safety (see checkpoint.ts): messages are settled only after a checkpoint reflecting them is
  * stored, and at start the durable consumer resumes right after its ack floor. Whatever the moment
@@ -26,7 +27,7 @@ import { StorageType } from "@nats-io/jetstream";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import type { AggregatorConfig, AggregatorStatus } from "../../lib/contracts/types.ts";
-import { isSeccomposeError, SeccomposeError } from "../../lib/errors.ts";
+import { ErrorCodes, isSeccomposeError, SeccomposeError } from "../../lib/errors.ts";
 import { connectNats } from "../../lib/nats/connect.ts";
 import { DEFAULT_MAX_EVENT_MESSAGE_BYTES, decodeEventMessage } from "../../lib/nats/codec.ts";
 import { EVENT_STREAM_DEFAULTS, ensureEventStream, ensureKv } from "../../lib/nats/streams.ts";
@@ -52,10 +53,11 @@ import { profileRevisionKey } from "../../lib/subjects.ts";
 import { workloadToken } from "../../lib/profile/workload-key.ts";
 import { SessionRecordWatch, type RecordChange } from "../../lib/nats/session-records.ts";
 import { AggregatorState } from "./session-state.ts";
-import type { Action, Clock, MergeOutcome } from "./session-state.ts";
+import type { AcceptOutcome, Action, Clock, MergeOutcome } from "./session-state.ts";
 import { startPodOwnership, type PodOwnership } from "./pod-ownership.ts";
 import { buildStatus, serveStatus } from "./status.ts";
 import { serveFreeze } from "./freeze.ts";
+import { serveDelete } from "./deletion.ts";
 import type { ConsumerStatus } from "./status.ts";
 
 export const DEFAULT_CHECKPOINT_INTERVAL_MS = 1000;
@@ -121,6 +123,7 @@ class Aggregator implements RunningAggregator {
   readonly #jsm: JetStreamManager;
   readonly #store: CheckpointStore;
   readonly #publisher: Publisher;
+  readonly #stores: { sessions: KV; objects: Awaited<ReturnType<typeof ensureObjectStore>> };
   readonly #records = new SessionRecordWatch();
   readonly #pods: PodOwnership;
   readonly #maxMessageBytes: number;
@@ -138,6 +141,7 @@ class Aggregator implements RunningAggregator {
   readonly #refusalsLogged = new Set<string>();
   #checkingCatchUp = false;
   #lastCheckpoint: { streamSeq: number; writtenAt: string } | undefined;
+  #checkpointsWritten = 0;
   #resolveDone!: () => void;
   #rejectDone!: (err: unknown) => void;
 
@@ -166,6 +170,7 @@ class Aggregator implements RunningAggregator {
       sessions: stores.sessions,
       kvValueMaxBytes: Math.min(kvLimit, maxPayload - PAYLOAD_HEADROOM),
     });
+    this.#stores = { sessions: stores.sessions, objects: stores.objects };
     this.#maxMessageBytes = o.config.stream?.maxMsgSize ?? DEFAULT_MAX_EVENT_MESSAGE_BYTES;
     this.#pods = pods;
     this.#state = new AggregatorState(o.clock ?? Date.now, o.config.limits, pods.check);
@@ -227,7 +232,29 @@ class Aggregator implements RunningAggregator {
     );
     this.#m.lagSource = async () => (await durableInfo(this.#jsm))?.num_pending;
     this.#subscriptions.push(serveStatus(this.nc, (s) => this.status(s), this.#log));
-    this.#subscriptions.push(serveFreeze(this.nc, sessions, this.#log));
+    this.#subscriptions.push(
+      serveFreeze(this.nc, sessions, (s, tokens, names) => this.#accept(s, tokens, names), this.#log),
+    );
+    this.#subscriptions.push(
+      serveDelete(
+        this.nc,
+        {
+          sessions,
+          jsm: this.#jsm,
+          objects: this.#stores.objects,
+          forget: (id) => this.#forget(id),
+          checkpoint: async () => {
+            if (!(await this.#checkpointNow())) {
+              throw new SeccomposeError(
+                ErrorCodes.SC_NATS_UNREACHABLE,
+                "the session is deleted, but the aggregator could not store a checkpoint without it yet (it retries)",
+              );
+            }
+          },
+        },
+        this.#log,
+      ),
+    );
     this.#consumer = new EventConsumer(jetstream(this.nc), {
       maxBytes: PULL_MAX_BYTES,
       start,
@@ -249,6 +276,45 @@ class Aggregator implements RunningAggregator {
 
   ready(): boolean {
     return this.#ready && !this.nc.isClosed();
+  }
+
+  /** Accepted drift is in the state, then in a checkpoint, before the requester hears of it. */
+  async #accept(
+    session: string,
+    tokens: readonly string[],
+    names: readonly string[],
+  ): Promise<AcceptOutcome[]> {
+    const outcomes = this.#state.accept(session, tokens, names);
+    this.#log.info(
+      { session, workloads: tokens, syscalls: names },
+      "drift accepted into the frozen profiles",
+    );
+    if (!(await this.#checkpointNow())) {
+      throw new SeccomposeError(
+        ErrorCodes.SC_NATS_UNREACHABLE,
+        "the drift is taken into the profile, but the aggregator could not store a checkpoint yet (it retries; should it restart first, accept again)",
+      );
+    }
+    this.#scheduleTick();
+    return outcomes;
+  }
+
+  /** Drops a deleted session's state; waits for a publication pass under way, which may still concern it. */
+  async #forget(id: string): Promise<boolean> {
+    const forgotten = this.#state.forget(id);
+    this.#dirty = true;
+    await this.#ticking;
+    return forgotten;
+  }
+
+  /** A checkpoint that reflects the state as it is now; false when storing it failed. */
+  async #checkpointNow(): Promise<boolean> {
+    // One under way may have taken its snapshot before the change; any started from here has it.
+    await this.#checkpointing;
+    const before = this.#checkpointsWritten;
+    this.#dirty = true;
+    await this.#checkpoint();
+    return this.#checkpointsWritten > before;
   }
 
   /** Continuous revisions published after the last checkpoint must not be numbered again. */
@@ -375,12 +441,13 @@ class Aggregator implements RunningAggregator {
         detectedAt: new Date(d.detectedAt).toISOString(),
         frozenRevision: d.frozenRevision,
         ...(d.pod !== undefined ? { pod: d.pod } : {}),
+        ...(d.containerId !== undefined ? { containerId: d.containerId } : {}),
         ...(d.args !== undefined ? { args: [...d.args] } : {}),
       };
       this.#publisher.publishDrift(event);
       this.#m.driftEvents.inc();
       this.#log.info(
-        { session: d.session, node: d.node, workload: d.token, syscall: d.syscall },
+        { session: d.session, node: d.node, workload: d.token, pod: d.pod, syscall: d.syscall },
         "drift: call outside the frozen profile",
       );
     }
@@ -498,6 +565,8 @@ class Aggregator implements RunningAggregator {
           storage,
         });
       }
+      // The drift left outside the final profiles, in its final state.
+      for (const report of action.driftReports) await this.#publisher.putDriftReport(report);
       const record = await this.#publisher.markSessionStopped(action.session);
       this.#state.confirm(action);
       this.#dirty = true;
@@ -520,6 +589,12 @@ class Aggregator implements RunningAggregator {
     }
     if (action.kind === "late") {
       await this.#publishLate(action, log);
+      return;
+    }
+    if (action.kind === "drift") {
+      await this.#publisher.putDriftReport(action.report);
+      this.#state.confirm(action);
+      this.#dirty = true;
       return;
     }
     const { step, publication: p } = action;
@@ -604,6 +679,7 @@ class Aggregator implements RunningAggregator {
         await this.#store.write(bytes, { streamSeq, coveredSeq, writtenAt });
         settle(settlement);
         this.#lastCheckpoint = { streamSeq, writtenAt };
+        this.#checkpointsWritten++;
         this.#m.checkpoints.inc();
         this.#m.unsettledMessages.set(consumer.unsettled);
       } catch (err) {

@@ -21,6 +21,7 @@
  * session is not finalised while any entry waits. Without the check nothing of this runs.
  */
 import type {
+  DriftReport,
   EventMessage,
   FinMarker,
   OwnershipRefusalCounts,
@@ -37,18 +38,25 @@ import { scmpArchesForNode } from "../../lib/syscalls/architectures.ts";
 import { syscallNames } from "../../lib/syscalls/tables.ts";
 import { workloadId, workloadToken } from "../../lib/profile/workload-key.ts";
 import {
+  MAX_DRIFT_ENTRIES,
   confirmStep,
   continuousSettings,
   driftKey,
+  driftReportDue,
+  driftReportOf,
   freeze,
   newTrack,
   nextStep,
+  noteDrift,
   noteShapeChange,
+  shapeOf,
+  takeDrift,
   trackFromSnapshot,
   trackToSnapshot,
   unfreeze,
   type ContinuousStep,
   type ContinuousTrack,
+  type DriftEntry,
   type TrackSnapshot,
 } from "./continuous.ts";
 import {
@@ -58,6 +66,7 @@ import {
   type OwnershipRefusal,
   type OwnershipVerdict,
 } from "./pod-ownership.ts";
+import { ErrorCodes, SeccomposeError } from "../../lib/errors.ts";
 import { SeqSet, type SeqRange } from "./seq-set.ts";
 
 export type Clock = () => number;
@@ -167,7 +176,8 @@ export interface NodeState {
 }
 
 /** The part of a batch a workload entry is merged with. */
-type BatchContext = Pick<SyscallEventBatch, "node" | "arch" | "droppedEvents">;
+/** What merging an entry needs of its batch; `sentAt` is absent in waiting entries of older checkpoints. */
+type BatchContext = Pick<SyscallEventBatch, "node" | "arch" | "droppedEvents"> & { sentAt?: number };
 
 /** A workload entry waiting for the pod watch to see its pod (or container). */
 export interface WaitingEntry extends BatchContext {
@@ -200,6 +210,10 @@ export interface FinalisedWorkload {
   syscalls: number;
   /** Revision of the newest document with late data (stored under `<key>.rev.<n>`), once published. */
   lateRevision?: number;
+  /** Frozen when the session was finalised. */
+  frozen?: boolean;
+  /** Drift entries not taken into the profile at finalisation (its drift report lists them). */
+  drifted?: number;
 }
 
 /** Data that came after finalisation for one workload: published as a new revision, never merged into the final one. */
@@ -313,12 +327,24 @@ export interface DriftFinding {
   token: string;
   node: string;
   pod: string | undefined;
+  containerId: string | undefined;
   syscall: string;
   args: readonly string[] | undefined;
   count: number;
   firstSeen: number;
+  lastSeen: number;
   detectedAt: number;
   frozenRevision: number;
+}
+
+/** What `accept` took into one workload's profile. */
+export interface AcceptOutcome {
+  workloadToken: string;
+  syscalls: string[];
+  /** Drift entries (node, container, argument tuple) merged. */
+  calls: number;
+  /** The revision that shows them (published at the next tick). */
+  revision: number;
 }
 
 export interface MergeOutcome {
@@ -357,6 +383,8 @@ export type Action =
       missingNodes: string[];
       gaps: DocumentGap[];
       publications: Publication[];
+      /** Drift reports not written yet in their final state. */
+      driftReports: DriftReport[];
     }
   | {
       kind: "late";
@@ -365,6 +393,15 @@ export type Action =
       publications: Array<Publication & { lateRevision: number; version: number }>;
       status: "complete" | "partial";
       lateBatches: number;
+    }
+  | {
+      /** Write a workload's drift report (KV sc_profiles `<key>.drift`). */
+      kind: "drift";
+      session: string;
+      workloadId: string;
+      /** The track's driftVersion the report shows. */
+      version: number;
+      report: DriftReport;
     }
   | {
       kind: "publish";
@@ -671,23 +708,42 @@ export class AggregatorState {
       const track = ws.track;
       tally.events++;
       if (track.frozen !== undefined) {
-        const key = driftKey(track, batch.node, ev.name, ev.args);
+        const key = driftKey(track, batch.node, entry.containerId, ev.name, ev.args);
         if (key !== undefined) {
-          // Outside the frozen profile: reported as drift, kept out of the profile.
-          if (!track.driftSeen.has(key)) {
-            track.driftSeen.add(key);
-            track.driftEvents++;
+          // Outside the frozen profile: kept as drift (bounded like count entries), not in the profile.
+          if (!track.drift.has(key)) {
+            if (
+              track.drift.size >= MAX_DRIFT_ENTRIES ||
+              node.tuples >= limits.maxTuplesPerNode ||
+              session.tuples >= limits.maxTuplesPerSession
+            ) {
+              if (outcome.fresh) {
+                tally.overLimit++;
+                track.driftOmitted++;
+                track.driftVersion++;
+              }
+              continue;
+            }
+            node.tuples++;
+            session.tuples++;
+          }
+          const drift: DriftEntry = {
+            node: batch.node,
+            containerId: entry.containerId,
+            pod: entry.pod,
+            syscall: ev.name,
+            args: ev.args,
+            count: ev.count,
+            firstSeen: ev.firstSeen,
+            lastSeen: batch.sentAt ?? now,
+            detectedAt: now,
+          };
+          if (noteDrift(track, key, drift)) {
             outcome.drift.push({
+              ...drift,
               session: session.id,
               workload: wo.key,
               token: ws.token,
-              node: batch.node,
-              pod: entry.pod,
-              syscall: ev.name,
-              args: ev.args,
-              count: ev.count,
-              firstSeen: ev.firstSeen,
-              detectedAt: now,
               frozenRevision: track.frozen.revision,
             });
           }
@@ -752,8 +808,16 @@ export class AggregatorState {
     ) {
       this.#refuseEntry(session, node, entry, "ownershipWaitOverflow", outcome);
     } else {
-      const { node: name, arch, droppedEvents } = batch;
-      session.waiting.push({ node: name, arch, droppedEvents, sessionStart: start, since: now, entry });
+      const { node: name, arch, droppedEvents, sentAt } = batch;
+      session.waiting.push({
+        node: name,
+        arch,
+        droppedEvents,
+        ...(sentAt !== undefined ? { sentAt } : {}),
+        sessionStart: start,
+        since: now,
+        entry,
+      });
       node.waitingEvents += events;
       this.#waitingEvents += events;
     }
@@ -930,6 +994,8 @@ export class AggregatorState {
       if (frozen.has(ws.token) && ws.track.frozen === undefined) {
         freeze(ws.track, ws.observations, session.argSyscalls, now);
       } else if (!frozen.has(ws.token) && ws.track.frozen !== undefined) {
+        // The profile grows again, starting with what drifted while it was frozen.
+        this.#mergeDrift(ws, takeDrift(ws.track), now);
         unfreeze(ws.track);
       }
     }
@@ -937,6 +1003,77 @@ export class AggregatorState {
     const held = [...session.held.values()].flat();
     session.held.clear();
     return held.map((m) => this.apply(m));
+  }
+
+  /** Drift taken into the profile: merged like any observation, so the next revision shows it. */
+  #mergeDrift(ws: WorkloadState, entries: readonly DriftEntry[], now: number): void {
+    for (const e of entries) {
+      ws.observations.observe(e.node, e.syscall, e.count, e.firstSeen, e.args, e.containerId);
+    }
+    if (entries.length > 0) noteShapeChange(ws.track, now);
+  }
+
+  /**
+   * Takes the drift of `names` in frozen workloads into their profiles: merged, the frozen profile
+   * grown by them, published as the next revision. Everything is checked before anything changes.
+   */
+  accept(sessionId: string, tokens: readonly string[], names: readonly string[]): AcceptOutcome[] {
+    const session = this.sessions.get(sessionId);
+    if (session === undefined || session.record === undefined) {
+      throw new SeccomposeError(
+        ErrorCodes.SC_SESSION_NOT_FOUND,
+        `the aggregator has no data of session ${sessionId}`,
+      );
+    }
+    if (session.finalised !== undefined) {
+      throw new SeccomposeError(
+        ErrorCodes.SC_USAGE,
+        `session ${sessionId} is finalised: its profiles no longer change`,
+      );
+    }
+    const wanted = new Set(names);
+    const targets = tokens.map((token) => {
+      const ws = [...session.workloads.values()].find((w) => w.token === token);
+      if (ws === undefined) {
+        throw new SeccomposeError(
+          ErrorCodes.SC_PROFILE_NOT_FOUND,
+          `workload ${token} has no data in session ${sessionId}`,
+        );
+      }
+      if (ws.track.frozen === undefined) {
+        throw new SeccomposeError(
+          ErrorCodes.SC_USAGE,
+          `workload ${workloadId(ws.observations.key)} is not frozen: everything it does goes into its profile already`,
+        );
+      }
+      return ws;
+    });
+    const drifted = new Set(targets.flatMap((ws) => [...ws.track.drift.values()].map((e) => e.syscall)));
+    const unknown = names.filter((n) => !drifted.has(n));
+    if (unknown.length > 0) {
+      throw new SeccomposeError(
+        ErrorCodes.SC_USAGE,
+        `${unknown.join(", ")} did not drift in ${targets.map((ws) => workloadId(ws.observations.key)).join(", ")} (drifted: ${[...drifted].sort().join(", ") || "nothing"})`,
+      );
+    }
+    const now = this.#clock();
+    return targets.map((ws) => {
+      const taken = takeDrift(ws.track, wanted);
+      this.#mergeDrift(ws, taken, now);
+      ws.track.frozen!.shape = shapeOf(ws.observations, session.argSyscalls);
+      return {
+        workloadToken: ws.token,
+        syscalls: [...new Set(taken.map((e) => e.syscall))].sort(),
+        calls: taken.length,
+        revision: ws.track.revision + 1,
+      };
+    });
+  }
+
+  /** Forgets a deleted session entirely: its state and its record. */
+  forget(id: string): boolean {
+    this.#records.delete(id);
+    return this.sessions.delete(id);
   }
 
   /** The record was deleted: the session keeps its data but no longer has a node set or a deadline. */
@@ -973,6 +1110,15 @@ export class AggregatorState {
       if (session.mode !== "continuous") continue;
       const settings = continuousSettings(session.record);
       for (const ws of session.workloads.values()) {
+        if (driftReportDue(ws.track, now)) {
+          actions.push({
+            kind: "drift",
+            session: session.id,
+            workloadId: ws.id,
+            version: ws.track.driftVersion,
+            report: driftReportOf(session.id, ws.observations.key, ws.token, ws.track, now),
+          });
+        }
         const step = nextStep(ws.track, settings, now);
         if (step === undefined) continue;
         actions.push({
@@ -1083,6 +1229,9 @@ export class AggregatorState {
           }),
         };
       });
+    const driftReports = [...session.workloads.values()]
+      .filter((ws) => ws.track.driftVersion > ws.track.driftPublishedVersion)
+      .map((ws) => driftReportOf(session.id, ws.observations.key, ws.token, ws.track, now));
     return {
       kind: "finalise",
       session: session.id,
@@ -1091,6 +1240,7 @@ export class AggregatorState {
       missingNodes: status === "partial" ? missing : [],
       gaps,
       publications,
+      driftReports,
     };
   }
 
@@ -1126,19 +1276,28 @@ export class AggregatorState {
         status: action.status,
         missingNodes: action.missingNodes,
         at: now,
-        workloads: action.publications.map((p) => ({
-          workload: p.workload,
-          token: p.token,
-          revision: p.document.revision,
-          syscalls: p.document.syscalls.length,
-        })),
+        workloads: action.publications.map((p) => {
+          const track = session.workloads.get(workloadId(p.workload))?.track;
+          return {
+            workload: p.workload,
+            token: p.token,
+            revision: p.document.revision,
+            syscalls: p.document.syscalls.length,
+            ...(track?.frozen !== undefined ? { frozen: true } : {}),
+            ...(track !== undefined && track.drift.size > 0 ? { drifted: track.drift.size } : {}),
+          };
+        }),
       };
       session.workloads.clear();
       this.#dropHeld(session);
       return;
     }
     const ws = session.workloads.get(action.workloadId);
-    if (ws !== undefined) confirmStep(ws.track, action.step, now);
+    if (ws === undefined) return;
+    if (action.kind === "drift") {
+      ws.track.driftPublishedVersion = Math.max(ws.track.driftPublishedVersion, action.version);
+      ws.track.driftPublishedAt = now;
+    } else confirmStep(ws.track, action.step, now);
   }
 
   /** Forgets finalised sessions older than `retentionMs`: their messages have aged out of the stream. */

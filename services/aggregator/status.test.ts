@@ -110,6 +110,7 @@ describe("status reply", () => {
             lastChangeAt: new Date(T0).toISOString(),
             frozen: false,
             driftEvents: 0,
+            drifted: 0,
           },
         ],
         refused: noRefusals(),

@@ -67,8 +67,9 @@ function sessionStatus(s: SessionState): AggregatorSessionStatus {
           syscalls: w.syscalls,
           revision: w.revision,
           converged: false,
-          frozen: false,
+          frozen: w.frozen ?? false,
           driftEvents: 0,
+          drifted: w.drifted ?? 0,
           ...(w.lateRevision !== undefined
             ? { lateRevisionKey: profileRevisionKey(s.id, w.token, w.lateRevision) }
             : {}),
@@ -87,6 +88,7 @@ function sessionStatus(s: SessionState): AggregatorSessionStatus {
               lastChangeAt: iso(t.lastChangeAt),
               frozen: t.frozen !== undefined,
               driftEvents: t.driftEvents,
+              drifted: t.drift.size,
             };
             if (t.convergedAt !== undefined) out.convergedAt = iso(t.convergedAt);
             return out;

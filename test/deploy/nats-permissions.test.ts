@@ -11,7 +11,9 @@ import { connect, nkeyAuthenticator, type NatsConnection } from "@nats-io/transp
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensureEventStream, ensureKv } from "../../lib/nats/streams.ts";
 import {
+  AGGREGATOR_DELETE_SUBJECT,
   AGGREGATOR_DURABLE,
+  AGGREGATOR_FREEZE_SUBJECT,
   AGGREGATOR_STATUS_SUBJECT,
   BUCKET_AGGREGATOR_STATE,
   BUCKET_INSTALLED,
@@ -22,8 +24,10 @@ import {
   STREAM_EVENTS,
   batchMessageId,
   convergenceSubject,
+  driftReportKey,
   driftSubject,
   eventSubject,
+  eventSubjectsOf,
   nodeControlSubject,
   profileKey,
   replySubject,
@@ -340,6 +344,59 @@ describe("aggregator permissions", () => {
     const forged = eventSubject(SESSION, NODE_A);
     await expectPublishDenied(jetstream(aggregator).publish(forged, "forged"), forged);
     await expectPublishDenied(aggregator.request(CONTROL_SUBJECTS.start, "{}"), CONTROL_SUBJECTS.start);
+  });
+});
+
+describe("session deletion", () => {
+  it("is done by the aggregator: filtered purges of profiles and events, object deletion, record purge", async () => {
+    const js = jetstream(aggregator);
+    await (await new Kvm(aggregator).open(BUCKET_SESSIONS)).put("s-del", "{}");
+    const profiles = await new Kvm(aggregator).open(BUCKET_PROFILES);
+    await profiles.put(profileKey("s-del", WORKLOAD), "{}");
+    await profiles.put(driftReportKey("s-del", WORKLOAD), "{}");
+    await profiles.put(profileKey("s-keep", WORKLOAD), "{}");
+    const os = await new Objm(aggregator).open(OBJECT_STORE_PROFILES);
+    await os.putBlob({ name: profileKey("s-del", WORKLOAD) }, new Uint8Array(1000));
+    await jetstream(agentA).publish(eventSubject("s-del", NODE_A), "batch");
+    await jetstream(agentA).publish(eventSubject("s-keep", NODE_A), "batch");
+
+    const jsm = await jetstreamManager(aggregator);
+    expect(
+      (await jsm.streams.purge(`KV_${BUCKET_PROFILES}`, { filter: `$KV.${BUCKET_PROFILES}.s-del.>` })).purged,
+    ).toBe(2);
+    expect(await os.delete(profileKey("s-del", WORKLOAD))).toBeTruthy();
+    expect((await jsm.streams.purge(STREAM_EVENTS, { filter: eventSubjectsOf("s-del") })).purged).toBe(1);
+    await (await new Kvm(js).open(BUCKET_SESSIONS)).purge("s-del");
+    expect(await profiles.get(profileKey("s-keep", WORKLOAD))).not.toBeNull();
+  });
+
+  it("is asked for by the CLI on sc.agg.delete, which agents may not send; the CLI itself may purge no profile or event", async () => {
+    aggregator.subscribe(AGGREGATOR_DELETE_SUBJECT, {
+      callback: (_err, msg) => {
+        msg.respond("deleted");
+      },
+    });
+    await aggregator.flush();
+    expect((await cli.request(AGGREGATOR_DELETE_SUBJECT, "{}", { timeout: 2_000 })).string()).toBe("deleted");
+    await expectPublishDenied(agentA.request(AGGREGATOR_DELETE_SUBJECT, "{}"), AGGREGATOR_DELETE_SUBJECT);
+    await expectPublishDenied(agentA.request(AGGREGATOR_FREEZE_SUBJECT, "{}"), AGGREGATOR_FREEZE_SUBJECT);
+
+    const jsm = await jetstreamManager(cli);
+    await expectPublishDenied(
+      jsm.streams.purge(`KV_${BUCKET_PROFILES}`, { filter: `$KV.${BUCKET_PROFILES}.s-keep.>` }),
+      `$JS.API.STREAM.PURGE.KV_${BUCKET_PROFILES}`,
+    );
+    await expectPublishDenied(
+      jsm.streams.purge(STREAM_EVENTS, { filter: eventSubjectsOf("s-keep") }),
+      `$JS.API.STREAM.PURGE.${STREAM_EVENTS}`,
+    );
+    const name = profileKey("s-keep", WORKLOAD);
+    await (await new Objm(aggregator).open(OBJECT_STORE_PROFILES)).putBlob({ name }, new Uint8Array(1000));
+    await expectPublishDenied(
+      (await new Objm(cli).open(OBJECT_STORE_PROFILES)).delete(name),
+      // The meta subject names the object in padded base64 (URL alphabet; this name needs no other).
+      `$O.${OBJECT_STORE_PROFILES}.M.${Buffer.from(name).toString("base64")}`,
+    );
   });
 });
 

@@ -25,9 +25,10 @@ import {
   replySubject,
   replySubjectsOf,
 } from "../../lib/subjects.ts";
-import { natsUsers, writeAgentSeed, type Component } from "../deploy/nats-users.ts";
+import { natsUsers, userName, writeAgentSeed, type Component } from "../deploy/nats-users.ts";
 import { connectAs as connectUser, testPassword } from "../deploy/nats-users.ts";
 import { startAgentProcess, type AgentProcess } from "../helpers/agent-process.ts";
+import { startAggregatorProcess, type AggregatorProcess } from "../helpers/aggregator-process.ts";
 import { sessionRecord } from "../helpers/cluster.ts";
 import { eventually } from "../helpers/eventually.ts";
 import { startNatsServer, type NatsServerHandle } from "../helpers/nats.ts";
@@ -43,6 +44,8 @@ const password = testPassword;
 let dir: string;
 let server: NatsServerHandle;
 let agentB: AgentProcess;
+/** `start` needs an aggregator that consumes; this one runs with the shipped aggregator permissions. */
+let aggregatorProcess: AggregatorProcess;
 const connections: NatsConnection[] = [];
 let cli: NatsConnection;
 let attacker: NatsConnection;
@@ -130,6 +133,10 @@ beforeAll(async () => {
     extraArgs: ["--config", config],
   });
 
+  aggregatorProcess = await startAggregatorProcess({
+    natsUrls: [server.url],
+    extraArgs: ["--nats-user", userName("aggregator"), "--nats-pass", password(userName("aggregator"))],
+  });
   cli = await connectAs("cli");
   attacker = await connectAs("agent", NODE_A);
   attacker.subscribe("sc.ctl.>", { callback: (_err, msg) => forgeReplies(msg) });
@@ -138,6 +145,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await agentB?.kill().catch(() => {});
+  await aggregatorProcess?.kill().catch(() => {});
   await Promise.all(connections.map((nc) => nc.close()));
   await server?.stop();
   await rm(dir, { recursive: true, force: true });

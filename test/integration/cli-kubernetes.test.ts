@@ -18,6 +18,7 @@ import bcrypt from "bcryptjs";
 import { loadManifests } from "../../cli/install/manifests.ts";
 import { startAgentProcess, type AgentProcess } from "../helpers/agent-process.ts";
 import { startEnrollmentKubelet, type EnrollmentKubelet } from "../helpers/enrollment-kubelet.ts";
+import { startAggregatorProcess, type AggregatorProcess } from "../helpers/aggregator-process.ts";
 import { prepareBroker } from "../helpers/cluster.ts";
 import { eventually } from "../helpers/eventually.ts";
 import {
@@ -36,6 +37,7 @@ import { runCli, spawnCli } from "./cli.ts";
 const CLI_PASSWORD = "cli-secret-password";
 const AGENT_PASSWORD = "agent-password";
 const ADMIN_PASSWORD = "admin-password";
+const AGGREGATOR_PASSWORD = "aggregator-password";
 
 let dir: string;
 let env: NodeJS.ProcessEnv;
@@ -68,6 +70,7 @@ describe("session commands in a cluster", () => {
   let nc: NatsConnection;
   let api: FakeApiServer;
   let agent: AgentProcess;
+  let aggregator: AggregatorProcess;
 
   beforeAll(async () => {
     server = await startNatsServer({
@@ -75,6 +78,7 @@ describe("session commands in a cluster", () => {
         { user: cli, password: "${CLI_PASSWORD}" }
         { user: agent, password: "${AGENT_PASSWORD}" }
         { user: admin, password: "${ADMIN_PASSWORD}" }
+        { user: aggregator, password: "${AGGREGATOR_PASSWORD}" }
       ] }`,
     });
     nc = await connect({ servers: server.url, user: "admin", pass: ADMIN_PASSWORD });
@@ -165,10 +169,16 @@ describe("session commands in a cluster", () => {
       podsFile: join(dir, "no-pods.json"),
       extraArgs: ["--nats-user", "agent", "--nats-pass", AGENT_PASSWORD],
     });
+    // start refuses to start a session no aggregator would finalise.
+    aggregator = await startAggregatorProcess({
+      natsUrls: [server.url],
+      extraArgs: ["--nats-user", "aggregator", "--nats-pass", AGGREGATOR_PASSWORD],
+    });
   }, 60_000);
 
   afterAll(async () => {
     await agent?.kill();
+    await aggregator?.kill();
     await nc?.close();
     await api?.stop();
     await server?.stop();

@@ -88,6 +88,29 @@ describe("-o is the output format, never a path", () => {
   });
 });
 
+describe("record checks its outputs before it runs the command", () => {
+  it("exits 5 at once, naming the output, when a directory is missing or the file is a directory; the command never ran", async () => {
+    const marker = join(dir, "ran");
+    const run = ["sh", "-c", `touch ${marker}`];
+    const missing = await runCli(["record", "--observations", "/nonexistent/x.json", "--", ...run], {
+      cwd: dir,
+    });
+    expect(missing.code).toBe(5);
+    expect(missing.stderr).toContain(
+      "error [SC_FILE_WRITE]: cannot write the observations to /nonexistent/x.json: directory /nonexistent does not exist",
+    );
+    // The default profile path <cmd>.seccomp.json, taken by a directory.
+    const cwd = join(dir, "taken");
+    await mkdir(join(cwd, "sh.seccomp.json"), { recursive: true });
+    const taken = await runCli(["record", "--", ...run], { cwd });
+    expect(taken.code).toBe(5);
+    expect(taken.stderr).toContain(
+      `error [SC_FILE_WRITE]: cannot write the profile to sh.seccomp.json: it is a directory`,
+    );
+    await expect(readFile(marker)).rejects.toMatchObject({ code: "ENOENT" });
+  });
+});
+
 describe("record", () => {
   it("traces the command and its own options when they follow it without --", async () => {
     const out = join(dir, "ls.json");

@@ -72,6 +72,11 @@ class FakeController implements AgentController {
     return { batches: status?.batchesSent ?? 0 };
   }
 
+  async dropSession(sessionId: string): Promise<void> {
+    this.calls.push(`drop ${sessionId}`);
+    this.sessions.delete(sessionId);
+  }
+
   sessionStatus(sessionId?: string): NodeSessionStatus[] {
     return [...this.sessions.values()].filter((s) => sessionId === undefined || s.sessionId === sessionId);
   }

@@ -39,6 +39,10 @@ class RecordingController implements AgentController {
     return { batches: 0 };
   }
 
+  async dropSession(sessionId: string): Promise<void> {
+    this.calls.push(`drop ${sessionId}`);
+  }
+
   sessionStatus(): NodeSessionStatus[] {
     return [];
   }
@@ -113,9 +117,9 @@ describe("SessionWatch", () => {
     await kv.put("s-live", JSON.stringify(record("s-live", "stopping")));
     await eventually("the stop", () => controller.calls.length === 2);
     await kv.delete("s-gone");
-    await eventually("the stop of a deleted record", () => controller.calls.length === 3);
+    await eventually("the drop of a deleted record", () => controller.calls.length === 3);
 
-    expect(controller.calls).toEqual(["start s-live", "stop s-live", "stop s-gone"]);
+    expect(controller.calls).toEqual(["start s-live", "stop s-live", "drop s-gone"]);
     expect(watch.stats()).toEqual({ applied: 3, invalid: 0, failed: 0 });
   });
 
@@ -140,7 +144,7 @@ describe("SessionWatch", () => {
 
     // A stream purge republishes nothing: only the check of the stream's sequences finds it.
     await (await jetstreamManager(nc)).streams.purge(`KV_${BUCKET_SESSIONS}`);
-    await eventually("the stop of the purged record", () => controller.calls.length === 2);
-    expect(controller.calls).toEqual(["start s-purged", "stop s-purged"]);
+    await eventually("the drop of the purged record", () => controller.calls.length === 2);
+    expect(controller.calls).toEqual(["start s-purged", "drop s-purged"]);
   });
 });
