@@ -129,7 +129,7 @@ export class SessionFollower {
       const { first, last } = await this.#opts.directory.sequences();
       if (last > this.#lastSeq || first !== this.#firstSeq) await this.resync();
     } catch (err) {
-      this.#opts.logger.warn({ err: (err as Error).message }, `checking KV ${BUCKET_SESSIONS} failed`);
+      this.#opts.logger.warn({ err }, `checking KV ${BUCKET_SESSIONS} failed`);
     }
   }
 
@@ -183,7 +183,7 @@ export class SessionFollower {
   /** Runs `step` after the previous one; a failure is logged and retried by the next resync. */
   #serial(step: () => Promise<void>): Promise<void> {
     return this.#queue.run(step).catch((err: unknown) => {
-      this.#opts.logger.warn({ err: (err as Error).message }, `reading KV ${BUCKET_SESSIONS} failed`);
+      this.#opts.logger.warn({ err }, `reading KV ${BUCKET_SESSIONS} failed`);
     });
   }
 

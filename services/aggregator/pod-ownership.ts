@@ -243,10 +243,7 @@ export async function startPodOwnership(o: PodOwnershipOptions): Promise<PodOwne
   } catch (err) {
     if (mode === "required") throw err;
     const reason = `the Kubernetes API could not be used: ${(err as Error).message}`;
-    o.logger.error(
-      { code: (err as { code?: string }).code, err: (err as Error).message },
-      `pod ownership not checked: ${reason}`,
-    );
+    o.logger.error({ err }, `pod ownership not checked: ${reason}`);
     return off(reason);
   }
   o.logger.info({ pods: history.size }, "pod ownership checked against the cluster's pods");

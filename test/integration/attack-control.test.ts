@@ -282,7 +282,9 @@ describe("sessions on an agent (the cli user's credentials)", () => {
       "node-b to refuse the records beyond its bound",
       () =>
         agentB.logs.filter(
-          (l) => l.msg === "could not apply a session record" && String(l.err).includes("maxActiveSessions"),
+          (l) =>
+            l.msg === "could not apply a session record" &&
+            String((l.err as { message?: unknown } | undefined)?.message).includes("maxActiveSessions"),
         ).length >= refused,
     );
     const [reply] = await gather(cli, "health", {}, { expected: 1 });

@@ -36,7 +36,7 @@ import { sessionRecord } from "../../../test/helpers/session-record.ts";
 const logger = pino({ level: "silent" });
 
 function record(id: string, state: SessionRecord["state"] = "running"): SessionRecord {
-  return sessionRecord(id, { state, targets: { namespaces: ["shop"] } });
+  return sessionRecord(id, { state, createdAt: "2026-11-27T10:00:00Z", targets: { namespaces: ["shop"] } });
 }
 
 class FakeController implements AgentController {

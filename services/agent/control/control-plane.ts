@@ -189,7 +189,7 @@ export class ControlPlane {
       );
     } catch (err) {
       this.#stats.invalid++;
-      this.#logger.warn({ subject: msg.subject, err: (err as Error).message }, "invalid control request");
+      this.#logger.warn({ subject: msg.subject, err }, "invalid control request");
       this.#respond(msg.subject, replyToken, this.#errorReply(requestId, err, endpoint), requestId);
       return;
     }
@@ -199,10 +199,7 @@ export class ControlPlane {
       reply = endpoint === "profile" ? await this.#profiles(request) : await this.#execute(request);
     } catch (err) {
       this.#stats.failed++;
-      this.#logger.error(
-        { subject: msg.subject, requestId, err: (err as Error).message },
-        "control request failed",
-      );
+      this.#logger.error({ subject: msg.subject, requestId, err }, "control request failed");
       reply = this.#errorReply(requestId, err, endpoint);
     }
     this.#respond(msg.subject, request.replyToken, reply, requestId);

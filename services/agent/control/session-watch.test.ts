@@ -23,7 +23,7 @@ import { sessionRecord } from "../../../test/helpers/session-record.ts";
 const logger = pino({ level: "silent" });
 
 function record(id: string, state: SessionRecord["state"]): SessionRecord {
-  return sessionRecord(id, { state, targets: { namespaces: ["shop"] } });
+  return sessionRecord(id, { state, createdAt: "2026-11-27T10:00:00Z", targets: { namespaces: ["shop"] } });
 }
 
 /** Records the calls the watch makes, in order. */

@@ -86,10 +86,7 @@ export class SessionWatch {
       this.#logger.info({ session, action }, "session record applied");
     } catch (err) {
       this.#stats.failed++;
-      this.#logger.error(
-        { session, action, err: (err as Error).message },
-        "could not apply a session record",
-      );
+      this.#logger.error({ session, action, err }, "could not apply a session record");
     }
   }
 }

@@ -106,7 +106,7 @@ export function startProfileSync(
       } catch (err) {
         if (!warned)
           logger.warn(
-            { err: (err as Error).message },
+            { err },
             `waiting for the ${BUCKET_INSTALLED} bucket (created by the aggregator) to sync installed profiles`,
           );
         warned = true;
