@@ -104,7 +104,11 @@ export class ClusterContext {
     }
     const nc = await connectNats(
       {
-        servers: [url],
+        // Several servers of one cluster, comma-separated, as the nats CLI takes them: any one reachable will do.
+        servers: url
+          .split(",")
+          .map((u) => u.trim())
+          .filter((u) => u !== ""),
         name: "seccompose-cli",
         inboxPrefix: CLI_INBOX_PREFIX,
         ...(nats.creds !== undefined ? { credsFile: nats.creds } : {}),

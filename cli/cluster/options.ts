@@ -65,7 +65,7 @@ export function addClusterOptions(
     )
     .option(
       "--nats-url <url>",
-      "NATS server (env SECCOMPOSE_NATS_URL; default: a port-forward to the in-cluster nats service)",
+      "NATS server, or several of one cluster comma-separated (env SECCOMPOSE_NATS_URL; default: a port-forward to the in-cluster nats service)",
     )
     .option("--nats-user <user>", "NATS user (env SECCOMPOSE_NATS_USER; in-cluster default: cli)")
     .option(

@@ -12,7 +12,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { ProfileDocument } from "../../lib/contracts/types.ts";
 import { assertValid } from "../../lib/contracts/validators.ts";
 import { ErrorCodes, SeccomposeError } from "../../lib/errors.ts";
-import { toSeccomposeError } from "../../lib/nats/errors.ts";
+import { retryTransient, toSeccomposeError } from "../../lib/nats/errors.ts";
 import { BUCKET_PROFILES, profileKey } from "../../lib/subjects.ts";
 import { profileRevisionKey } from "../../lib/subjects.ts";
 import { openBucket } from "./session-store.ts";
@@ -50,12 +50,17 @@ export class ProfileStore {
 
   /** Keys of one session (or every session), latest documents and revisions alike, sorted. */
   async keys(session?: string): Promise<ProfileKeyParts[]> {
-    const out: ProfileKeyParts[] = [];
+    let out: ProfileKeyParts[];
     try {
-      for await (const key of await this.#kv.keys(session !== undefined ? `${session}.>` : undefined)) {
-        const parts = parseProfileKey(key);
-        if (parts !== undefined) out.push(parts);
-      }
+      // Listing makes a consumer on the bucket's stream, which times out while its leader changes.
+      out = await retryTransient(async () => {
+        const listed: ProfileKeyParts[] = [];
+        for await (const key of await this.#kv.keys(session !== undefined ? `${session}.>` : undefined)) {
+          const parts = parseProfileKey(key);
+          if (parts !== undefined) listed.push(parts);
+        }
+        return listed;
+      }, 6);
     } catch (err) {
       throw toSeccomposeError(err, `listing KV ${BUCKET_PROFILES}`);
     }

@@ -1,4 +1,5 @@
 import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
+import { TimeoutError } from "@nats-io/transport-node";
 import { describe, expect, it } from "vitest";
 import {
   isCasConflict,
@@ -6,6 +7,7 @@ import {
   isRepublishUnchangeable,
   isStreamNameInUse,
   isStreamNotFound,
+  retryTransient,
 } from "./errors.ts";
 
 function apiError(status: number, errCode: number, description: string): JetStreamApiError {
@@ -44,5 +46,34 @@ describe("JetStream error conditions", () => {
     expect(isCasConflict(new Error("wrong last sequence: 3"))).toBe(true);
     expect(isCasConflict(new Error("key exists"))).toBe(true);
     expect(isCasConflict(new Error("timeout"))).toBe(false);
+  });
+});
+
+describe("retryTransient", () => {
+  it("retries a read that timed out, and gives up on a final error at once", async () => {
+    let calls = 0;
+    const value = await retryTransient(
+      async () => {
+        calls++;
+        if (calls < 3) throw new TimeoutError();
+        return "listed";
+      },
+      3,
+      1,
+    );
+    expect(value).toBe("listed");
+    expect(calls).toBe(3);
+
+    let finalCalls = 0;
+    const denied = retryTransient(
+      async () => {
+        finalCalls++;
+        throw apiError(400, JetStreamApiCodes.StreamNotFound, "stream not found");
+      },
+      3,
+      1,
+    );
+    await expect(denied).rejects.toThrow("stream not found");
+    expect(finalCalls).toBe(1);
   });
 });

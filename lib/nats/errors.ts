@@ -82,6 +82,21 @@ function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/**
+ * Runs a read that may meet a JetStream election (a server of the cluster down, a stream or
+ * consumer changing leader): a transient failure is retried after a pause, up to `attempts` times.
+ */
+export async function retryTransient<T>(read: () => Promise<T>, attempts = 3, pauseMs = 1000): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await read();
+    } catch (err) {
+      if (attempt >= attempts || !isTransientNatsError(err)) throw err;
+      await new Promise((resolve) => setTimeout(resolve, pauseMs * attempt));
+    }
+  }
+}
+
 /** A failure that says nothing about the message itself: the same publish may succeed later. */
 export function isTransientNatsError(err: unknown): boolean {
   if (find(err, PermissionViolationError) || find(err, AuthorizationError)) return false;

@@ -170,7 +170,7 @@ export class System {
 
   /** The real CLI, pointed at this system's NATS. */
   cli(args: string[]): Promise<CliResult> {
-    return runCli([...args, "--nats-url", this.urls[0]!]);
+    return runCli([...args, "--nats-url", this.urls.join(",")]);
   }
 
   /** Waits until every agent has seen events of `session` and none has seen more for a few seconds. */
