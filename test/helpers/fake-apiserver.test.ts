@@ -1,10 +1,16 @@
+import { once } from "node:events";
+import { connect, createServer } from "node:net";
+import type { AddressInfo } from "node:net";
 import { KubeConfig, KubernetesObjectApi, PatchStrategy, Watch } from "@kubernetes/client-node";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { loadKube } from "../../lib/k8s/client.ts";
+import { forwardToService } from "../../lib/k8s/port-forward.ts";
 import {
   makeDaemonSet,
   makeNamespace,
   makeNode,
   makePod,
+  makeService,
   startFakeApiServer,
   templateHashFor,
   uidFor,
@@ -307,6 +313,125 @@ describe("fake API server", () => {
       "seccompose.dev/FalcoHealthy",
     ]);
     expect((pod.spec as { nodeName: string }).nodeName).toBe("node-a");
+  });
+
+  it("applies JSON patches (RFC 6902) and refuses a failed test, a missing path and a body that is not a list", async () => {
+    const path = "/api/v1/namespaces/shop/pods/web-1";
+    const patched = await send(
+      "PATCH",
+      path,
+      [
+        { op: "test", path: "/metadata/labels/app", value: "web" },
+        { op: "add", path: "/metadata/annotations", value: { "example.com/a~b": "1" } },
+        { op: "replace", path: "/metadata/annotations/example.com~1a~0b", value: "2" },
+        { op: "add", path: "/spec/containers/-", value: { name: "sidecar", image: "envoy:1" } },
+        { op: "remove", path: "/metadata/labels/tier" },
+      ],
+      PatchStrategy.JsonPatch,
+    );
+    expect(patched.status).toBe(200);
+    const pod = fake.get("Pod", "shop", "web-1")!;
+    expect(pod.metadata!.annotations).toEqual({ "example.com/a~b": "2" });
+    expect(pod.metadata!.labels).toEqual({ app: "web" });
+    expect((pod.spec as { containers: Array<{ name: string }> }).containers.map((c) => c.name)).toEqual([
+      "app",
+      "sidecar",
+    ]);
+
+    const failedTest = await send(
+      "PATCH",
+      path,
+      [
+        { op: "test", path: "/metadata/labels/app", value: "db" },
+        { op: "remove", path: "/metadata/labels/app" },
+      ],
+      PatchStrategy.JsonPatch,
+    );
+    expect(failedTest).toMatchObject({ status: 422, body: { reason: "Invalid" } });
+    const missing = await send(
+      "PATCH",
+      path,
+      [{ op: "remove", path: "/metadata/labels/nope" }],
+      PatchStrategy.JsonPatch,
+    );
+    expect(missing).toMatchObject({ status: 422, body: { reason: "Invalid" } });
+    const notAList = await send("PATCH", path, { op: "remove" }, PatchStrategy.JsonPatch);
+    expect(notAList).toMatchObject({ status: 400, body: { reason: "BadRequest" } });
+    expect(fake.get("Pod", "shop", "web-1")!.metadata!.labels).toEqual({ app: "web" });
+  });
+
+  it("removes fields set to null by a merge patch and list items marked $patch: delete by a strategic one", async () => {
+    const path = "/api/v1/namespaces/shop/pods/web-1";
+    const merged = await send(
+      "PATCH",
+      path,
+      { metadata: { labels: { tier: null, added: "yes" } }, spec: { containers: [{ name: "only" }] } },
+      PatchStrategy.MergePatch,
+    );
+    expect(merged.status).toBe(200);
+    let pod = fake.get("Pod", "shop", "web-1")!;
+    expect(pod.metadata!.labels).toEqual({ app: "web", added: "yes" });
+    // A merge patch replaces a list whole.
+    expect((pod.spec as { containers: unknown[] }).containers).toEqual([{ name: "only" }]);
+
+    await send(
+      "PATCH",
+      path,
+      { spec: { containers: [{ name: "second", image: "b:1" }] } },
+      PatchStrategy.StrategicMergePatch,
+    );
+    await send(
+      "PATCH",
+      path,
+      { spec: { containers: [{ name: "only", $patch: "delete" }] } },
+      PatchStrategy.StrategicMergePatch,
+    );
+    pod = fake.get("Pod", "shop", "web-1")!;
+    expect((pod.spec as { containers: unknown[] }).containers).toEqual([{ name: "second", image: "b:1" }]);
+  });
+
+  it("forwards a pod port over the port-forward WebSocket both ways, messages larger than 64 KiB included", async () => {
+    const echo = createServer((socket) => socket.pipe(socket));
+    echo.listen(0, "127.0.0.1");
+    await once(echo, "listening");
+    fake.add(
+      makeService({
+        name: "echo",
+        namespace: "shop",
+        selector: { app: "web", tier: "front" },
+        ports: [{ port: 7 }],
+      }),
+    );
+    fake.forwardPort("shop", "web-1", 7, (echo.address() as AddressInfo).port);
+    const forward = await forwardToService(loadKube({ kubeconfig: fake.kubeconfigPath }), {
+      namespace: "shop",
+      service: "echo",
+      port: 7,
+    });
+    try {
+      const sent = Buffer.alloc(300 * 1024);
+      for (let i = 0; i < sent.length; i++) sent[i] = (i * 7919) % 251;
+      const socket = connect(forward.localPort, "127.0.0.1");
+      const received: Buffer[] = [];
+      let length = 0;
+      await new Promise<void>((resolve, reject) => {
+        socket.on("error", reject);
+        socket.on("data", (chunk: Buffer) => {
+          received.push(chunk);
+          length += chunk.length;
+          if (length >= sent.length) resolve();
+        });
+        socket.write(sent);
+      });
+      socket.destroy();
+      expect(Buffer.concat(received).equals(sent)).toBe(true);
+      expect(fake.requests.some((r) => r.path === "/api/v1/namespaces/shop/pods/web-1/portforward")).toBe(
+        true,
+      );
+    } finally {
+      await forward.close();
+      echo.close();
+    }
   });
 
   it("serves a custom resource's kind once its definition is stored", async () => {
