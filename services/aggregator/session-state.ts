@@ -573,7 +573,14 @@ export class AggregatorState {
     const node = session.node(fin.node);
     const fresh = node.finBatches === undefined || fin.batches > node.finBatches;
     if (fresh) node.finBatches = fin.batches;
-    if (fin.droppedEvents > node.droppedEvents) node.droppedEvents = fin.droppedEvents;
+    if (fin.droppedEvents > node.droppedEvents) {
+      node.droppedEvents = fin.droppedEvents;
+      // Drops Falco reported after the node's last batch reach the documents too.
+      for (const ws of session.workloads.values()) {
+        const known = ws.observations.nodes.get(fin.node);
+        if (known !== undefined) ws.observations.noteNode(fin.node, known.arch, fin.droppedEvents);
+      }
+    }
     if (node.lastEventAt === undefined || fin.sentAt > node.lastEventAt) node.lastEventAt = fin.sentAt;
     for (const g of fin.gaps ?? []) {
       if (node.gaps.length >= MAX_GAPS_PER_NODE) break;
