@@ -116,7 +116,8 @@ describe("AggregatorState merge and finalisation", () => {
     const doc = action.publications[0]!.document;
     expect(doc.revision).toBe(1);
     expect(doc.nodes.map((n) => n.name)).toEqual(["node-a", "node-b", "node-c"]);
-    expect(doc.nodes.every((n) => n.droppedEvents === 5)).toBe(true);
+    // The FIN carries the node's last cumulative drop count (6), beyond its last batch's (5).
+    expect(doc.nodes.every((n) => n.droppedEvents === 6)).toBe(true);
     // Counts are cumulative per node: the document holds each node's latest (largest) count.
     const batches = messages.filter((m): m is SyscallEventBatch => m.kind === "batch");
     for (const entry of doc.syscalls) {
