@@ -12,6 +12,7 @@ import { ControlPlane } from "./control/control-plane.ts";
 import { createProfileInstaller } from "./install/profile-installer.ts";
 import { SessionWatch } from "./control/session-watch.ts";
 import { FalcoSupervisor } from "./falco/supervisor.ts";
+import { DEFAULT_ADAPTIVE_OPTIONS, type AdaptiveSyscallOptions } from "./falco/syscall-set-policy.ts";
 import { agentReadiness, startAgentHttpServer } from "./http/agent-http.ts";
 import { COMPACT_LAYOUT, createCompactParser } from "./intake/compact-alert.ts";
 import { parseJsonAlert } from "./intake/json-alert.ts";
@@ -146,6 +147,14 @@ function watchSessionsWhenReady(
   };
 }
 
+/** The adaptive syscall set's options when the configuration enables it (off by default). */
+function adaptiveOptions(config: ResolvedAgentConfig): { adaptiveSyscalls?: AdaptiveSyscallOptions } {
+  const own = config.falco.adaptiveSyscalls;
+  if (own?.enabled !== true) return {};
+  const { enabled: _, ...rest } = own;
+  return { adaptiveSyscalls: { ...DEFAULT_ADAPTIVE_OPTIONS, ...rest } };
+}
+
 /** Starts every part of the node agent, in dependency order. */
 export async function startAgent(config: ResolvedAgentConfig, logger: Logger): Promise<RunningAgent> {
   await mkdir(config.stateDir, { recursive: true });
@@ -182,6 +191,7 @@ export async function startAgent(config: ResolvedAgentConfig, logger: Logger): P
     configDir: config.falco.configDir,
     alertFormat: config.falco.alertFormat,
     backoffMs: config.falco.restartBackoffMs,
+    ...(config.falco.swapTimeoutMs !== undefined ? { swapTimeoutMs: config.falco.swapTimeoutMs } : {}),
     env: { ...process.env, FALCO_HOSTNAME: config.nodeName },
     logger,
     onLine: (line) => {
@@ -215,6 +225,7 @@ export async function startAgent(config: ResolvedAgentConfig, logger: Logger): P
     ...(config.sessions?.maxFinished !== undefined
       ? { maxFinishedSessions: config.sessions.maxFinished }
       : {}),
+    ...adaptiveOptions(config),
   });
   await sessions.restore();
   sessions.startFlushing();

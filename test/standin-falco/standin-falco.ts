@@ -37,6 +37,8 @@
  *   processes.
  * - `STANDIN_MODE=crash [STANDIN_CRASH_AFTER_MS=<ms>]`: a Falco-like error on stderr, exit 1.
  * - `STANDIN_CRASH_TIMES=<n> STANDIN_CRASH_COUNTER=<file>` (any mode): the first n starts crash.
+ * - `STANDIN_CRASH_IF_EXISTS=<file>` (any mode): a start crashes while that file exists (a test
+ *   lets one Falco capture, then makes the next start fail).
  * - no STANDIN_MODE: captures nothing but the files created in the config directory, which
  *   become `openat` events (the agent's capture probe); a crashing stand-in captures nothing.
  * - `STANDIN_DROPS=<n>` (any mode): afterwards, n seconds' worth of one dropped event each,
@@ -44,7 +46,15 @@
  * After its work it stays alive, like Falco, until SIGTERM.
  */
 import { spawn } from "node:child_process";
-import { createReadStream, readFileSync, readdirSync, statSync, watch, writeFileSync } from "node:fs";
+import {
+  createReadStream,
+  existsSync,
+  readFileSync,
+  readdirSync,
+  statSync,
+  watch,
+  writeFileSync,
+} from "node:fs";
 import { once } from "node:events";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { constants, hostname as osHostname, tmpdir } from "node:os";
@@ -1017,7 +1027,11 @@ async function main(): Promise<void> {
   // Like Falco, it runs until it is told to stop.
   setInterval(() => undefined, 1 << 30);
 
-  const mode = crashesLeft() ? "crash" : process.env["STANDIN_MODE"];
+  const crashFile = process.env["STANDIN_CRASH_IF_EXISTS"];
+  const mode =
+    crashesLeft() || (crashFile !== undefined && existsSync(crashFile))
+      ? "crash"
+      : process.env["STANDIN_MODE"];
   // A Falco that crashes at start (e.g. its probe does not load) never captures.
   if (mode !== "crash") watchOpens(falco, dirname(resolve(config.path)));
   if (mode === "crash") {

@@ -130,7 +130,7 @@ describe("FalcoSupervisor with the stand-in Falco", () => {
     const h = await harness({
       env: { ...process.env, STANDIN_MODE: "strace", STANDIN_COMMANDS: commands, STANDIN_DROPS: "1" },
     });
-    expect(h.supervisor.status()).toEqual({ state: "stopped", restarts: 0 });
+    expect(h.supervisor.status()).toMatchObject({ state: "stopped", restarts: 0 });
 
     await h.supervisor.apply({ sessions: [session("s1")] });
     const parse = createCompactParser(COMPACT_LAYOUT);
@@ -157,7 +157,7 @@ describe("FalcoSupervisor with the stand-in Falco", () => {
 
     const pid = status.pid!;
     await h.supervisor.stop();
-    expect(h.supervisor.status()).toEqual({ state: "stopped", version: "0.44.1", restarts: 0 });
+    expect(h.supervisor.status()).toMatchObject({ state: "stopped", version: "0.44.1", restarts: 0 });
     expect(isAlive(pid)).toBe(false);
     // Falco's rule statistics at exit are logged, not passed on as alerts.
     expect(h.lines.some((line) => line.startsWith("Events detected"))).toBe(false);
@@ -192,7 +192,7 @@ describe("FalcoSupervisor with the stand-in Falco", () => {
     expect(h.supervisor.status().version).toBe("0.44.1");
   });
 
-  it("reloads Falco with SIGHUP when its configuration changes, in the same process, and the new rule takes effect", async () => {
+  it("swaps Falco when its configuration changes: a second Falco takes over without a state change, and the new rule takes effect", async () => {
     const commands = await commandsFile([
       { cmd: ["true"], podUid: POD_A, containerId: CONTAINER_A, namespace: "a" },
       { cmd: ["true"], podUid: POD_B, containerId: CONTAINER_B, namespace: "b" },
@@ -211,45 +211,61 @@ describe("FalcoSupervisor with the stand-in Falco", () => {
     await h.supervisor.apply({ sessions: [session("s1", ["a"])] });
     await waitFor("events of namespace a", () => h.lines.some((line) => podOf(line) === POD_A));
     await waitFor("capture proven", () => h.supervisor.status().state === "running");
-    const pid = h.supervisor.status().pid;
+    const pid = h.supervisor.status().pid!;
     expect(h.lines.some((line) => podOf(line) === POD_B)).toBe(false);
 
     await h.supervisor.apply({ sessions: [session("s1", ["a"]), session("s2", ["b"])] });
-    expect(await readFile(join(h.configDir, "seccompose_rules.yaml"), "utf8")).toContain(
+    // apply returns after the cutover: the new Falco's rules are on the other slot's files.
+    expect(await readFile(join(h.configDir, "seccompose_rules-b.yaml"), "utf8")).toContain(
       "k8s.ns.name in (a, b)",
     );
     await waitFor("events of namespace b", () => h.lines.some((line) => podOf(line) === POD_B));
-    await waitFor("the reloaded Falco", () => h.supervisor.status().state === "running");
-
-    expect(h.supervisor.status()).toMatchObject({ state: "running", pid, restarts: 0 });
-    expect(h.states).toEqual(["starting", "running", "starting", "running"]);
+    const status = h.supervisor.status();
+    expect(status).toMatchObject({ state: "running", restarts: 0 });
+    expect(status.pid).not.toBe(pid);
+    expect(status.driverSet).toMatchObject({ swaps: 1, swapFailures: 0, swapping: false });
+    expect(h.states).toEqual(["starting", "running"]);
     expect(h.failures).toEqual([]);
+    await waitFor("the old Falco gone", () => !isAlive(pid));
 
-    // The same targets again: nothing changed, so no reload.
+    // The same targets again: nothing changed, so no swap.
     await h.supervisor.apply({ sessions: [session("s2", ["b"]), session("s1", ["a"])] });
-    expect(h.logs.filter((entry) => entry.msg === "reloading Falco (SIGHUP)")).toHaveLength(1);
+    expect(h.supervisor.status().driverSet.swaps).toBe(1);
   });
 
-  it("reports a configuration Falco rejects on reload and keeps Falco running with the old one", async () => {
-    const h = await harness({ plugins: CONTAINER_PLUGIN, narrowToNamespaces: true });
-    await h.supervisor.apply({ sessions: [session("s1", ["a"])] });
-    await waitFor("Falco running", () => h.supervisor.status().state === "running");
-    const pid = h.supervisor.status().pid;
+  it("keeps the running Falco when a swap's second Falco fails, and reloads it in place when the change must capture more", async () => {
+    const crashFile = join(await mkdtemp(join(tmpdir(), "falco-crash-")), "crash");
+    cleanups.push(() => rm(crashFile, { force: true }));
+    const h = await harness({
+      swapRetryMs: [0],
+      env: { ...process.env, STANDIN_CRASH_IF_EXISTS: crashFile },
+    });
+    await h.supervisor.apply({ sessions: [session("s1")], excludeSyscalls: ["read"] });
+    await waitFor("capture", () => h.supervisor.status().state === "running");
+    const pid = h.supervisor.status().pid!;
+    expect(h.supervisor.status().driverSet.excluded).toEqual(["read"]);
+    expect(await readFile(join(h.configDir, "falco.yaml"), "utf8")).toContain('- "!read"');
 
-    // Only the rules change below, so this broken falco.yaml stays and fails Falco's dry run.
-    const configPath = join(h.configDir, "falco.yaml");
-    const config = await readFile(configPath, "utf8");
-    await writeFile(configPath, config.replace("kind: modern_ebpf", "kind: ebpf"));
-    await h.supervisor.apply({ sessions: [session("s1", ["a", "b"])] });
-    await waitFor("the rejection", () => h.failures.length > 0);
+    await writeFile(crashFile, "");
+    // Lowering further is optional: the old Falco simply goes on.
+    await h.supervisor.apply({ sessions: [session("s1")], excludeSyscalls: ["read", "write"] });
+    expect(h.supervisor.status()).toMatchObject({ state: "running", pid });
+    expect(h.supervisor.status().driverSet).toMatchObject({
+      excluded: ["read"],
+      swaps: 0,
+      swapFailures: 1,
+      lastSwapFailure: expect.stringMatching(/^the second Falco exited before it captured/),
+    });
+    expect(h.failures[0]).toMatch(/^Falco swap failed: /);
 
-    expect(h.failures[0]).toMatch(
-      /^Falco rejected the new configuration: .*engine\.kind 'ebpf' is not a valid kind/,
-    );
-    expect(h.lines.some((line) => line.includes("Falco internal: hot restart failure"))).toBe(true);
-    // Capture is proven again by a probe before the state says so.
-    await waitFor("capture proven again", () => h.supervisor.status().state === "running");
-    expect(h.supervisor.status()).toMatchObject({ state: "running", pid, restarts: 0 });
+    // Capturing `read` again cannot wait: the old Falco is reloaded in place (SIGHUP).
+    await h.supervisor.apply({ sessions: [session("s1")], excludeSyscalls: [] });
+    await waitFor("the reload", () => h.logs.some((entry) => entry.msg === "reloading Falco (SIGHUP)"));
+    await waitFor("capture again", () => h.supervisor.status().state === "running");
+    expect(h.supervisor.status()).toMatchObject({ pid, restarts: 0 });
+    expect(h.supervisor.status().driverSet).toMatchObject({ excluded: [], swapFailures: 2 });
+    expect(await readFile(join(h.configDir, "falco.yaml"), "utf8")).not.toContain("!read");
+    expect(await h.supervisor.barrier(10_000)).toBe(true);
   });
 
   it("restarts a crashing Falco with backoff, counts the restarts and reports each exit with Falco's last stderr lines", async () => {
@@ -404,30 +420,19 @@ describe("FalcoSupervisor timing and signals", () => {
     expect(failures).toEqual(Array(5).fill("exit code 1"));
   });
 
-  it("defers a reload until Falco has opened its event source, because an earlier SIGHUP would kill it", async () => {
-    const { supervisor, fake, configDir } = await fakeHarness({
+  it("starts Falco again on a configuration change before it captured, since nothing captured can be lost", async () => {
+    const { supervisor, fake } = await fakeHarness({
       plugins: CONTAINER_PLUGIN,
       narrowToNamespaces: true,
     });
     await supervisor.apply({ sessions: [session("s1", ["a"])] });
-    const falco = fake.runs[0]!;
+    const first = fake.runs[0]!;
+    first.opened();
+    await settle();
     await supervisor.apply({ sessions: [session("s1", ["a", "b"])] });
-    expect(falco.signals).toEqual([]);
-
-    falco.opened();
-    await settle();
-    expect(falco.signals).toEqual(["SIGHUP"]);
-    expect(supervisor.status().state).toBe("starting");
-
-    falco.opened();
-    await settle();
-    expect(supervisor.status().state).toBe("starting");
-    falco.probeAlert(configDir, 1);
-    await settle();
-    expect(supervisor.status().state).toBe("running");
-    await supervisor.apply({ sessions: [session("s1", ["b"])] });
-    expect(falco.signals).toEqual(["SIGHUP", "SIGHUP"]);
-    expect(fake.runs).toHaveLength(1);
+    expect(first.signals).toEqual(["SIGTERM"]);
+    expect(fake.runs).toHaveLength(2);
+    expect(supervisor.status()).toMatchObject({ state: "starting", pid: fake.runs[1]!.pid, restarts: 0 });
   });
 
   it("stops Falco with SIGTERM, kills it after the grace period, and does not count that exit as a failure", async () => {
@@ -444,7 +449,7 @@ describe("FalcoSupervisor timing and signals", () => {
     await vi.advanceTimersByTimeAsync(1);
     await stopped;
     expect(falco.signals).toEqual(["SIGTERM", "SIGKILL"]);
-    expect(supervisor.status()).toEqual({ state: "stopped", version: "0.44.1", restarts: 0 });
+    expect(supervisor.status()).toMatchObject({ state: "stopped", version: "0.44.1", restarts: 0 });
     expect(failures).toEqual([]);
   });
 
