@@ -34,7 +34,6 @@ import { randomBytes } from "node:crypto";
 import { mkdir, open, unlink } from "node:fs/promises";
 import { resolve } from "node:path";
 import type { Logger } from "pino";
-import type { SessionRecord } from "../../../lib/contracts/types.ts";
 import { ErrorCodes, SeccomposeError } from "../../../lib/errors.ts";
 import { falcoEventToSyscall, syscallToFalcoEvent } from "../../../lib/falco/event-names.ts";
 import type { CaptureChange, FalcoControl, FalcoState, FalcoStatus, FalcoTargets } from "../ports.ts";
