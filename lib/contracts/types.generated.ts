@@ -463,6 +463,10 @@ export interface AgentHealth {
        */
       adaptive: "disabled" | "active" | "backoff" | "off";
       lastSwapFailure?: string;
+      /**
+       * Milliseconds since the epoch of the last cutover from one Falco to the next.
+       */
+      lastSwapAt?: number;
     };
   };
   activeSessions: SessionId[];
@@ -606,6 +610,10 @@ export interface AgentConfig {
      */
     restartBackoffMs?: number[];
     /**
+     * Leave the pods the agent knows that no session targets out of Falco's rule. Changing that list while sessions run takes a Falco swap (see docs/architecture.md for why it is off by default).
+     */
+    excludeNonTargetPods?: boolean;
+    /**
      * How long the second Falco of a configuration swap may take to capture before the swap is given up. Default 30000.
      */
     swapTimeoutMs?: number;
@@ -625,6 +633,10 @@ export interface AgentConfig {
        * The targets must have been unchanged this long before the set is lowered. Default 2000.
        */
       stableMs?: number;
+      /**
+       * How often the set is decided again while sessions run; the first lowering comes two decisions after a heavy syscall appears. Default 500.
+       */
+      evaluateIntervalMs?: number;
       /**
        * Failed swaps in a row after which the set is never lowered again. Default 3.
        */

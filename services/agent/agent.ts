@@ -64,7 +64,13 @@ async function podDirectory(
   config: ResolvedAgentConfig,
   logger: Logger,
 ): Promise<{ pods: PodDirectory; kube?: Kube }> {
-  if (config.podsFile !== undefined) return { pods: await StaticPodDirectory.open(config.podsFile) };
+  if (config.podsFile !== undefined) {
+    const pods = await StaticPodDirectory.open(config.podsFile);
+    pods.watch((err) =>
+      logger.warn({ err: err.message, file: config.podsFile }, "cannot re-read the pods file"),
+    );
+    return { pods };
+  }
   const kube = loadKube(config.kubeconfig !== undefined ? { kubeconfig: config.kubeconfig } : {});
   const pods = await KubernetesPodDirectory.open(kube, config.nodeName, (err) =>
     logger.warn({ err: err.message }, "pod watch failed; retrying"),
@@ -226,6 +232,7 @@ export async function startAgent(config: ResolvedAgentConfig, logger: Logger): P
       ? { maxFinishedSessions: config.sessions.maxFinished }
       : {}),
     ...adaptiveOptions(config),
+    ...(config.falco.excludeNonTargetPods === true ? { excludeNonTargetPods: true } : {}),
   });
   await sessions.restore();
   sessions.startFlushing();
@@ -275,6 +282,7 @@ export async function startAgent(config: ResolvedAgentConfig, logger: Logger): P
       await publisher.close();
       await http.close();
       if (pods instanceof KubernetesPodDirectory) await pods.stop();
+      if (pods instanceof StaticPodDirectory) pods.unwatch();
       await nc.drain();
     },
   };

@@ -33,6 +33,7 @@ import { spawn, type ChildProcess, type SpawnOptions } from "node:child_process"
 import { randomBytes } from "node:crypto";
 import { mkdir, open, unlink } from "node:fs/promises";
 import { resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "pino";
 import { ErrorCodes, SeccomposeError } from "../../../lib/errors.ts";
 import { falcoEventToSyscall, syscallToFalcoEvent } from "../../../lib/falco/event-names.ts";
@@ -109,6 +110,10 @@ const DEFAULT_SWAP_TIMEOUT_MS = 30_000;
 const DEFAULT_SWAP_RETRY_MS = [30_000, 120_000, 600_000];
 /** Both Falcos report the cutover probe within moments; this bounds a stuck one. */
 const CUTOVER_TIMEOUT_MS = 15_000;
+/** How long both Falcos' alerts after the cutover probe are compared before the new one takes over. */
+const VERIFY_MS = 500;
+/** A process with this many alerts from the running Falco must show up in the successor's. */
+const VERIFY_MIN_ALERTS = 5;
 /** Lines held per Falco between its cutover probe and the other's; more gives the swap up. */
 const MAX_CUTOVER_LINES = 500_000;
 /** Falco's debug line with its final driver set, and its info line with what repair added. */
@@ -189,6 +194,7 @@ export class FalcoSupervisor implements FalcoControl {
   #swapFailures = 0;
   #consecutiveSwapFailures = 0;
   #lastSwapFailure: string | undefined;
+  #lastSwapAt: number | undefined;
   /** Optional swaps (nothing more to capture) wait until then after a failure. */
   #swapRetryAt = 0;
   /** Conditions a swap waits for, re-checked whenever something it waits on happens. */
@@ -263,6 +269,7 @@ export class FalcoSupervisor implements FalcoControl {
       if (run.driverSyscalls !== undefined) status.driverSet.syscalls = run.driverSyscalls;
     }
     if (this.#lastSwapFailure !== undefined) status.driverSet.lastSwapFailure = this.#lastSwapFailure;
+    if (this.#lastSwapAt !== undefined) status.driverSet.lastSwapAt = this.#lastSwapAt;
     if (this.#lastExit !== undefined) status.lastExit = this.#lastExit;
     if (this.#lastExitLog !== undefined) status.lastExitLog = [...this.#lastExitLog];
     if (this.#capturingSince !== undefined) status.capturingSince = this.#capturingSince;
@@ -430,6 +437,28 @@ export class FalcoSupervisor implements FalcoControl {
       return;
     }
 
+    // Both hold what they saw after the cutover probe: the successor must see the same
+    // containers. A Falco knows the processes that were running before it started only from
+    // its start-up scan, and the Falco 0.44.1 built for these machines does not get them (its
+    // task iterator fails the verifier and the fallback leaves them unknown): their events then
+    // match no pod, and a cutover would lose them without a trace.
+    await sleep(VERIFY_MS);
+    if (gone()) {
+      await this.#dropIncoming(incoming);
+      if (this.#run === old) this.#swapFailed(old, raise, "a Falco exited during the cutover");
+      return;
+    }
+    const blind = unseenProcesses(old.held, incoming.held);
+    if (blind.length > 0) {
+      await this.#dropIncoming(incoming);
+      this.#swapFailed(
+        old,
+        raise,
+        `the second Falco does not attribute processes that ran before it started (${blind.length} seen by the running Falco only, e.g. ${blind[0]})`,
+      );
+      return;
+    }
+
     // The cutover: the old Falco's alerts after the probe are the new one's before it.
     for (const line of old.held) if (line.includes(DROP_ALERT)) this.#forward(line);
     old.held = [];
@@ -444,6 +473,7 @@ export class FalcoSupervisor implements FalcoControl {
     incoming.held = [];
     clearTimeout(old.stableTimer);
     this.#swaps += 1;
+    this.#lastSwapAt = this.#clock();
     this.#consecutiveSwapFailures = 0;
     this.#swapRetryAt = 0;
     this.#wake();
@@ -502,6 +532,8 @@ export class FalcoSupervisor implements FalcoControl {
 
   async #dropIncoming(incoming: FalcoRun): Promise<void> {
     if (this.#incoming === incoming) this.#incoming = null;
+    // Its capture never counted: its exit ends no capture window.
+    incoming.capturing = false;
     incoming.stopping = true;
     incoming.mode = "discard";
     incoming.held = [];
@@ -755,6 +787,7 @@ export class FalcoSupervisor implements FalcoControl {
     this.#deps.logger.warn({ pid: run.pid }, "too many alerts held during a Falco cutover");
     // The old Falco's lines are handed on at once, so nothing is lost; the successor goes.
     this.#incoming = null;
+    incoming.capturing = false;
     incoming.stopping = true;
     incoming.mode = "discard";
     incoming.held = [];
@@ -1072,4 +1105,36 @@ export function widens(current: FalcoTargets, next: FalcoTargets, previous: Falc
 function kernelName(event: string): string[] {
   const known = falcoEventToSyscall(event);
   return known.kind === "syscall" && event !== "" ? [known.name] : [];
+}
+
+/** The pod cgroup and process an alert line names: compact fields (pid 4th, cgroup last) or JSON's. */
+function alertProcess(line: string): string | undefined {
+  if (line.startsWith("{")) {
+    const cgroup = /"thread\.cgroup\.cpu":"([^"]*)"/.exec(line)?.[1];
+    const pid = /"proc\.pid":(\d+)/.exec(line)?.[1];
+    return cgroup === undefined ? undefined : `${cgroup} pid ${pid ?? "?"}`;
+  }
+  const fields = line.split("|");
+  return fields.length < 6 ? undefined : `${fields.at(-1)!} pid ${fields[4]!}`;
+}
+
+/**
+ * Processes of pod cgroups with at least VERIFY_MIN_ALERTS alerts among the old Falco's lines
+ * of which the successor's lines over the same time have fewer than a quarter: the successor
+ * cannot attribute them (a process that makes fewer calls in the window goes unchecked).
+ */
+export function unseenProcesses(oldLines: readonly string[], newLines: readonly string[]): string[] {
+  const count = (lines: readonly string[]) => {
+    const counts = new Map<string, number>();
+    for (const line of lines) {
+      const key = alertProcess(line);
+      if (key !== undefined && key.includes("kubepods")) counts.set(key, (counts.get(key) ?? 0) + 1);
+    }
+    return counts;
+  };
+  const theirs = count(newLines);
+  return [...count(oldLines)]
+    .filter(([key, n]) => n >= VERIFY_MIN_ALERTS && (theirs.get(key) ?? 0) * 4 < n)
+    .map(([key]) => key)
+    .sort();
 }

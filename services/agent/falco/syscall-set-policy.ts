@@ -32,6 +32,8 @@ export interface AdaptiveSyscallOptions {
   retryAfterMs: readonly number[];
   /** Consecutive failed swaps after which the set is never lowered again (raising still works). */
   maxFailures: number;
+  /** How often the set is decided again while sessions run (the agent's timer). */
+  evaluateIntervalMs: number;
 }
 
 export const DEFAULT_ADAPTIVE_OPTIONS: AdaptiveSyscallOptions = {
@@ -39,6 +41,7 @@ export const DEFAULT_ADAPTIVE_OPTIONS: AdaptiveSyscallOptions = {
   stableMs: 2000,
   retryAfterMs: [30_000, 120_000, 600_000],
   maxFailures: 3,
+  evaluateIntervalMs: 500,
 };
 
 /** One (session, workload container) pair a running session records on this node. */

@@ -94,6 +94,8 @@ export interface SessionManagerDeps {
   maxFinishedSessions?: number;
   /** The adaptive syscall set (falco/syscall-set-policy.ts); off without it. */
   adaptiveSyscalls?: AdaptiveSyscallOptions;
+  /** Leave known pods no session targets out of Falco's rule (falco.excludeNonTargetPods). */
+  excludeNonTargetPods?: boolean;
 }
 
 const MAX_LAST_ERRORS = 20;
@@ -178,6 +180,7 @@ export class SessionManager implements AgentController {
   #falcoStale = false;
   #replanQueued = false;
   #timer: NodeJS.Timeout | undefined;
+  #adaptiveTimer: NodeJS.Timeout | undefined;
   #timerFlushing = false;
   readonly #policy: SyscallSetPolicy | undefined;
   /**
@@ -288,8 +291,7 @@ export class SessionManager implements AgentController {
       this.#timerFlushing = true;
       void (async () => {
         try {
-          if (this.#falcoStale || (this.#policy !== undefined && this.#running.length > 0))
-            await this.#control(() => this.#applyFalco());
+          if (this.#falcoStale) await this.#control(() => this.#applyFalco());
           await this.flush();
         } catch (err) {
           this.#noteError(err);
@@ -299,12 +301,22 @@ export class SessionManager implements AgentController {
       })();
     }, this.#deps.flushIntervalMs);
     this.#timer.unref();
+    const adaptive = this.#deps.adaptiveSyscalls;
+    if (adaptive !== undefined) {
+      // The first lowering should come soon after a heavy syscall appears: drops begin at once.
+      this.#adaptiveTimer = setInterval(() => {
+        if (this.#running.length > 0) this.#replanSoon();
+      }, adaptive.evaluateIntervalMs);
+      this.#adaptiveTimer.unref();
+    }
   }
 
   /** Stops the timer and flushes; sessions stay as they are in the local record, for the next start. */
   async close(): Promise<void> {
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#timer = undefined;
+    clearInterval(this.#adaptiveTimer);
+    this.#adaptiveTimer = undefined;
     await this.flush();
     await this.#exclusive(async () => {
       for (const session of this.#sessions.values())
@@ -658,8 +670,10 @@ export class SessionManager implements AgentController {
   #onPodsChanged(): void {
     this.#routes.clear();
     // Which pods are left out of the rule, and which workloads the driver set must cover.
-    this.#falcoStale = true;
-    if (this.#running.length > 0) this.#replanSoon();
+    if (this.#deps.excludeNonTargetPods === true || this.#policy !== undefined) {
+      this.#falcoStale = true;
+      if (this.#running.length > 0) this.#replanSoon();
+    }
     this.#expireHeld(this.#clock());
     if (this.#held.size === 0) return;
     // Events still unattributable are held again with their original hold time.
@@ -677,7 +691,7 @@ export class SessionManager implements AgentController {
     this.#falcoStale = true;
     const targets: FalcoTargets = {
       sessions: this.#running.map((s) => s.record),
-      excludePodUids: this.#nonTargetPods(),
+      excludePodUids: this.#deps.excludeNonTargetPods === true ? this.#nonTargetPods() : [],
       excludeSyscalls: this.#policy === undefined ? [] : this.#decideSyscalls(),
     };
     const before = this.#deps.falco.status().driverSet;
