@@ -110,7 +110,7 @@ const DEFAULT_SWAP_TIMEOUT_MS = 30_000;
 const DEFAULT_SWAP_RETRY_MS = [30_000, 120_000, 600_000];
 /** Both Falcos report the cutover probe within moments; this bounds a stuck one. */
 const CUTOVER_TIMEOUT_MS = 15_000;
-/** How long both Falcos' alerts after the cutover probe are compared before the new one takes over. */
+/** Both Falcos' alerts from the cutover probe to one made this much later are compared. */
 const VERIFY_MS = 500;
 /** A process with this many alerts from the running Falco must show up in the successor's. */
 const VERIFY_MIN_ALERTS = 5;
@@ -139,6 +139,9 @@ interface FalcoRun {
   cutoverSeq: number | undefined;
   passedCutover: boolean;
   held: string[];
+  /** A second probe after the cutover, and how many lines it held by then (the compared span). */
+  verifySeq: number | undefined;
+  heldAtVerify: number | undefined;
   /** From Falco's log: its final driver set size and the syscalls its repair added back. */
   driverSyscalls: number | undefined;
   repaired: string[];
@@ -443,12 +446,24 @@ export class FalcoSupervisor implements FalcoControl {
     // task iterator fails the verifier and the fallback leaves them unknown): their events then
     // match no pod, and a cutover would lose them without a trace.
     await sleep(VERIFY_MS);
-    if (gone()) {
+    const verifySeq = ++this.#probeSeq;
+    old.verifySeq = verifySeq;
+    incoming.verifySeq = verifySeq;
+    await this.#touchProbe(verifySeq);
+    const verified = await this.#waitFor(
+      () => (old.heldAtVerify !== undefined && incoming.heldAtVerify !== undefined) || gone(),
+      CUTOVER_TIMEOUT_MS,
+    );
+    if (!verified || gone()) {
       await this.#dropIncoming(incoming);
-      if (this.#run === old) this.#swapFailed(old, raise, "a Falco exited during the cutover");
+      if (this.#run === old) this.#swapFailed(old, raise, "a Falco exited or fell behind during the cutover");
       return;
     }
-    const blind = unseenProcesses(old.held, incoming.held);
+    // The same span in both: from the cutover probe to the second one.
+    const blind = unseenProcesses(
+      old.held.slice(0, old.heldAtVerify),
+      incoming.held.slice(0, incoming.heldAtVerify),
+    );
     if (blind.length > 0) {
       await this.#dropIncoming(incoming);
       this.#swapFailed(
@@ -469,6 +484,8 @@ export class FalcoSupervisor implements FalcoControl {
     this.#run = incoming;
     incoming.mode = "forward";
     incoming.cutoverSeq = undefined;
+    incoming.verifySeq = undefined;
+    incoming.heldAtVerify = undefined;
     for (const line of incoming.held) this.#forward(line);
     incoming.held = [];
     clearTimeout(old.stableTimer);
@@ -524,6 +541,8 @@ export class FalcoSupervisor implements FalcoControl {
   #resumeForwarding(run: FalcoRun): void {
     run.cutoverSeq = undefined;
     run.passedCutover = false;
+    run.verifySeq = undefined;
+    run.heldAtVerify = undefined;
     run.mode = "forward";
     const held = run.held;
     run.held = [];
@@ -666,6 +685,8 @@ export class FalcoSupervisor implements FalcoControl {
       cutoverSeq: undefined,
       passedCutover: false,
       held: [],
+      verifySeq: undefined,
+      heldAtVerify: undefined,
       driverSyscalls: undefined,
       repaired: [],
       closed: new Promise<void>((resolve) => (markClosed = resolve)),
@@ -873,6 +894,10 @@ export class FalcoSupervisor implements FalcoControl {
     if (run.cutoverSeq !== undefined && !run.passedCutover && seq >= run.cutoverSeq) {
       run.passedCutover = true;
       run.mode = "hold";
+      this.#wake();
+    }
+    if (run.verifySeq !== undefined && run.heldAtVerify === undefined && seq >= run.verifySeq) {
+      run.heldAtVerify = run.held.length;
       this.#wake();
     }
     // Only the Falco whose alerts are handed on can prove that those before a probe were.
