@@ -18,6 +18,7 @@ import type { FalcoState } from "../ports.ts";
 import {
   FalcoSupervisor,
   failureCause,
+  handover,
   parseFalcoVersion,
   unseenProcesses,
   type FalcoSupervisorDeps,
@@ -221,6 +222,45 @@ describe("FalcoSupervisor with the stand-in Falco", () => {
     // The same targets again: nothing changed, so no swap.
     await h.supervisor.apply({ sessions: [session("s2", ["b"]), session("s1", ["a"])] });
     expect(h.supervisor.status().driverSet.swaps).toBe(1);
+  });
+
+  it("hands on every syscall made around each of several swaps exactly once, also when the old Falco came in by a swap or the new one learns the process only at its next execve", async () => {
+    const h = await harness({
+      env: { ...process.env, STANDIN_POD_OPENS: `${POD_A}/${CONTAINER_A}`, STANDIN_LEARN_AT_EXEC: "1" },
+    });
+    await h.supervisor.apply({ sessions: [session("s1")] });
+    await waitFor("capture", () => h.supervisor.status().state === "running");
+
+    // Thread n of a pod process makes one syscall, every 20th an execve (the process re-executes
+    // itself about every 100 ms): each stand-in running sees it as each Falco sees a syscall, and
+    // a stand-in started meanwhile sees none of the process's calls before its next execve.
+    let made = 0;
+    let making = true;
+    const maker = (async () => {
+      while (making) {
+        made += 1;
+        await writeFile(join(h.configDir, `pod-${made % 20 === 1 ? "exec" : "open"}-${made}`), "");
+        await sleep(5);
+      }
+    })();
+    const sets = [["read"], ["read", "write"], ["pread64", "read", "write"]];
+    for (const excludeSyscalls of sets) {
+      await h.supervisor.apply({ sessions: [session("s1")], excludeSyscalls });
+    }
+    making = false;
+    await maker;
+    expect(h.supervisor.status().driverSet).toMatchObject({ swaps: 3, swapFailures: 0 });
+    expect(await h.supervisor.barrier(10_000)).toBe(true);
+
+    const parse = createCompactParser(COMPACT_LAYOUT);
+    const threads = h.lines
+      .map(parse)
+      .flatMap((alert) => (alert.kind === "syscall" && alert.podUid === POD_A ? [alert.tid!] : []))
+      .sort((a, b) => a - b);
+    const twice = threads.filter((tid, i) => threads[i - 1] === tid);
+    const all = Array.from({ length: made }, (_, i) => i + 1);
+    expect({ twice, lost: all.filter((tid) => !threads.includes(tid)) }).toEqual({ twice: [], lost: [] });
+    expect(threads).toEqual(all);
   });
 
   it("keeps the running Falco when a swap's second Falco fails, and reloads it in place when the change must capture more", async () => {
@@ -525,5 +565,38 @@ describe("unseenProcesses", () => {
     expect(unseenProcesses([...host, ...Array(20).fill("Falco internal: syscall event drop")], [])).toEqual(
       [],
     );
+  });
+});
+
+describe("handover", () => {
+  const cgroup = `/kubepods/burstable/pod${POD_A}/${CONTAINER_A}`;
+  const compact = (pid: number, type: string, timeNs: bigint) =>
+    `16:30:21.000000000: Debug sc1|${timeNs}|${type}|0|${pid}|${pid}|<NA>|<NA>|<NA>|<NA>|${cgroup}`;
+  const json = (pid: number, type: string, timeNs: bigint) =>
+    `{"output_fields":{"evt.rawres":0,"evt.time":${timeNs},"evt.type":"${type}","proc.pid":${pid},"thread.cgroup.cpu":"${cgroup}","thread.tid":${pid}},"rule":"seccompose_capture"}`;
+
+  it("hands on the old Falco's calls of a process until the successor's first one, or to the span's end when it has none", () => {
+    for (const line of [compact, json]) {
+      const t = (ms: number) => 1_764_000_000_000_000_000n + BigInt(ms) * 1_000_000n;
+      // 10: known to both from the cutover on. 11: the successor learns it at its execve (its
+      // driver's time 300 ns later). 12: unseen by the successor; its call after the span is not handed on.
+      const old = [
+        line(10, "read", t(1)),
+        line(11, "read", t(2)),
+        line(12, "read", t(3)),
+        line(11, "getsid", t(4)),
+        line(11, "execve", t(5)),
+        line(11, "read", t(6)),
+        line(12, "read", t(7)),
+        "Falco internal: syscall event drop",
+      ];
+      const successor = [
+        line(10, "read", t(1) + 300n),
+        line(11, "execve", t(5) + 300n),
+        line(11, "read", t(6)),
+      ];
+      expect(handover(old, 7, successor)).toEqual([old[1], old[2], old[3], old[6]]);
+      expect(handover(old, 6, successor)).toEqual([old[1], old[2], old[3]]);
+    }
   });
 });

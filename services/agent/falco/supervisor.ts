@@ -19,9 +19,10 @@
  * for 2 to 3 s): a second Falco starts from the other slot's files (falco.yaml / falco-b.yaml)
  * while the first goes on; once a probe came back through the second, one more probe is the
  * cutover point. The old Falco's alerts are passed on up to that probe in its output, the new
- * one's from that probe in its output on, so no syscall is lost or counted twice (to within the
- * kernel's ordering of events on different CPUs in the same microsecond). Then the old one is
- * stopped. A successor that does not capture in time or dies is killed and the old Falco goes on;
+ * one's from that probe in its output on, except for a process the new one learnt of only after
+ * the probe (at its next execve or clone): its calls count from the old Falco up to the new one's
+ * first alert of it (handover()). So no syscall is lost or counted twice (to within the kernel's
+ * ordering of events on different CPUs in the same microsecond). Then the old one is stopped. A successor that does not capture in time or dies is killed and the old Falco goes on;
  * if the change was needed to capture more (a raise), the old one is reloaded with SIGHUP
  * instead, and that gap is booked like any other.
  *
@@ -474,7 +475,9 @@ export class FalcoSupervisor implements FalcoControl {
       return;
     }
 
-    // The cutover: the old Falco's alerts after the probe are the new one's before it.
+    // The cutover: from the probe on, the new Falco's alerts count, except those of a process
+    // it learnt of only since (at its next execve or clone): up to there, the old one's.
+    for (const line of handover(old.held, old.heldAtVerify!, incoming.held)) this.#forward(line);
     for (const line of old.held) if (line.includes(DROP_ALERT)) this.#forward(line);
     old.held = [];
     old.mode = "discard";
@@ -482,12 +485,7 @@ export class FalcoSupervisor implements FalcoControl {
     old.stopping = true;
     this.#incoming = null;
     this.#run = incoming;
-    incoming.mode = "forward";
-    incoming.cutoverSeq = undefined;
-    incoming.verifySeq = undefined;
-    incoming.heldAtVerify = undefined;
-    for (const line of incoming.held) this.#forward(line);
-    incoming.held = [];
+    this.#resumeForwarding(incoming);
     clearTimeout(old.stableTimer);
     this.#swaps += 1;
     this.#lastSwapAt = this.#clock();
@@ -538,6 +536,12 @@ export class FalcoSupervisor implements FalcoControl {
     run.signature = this.#signature();
   }
 
+  /**
+   * Ends a Falco's part in a swap: what it held is handed on and it forwards again. All of its
+   * cutover state goes, `passedCutover` too: a successor that kept it would, as the old Falco of
+   * the next swap, never start holding at that swap's cutover probe, and its alerts from there
+   * on would be handed on as well as the new one's.
+   */
   #resumeForwarding(run: FalcoRun): void {
     run.cutoverSeq = undefined;
     run.passedCutover = false;
@@ -1141,6 +1145,87 @@ function alertProcess(line: string): string | undefined {
   }
   const fields = line.split("|");
   return fields.length < 6 ? undefined : `${fields.at(-1)!} pid ${fields[4]!}`;
+}
+
+/** What identifies one syscall in the alerts of either Falco (their times differ by a few hundred ns). */
+interface AlertEvent {
+  process: string;
+  /** Thread, event type and return value. */
+  call: string;
+  timeNs: bigint;
+}
+
+function alertEvent(line: string): AlertEvent | undefined {
+  const process = alertProcess(line);
+  if (process === undefined || !process.includes("kubepods")) return undefined;
+  if (line.startsWith("{")) {
+    const time = /"evt\.time":(\d+)/.exec(line)?.[1];
+    if (time === undefined) return undefined;
+    const tid = /"thread\.tid":(\d+)/.exec(line)?.[1];
+    const type = /"evt\.type":"([^"]*)"/.exec(line)?.[1];
+    const res = /"evt\.rawres":(-?\d+|null)/.exec(line)?.[1];
+    return { process, call: `${tid} ${type} ${res}`, timeNs: BigInt(time) };
+  }
+  // The compact layout: `<time>: <priority> sc1|rawtime|type|rawres|pid|tid|...|cgroup`.
+  const fields = line.split("|");
+  if (!/^\d+$/.test(fields[1]!)) return undefined;
+  return { process, call: `${fields[5]} ${fields[2]} ${fields[3]}`, timeNs: BigInt(fields[1]!) };
+}
+
+/** The same syscall in both Falcos' alerts lies closer than this (each driver takes its own time). */
+const SAME_EVENT_NS = 1_000_000n;
+
+/**
+ * The old Falco's alerts after the cutover probe that a cutover must still hand on. A Falco
+ * learns a process that ran before it started only at the process's next execve or clone, so
+ * the successor's alerts of such a process start later than the cutover probe; until its first
+ * one (found in the old Falco's alerts as the same thread, event and result at nearly the same
+ * time), the old Falco's count. A process the successor has no alert of is handed on up to the
+ * second probe (`oldSpanEnd`, where both outputs end at the same syscall); after it, the check
+ * before the cutover (unseenProcesses) is all that guards it.
+ */
+export function handover(
+  oldHeld: readonly string[],
+  oldSpanEnd: number,
+  newHeld: readonly string[],
+): string[] {
+  const firstNew = new Map<string, AlertEvent>();
+  for (const line of newHeld) {
+    const event = alertEvent(line);
+    if (event !== undefined && !firstNew.has(event.process)) firstNew.set(event.process, event);
+  }
+  const events = oldHeld.map(alertEvent);
+  const byProcess = new Map<string, number[]>();
+  events.forEach((event, i) => {
+    if (event === undefined) return;
+    const own = byProcess.get(event.process);
+    if (own === undefined) byProcess.set(event.process, [i]);
+    else own.push(i);
+  });
+  // Per process the index in oldHeld from which the successor's alerts count.
+  const from = new Map<string, number>();
+  for (const [process, first] of firstNew) {
+    let best: number | undefined;
+    let bestDistance = SAME_EVENT_NS;
+    let later: number | undefined;
+    for (const i of byProcess.get(process) ?? []) {
+      const event = events[i]!;
+      if (later === undefined && event.timeNs >= first.timeNs) later = i;
+      const distance =
+        event.timeNs > first.timeNs ? event.timeNs - first.timeNs : first.timeNs - event.timeNs;
+      if (event.call === first.call && distance < bestDistance) {
+        best = i;
+        bestDistance = distance;
+      }
+    }
+    // Without the same event (the old Falco dropped it or is behind), its time decides.
+    from.set(process, best ?? later ?? oldHeld.length);
+  }
+  return oldHeld.filter((_, i) => {
+    const event = events[i];
+    if (event === undefined) return false;
+    return i < (from.get(event.process) ?? oldSpanEnd);
+  });
 }
 
 /**
