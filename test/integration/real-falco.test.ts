@@ -469,8 +469,10 @@ describe.skipIf(skip)("the real agent supervising the real Falco", () => {
         `adaptive swap test: ${attempted.swaps} swap(s), ${attempted.swapFailures} refused/failed${attempted.lastSwapFailure ? ` (${attempted.lastSwapFailure})` : ""}`,
       );
       if (attempted.swaps > 0) {
-        // read and write, and whatever else the re-executed start-up makes that often (newfstatat).
-        expect(attempted.excluded).toEqual(expect.arrayContaining(["read", "write"]));
+        // read or write (or both: a later decision may lower the set again, the next swap taken
+        // by a Falco that came in by a swap), and whatever else the re-executed start-up makes
+        // that often (newfstatat).
+        expect(attempted.excluded.filter((name) => name === "read" || name === "write")).not.toEqual([]);
         expect(attempted.syscalls).toBe(before.syscalls! - attempted.excluded.length);
       } else {
         expect(attempted.lastSwapFailure).toMatch(/does not attribute processes|fell behind/);
