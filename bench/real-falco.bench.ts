@@ -2,21 +2,25 @@
  * Load and loss with the real Falco (SECCOMPOSE_TEST_FALCO; skipped without it, x86_64 only).
  *
  * What matters for a profile is that each distinct syscall of each container is seen at least
- * once. A target container makes a heavy stream of cheap syscalls (`dd bs=1`) while another
- * process in it makes a known set of rare syscalls, each once, at random moments; a second,
- * non-target pod makes the same heavy stream. Reported per configuration: Falco's dropped
- * events, alerts per second, CPU seconds of Falco (and of the agent), and rare-syscall recall
- * (the share of the rare syscalls that reached the recording).
+ * once. A target container makes a heavy stream of cheap syscalls (`dd bs=1` for LOAD_S
+ * seconds) while another container of the same pod, already running, makes a known set of rare
+ * syscalls, each once, at random moments; a second, non-target pod makes the same heavy stream.
+ * Reported per configuration: Falco's dropped events, alerts per second, CPU seconds of Falco
+ * (every Falco of the run, swaps included) and of the agent, and rare-syscall recall (the share
+ * of the rare syscalls that reached the recording).
  *
- * Configurations, in one run:
+ * Configurations, interleaved RUNS times (median and spread, bench/stats.ts):
  * - prototype: one catch-all rule, JSON output of every event with its output text, buffered;
- * - agent: the real agent supervising Falco as it ships (compact `sc1`, buffered output
- *   flushed by the probe at stop), recall from what reached JetStream;
- * - compact, unbuffered: Falco with the agent's files but unbuffered output, against the same
- *   files buffered: what unbuffered output (the simple way to leave nothing in Falco's buffer
- *   at stop) would cost;
- * - non-target pods excluded: the agent's files with the non-target pod left out of the rule.
- * Falco runs alone in the "direct" configurations, its stdout parsed with the agent's parsers.
+ * - the agent as shipped, the non-target pod unknown to it (so matched by the rule);
+ * - the agent as shipped: the non-target pod in its pods file, so left out of the rule;
+ * - the agent with the adaptive syscall set: heavy syscalls every target showed are left out
+ *   of the driver set by a gap-free swap to a second Falco; recall is also split into the rare
+ *   syscalls made before and after the first swap.
+ * Once each, Falco alone with the agent's files (its stdout parsed with the agent's parsers):
+ * compact unbuffered vs buffered output (the cost of unbuffered output), the non-target pod
+ * left out, and read/write left out of the driver set from the start.
+ * Then the capture gap of a SIGHUP reload and of a swap (a heartbeat syscall every 2 ms across
+ * swaps: how many were lost or seen twice, and the longest interval between two).
  */
 import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
@@ -26,7 +30,10 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { connect } from "@nats-io/transport-node";
 import { recordStrace } from "../lib/strace/record.ts";
+import { pino } from "pino";
 import { renderFalcoFiles, type FalcoConfigOptions } from "../services/agent/falco/config-writer.ts";
+import { FalcoSupervisor } from "../services/agent/falco/supervisor.ts";
+import { spread } from "./stats.ts";
 import type { FalcoAlert } from "../services/agent/intake/alert.ts";
 import { COMPACT_LAYOUT, createCompactParser } from "../services/agent/intake/compact-alert.ts";
 import { parseJsonAlert } from "../services/agent/intake/json-alert.ts";
@@ -52,9 +59,12 @@ import {
   type PodContainer,
 } from "../test/helpers/real-falco.ts";
 
-const DD_COUNT = Number(process.env.REAL_FALCO_DD_COUNT ?? 2_000_000);
-/** The rare syscalls' window: they are made at random moments while dd runs. */
-const RARE_WINDOW_S = Number(process.env.REAL_FALCO_RARE_WINDOW_S ?? 4);
+/** Seconds of `dd bs=1` in each of the two pods. */
+const LOAD_S = Number(process.env.REAL_FALCO_LOAD_S ?? 8);
+const RUNS = Number(process.env.REAL_FALCO_RUNS ?? 3);
+/** The rare syscalls are made at random moments from 0.3 s after dd starts to 0.5 s before it ends. */
+const RARE_FROM_S = 0.3;
+const RARE_WINDOW_S = LOAD_S - RARE_FROM_S - 0.5;
 
 /** x86_64 numbers of syscalls a short Python program does not make by itself; checked below with strace. */
 const CANDIDATES: ReadonlyArray<[string, number]> = [
@@ -79,24 +89,44 @@ const CANDIDATES: ReadonlyArray<[string, number]> = [
   ["sysinfo", 99],
 ];
 
-/** Makes each syscall number of argv once, in random order at random moments within the window. */
+/**
+ * Says it is ready (a write, after the reads of its start-up), waits `delay` s, then makes each
+ * syscall number of argv once, in random order at random moments within `window` s; prints the
+ * wall-clock millisecond of each call as JSON.
+ */
 const RARE_CALLER = `
-import ctypes, random, sys, time
+import ctypes, json, random, sys, time
 libc = ctypes.CDLL(None, use_errno=True)
-window = float(sys.argv[1])
-numbers = [int(n) for n in sys.argv[2:]]
+print("ready", flush=True)
+delay, window = float(sys.argv[1]), float(sys.argv[2])
+numbers = [int(n) for n in sys.argv[3:]]
 random.shuffle(numbers)
 moments = sorted(random.uniform(0, window) for _ in numbers)
 buf = [ctypes.create_string_buffer(512) for _ in range(3)]
-start = time.monotonic()
+start = time.monotonic() + delay
+made = {}
 for moment, nr in zip(moments, numbers):
     time.sleep(max(0, start + moment - time.monotonic()))
     if nr == 95: libc.syscall(nr, 0o022)
     else: libc.syscall(nr, 0, buf[0], buf[1], buf[2])
+    made[nr] = time.time() * 1000
+print(json.dumps(made))
+`;
+
+/** Calls getppid every 2 ms for argv[1] seconds; prints how many. */
+const HEARTBEAT = `
+import ctypes, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+end = time.monotonic() + float(sys.argv[1])
+beats = 0
+while time.monotonic() < end:
+    libc.syscall(110)
+    beats += 1
+    time.sleep(0.002)
+print(beats)
 `;
 
 interface Figures {
-  config: string;
   seconds: number;
   alerts: number;
   drops: number;
@@ -104,18 +134,30 @@ interface Figures {
   agentCpu?: number;
   recall: number;
   missing: string[];
-  /** Distinct syscalls seen of the rare caller's container: few or none when its execve was dropped. */
+  /** Distinct syscalls seen of the rare caller's container. */
   rareContainerSyscalls: number;
+  /** Adaptive only: swaps, the first one's cutover after dd started, recall before and after it. */
+  swaps?: number;
+  firstSwapAfterS?: number;
+  recallBefore?: [seen: number, made: number];
+  recallAfter?: [seen: number, made: number];
 }
 
-function cpuSeconds(pid: number): Promise<number> {
+/** CPU seconds of a process, and of its children it has reaped (exited Falcos of the agent). */
+function cpuSeconds(pid: number, children = false): Promise<number> {
   return readFile(`/proc/${pid}/stat`, "utf8").then(
     (stat) => {
       const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      return (Number(fields[11]) + Number(fields[12])) / 100;
+      const own = Number(fields[11]) + Number(fields[12]);
+      return (children ? Number(fields[13]) + Number(fields[14]) : own) / 100;
     },
     () => 0,
   );
+}
+
+interface Config {
+  name: string;
+  run: () => Promise<Figures>;
 }
 
 async function main(): Promise<void> {
@@ -128,51 +170,158 @@ async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), "seccompose-real-falco-bench-"));
   try {
     const rare = await rareSet(dir);
-    const figures: Figures[] = [];
-    const configs: Array<[string, Partial<FalcoConfigOptions>, "json" | "compact"]> = [
-      ["prototype: catch-all rule, JSON of every event", {}, "json"],
-      ["compact sc1, unbuffered output", { bufferedOutputs: false }, "compact"],
-      ["compact sc1, buffered (as shipped; the probe flushes)", {}, "compact"],
+    await writeFile(join(dir, "heartbeat.py"), HEARTBEAT);
+    const repeated: Config[] = [
+      {
+        name: "prototype: catch-all rule, JSON of every event",
+        run: () => direct(dir, "prototype", {}, "json", rare, false),
+      },
+      {
+        name: "**the agent as shipped** (every pod's events formatted; the agent drops the non-target's)",
+        run: () => viaAgent(dir, rare, { knowsOther: false, adaptive: false }),
+      },
+      {
+        name: "the agent with falco.excludeNonTargetPods: the non-target pod left out of the rule",
+        run: () => viaAgent(dir, rare, { knowsOther: true, adaptive: false }),
+      },
+      {
+        name: "the agent with falco.excludeNonTargetPods and falco.adaptiveSyscalls.enabled",
+        run: () => viaAgent(dir, rare, { knowsOther: true, adaptive: true }),
+      },
     ];
-    for (const [name, options, format] of configs) {
-      figures.push(await direct(dir, name, options, format, rare, false));
+    const once: Config[] = [
+      {
+        name: "Falco alone, agent's files, compact sc1, unbuffered output",
+        run: () => direct(dir, "unbuffered", { bufferedOutputs: false }, "compact", rare, false),
+      },
+      {
+        name: "Falco alone, agent's files, compact sc1, buffered (as shipped; the probe flushes)",
+        run: () => direct(dir, "buffered", {}, "compact", rare, false),
+      },
+      {
+        name: "Falco alone, agent's files, non-target pod left out of the rule",
+        run: () => direct(dir, "excluded", {}, "compact", rare, true),
+      },
+      {
+        name: "Falco alone, agent's files, read/write left out of the driver set from the start",
+        run: () => direct(dir, "lowered", { excludeSyscalls: ["read", "write"] }, "compact", rare, false),
+      },
+    ];
+    const results = new Map<string, Figures[]>();
+    for (let i = 0; i < RUNS; i++) {
+      for (const config of repeated) {
+        const figures = await config.run();
+        results.set(config.name, [...(results.get(config.name) ?? []), figures]);
+      }
     }
-    figures.push(
-      await direct(dir, "compact sc1, buffered, non-target pod excluded", {}, "compact", rare, true),
-    );
-    figures.push(
-      await direct(
-        dir,
-        "compact sc1, buffered, driver not asked for read/write (what an adaptive mode reaches once both were seen in every target container)",
-        { excludeSyscalls: ["read", "write"] },
-        "compact",
-        rare,
-        false,
-      ),
-    );
-    figures.push(await viaAgent(dir, rare));
-    const gap = await reloadGap(dir);
-    console.log(`dd bs=1 count=${DD_COUNT} in the target pod and in a non-target pod at once;`);
+    for (const config of once) results.set(config.name, [await config.run()]);
+    const reload = await reloadGap(dir);
+    const swap = await swapGap(dir);
+
     console.log(
-      `${rare.length} rare syscalls made once each, at random moments in ${RARE_WINDOW_S} s, in the target pod.`,
+      `dd bs=1 for ${LOAD_S} s in the target pod and in a non-target pod at once; ${rare.length} rare syscalls`,
+    );
+    console.log(
+      `made once each, at random moments from ${RARE_FROM_S} s to ${(RARE_FROM_S + RARE_WINDOW_S).toFixed(1)} s after dd started, by a running container of the target pod.`,
+    );
+    console.log(
+      `Median of ${RUNS} interleaved runs (min–max) for the first four rows; one run for the others.`,
     );
     console.log("");
     console.log(
-      "| configuration | alerts/s | events Falco dropped | Falco CPU s | agent CPU s | distinct syscalls of the rare caller's container | rare-syscall recall | missed |",
+      "| configuration | alerts/s | events Falco dropped | Falco CPU s | agent CPU s | rare-syscall recall | missed (last run) |",
     );
-    console.log("|---|---|---|---|---|---|---|---|");
-    for (const f of figures) {
+    console.log("|---|---|---|---|---|---|---|");
+    for (const [name, runs] of results) {
+      const col = (f: (x: Figures) => number | undefined, digits = 0) => {
+        const values = runs.map(f).filter((v): v is number => v !== undefined);
+        if (values.length === 0) return "-";
+        const s = spread(values);
+        const fmt = (n: number) => (digits === 0 ? Math.round(n).toLocaleString("en-US") : n.toFixed(digits));
+        return s.runs === 1 ? fmt(s.median) : `${fmt(s.median)} (${fmt(s.min)}–${fmt(s.max)})`;
+      };
+      const last = runs.at(-1)!;
       console.log(
-        `| ${f.config} | ${Math.round(f.alerts / f.seconds)} | ${f.drops} | ${f.falcoCpu.toFixed(1)} | ${f.agentCpu === undefined ? "-" : f.agentCpu.toFixed(1)} | ${f.rareContainerSyscalls} | ${(f.recall * 100).toFixed(0)}% | ${f.missing.join(", ") || "-"} |`,
+        `| ${name} | ${col((f) => f.alerts / f.seconds)} | ${col((f) => f.drops)} | ${col((f) => f.falcoCpu, 1)} | ${col((f) => f.agentCpu, 1)} | ${col((f) => f.recall * 100)}% | ${last.missing.join(", ") || "-"} |`,
+      );
+    }
+    const adaptive = [...results.values()][3]!;
+    console.log("");
+    console.log("Adaptive syscall set, per run:");
+    for (const [i, f] of adaptive.entries()) {
+      const before = f.recallBefore!;
+      const after = f.recallAfter!;
+      console.log(
+        `- run ${i + 1}: ${f.swaps} swap(s); the first cut over ${f.firstSwapAfterS === undefined ? "never" : `${f.firstSwapAfterS.toFixed(1)} s after dd started`}; rare syscalls seen: ${before[0]}/${before[1]} of those made before it, ${after[0]}/${after[1]} of those made after it`,
       );
     }
     console.log("");
     console.log(
-      `capture gap of a reload (SIGHUP: Falco restarts in-process), from the last probe seen before to the first after: ${gap.map((ms) => `${ms} ms`).join(", ")}`,
+      `capture gap of a reload (SIGHUP: Falco restarts in-process), from the last probe seen before to the first after: ${reload.map((ms) => `${ms} ms`).join(", ")}`,
+    );
+    console.log(
+      `capture gap of a swap (a second Falco, then a probe as the cutover point), ${swap.swaps} swaps while a heartbeat syscall ran every 2 ms: ${swap.made} heartbeats made, ${swap.seen} seen (${swap.made - swap.seen} lost${swap.seen > swap.made ? `, ${swap.seen - swap.made} too many` : ""}); longest interval between two seen heartbeats ${swap.longestMs.toFixed(1)} ms; each swap took ${swap.durations.map((ms) => `${(ms / 1000).toFixed(1)} s`).join(", ")} from the decision to the cutover`,
     );
   } finally {
     cleanUpRealFalco();
     await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * How long a swap stops capture: the supervisor swaps the real Falco three times (read and
+ * write left out, then back, then out) while a container calls getppid every 2 ms.
+ */
+async function swapGap(
+  dir: string,
+): Promise<{ swaps: number; made: number; seen: number; longestMs: number; durations: number[] }> {
+  const pod = createContainerCgroup(randomUUID(), (randomUUID() + randomUUID()).replaceAll("-", ""));
+  const parse = createCompactParser(COMPACT_LAYOUT, { hostname: "bench" });
+  const times: bigint[] = [];
+  const supervisor = new FalcoSupervisor({
+    binary: REAL_FALCO!,
+    configDir: join(dir, "swap"),
+    alertFormat: "compact",
+    backoffMs: [1000],
+    logger: pino({ level: "silent" }),
+    onLine: (line) => {
+      try {
+        const alert = parse(line);
+        if (alert.kind === "syscall" && alert.containerId === pod.containerId && alert.syscall === "getppid")
+          times.push(alert.timeNs);
+      } catch {
+        // Not an alert of ours.
+      }
+    },
+  });
+  const sessions = [sessionRecord("swap")];
+  try {
+    await supervisor.apply({ sessions, excludeSyscalls: [] });
+    while (supervisor.status().state !== "running") await sleep(100);
+    const beats = runInContainer(pod, ["python3", join(dir, "heartbeat.py"), "16"]);
+    const durations: number[] = [];
+    for (const excluded of [["read", "write"], [], ["read", "write"]]) {
+      await sleep(3000);
+      const started = Date.now();
+      await supervisor.apply({ sessions, excludeSyscalls: excluded });
+      durations.push(Date.now() - started);
+    }
+    const made = Number((await beats).stdout.trim());
+    if (!(await supervisor.barrier(10_000))) throw new Error("the final probe did not come back");
+    const sorted = [...times].sort((a, b) => (a < b ? -1 : 1));
+    let longest = 0;
+    for (let i = 1; i < sorted.length; i++)
+      longest = Math.max(longest, Number(sorted[i]! - sorted[i - 1]!) / 1e6);
+    return {
+      swaps: supervisor.status().driverSet.swaps,
+      made,
+      seen: times.length,
+      longestMs: longest,
+      durations,
+    };
+  } finally {
+    await supervisor.stop();
+    cleanUpRealFalco();
   }
 }
 
@@ -243,8 +392,8 @@ async function rareSet(dir: string): Promise<Array<[string, number]>> {
   await writeFile(script, RARE_CALLER);
   const seen = new Set<string>();
   for (const cmd of [
-    ["python3", script, "0"],
-    ["dd", "if=/dev/zero", "of=/dev/null", "bs=1", "count=10"],
+    ["python3", script, "0", "0"],
+    ["timeout", "5", "dd", "if=/dev/zero", "of=/dev/null", "bs=1", "count=10"],
   ]) {
     const run = await recordStrace(cmd, { cwd: "/tmp", env: workloadEnv("/tmp") });
     for (const r of run.records) if (r.kind === "syscall") seen.add(r.name);
@@ -269,25 +418,35 @@ function newPods(): Pods {
   };
 }
 
-/** dd in the target and the other pod, the rare caller in the target pod; returns the seconds. */
-async function load(dir: string, pods: Pods, rare: ReadonlyArray<[string, number]>): Promise<number> {
-  const dd = ["dd", "if=/dev/zero", "of=/dev/null", "bs=1", `count=${DD_COUNT}`];
-  const started = Date.now();
-  const script = join(dir, "rare.py");
-  await Promise.all([
-    runInContainer(pods.target, dd),
-    runInContainer(pods.other, dd),
-    // A moment after dd started, so the rare calls fall inside the heavy stream.
-    sleep(200).then(() =>
-      runInContainer(pods.targetRare, [
-        "python3",
-        script,
-        String(RARE_WINDOW_S),
-        ...rare.map(([, nr]) => String(nr)),
-      ]),
-    ),
+interface Load {
+  seconds: number;
+  /** When dd started (ms since the epoch). */
+  ddAt: number;
+  /** Syscall number → when the rare caller made it (ms since the epoch). */
+  rareAt: Map<number, number>;
+}
+
+/**
+ * The rare caller starts first (a container already running when the load begins), then dd in
+ * the target and the other pod for LOAD_S seconds while the rare caller makes its syscalls.
+ */
+async function load(dir: string, pods: Pods, rare: ReadonlyArray<[string, number]>): Promise<Load> {
+  const dd = ["timeout", String(LOAD_S), "dd", "if=/dev/zero", "of=/dev/null", "bs=1"];
+  const lead = 0.5;
+  const rareRun = runInContainer(pods.targetRare, [
+    "python3",
+    join(dir, "rare.py"),
+    String(lead + RARE_FROM_S),
+    String(RARE_WINDOW_S),
+    ...rare.map(([, nr]) => String(nr)),
   ]);
-  return (Date.now() - started) / 1000;
+  await sleep(lead * 1000);
+  const ddAt = Date.now();
+  await Promise.all([runInContainer(pods.target, dd), runInContainer(pods.other, dd)]);
+  const seconds = (Date.now() - ddAt) / 1000;
+  const out = (await rareRun).stdout.trim().split("\n");
+  const made = JSON.parse(out.at(-1)!) as Record<string, number>;
+  return { seconds, ddAt, rareAt: new Map(Object.entries(made).map(([nr, at]) => [Number(nr), at])) };
 }
 
 async function direct(
@@ -316,6 +475,7 @@ async function direct(
     config = config
       .replace("json_include_output_property: false", "json_include_output_property: true")
       .replace("buffered_outputs: false", "buffered_outputs: true")
+      .replace("repair: true", "repair: false")
       .replace(/custom_set:\n(\s+- .*\n)+/, "custom_set: []\n");
   }
   await writeFile(files.rulesPath, files.rules);
@@ -365,14 +525,13 @@ async function direct(
   try {
     await probeUntilSeen(0, "Falco did not capture");
     const cpuBefore = await cpuSeconds(falco.pid!);
-    const seconds = await load(dir, pods, rare);
+    const { seconds } = await load(dir, pods, rare);
     // What Falco still has queued comes out in the next seconds, then the probe flushes the rest.
     await sleep(3000);
     await probeUntilSeen(1000, "the final probe did not come back");
     const falcoCpu = (await cpuSeconds(falco.pid!)) - cpuBefore;
     const missing = rare.map(([n]) => n).filter((n) => !seen.has(n));
     return {
-      config: name,
       seconds,
       alerts,
       drops,
@@ -388,27 +547,41 @@ async function direct(
   }
 }
 
-async function viaAgent(dir: string, rare: ReadonlyArray<[string, number]>): Promise<Figures> {
+async function viaAgent(
+  dir: string,
+  rare: ReadonlyArray<[string, number]>,
+  options: { knowsOther: boolean; adaptive: boolean },
+): Promise<Figures> {
   const pods = newPods();
   const server = await startNatsServer();
   const nc = await connect({ servers: server.url });
   await prepareBroker(nc);
-  const podsFile = await writePodsFile(join(dir, "pods.json"), "bench", [
+  const entries = [
     { container: pods.target, name: "target-1", owner: "target", containerName: "dd" },
     { container: pods.targetRare, name: "target-1", owner: "target", containerName: "rare" },
-  ]);
-  // One pods-file entry per pod: the rare container belongs to the target pod.
+    { container: pods.other, name: "other-1", owner: "other", containerName: "dd" },
+  ];
+  const podsFile = await writePodsFile(join(dir, `pods-${randomUUID()}.json`), "bench", entries);
+  // One pods-file entry per pod: the rare container belongs to the target pod; the other pod is
+  // in another namespace, so no session targets it.
   const file = JSON.parse(await readFile(podsFile, "utf8")) as {
-    pods: Array<{ containers: Array<{ name: string; id: string }> }>;
+    pods: Array<{ namespace: string; containers: Array<{ name: string; id: string }> }>;
   };
   file.pods[0]!.containers.push(...file.pods[1]!.containers);
-  file.pods.pop();
+  file.pods[2]!.namespace = "elsewhere";
+  file.pods = options.knowsOther ? [file.pods[0]!, file.pods[2]!] : [file.pods[0]!];
   await writeFile(podsFile, JSON.stringify(file));
   const agent = await startRealFalcoAgent({
     node: "bench",
     natsUrls: [server.url],
-    stateDir: join(dir, "agent-state"),
+    stateDir: join(dir, `agent-state-${randomUUID()}`),
     podsFile,
+    configFile: {
+      falco: {
+        excludeNonTargetPods: options.knowsOther,
+        ...(options.adaptive ? { adaptiveSyscalls: { enabled: true } } : {}),
+      },
+    },
   });
   try {
     const [started] = await control(nc, "start", {
@@ -421,13 +594,18 @@ async function viaAgent(dir: string, rare: ReadonlyArray<[string, number]>): Pro
     const falcoPid = health!.health!.falco.pid!;
     const before = {
       falco: await cpuSeconds(falcoPid),
+      exited: await cpuSeconds(agent.pid, true),
       agent: await cpuSeconds(agent.pid),
       alerts: health!.health!.counters.alertsRead!,
     };
-    const seconds = await load(dir, pods, rare);
+    const run = await load(dir, pods, rare);
     await sleep(3000);
-    // Falco stops with the last session: its CPU is read before.
-    const falcoCpu = (await cpuSeconds(falcoPid)) - before.falco;
+    // Falco stops with the last session: its CPU is read before. A swapped-out Falco's CPU is
+    // in the agent's reaped children's, with the part before the run taken off.
+    const [during] = await control(nc, "health", {});
+    const nowPid = during!.health!.falco.pid!;
+    const falcoCpu =
+      (await cpuSeconds(agent.pid, true)) - before.exited + (await cpuSeconds(nowPid)) - before.falco;
     await control(nc, "stop", { sessionId: "bench1" }, 1, 60_000);
     const [after] = await control(nc, "health", {});
     const merged = mergeStored(await readSessionMessages(nc, "bench1"));
@@ -437,10 +615,10 @@ async function viaAgent(dir: string, rare: ReadonlyArray<[string, number]>): Pro
       name: "target",
       container: "rare",
     });
+    const names = new Map(rare.map(([name, nr]) => [nr, name]));
     const missing = rare.map(([n]) => n).filter((n) => !recorded.syscalls.has(n));
-    return {
-      config: "the agent as shipped (compact sc1, buffered), recall from JetStream",
-      seconds,
+    const figures: Figures = {
+      seconds: run.seconds,
       alerts: after!.health!.counters.alertsRead! - before.alerts,
       drops: after!.health!.counters.falcoDrops!,
       falcoCpu,
@@ -449,6 +627,20 @@ async function viaAgent(dir: string, rare: ReadonlyArray<[string, number]>): Pro
       missing,
       rareContainerSyscalls: recorded.syscalls.size,
     };
+    if (options.adaptive) {
+      const set = during!.health!.falco.driverSet!;
+      figures.swaps = set.swaps;
+      // With one swap (a lowering), the last cutover is the first.
+      const cutover = set.swaps === 1 ? set.lastSwapAt : undefined;
+      if (cutover !== undefined) figures.firstSwapAfterS = (cutover - run.ddAt) / 1000;
+      const split = (early: boolean): [number, number] => {
+        const made = [...run.rareAt].filter(([, at]) => (cutover === undefined || at < cutover) === early);
+        return [made.filter(([nr]) => recorded.syscalls.has(names.get(nr)!)).length, made.length];
+      };
+      figures.recallBefore = split(true);
+      figures.recallAfter = split(false);
+    }
+    return figures;
   } finally {
     await agent.dispose();
     await nc.close();

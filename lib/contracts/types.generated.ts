@@ -543,6 +543,37 @@ export interface AgentHealth {
      * Milliseconds since the epoch at which Falco's capture was proven by the agent's probe; state running means capturing.
      */
     capturingSince?: number;
+    /**
+     * The syscalls Falco's driver is asked for, and the gap-free swaps of Falco that changed them (services/agent/falco/).
+     */
+    driverSet?: {
+      /**
+       * Size of the driver's syscall set as Falco reported it at start.
+       */
+      syscalls?: number;
+      /**
+       * Syscalls left out of the driver set (after Falco's repair added back what its state needs).
+       */
+      excluded: SyscallName[];
+      /**
+       * Configuration changes made by a second Falco taking over without a capture gap.
+       */
+      swaps: number;
+      swapFailures: number;
+      /**
+       * A second Falco is starting or taking over.
+       */
+      swapping: boolean;
+      /**
+       * The adaptive syscall set: disabled in the configuration, active, waiting after a failed swap, or off after too many.
+       */
+      adaptive: "disabled" | "active" | "backoff" | "off";
+      lastSwapFailure?: string;
+      /**
+       * Milliseconds since the epoch of the last cutover from one Falco to the next.
+       */
+      lastSwapAt?: number;
+    };
   };
   activeSessions: SessionId[];
   counters: {
@@ -706,6 +737,39 @@ export interface AgentConfig {
      * @minItems 1
      */
     restartBackoffMs?: number[];
+    /**
+     * Leave the pods the agent knows that no session targets out of Falco's rule. Changing that list while sessions run takes a Falco swap (see docs/architecture.md for why it is off by default).
+     */
+    excludeNonTargetPods?: boolean;
+    /**
+     * How long the second Falco of a configuration swap may take to capture before the swap is given up. Default 30000.
+     */
+    swapTimeoutMs?: number;
+    /**
+     * Stop asking Falco's driver for heavy syscalls every target workload container has shown (services/agent/falco/syscall-set-policy.ts).
+     */
+    adaptiveSyscalls?: {
+      /**
+       * Default false (see docs/architecture.md for why).
+       */
+      enabled?: boolean;
+      /**
+       * A syscall is left out only at this many calls per second over all targets. Default 5000.
+       */
+      minEventsPerSecond?: number;
+      /**
+       * The targets must have been unchanged this long before the set is lowered. Default 2000.
+       */
+      stableMs?: number;
+      /**
+       * How often the set is decided again while sessions run; the first lowering comes two decisions after a heavy syscall appears. Default 500.
+       */
+      evaluateIntervalMs?: number;
+      /**
+       * Failed swaps in a row after which the set is never lowered again. Default 3.
+       */
+      maxFailures?: number;
+    };
   };
   batch?: {
     flushIntervalMs?: number;

@@ -1,7 +1,7 @@
 import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { falcoEventToSyscall } from "./event-names.ts";
+import { falcoEventToSyscall, syscallToFalcoEvent } from "./event-names.ts";
 import { FALCO_FIXTURES_DIR } from "../../test/helpers/falco-fixtures.ts";
 
 /** Event names per section of `falco --list-events` (Falco 0.44.1, recorded in the fixtures). */
@@ -128,5 +128,16 @@ describe("falcoEventToSyscall", () => {
       "prlimit",
       "llseek",
     ]);
+  });
+});
+
+describe("syscallToFalcoEvent", () => {
+  it("gives back the event name of every Falco 0.44.1 syscall event from its kernel name", () => {
+    for (const event of listedEvents().get("Syscall events")!) {
+      const kernel = falcoEventToSyscall(event);
+      if (kernel.kind === "syscall") expect(syscallToFalcoEvent(kernel.name), event).toBe(event);
+    }
+    expect(syscallToFalcoEvent("pread64")).toBe("pread");
+    expect(syscallToFalcoEvent("getsid")).toBe("getsid");
   });
 });

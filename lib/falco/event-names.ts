@@ -92,3 +92,15 @@ export function falcoEventToSyscall(evtType: string): FalcoEventClass {
   }
   return result;
 }
+
+const EVENT_BY_KERNEL_NAME: ReadonlyMap<string, string> = new Map(
+  [...KERNEL_NAME_BY_EVENT].map(([event, kernel]) => [kernel, event]),
+);
+
+/**
+ * The Falco event name of a kernel syscall name: the name `base_syscalls.custom_set` takes,
+ * the inverse of `falcoEventToSyscall` for syscalls.
+ */
+export function syscallToFalcoEvent(kernelName: string): string {
+  return EVENT_BY_KERNEL_NAME.get(kernelName) ?? kernelName;
+}

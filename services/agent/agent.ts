@@ -17,6 +17,7 @@ import {
 import { startProfileSync } from "./install/profile-sync.ts";
 import { SessionWatch } from "./control/session-watch.ts";
 import { FalcoSupervisor } from "./falco/supervisor.ts";
+import { DEFAULT_ADAPTIVE_OPTIONS, type AdaptiveSyscallOptions } from "./falco/syscall-set-policy.ts";
 import { agentReadiness, startAgentHttpServer } from "./http/agent-http.ts";
 import { COMPACT_LAYOUT, createCompactParser } from "./intake/compact-alert.ts";
 import { parseJsonAlert } from "./intake/json-alert.ts";
@@ -68,7 +69,13 @@ async function podDirectory(
   config: ResolvedAgentConfig,
   logger: Logger,
 ): Promise<{ pods: PodDirectory; kube?: Kube }> {
-  if (config.podsFile !== undefined) return { pods: await StaticPodDirectory.open(config.podsFile) };
+  if (config.podsFile !== undefined) {
+    const pods = await StaticPodDirectory.open(config.podsFile);
+    pods.watch((err) =>
+      logger.warn({ err: err.message, file: config.podsFile }, "cannot re-read the pods file"),
+    );
+    return { pods };
+  }
   const kube = loadKube(config.kubeconfig !== undefined ? { kubeconfig: config.kubeconfig } : {});
   const pods = await KubernetesPodDirectory.open(kube, config.nodeName, (err) =>
     logger.warn({ err: err.message }, "pod watch failed; retrying"),
@@ -151,6 +158,14 @@ function watchSessionsWhenReady(
   };
 }
 
+/** The adaptive syscall set's options when the configuration enables it (off by default). */
+function adaptiveOptions(config: ResolvedAgentConfig): { adaptiveSyscalls?: AdaptiveSyscallOptions } {
+  const own = config.falco.adaptiveSyscalls;
+  if (own?.enabled !== true) return {};
+  const { enabled: _, ...rest } = own;
+  return { adaptiveSyscalls: { ...DEFAULT_ADAPTIVE_OPTIONS, ...rest } };
+}
+
 /** Starts every part of the node agent, in dependency order. */
 export async function startAgent(config: ResolvedAgentConfig, logger: Logger): Promise<RunningAgent> {
   await mkdir(config.stateDir, { recursive: true });
@@ -187,6 +202,7 @@ export async function startAgent(config: ResolvedAgentConfig, logger: Logger): P
     configDir: config.falco.configDir,
     alertFormat: config.falco.alertFormat,
     backoffMs: config.falco.restartBackoffMs,
+    ...(config.falco.swapTimeoutMs !== undefined ? { swapTimeoutMs: config.falco.swapTimeoutMs } : {}),
     env: { ...process.env, FALCO_HOSTNAME: config.nodeName },
     logger,
     onLine: (line) => {
@@ -223,6 +239,8 @@ export async function startAgent(config: ResolvedAgentConfig, logger: Logger): P
     ...(config.sessions?.maxFinished !== undefined
       ? { maxFinishedSessions: config.sessions.maxFinished }
       : {}),
+    ...adaptiveOptions(config),
+    ...(config.falco.excludeNonTargetPods === true ? { excludeNonTargetPods: true } : {}),
   });
   await sessions.restore();
   sessions.startFlushing();
@@ -282,6 +300,7 @@ export async function startAgent(config: ResolvedAgentConfig, logger: Logger): P
       await publisher.close();
       await http.close();
       if (pods instanceof KubernetesPodDirectory) await pods.stop();
+      if (pods instanceof StaticPodDirectory) pods.unwatch();
       await nc.drain();
     },
   };

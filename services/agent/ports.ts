@@ -16,6 +16,10 @@ import type {
 export interface FalcoTargets {
   /** Sessions that are running; empty means Falco is not needed and is stopped. */
   sessions: readonly SessionRecord[];
+  /** Pods the agent knows that no running session targets: left out of the rule. */
+  excludePodUids?: readonly string[];
+  /** Syscalls (kernel names) the driver is not asked for: the adaptive syscall set. */
+  excludeSyscalls?: readonly string[];
 }
 
 export type FalcoState = AgentHealth["falco"]["state"];
@@ -32,7 +36,11 @@ export interface FalcoStatus {
   lastExitLog?: string[];
   /** Milliseconds since the epoch at which the current capture was proven. */
   capturingSince?: number;
+  driverSet: FalcoDriverSet;
 }
+
+/** The driver's syscall set of the Falco whose alerts count, and its swaps (AgentHealth). */
+export type FalcoDriverSet = Omit<NonNullable<AgentHealth["falco"]["driverSet"]>, "adaptive">;
 
 /** Capture began (`capturing`) or ended, at `at` (ms since the epoch); `reason` says why it ended. */
 export interface CaptureChange {
@@ -79,6 +87,8 @@ export interface PodInfo {
 
 export interface PodDirectory {
   byUid(uid: string): PodInfo | undefined;
+  /** Every pod on the node the agent knows. */
+  pods(): PodInfo[];
   /** Called whenever pods are added or change, so held events can be attributed. */
   onChange(listener: () => void): void;
 }

@@ -150,6 +150,8 @@ function pidsIn(dir: string): number[] {
   }
 }
 
+const FALCO_CONFIG_FILES = new Set(["/falco.yaml", "/falco-b.yaml"]);
+
 /** Processes whose command line names one of our agents' Falco config directories. */
 export function ourFalcoPids(): number[] {
   if (falcoConfigDirs.size === 0) return [];
@@ -163,7 +165,12 @@ export function ourFalcoPids(): number[] {
       continue;
     }
     const args = cmdline.split("\0");
-    if (args.some((a) => [...falcoConfigDirs].some((d) => a === join(d, "falco.yaml")))) {
+    // Either slot's falco.yaml: a swap runs a second Falco on falco-b.yaml.
+    if (
+      args.some((a) =>
+        [...falcoConfigDirs].some((d) => FALCO_CONFIG_FILES.has(a.slice(d.length)) && a.startsWith(d)),
+      )
+    ) {
       pids.push(Number(entry));
     }
   }
@@ -188,6 +195,8 @@ export interface RealFalcoAgentOptions {
   env?: NodeJS.ProcessEnv;
   /** A config file for settings without a flag (e.g. the restart backoff). */
   configFile?: Record<string, unknown>;
+  /** Run this instead of the real Falco (e.g. a wrapper that execs it). */
+  falcoBinary?: string;
 }
 
 export interface RealFalcoAgent extends AgentProcess {
@@ -208,8 +217,12 @@ export async function startRealFalcoAgent(options: RealFalcoAgentOptions): Promi
     await writeFile(path, JSON.stringify(options.configFile));
     extraArgs.push("--config", path);
   }
-  const { configFile: _, ...agentOptions } = options;
-  const service = await startAgentProcess({ ...agentOptions, falcoBinary: REAL_FALCO, extraArgs });
+  const { configFile: _, falcoBinary, ...agentOptions } = options;
+  const service = await startAgentProcess({
+    ...agentOptions,
+    falcoBinary: falcoBinary ?? REAL_FALCO,
+    extraArgs,
+  });
   const dispose = async () => {
     const stopped = service.stop();
     const timeout = new Promise<void>((resolve) => setTimeout(resolve, 20_000).unref());

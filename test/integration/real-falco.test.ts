@@ -11,14 +11,15 @@
  */
 import { execFile } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { AgentHealth, FinMarker } from "../../lib/contracts/types.ts";
-import type { ObservationSet } from "../../lib/profile/observations.ts";
+import { countsByNode, type ObservationSet } from "../../lib/profile/observations.ts";
 import { sourceFromObservations } from "../../lib/profile/profile-source.ts";
 import { renderOciProfile } from "../../lib/profile/render.ts";
 import { recordStrace } from "../../lib/strace/record.ts";
@@ -162,10 +163,10 @@ describe.skipIf(skip)("the real agent supervising the real Falco", () => {
   }
 
   /** Starts a session and returns when Falco captures, as `seccompose start` does. */
-  async function startSession(node: string): Promise<string> {
+  async function startSession(node: string, namespace = NAMESPACE): Promise<string> {
     const id = `real${sessions}`;
     const [started] = await control(nc, "start", {
-      session: sessionRecord(id, { targets: { namespaces: [NAMESPACE] } }),
+      session: sessionRecord(id, { targets: { namespaces: [namespace] } }),
     });
     expect(started?.ok).toBe(true);
     expect(await waitCapturing(nc, [node], 60_000)).toEqual([]);
@@ -350,6 +351,225 @@ describe.skipIf(skip)("the real agent supervising the real Falco", () => {
       for (const a of nodeAgents) await a.dispose();
       await aggregator.stop();
     }
+  });
+
+  describe("the adaptive syscall set (gap-free swaps of Falco)", () => {
+    const ADAPT = "adapt";
+    /**
+     * Read and write at about 5,000 calls/s each, a heartbeat every 10 ms (getsid, which Python
+     * never makes by itself, so the count is exact); prints the heartbeats.
+     */
+    const LOOP = [
+      "import ctypes, os, sys, time",
+      "libc = ctypes.CDLL(None, use_errno=True)",
+      "end = time.monotonic() + float(sys.argv[1])",
+      "src, dst = os.open('/dev/zero', os.O_RDONLY), os.open('/dev/null', os.O_WRONLY)",
+      "beats, next_beat = 0, 0.0",
+      "while time.monotonic() < end:",
+      "    for _ in range(10):",
+      "        os.write(dst, os.read(src, 1))",
+      "    now = time.monotonic()",
+      "    if now >= next_beat:",
+      "        libc.syscall(124, 0)",
+      "        beats, next_beat = beats + 1, now + 0.01",
+      "    time.sleep(0.002)",
+      "print(beats)",
+    ].join("\n");
+    /**
+     * The same, but the process execs itself every 100 ms (passing its heartbeats on): a Falco
+     * started meanwhile learns it from the next execve, as it learns every new process.
+     */
+    const REEXEC = [
+      "import ctypes, os, sys, time",
+      "libc = ctypes.CDLL(None, use_errno=True)",
+      "left, beats = float(sys.argv[1]), int(sys.argv[2])",
+      "end = time.monotonic() + min(left, 0.1)",
+      "src, dst = os.open('/dev/zero', os.O_RDONLY), os.open('/dev/null', os.O_WRONLY)",
+      "next_beat = 0.0",
+      "while time.monotonic() < end:",
+      "    for _ in range(10):",
+      "        os.write(dst, os.read(src, 1))",
+      "    now = time.monotonic()",
+      "    if now >= next_beat:",
+      "        libc.syscall(124, 0)",
+      "        beats, next_beat = beats + 1, now + 0.01",
+      "    time.sleep(0.002)",
+      "if left > 0.1:",
+      "    os.execv(sys.executable, [sys.executable, sys.argv[0], str(left - 0.1), str(beats)])",
+      "print(beats)",
+    ].join("\n");
+    let script: string;
+    let reexec: string;
+
+    beforeAll(async () => {
+      script = join(dir, "loop.py");
+      await writeFile(script, LOOP);
+      reexec = join(dir, "reexec.py");
+      await writeFile(reexec, REEXEC);
+    });
+
+    function adaptKey(owner: string) {
+      return { namespace: ADAPT, kind: "Deployment", name: owner, container: "main" };
+    }
+
+    function recorded(merged: ObservationSet, owner: string): Set<string> {
+      return new Set(
+        [...merged.workload(adaptKey(owner)).syscalls.keys()].filter((n) => !NON_RETURNING.has(n)),
+      );
+    }
+
+    /** The pods file is replaced atomically: the agent re-reads it when it changes. */
+    async function writeAdaptPods(file: string, pods: Array<[string, PodContainer]>): Promise<void> {
+      await writePodsFile(
+        `${file}.tmp`,
+        ADAPT,
+        pods.map(([owner, container]) => ({ container, name: `${owner}-1`, owner, containerName: "main" })),
+      );
+      await rename(`${file}.tmp`, file);
+    }
+
+    async function adaptiveAgent(node: string, podsFile: string, falcoBinary?: string) {
+      agent = await startRealFalcoAgent({
+        node,
+        natsUrls: [server.url],
+        stateDir: join(dir, `state-${++sessions}`),
+        podsFile,
+        ...(falcoBinary !== undefined ? { falcoBinary } : {}),
+        configFile: {
+          falco: {
+            restartBackoffMs: [1000],
+            adaptiveSyscalls: { enabled: true, minEventsPerSecond: 1000, stableMs: 0 },
+          },
+          batch: { flushIntervalMs: 250 },
+        },
+      });
+      return agent;
+    }
+
+    it("swaps Falco during a session without losing or double-counting a syscall made around the swap, and raises the set for a new workload", async () => {
+      const node = "node-adaptive";
+      const loop = createContainerCgroup(randomUUID(), containerId());
+      const later = createContainerCgroup(randomUUID(), containerId());
+      const podsFile = join(dir, "adaptive-pods.json");
+      await writeAdaptPods(podsFile, [["loop", loop]]);
+      await adaptiveAgent(node, podsFile);
+      const id = await startSession(node, ADAPT);
+      const before = (await health(node)).falco.driverSet!;
+      expect(before).toMatchObject({ excluded: [], swaps: 0, adaptive: "active" });
+      expect(before.syscalls).toBeGreaterThan(400);
+
+      const loopRun = runInContainer(loop, ["python3", reexec, "8", "0"], CWD);
+      // A lowering swap, or its refusal: on these machines the check before the cutover can
+      // refuse it (the successor fell behind, or had not seen the process's next execve yet).
+      const attempted = await eventually("a lowering swap attempted", async () => {
+        const set = (await health(node)).falco.driverSet!;
+        return set.swaps + set.swapFailures > 0 ? set : undefined;
+      });
+      console.log(
+        `adaptive swap test: ${attempted.swaps} swap(s), ${attempted.swapFailures} refused/failed${attempted.lastSwapFailure ? ` (${attempted.lastSwapFailure})` : ""}`,
+      );
+      if (attempted.swaps > 0) {
+        // read or write (or both: a later decision may lower the set again, the next swap taken
+        // by a Falco that came in by a swap), and whatever else the re-executed start-up makes
+        // that often (newfstatat).
+        expect(attempted.excluded.filter((name) => name === "read" || name === "write")).not.toEqual([]);
+        expect(attempted.syscalls).toBe(before.syscalls! - attempted.excluded.length);
+      } else {
+        expect(attempted.lastSwapFailure).toMatch(/does not attribute processes|fell behind/);
+      }
+      const result = await loopRun;
+      expect(result.code, result.stderr).toBe(0);
+      const heartbeats = Number(result.stdout.trim());
+
+      // A new workload container: the set comes back before it runs.
+      await writeAdaptPods(podsFile, [
+        ["loop", loop],
+        ["later", later],
+      ]);
+      // The agent polls the pods file every second; then the set is raised if it was lowered.
+      await sleep(2500);
+      await eventually("the driver set raised", async () => {
+        const h = await health(node);
+        return h.falco.driverSet!.excluded.length === 0 && !h.falco.driverSet!.swapping;
+      });
+      const w = WORKLOADS[0]!;
+      expect((await runInContainer(later, w.cmd, CWD)).code).toBe(0);
+
+      const { merged, fin } = await stopSession(id);
+      expect(fin.gaps ?? []).toEqual([]);
+      expect(recorded(merged, "loop")).toEqual((await straceSet(["python3", reexec, "0.3", "0"])).set);
+      // Every heartbeat exactly once: none lost and none counted by both Falcos at the cutover.
+      expect(countsByNode(merged.workload(adaptKey("loop")).syscalls.get("getsid")!).get(node)).toBe(
+        heartbeats,
+      );
+      expect(recorded(merged, "later")).toEqual((await straceSet(w.cmd)).set);
+    });
+
+    it("refuses a swap whose second Falco cannot attribute a process that ran before it started, and loses nothing", async () => {
+      const node = "node-adaptive-blind";
+      const loop = createContainerCgroup(randomUUID(), containerId());
+      const podsFile = join(dir, "adaptive-blind-pods.json");
+      await writeAdaptPods(podsFile, [["loop", loop]]);
+      await adaptiveAgent(node, podsFile);
+      const id = await startSession(node, ADAPT);
+      // One long-running process: a Falco started after it learns of it only from /proc.
+      const result = await runInContainer(loop, ["python3", script, "8"], CWD);
+      expect(result.code, result.stderr).toBe(0);
+      const set = (await health(node)).falco.driverSet!;
+      expect(set.swaps + set.swapFailures).toBeGreaterThan(0);
+      if (set.swapFailures > 0) {
+        // The Falco built for these machines: its start-up scan leaves earlier processes unknown.
+        expect(set).toMatchObject({ swaps: 0, excluded: [], adaptive: "backoff" });
+        expect(set.lastSwapFailure).toMatch(/does not attribute processes that ran before it started/);
+      }
+      const { merged, fin } = await stopSession(id);
+      expect(fin.gaps ?? []).toEqual([]);
+      expect(recorded(merged, "loop")).toEqual((await straceSet(["python3", script, "1"])).set);
+      expect(countsByNode(merged.workload(adaptKey("loop")).syscalls.get("getsid")!).get(node)).toBe(
+        Number(result.stdout.trim()),
+      );
+    });
+
+    it("keeps capturing with the running Falco when the second Falco of a swap cannot start, and waits before trying again", async () => {
+      const node = "node-adaptive-fail";
+      const marker = join(dir, "no-second-falco");
+      const wrapper = join(dir, "falco-wrapper.sh");
+      await writeFile(
+        wrapper,
+        `#!/bin/sh\nif [ -e '${marker}' ]; then echo 'Error: this Falco cannot start (test)' >&2; exit 1; fi\nexec '${REAL_FALCO}' "$@"\n`,
+        { mode: 0o755 },
+      );
+      const loop = createContainerCgroup(randomUUID(), containerId());
+      const podsFile = join(dir, "adaptive-fail-pods.json");
+      await writeAdaptPods(podsFile, [["loop", loop]]);
+      await adaptiveAgent(node, podsFile, wrapper);
+      const id = await startSession(node, ADAPT);
+      const first = await health(node);
+      await writeFile(marker, "");
+
+      const loopRun = runInContainer(loop, ["python3", script, "6"], CWD);
+      const failed = await eventually("a failed swap", async () => {
+        const h = await health(node);
+        return h.falco.driverSet!.swapFailures > 0 ? h : undefined;
+      });
+      expect(failed.falco).toMatchObject({ state: "running", pid: first.falco.pid, restarts: 0 });
+      expect(failed.falco.driverSet).toMatchObject({
+        excluded: [],
+        swaps: 0,
+        adaptive: "backoff",
+        lastSwapFailure: expect.stringContaining("Error: this Falco cannot start (test)"),
+      });
+      const result = await loopRun;
+      expect(result.code, result.stderr).toBe(0);
+
+      const { merged, fin } = await stopSession(id);
+      expect(fin.gaps ?? []).toEqual([]);
+      expect((await health(node)).falco.driverSet!.swapFailures).toBe(1);
+      expect(recorded(merged, "loop")).toEqual((await straceSet(["python3", script, "1"])).set);
+      expect(countsByNode(merged.workload(adaptKey("loop")).syscalls.get("getsid")!).get(node)).toBe(
+        Number(result.stdout.trim()),
+      );
+    });
   });
 
   it("detects that a Falco without the container plugin has no container or k8s fields, and its rules load", async () => {

@@ -37,14 +37,31 @@
  *   processes.
  * - `STANDIN_MODE=crash [STANDIN_CRASH_AFTER_MS=<ms>]`: a Falco-like error on stderr, exit 1.
  * - `STANDIN_CRASH_TIMES=<n> STANDIN_CRASH_COUNTER=<file>` (any mode): the first n starts crash.
+ * - `STANDIN_CRASH_IF_EXISTS=<file>` (any mode): a start crashes while that file exists (a test
+ *   lets one Falco capture, then makes the next start fail).
  * - no STANDIN_MODE: captures nothing but the files created in the config directory, which
  *   become `openat` events (the agent's capture probe); a crashing stand-in captures nothing.
+ * - `STANDIN_POD_OPENS=<podUid>/<containerId>` (any mode): a file `pod-open-<n>` created in the
+ *   config directory becomes an `openat` of thread n of a process in that pod container, in the
+ *   same order as the probes around it, and `pod-exec-<n>` an `execve` of thread n. Every
+ *   stand-in running then sees it, as every Falco sees a syscall: a test drives the alerts of two
+ *   Falcos during a swap this way. With `STANDIN_LEARN_AT_EXEC=1` a stand-in reports none of that
+ *   process's calls before its first `pod-exec-<n>`, as a Falco without a start-up scan of /proc
+ *   learns a process that ran before it only at its next execve.
  * - `STANDIN_DROPS=<n>` (any mode): afterwards, n seconds' worth of one dropped event each,
  *   handled as `syscall_event_drops` says (log, alert, exit; only above `threshold`).
  * After its work it stays alive, like Falco, until SIGTERM.
  */
 import { spawn } from "node:child_process";
-import { createReadStream, readFileSync, readdirSync, statSync, watch, writeFileSync } from "node:fs";
+import {
+  createReadStream,
+  existsSync,
+  readFileSync,
+  readdirSync,
+  statSync,
+  watch,
+  writeFileSync,
+} from "node:fs";
 import { once } from "node:events";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { constants, hostname as osHostname, tmpdir } from "node:os";
@@ -1017,7 +1034,11 @@ async function main(): Promise<void> {
   // Like Falco, it runs until it is told to stop.
   setInterval(() => undefined, 1 << 30);
 
-  const mode = crashesLeft() ? "crash" : process.env["STANDIN_MODE"];
+  const crashFile = process.env["STANDIN_CRASH_IF_EXISTS"];
+  const mode =
+    crashesLeft() || (crashFile !== undefined && existsSync(crashFile))
+      ? "crash"
+      : process.env["STANDIN_MODE"];
   // A Falco that crashes at start (e.g. its probe does not load) never captures.
   if (mode !== "crash") watchOpens(falco, dirname(resolve(config.path)));
   if (mode === "crash") {
@@ -1056,24 +1077,36 @@ async function main(): Promise<void> {
 function watchOpens(falco: StandinFalco, dir: string): void {
   const seen = new Set<string>();
   const host: CommandSpec = { cmd: [], podUid: "", containerId: "" };
+  const [podUid, containerId] = (process.env["STANDIN_POD_OPENS"] ?? "/").split("/") as [string, string];
+  const pod: CommandSpec = { cmd: [], podUid, containerId };
+  let knowsPodProcess = process.env["STANDIN_LEARN_AT_EXEC"] !== "1";
   watch(dir, (_event, name) => {
     if (name === null || seen.has(name)) return;
     seen.add(name);
+    const podThread = podUid === "" ? null : /^pod-(open|exec)-(\d+)$/.exec(name);
+    // Only its creation is the pod's syscall, not its removal.
+    if (podThread && !existsSync(join(dir, name))) return;
+    if (podThread?.[1] === "exec") knowsPodProcess = true;
+    if (podThread && !knowsPodProcess) return;
+    const tid = podThread ? Number(podThread[2]) : 1;
     falco.event({
-      type: "openat",
+      type: podThread?.[1] === "exec" ? "execve" : "openat",
       timeNs: nowNs(),
       rawres: 3n,
-      pid: 1,
-      tid: 1,
+      pid: podThread ? POD_OPENS_PID : 1,
+      tid,
       ppid: null,
-      processName: "node",
-      cgroup: "/",
+      processName: podThread ? "app" : "node",
+      cgroup: podThread ? cgroupPath(pod) : "/",
       rawArgs: new Map(),
-      container: host,
+      container: podThread ? pod : host,
       fdName: join(dir, name),
     });
   }).unref();
 }
+
+/** The process of STANDIN_POD_OPENS events. */
+const POD_OPENS_PID = 4242;
 
 function emitDrops(falco: StandinFalco): void {
   const seconds = Number(process.env["STANDIN_DROPS"] ?? 0);

@@ -288,6 +288,29 @@ export class NoveltyTracker {
   }
 
   /**
+   * Per workload (`workloadId`), the calls of each syscall summed over its containers and
+   * argument tuples; syscalls only added (the non-returning ones, count 0) are left out.
+   */
+  syscallCountsByWorkload(): Map<string, Map<string, number>> {
+    const counts = new Map<string, Map<string, number>>();
+    for (let t = 0; t < this.#size; t++) {
+      const chunk = this.#chunks[t >>> CHUNK_BITS]!;
+      const i = t & CHUNK_MASK;
+      const count = chunk.count[i]!;
+      if (count === 0) continue;
+      const id = workloadId(this.#containerList[chunk.container[i]!]!.workload);
+      let own = counts.get(id);
+      if (own === undefined) {
+        own = new Map();
+        counts.set(id, own);
+      }
+      const name = this.#syscallNames[chunk.syscall[i]!]!;
+      own.set(name, (own.get(name) ?? 0) + count);
+    }
+    return counts;
+  }
+
+  /**
    * This node's observations, per workload. Containers of the same workload on this node (two
    * replicas) are summed, since each container's counts are its own.
    */

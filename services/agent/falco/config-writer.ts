@@ -16,7 +16,12 @@
  * - `base_syscalls.all` keeps the I/O syscalls Falco would otherwise ignore. A rule without an
  *   `evt.type` check would also switch on the scheduler and page-fault tracepoints, which fire
  *   far more often than syscalls: both the rule (`not evt.type in (switch, page_fault)`) and
- *   `base_syscalls.custom_set` (`!switch`, `!page_fault`) exclude them.
+ *   `base_syscalls.custom_set` (`!switch`, `!page_fault`) exclude them. The adaptive syscall set
+ *   (falco/syscall-set-policy.ts) adds more negations; `repair: true` makes Falco add back what
+ *   its own state needs (clone, execve, close, ... which attribution by cgroup relies on), so
+ *   only the rest really leaves the driver set. With nothing left out, repair adds nothing.
+ * - `log_level: debug`: Falco then logs its final driver set once at start ("(N) syscalls
+ *   selected in total"), which the agent reports; nothing more per event.
  * - `signaldeliver` stays in. Signal deliveries are rare next to syscalls, and they are the
  *   only sign in the stream that a container handles signals, i.e. makes `rt_sigreturn`, which
  *   Falco never reports because it does not return. Profiles add the non-returning syscalls
@@ -28,8 +33,9 @@
  *   which the supervisor reports). Every other channel is off; Falco logs to stderr.
  * - `syscall_event_drops` with threshold 0 and actions [log, alert] reports every second in
  *   which the kernel side dropped events, so no loss goes unnoticed.
- * - `watch_config_files: false`: the supervisor reloads explicitly with SIGHUP after writing
- *   both files, never Falco on a half-written pair.
+ * - `watch_config_files: false`: Falco never picks up a half-written pair. A change of the files
+ *   while Falco captures starts a second Falco on the other slot's files (`falco-b.yaml`), which
+ *   takes over without a gap (supervisor.ts), so the running one's files are never rewritten.
  * - A probe rule, first in the file: an `openat` of a file below `<configDir>/probe-<nonce>-`,
  *   which only the agent knows. Capture starts about 1.35 s after Falco logs that it opened its
  *   event source, so only the probe's alert coming back proves that Falco captures; and since
@@ -49,6 +55,8 @@ import type { SessionRecord } from "../../../lib/contracts/types.ts";
 import { COMPACT_FIELDS, compactRuleOutput } from "../intake/compact-alert.ts";
 
 export type AlertFormat = "json" | "compact";
+
+export type FalcoSlot = "a" | "b";
 
 /** Which metadata fields this Falco offers; a rule naming a missing field fails to load. */
 export interface FieldSupport {
@@ -97,11 +105,13 @@ export interface FalcoConfigOptions {
    */
   excludePodUids?: readonly string[];
   /**
-   * Syscalls (Falco event names) the driver is not asked for at all: `base_syscalls.custom_set`
-   * negations win over the rule's event types. The building block of an adaptive mode that
-   * stops asking for what every target container has shown; only the benchmark uses it yet.
+   * Syscalls (Falco event names) the driver is not asked for: `base_syscalls.custom_set`
+   * negations, which win over the rule's event types (Falco's repair adds back what its state
+   * needs). The probe's `openat` is never left out. Set by the adaptive syscall set.
    */
   excludeSyscalls?: readonly string[];
+  /** Which pair of files: Falco runs from one slot while a successor starts from the other. */
+  slot?: FalcoSlot;
   /** Falco's `buffered_outputs` (default: compact alerts only); to measure what it changes. */
   bufferedOutputs?: boolean;
 }
@@ -118,6 +128,40 @@ export const CONFIG_FILE_NAME = "falco.yaml";
 export const RULES_FILE_NAME = "seccompose_rules.yaml";
 export const RULE_NAME = "seccompose_capture";
 export const PROBE_RULE_NAME = "seccompose_probe";
+/** The syscall (Falco event name) of the capture probe. */
+export const PROBE_SYSCALL = "openat";
+/**
+ * Syscalls (kernel names) Falco's `repair` adds back when they are left out, because its
+ * process and fd state needs them (libs `sinsp_repair_state_sc_set`): leaving them out gains
+ * nothing, and cgroup attribution relies on clone and execve.
+ */
+export const FALCO_STATE_SYSCALLS: readonly string[] = [
+  "accept",
+  "accept4",
+  "bind",
+  "capset",
+  "chdir",
+  "chroot",
+  "clone",
+  "clone3",
+  "close",
+  "connect",
+  "execve",
+  "execveat",
+  "fchdir",
+  "fork",
+  "getsockopt",
+  "listen",
+  "prctl",
+  "setgid",
+  "setpgid",
+  "setresgid",
+  "setresuid",
+  "setsid",
+  "setuid",
+  "socket",
+  "vfork",
+];
 /** Longer than any stdio or iostream buffer, so the probe alert flushes what is buffered before it. */
 const PROBE_PADDING = "=".repeat(16 * 1024);
 /** The cgroup field the condition tests and the alert layouts carry (COMPACT_FIELDS ends with it). */
@@ -155,8 +199,9 @@ export function renderFalcoFiles(
   sessions: readonly SessionRecord[],
   options: FalcoConfigOptions,
 ): FalcoFiles {
-  const configPath = `${options.configDir}/${CONFIG_FILE_NAME}`;
-  const rulesPath = `${options.configDir}/${RULES_FILE_NAME}`;
+  const suffix = options.slot === "b" ? "-b" : "";
+  const configPath = `${options.configDir}/${CONFIG_FILE_NAME.replace(".yaml", `${suffix}.yaml`)}`;
+  const rulesPath = `${options.configDir}/${RULES_FILE_NAME.replace(".yaml", `${suffix}.yaml`)}`;
   return {
     configPath,
     rulesPath,
@@ -258,7 +303,7 @@ function renderRules(
   const probe = {
     rule: PROBE_RULE_NAME,
     desc: "the agent's own probe: proves capture and flushes the alerts before it (seccompose agent)",
-    condition: `evt.type = openat and fd.name startswith "${probePrefix}"`,
+    condition: `evt.type = ${PROBE_SYSCALL} and fd.name startswith "${probePrefix}"`,
     output: `${PROBE_RULE_NAME} %fd.name ${PROBE_PADDING}`,
     priority: "DEBUG",
     source: "syscall",
@@ -280,8 +325,16 @@ function renderConfig(rulesPath: string, options: FalcoConfigOptions): string {
     },
     base_syscalls: {
       all: true,
-      custom_set: ["!switch", "!page_fault", ...syscallNegations(options.excludeSyscalls ?? [])],
-      repair: false,
+      custom_set: [
+        "!switch",
+        "!page_fault",
+        ...syscallNegations(
+          (options.excludeSyscalls ?? []).filter(
+            (name) => options.probePrefix === undefined || name !== PROBE_SYSCALL,
+          ),
+        ),
+      ],
+      repair: true,
     },
     // Rules below this priority are not even loaded.
     priority: "debug",
@@ -323,7 +376,7 @@ function renderConfig(rulesPath: string, options: FalcoConfigOptions): string {
     metrics: { enabled: false },
     log_stderr: true,
     log_syslog: false,
-    log_level: "info",
+    log_level: "debug",
   };
   return yamlText(config);
 }

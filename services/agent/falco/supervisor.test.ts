@@ -18,7 +18,9 @@ import type { FalcoState } from "../ports.ts";
 import {
   FalcoSupervisor,
   failureCause,
+  handover,
   parseFalcoVersion,
+  unseenProcesses,
   type FalcoSupervisorDeps,
   type SpawnFunction,
 } from "./supervisor.ts";
@@ -130,7 +132,7 @@ describe("FalcoSupervisor with the stand-in Falco", () => {
     const h = await harness({
       env: { ...process.env, STANDIN_MODE: "strace", STANDIN_COMMANDS: commands, STANDIN_DROPS: "1" },
     });
-    expect(h.supervisor.status()).toEqual({ state: "stopped", restarts: 0 });
+    expect(h.supervisor.status()).toMatchObject({ state: "stopped", restarts: 0 });
 
     await h.supervisor.apply({ sessions: [session("s1")] });
     const parse = createCompactParser(COMPACT_LAYOUT);
@@ -157,7 +159,7 @@ describe("FalcoSupervisor with the stand-in Falco", () => {
 
     const pid = status.pid!;
     await h.supervisor.stop();
-    expect(h.supervisor.status()).toEqual({ state: "stopped", version: "0.44.1", restarts: 0 });
+    expect(h.supervisor.status()).toMatchObject({ state: "stopped", version: "0.44.1", restarts: 0 });
     expect(isAlive(pid)).toBe(false);
     // Falco's rule statistics at exit are logged, not passed on as alerts.
     expect(h.lines.some((line) => line.startsWith("Events detected"))).toBe(false);
@@ -192,64 +194,108 @@ describe("FalcoSupervisor with the stand-in Falco", () => {
     expect(h.supervisor.status().version).toBe("0.44.1");
   });
 
-  it("reloads Falco with SIGHUP when its configuration changes, in the same process, and the new rule takes effect", async () => {
-    const commands = await commandsFile([
-      { cmd: ["true"], podUid: POD_A, containerId: CONTAINER_A, namespace: "a" },
-      { cmd: ["true"], podUid: POD_B, containerId: CONTAINER_B, namespace: "b" },
-    ]);
-    const h = await harness({
-      alertFormat: "json",
-      plugins: CONTAINER_PLUGIN,
-      narrowToNamespaces: true,
-      env: { ...process.env, STANDIN_MODE: "strace", STANDIN_COMMANDS: commands, STANDIN_REPEAT: "1" },
-    });
-    const podOf = (line: string) => {
-      const alert = parseJsonAlert(line);
-      return alert.kind === "syscall" ? alert.podUid : null;
-    };
-
+  it("swaps Falco when its configuration changes: a second Falco on the other slot's files takes over without a state change", async () => {
+    const h = await harness({ alertFormat: "json", plugins: CONTAINER_PLUGIN, narrowToNamespaces: true });
     await h.supervisor.apply({ sessions: [session("s1", ["a"])] });
-    await waitFor("events of namespace a", () => h.lines.some((line) => podOf(line) === POD_A));
     await waitFor("capture proven", () => h.supervisor.status().state === "running");
-    const pid = h.supervisor.status().pid;
-    expect(h.lines.some((line) => podOf(line) === POD_B)).toBe(false);
+    const pid = h.supervisor.status().pid!;
+    expect(await readFile(join(h.configDir, "seccompose_rules.yaml"), "utf8")).toContain(
+      "k8s.ns.name in (a)",
+    );
 
     await h.supervisor.apply({ sessions: [session("s1", ["a"]), session("s2", ["b"])] });
-    expect(await readFile(join(h.configDir, "seccompose_rules.yaml"), "utf8")).toContain(
+    // apply returns after the cutover; the new Falco runs from the other slot's files.
+    expect(await readFile(join(h.configDir, "seccompose_rules-b.yaml"), "utf8")).toContain(
       "k8s.ns.name in (a, b)",
     );
-    await waitFor("events of namespace b", () => h.lines.some((line) => podOf(line) === POD_B));
-    await waitFor("the reloaded Falco", () => h.supervisor.status().state === "running");
-
-    expect(h.supervisor.status()).toMatchObject({ state: "running", pid, restarts: 0 });
-    expect(h.states).toEqual(["starting", "running", "starting", "running"]);
+    expect(await readFile(join(h.configDir, "falco-b.yaml"), "utf8")).toContain("seccompose_rules-b.yaml");
+    const status = h.supervisor.status();
+    expect(status).toMatchObject({ state: "running", restarts: 0 });
+    expect(status.pid).not.toBe(pid);
+    expect(status.driverSet).toMatchObject({ swaps: 1, swapFailures: 0, swapping: false });
+    expect(status.driverSet.lastSwapAt).toBeGreaterThan(0);
+    expect(h.states).toEqual(["starting", "running"]);
     expect(h.failures).toEqual([]);
+    await waitFor("the old Falco gone", () => !isAlive(pid));
+    expect(await h.supervisor.barrier(10_000)).toBe(true);
 
-    // The same targets again: nothing changed, so no reload.
+    // The same targets again: nothing changed, so no swap.
     await h.supervisor.apply({ sessions: [session("s2", ["b"]), session("s1", ["a"])] });
-    expect(h.logs.filter((entry) => entry.msg === "reloading Falco (SIGHUP)")).toHaveLength(1);
+    expect(h.supervisor.status().driverSet.swaps).toBe(1);
   });
 
-  it("reports a configuration Falco rejects on reload and keeps Falco running with the old one", async () => {
-    const h = await harness({ plugins: CONTAINER_PLUGIN, narrowToNamespaces: true });
-    await h.supervisor.apply({ sessions: [session("s1", ["a"])] });
-    await waitFor("Falco running", () => h.supervisor.status().state === "running");
-    const pid = h.supervisor.status().pid;
+  it("hands on every syscall made around each of several swaps exactly once, also when the old Falco came in by a swap or the new one learns the process only at its next execve", async () => {
+    const h = await harness({
+      env: { ...process.env, STANDIN_POD_OPENS: `${POD_A}/${CONTAINER_A}`, STANDIN_LEARN_AT_EXEC: "1" },
+    });
+    await h.supervisor.apply({ sessions: [session("s1")] });
+    await waitFor("capture", () => h.supervisor.status().state === "running");
 
-    // Only the rules change below, so this broken falco.yaml stays and fails Falco's dry run.
-    const configPath = join(h.configDir, "falco.yaml");
-    const config = await readFile(configPath, "utf8");
-    await writeFile(configPath, config.replace("kind: modern_ebpf", "kind: ebpf"));
-    await h.supervisor.apply({ sessions: [session("s1", ["a", "b"])] });
-    await waitFor("the rejection", () => h.failures.length > 0);
+    // Thread n of a pod process makes one syscall, every 20th an execve (the process re-executes
+    // itself about every 100 ms): each stand-in running sees it as each Falco sees a syscall, and
+    // a stand-in started meanwhile sees none of the process's calls before its next execve.
+    let made = 0;
+    let making = true;
+    const maker = (async () => {
+      while (making) {
+        made += 1;
+        await writeFile(join(h.configDir, `pod-${made % 20 === 1 ? "exec" : "open"}-${made}`), "");
+        await sleep(5);
+      }
+    })();
+    const sets = [["read"], ["read", "write"], ["pread64", "read", "write"]];
+    for (const excludeSyscalls of sets) {
+      await h.supervisor.apply({ sessions: [session("s1")], excludeSyscalls });
+    }
+    making = false;
+    await maker;
+    expect(h.supervisor.status().driverSet).toMatchObject({ swaps: 3, swapFailures: 0 });
+    expect(await h.supervisor.barrier(10_000)).toBe(true);
 
-    expect(h.failures[0]).toMatch(
-      /^Falco rejected the new configuration: .*engine\.kind 'ebpf' is not a valid kind/,
-    );
-    expect(h.lines.some((line) => line.includes("Falco internal: hot restart failure"))).toBe(true);
-    // Capture is proven again by a probe before the state says so.
-    await waitFor("capture proven again", () => h.supervisor.status().state === "running");
-    expect(h.supervisor.status()).toMatchObject({ state: "running", pid, restarts: 0 });
+    const parse = createCompactParser(COMPACT_LAYOUT);
+    const threads = h.lines
+      .map(parse)
+      .flatMap((alert) => (alert.kind === "syscall" && alert.podUid === POD_A ? [alert.tid!] : []))
+      .sort((a, b) => a - b);
+    const twice = threads.filter((tid, i) => threads[i - 1] === tid);
+    const all = Array.from({ length: made }, (_, i) => i + 1);
+    expect({ twice, lost: all.filter((tid) => !threads.includes(tid)) }).toEqual({ twice: [], lost: [] });
+    expect(threads).toEqual(all);
+  });
+
+  it("keeps the running Falco when a swap's second Falco fails, and reloads it in place when the change must capture more", async () => {
+    const crashFile = join(await mkdtemp(join(tmpdir(), "falco-crash-")), "crash");
+    cleanups.push(() => rm(crashFile, { force: true }));
+    const h = await harness({
+      swapRetryMs: [0],
+      env: { ...process.env, STANDIN_CRASH_IF_EXISTS: crashFile },
+    });
+    await h.supervisor.apply({ sessions: [session("s1")], excludeSyscalls: ["read"] });
+    await waitFor("capture", () => h.supervisor.status().state === "running");
+    const pid = h.supervisor.status().pid!;
+    expect(h.supervisor.status().driverSet.excluded).toEqual(["read"]);
+    expect(await readFile(join(h.configDir, "falco.yaml"), "utf8")).toContain('- "!read"');
+
+    await writeFile(crashFile, "");
+    // Lowering further is optional: the old Falco simply goes on.
+    await h.supervisor.apply({ sessions: [session("s1")], excludeSyscalls: ["read", "write"] });
+    expect(h.supervisor.status()).toMatchObject({ state: "running", pid });
+    expect(h.supervisor.status().driverSet).toMatchObject({
+      excluded: ["read"],
+      swaps: 0,
+      swapFailures: 1,
+      lastSwapFailure: expect.stringMatching(/^the second Falco exited before it captured/),
+    });
+    expect(h.failures[0]).toMatch(/^Falco swap failed: /);
+
+    // Capturing `read` again cannot wait: the old Falco is reloaded in place (SIGHUP).
+    await h.supervisor.apply({ sessions: [session("s1")], excludeSyscalls: [] });
+    await waitFor("the reload", () => h.logs.some((entry) => entry.msg === "reloading Falco (SIGHUP)"));
+    await waitFor("capture again", () => h.supervisor.status().state === "running");
+    expect(h.supervisor.status()).toMatchObject({ pid, restarts: 0 });
+    expect(h.supervisor.status().driverSet).toMatchObject({ excluded: [], swapFailures: 2 });
+    expect(await readFile(join(h.configDir, "falco.yaml"), "utf8")).not.toContain("!read");
+    expect(await h.supervisor.barrier(10_000)).toBe(true);
   });
 
   it("restarts a crashing Falco with backoff, counts the restarts and reports each exit with Falco's last stderr lines", async () => {
@@ -404,30 +450,19 @@ describe("FalcoSupervisor timing and signals", () => {
     expect(failures).toEqual(Array(5).fill("exit code 1"));
   });
 
-  it("defers a reload until Falco has opened its event source, because an earlier SIGHUP would kill it", async () => {
-    const { supervisor, fake, configDir } = await fakeHarness({
+  it("starts Falco again on a configuration change before it captured, since nothing captured can be lost", async () => {
+    const { supervisor, fake } = await fakeHarness({
       plugins: CONTAINER_PLUGIN,
       narrowToNamespaces: true,
     });
     await supervisor.apply({ sessions: [session("s1", ["a"])] });
-    const falco = fake.runs[0]!;
+    const first = fake.runs[0]!;
+    first.opened();
+    await settle();
     await supervisor.apply({ sessions: [session("s1", ["a", "b"])] });
-    expect(falco.signals).toEqual([]);
-
-    falco.opened();
-    await settle();
-    expect(falco.signals).toEqual(["SIGHUP"]);
-    expect(supervisor.status().state).toBe("starting");
-
-    falco.opened();
-    await settle();
-    expect(supervisor.status().state).toBe("starting");
-    falco.probeAlert(configDir, 1);
-    await settle();
-    expect(supervisor.status().state).toBe("running");
-    await supervisor.apply({ sessions: [session("s1", ["b"])] });
-    expect(falco.signals).toEqual(["SIGHUP", "SIGHUP"]);
-    expect(fake.runs).toHaveLength(1);
+    expect(first.signals).toEqual(["SIGTERM"]);
+    expect(fake.runs).toHaveLength(2);
+    expect(supervisor.status()).toMatchObject({ state: "starting", pid: fake.runs[1]!.pid, restarts: 0 });
   });
 
   it("stops Falco with SIGTERM, kills it after the grace period, and does not count that exit as a failure", async () => {
@@ -444,7 +479,7 @@ describe("FalcoSupervisor timing and signals", () => {
     await vi.advanceTimersByTimeAsync(1);
     await stopped;
     expect(falco.signals).toEqual(["SIGTERM", "SIGKILL"]);
-    expect(supervisor.status()).toEqual({ state: "stopped", version: "0.44.1", restarts: 0 });
+    expect(supervisor.status()).toMatchObject({ state: "stopped", version: "0.44.1", restarts: 0 });
     expect(failures).toEqual([]);
   });
 
@@ -506,5 +541,62 @@ describe("parseFalcoVersion", () => {
       parseFalcoVersion('{"engine_version":"62","falco_version":"0.44.1","libs_version":"0.25.4"}'),
     ).toBe("0.44.1");
     expect(parseFalcoVersion("something else")).toBeUndefined();
+  });
+});
+
+describe("unseenProcesses", () => {
+  const cgroup = `/kubepods/burstable/pod${POD_A}/${CONTAINER_A}`;
+  const compact = (pid: number) =>
+    `16:30:21.000000000: Debug sc1|1764000000000000000|read|1|${pid}|${pid}|0|${cgroup}`;
+  const json = (pid: number) =>
+    `{"output_fields":{"proc.pid":${pid},"thread.cgroup.cpu":"${cgroup}"},"rule":"seccompose_capture"}`;
+
+  it("names a pod process the running Falco saw busy and the successor did not, in both formats", () => {
+    for (const line of [compact, json]) {
+      const old = [...Array(8).fill(line(10)), ...Array(8).fill(line(11)), ...Array(3).fill(line(12))];
+      // 11 seen as often by both; 12 too quiet to tell; 10 unseen by the successor.
+      const successor = [...Array(7).fill(line(11)), line(10)];
+      expect(unseenProcesses(old, successor)).toEqual([`${cgroup} pid 10`]);
+    }
+  });
+
+  it("leaves host processes and Falco's own alerts alone", () => {
+    const host = Array(20).fill("16:30:21.000000000: Debug sc1|1|read|1|5|5|0|/");
+    expect(unseenProcesses([...host, ...Array(20).fill("Falco internal: syscall event drop")], [])).toEqual(
+      [],
+    );
+  });
+});
+
+describe("handover", () => {
+  const cgroup = `/kubepods/burstable/pod${POD_A}/${CONTAINER_A}`;
+  const compact = (pid: number, type: string, timeNs: bigint) =>
+    `16:30:21.000000000: Debug sc1|${timeNs}|${type}|0|${pid}|${pid}|<NA>|<NA>|<NA>|<NA>|${cgroup}`;
+  const json = (pid: number, type: string, timeNs: bigint) =>
+    `{"output_fields":{"evt.rawres":0,"evt.time":${timeNs},"evt.type":"${type}","proc.pid":${pid},"thread.cgroup.cpu":"${cgroup}","thread.tid":${pid}},"rule":"seccompose_capture"}`;
+
+  it("hands on the old Falco's calls of a process until the successor's first one, or to the span's end when it has none", () => {
+    for (const line of [compact, json]) {
+      const t = (ms: number) => 1_764_000_000_000_000_000n + BigInt(ms) * 1_000_000n;
+      // 10: known to both from the cutover on. 11: the successor learns it at its execve (its
+      // driver's time 300 ns later). 12: unseen by the successor; its call after the span is not handed on.
+      const old = [
+        line(10, "read", t(1)),
+        line(11, "read", t(2)),
+        line(12, "read", t(3)),
+        line(11, "getsid", t(4)),
+        line(11, "execve", t(5)),
+        line(11, "read", t(6)),
+        line(12, "read", t(7)),
+        "Falco internal: syscall event drop",
+      ];
+      const successor = [
+        line(10, "read", t(1) + 300n),
+        line(11, "execve", t(5) + 300n),
+        line(11, "read", t(6)),
+      ];
+      expect(handover(old, 7, successor)).toEqual([old[1], old[2], old[3], old[6]]);
+      expect(handover(old, 6, successor)).toEqual([old[1], old[2], old[3]]);
+    }
   });
 });

@@ -15,6 +15,17 @@
  *   ("Events detected: N", "Rule counts by severity:", indented counts). They are not alerts
  *   and are not passed on.
  *
+ * A configuration change while Falco captures is a **swap**, not a SIGHUP (which stops capture
+ * for 2 to 3 s): a second Falco starts from the other slot's files (falco.yaml / falco-b.yaml)
+ * while the first goes on; once a probe came back through the second, one more probe is the
+ * cutover point. The old Falco's alerts are passed on up to that probe in its output, the new
+ * one's from that probe in its output on, except for a process the new one learnt of only after
+ * the probe (at its next execve or clone): its calls count from the old Falco up to the new one's
+ * first alert of it (handover()). So no syscall is lost or counted twice (to within the kernel's
+ * ordering of events on different CPUs in the same microsecond). Then the old one is stopped. A successor that does not capture in time or dies is killed and the old Falco goes on;
+ * if the change was needed to capture more (a raise), the old one is reloaded with SIGHUP
+ * instead, and that gap is booked like any other.
+ *
  * The command line is `<binary> [extraArgs] -c <configDir>/falco.yaml`. The extra arguments
  * come first so that `binary` can be an interpreter: tests run the stand-in Falco as
  * `process.execPath` with `extraArgs: [".../standin-falco.ts"]`.
@@ -23,9 +34,10 @@ import { spawn, type ChildProcess, type SpawnOptions } from "node:child_process"
 import { randomBytes } from "node:crypto";
 import { mkdir, open, unlink } from "node:fs/promises";
 import { resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "pino";
-import type { SessionRecord } from "../../../lib/contracts/types.ts";
 import { ErrorCodes, SeccomposeError } from "../../../lib/errors.ts";
+import { falcoEventToSyscall, syscallToFalcoEvent } from "../../../lib/falco/event-names.ts";
 import type { CaptureChange, FalcoControl, FalcoState, FalcoStatus, FalcoTargets } from "../ports.ts";
 import {
   NO_METADATA_FIELDS,
@@ -35,6 +47,7 @@ import {
   type FalcoConfigOptions,
   type FalcoFiles,
   type FalcoPlugin,
+  type FalcoSlot,
   type FieldSupport,
 } from "./config-writer.ts";
 import { LineSplitter } from "./line-splitter.ts";
@@ -74,6 +87,10 @@ export interface FalcoSupervisorDeps {
   probeTimeoutMs?: number;
   /** Time between capture probes while Falco has opened its source but no probe came back. */
   captureProbeIntervalMs?: number;
+  /** How long a swap's successor may take to capture before the swap is given up. */
+  swapTimeoutMs?: number;
+  /** Waits before the next optional swap after the 1st, 2nd, ... failed one; the last repeats. */
+  swapRetryMs?: readonly number[];
   clock?: () => number;
 }
 
@@ -89,11 +106,46 @@ const CODE_0 = 48;
 const CODE_9 = 57;
 const HOT_RESTART_FAILURE = "Falco internal: hot restart failure";
 const QUEUE_FULL = "Outputs queue out of memory";
+const DROP_ALERT = "syscall event drop";
+const DEFAULT_SWAP_TIMEOUT_MS = 30_000;
+const DEFAULT_SWAP_RETRY_MS = [30_000, 120_000, 600_000];
+/** Both Falcos report the cutover probe within moments; this bounds a stuck one. */
+const CUTOVER_TIMEOUT_MS = 15_000;
+/** Both Falcos' alerts from the cutover probe to one made this much later are compared. */
+const VERIFY_MS = 500;
+/** A process with this many alerts from the running Falco must show up in the successor's. */
+const VERIFY_MIN_ALERTS = 5;
+/** Lines held per Falco between its cutover probe and the other's; more gives the swap up. */
+const MAX_CUTOVER_LINES = 500_000;
+/** Falco's debug line with its final driver set, and its info line with what repair added. */
+const SELECTED_LINE = /\((\d+)\) syscalls selected in total/;
+const REPAIRED_LINE = /\+\(\d+\) repaired syscalls: (.*)$/;
+
+/**
+ * What happens to a Falco's alert lines: `forward` to onLine; `discard` (a successor before the
+ * cutover probe); `hold` (either Falco after the cutover probe, until the other one saw it too).
+ */
+type LineMode = "forward" | "discard" | "hold";
 
 /** One Falco process. */
 interface FalcoRun {
   readonly child: ChildProcess;
   readonly pid: number;
+  readonly slot: FalcoSlot;
+  /** What it was started (or last reloaded) with, and the rendering that identifies it. */
+  targets: FalcoTargets;
+  signature: string;
+  mode: LineMode;
+  /** The probe at which its lines stop (old) or start (successor) counting, during a swap. */
+  cutoverSeq: number | undefined;
+  passedCutover: boolean;
+  held: string[];
+  /** A second probe after the cutover, and how many lines it held by then (the compared span). */
+  verifySeq: number | undefined;
+  heldAtVerify: number | undefined;
+  /** From Falco's log: its final driver set size and the syscalls its repair added back. */
+  driverSyscalls: number | undefined;
+  repaired: string[];
   readonly closed: Promise<void>;
   /** Falco's last stderr lines without the kernel verifier's log, which can run to thousands. */
   readonly stderrTail: string[];
@@ -135,12 +187,22 @@ export class FalcoSupervisor implements FalcoControl {
   #probeSeq = 0;
   #probeSeen = 0;
   #waiters: Array<{ seq: number; done: (ok: boolean) => void }> = [];
-  #sessions: readonly SessionRecord[] = [];
+  #targets: FalcoTargets = { sessions: [] };
   #fieldSupport: FieldSupport = NO_METADATA_FIELDS;
   #probed = false;
-  /** What the files on disk hold. */
-  #written: FalcoFiles | null = null;
+  /** The Falco whose alerts count (during a swap, until the cutover). */
   #run: FalcoRun | null = null;
+  /** A swap's successor until the cutover. */
+  #incoming: FalcoRun | null = null;
+  #swaps = 0;
+  #swapFailures = 0;
+  #consecutiveSwapFailures = 0;
+  #lastSwapFailure: string | undefined;
+  #lastSwapAt: number | undefined;
+  /** Optional swaps (nothing more to capture) wait until then after a failure. */
+  #swapRetryAt = 0;
+  /** Conditions a swap waits for, re-checked whenever something it waits on happens. */
+  readonly #checks = new Set<() => void>();
   #backoffIndex = 0;
   #restartTimer: NodeJS.Timeout | undefined;
   #queue: Promise<unknown> = Promise.resolve();
@@ -166,8 +228,10 @@ export class FalcoSupervisor implements FalcoControl {
   }
 
   async barrier(timeoutMs: number): Promise<boolean> {
+    // Alerts held for a cutover are not handed on yet: wait for the swap to end.
+    if (this.#incoming !== null) await this.#waitFor(() => this.#incoming === null, timeoutMs);
     const run = this.#run;
-    if (run === null || !run.capturing) return false;
+    if (run === null || !run.capturing || run.mode !== "forward") return false;
     const seq = ++this.#probeSeq;
     let timer: NodeJS.Timeout | undefined;
     const done = new Promise<boolean>((resolveDone) => {
@@ -184,13 +248,32 @@ export class FalcoSupervisor implements FalcoControl {
   }
 
   apply(targets: FalcoTargets): Promise<void> {
-    return this.#serialize(() => this.#apply(targets.sessions));
+    return this.#serialize(() => this.#apply(targets));
   }
 
   status(): FalcoStatus {
-    const status: FalcoStatus = { state: this.#state, restarts: this.#restarts };
+    const status: FalcoStatus = {
+      state: this.#state,
+      restarts: this.#restarts,
+      driverSet: {
+        excluded: [],
+        swaps: this.#swaps,
+        swapFailures: this.#swapFailures,
+        swapping: this.#incoming !== null,
+      },
+    };
     if (this.#version !== undefined) status.version = this.#version;
-    if (this.#run !== null) status.pid = this.#run.pid;
+    const run = this.#run;
+    if (run !== null) {
+      status.pid = run.pid;
+      const repaired = new Set(run.repaired);
+      status.driverSet.excluded = [...(run.targets.excludeSyscalls ?? [])]
+        .filter((name) => !repaired.has(name))
+        .sort();
+      if (run.driverSyscalls !== undefined) status.driverSet.syscalls = run.driverSyscalls;
+    }
+    if (this.#lastSwapFailure !== undefined) status.driverSet.lastSwapFailure = this.#lastSwapFailure;
+    if (this.#lastSwapAt !== undefined) status.driverSet.lastSwapAt = this.#lastSwapAt;
     if (this.#lastExit !== undefined) status.lastExit = this.#lastExit;
     if (this.#lastExitLog !== undefined) status.lastExitLog = [...this.#lastExitLog];
     if (this.#capturingSince !== undefined) status.capturingSince = this.#capturingSince;
@@ -199,7 +282,7 @@ export class FalcoSupervisor implements FalcoControl {
 
   stop(): Promise<void> {
     return this.#serialize(async () => {
-      this.#sessions = [];
+      this.#targets = { sessions: [] };
       await this.#shutDown();
     });
   }
@@ -210,25 +293,46 @@ export class FalcoSupervisor implements FalcoControl {
     return result;
   }
 
-  async #apply(sessions: readonly SessionRecord[]): Promise<void> {
-    this.#sessions = sessions;
-    if (sessions.length === 0) {
+  async #apply(targets: FalcoTargets): Promise<void> {
+    const previous = this.#targets;
+    this.#targets = targets;
+    if (targets.sessions.length === 0) {
       await this.#shutDown();
       return;
     }
-    let changed: boolean;
+    let signature: string;
     try {
-      changed = await this.#writeFiles();
+      if (!this.#probed) {
+        // The probes need a falco.yaml (plugins are loaded from it); write one first.
+        await this.#writeSlot("a");
+        await this.#probe();
+        this.#probed = true;
+      }
+      signature = this.#signature();
     } catch (err) {
       if (this.#run === null && this.#restartTimer === undefined) this.#setState("failed");
       throw err;
     }
-    if (this.#run === null) {
+    const run = this.#run;
+    if (run === null) {
       // A pending restart picks up the new files.
-      if (this.#restartTimer === undefined) this.#start();
-    } else if (changed) {
-      this.#reload(this.#run);
+      await this.#writeSlot("a");
+      if (this.#restartTimer === undefined) this.#start("a");
+      return;
     }
+    if (signature === run.signature) return;
+    if (!run.capturing) {
+      // Nothing captured yet, so nothing to lose: start again on the new files.
+      await this.#terminate();
+      await this.#startOn(run.slot);
+      return;
+    }
+    const raise = widens(run.targets, targets, previous);
+    if (!raise && this.#clock() < this.#swapRetryAt) {
+      this.#deps.logger.debug("an optional Falco swap waits after a failed one");
+      return;
+    }
+    await this.#swap(run, signature, raise);
   }
 
   async #shutDown(): Promise<void> {
@@ -237,23 +341,19 @@ export class FalcoSupervisor implements FalcoControl {
     this.#setState("stopped");
   }
 
-  /** Renders the files for the current sessions and writes those that changed; true if any did. */
-  async #writeFiles(): Promise<boolean> {
-    if (!this.#probed) {
-      // The probes need a falco.yaml (plugins are loaded from it); write one first.
-      await this.#writeChanged(this.#render());
-      await this.#probe();
-      this.#probed = true;
-    }
-    return this.#writeChanged(this.#render());
+  /** The rendering for the current targets, independent of the slot: what identifies a configuration. */
+  #signature(): string {
+    const files = this.#render("a");
+    return `${files.config}\n---\n${files.rules}`;
   }
 
-  #render(): FalcoFiles {
+  #render(slot: FalcoSlot, targets: FalcoTargets = this.#targets): FalcoFiles {
     const options: FalcoConfigOptions = {
       configDir: this.#deps.configDir,
       alertFormat: this.#deps.alertFormat,
       fieldSupport: this.#fieldSupport,
       probePrefix: this.#probePrefix,
+      slot,
     };
     if (this.#deps.plugins !== undefined) options.plugins = this.#deps.plugins;
     if (this.#deps.webserverPort !== undefined) options.webserverPort = this.#deps.webserverPort;
@@ -262,30 +362,228 @@ export class FalcoSupervisor implements FalcoControl {
     }
     if (this.#deps.narrowToNamespaces !== undefined)
       options.narrowToNamespaces = this.#deps.narrowToNamespaces;
-    return renderFalcoFiles(this.#sessions, options);
+    if (targets.excludePodUids !== undefined) options.excludePodUids = targets.excludePodUids;
+    if (targets.excludeSyscalls !== undefined)
+      options.excludeSyscalls = targets.excludeSyscalls.map(syscallToFalcoEvent);
+    return renderFalcoFiles(targets.sessions, options);
   }
 
-  async #writeChanged(files: FalcoFiles): Promise<boolean> {
-    const previous = this.#written;
-    const rulesChanged = previous?.rules !== files.rules;
-    const configChanged = previous?.config !== files.config;
-    if (!rulesChanged && !configChanged) return false;
+  /** Writes the slot's pair of files for the current targets (rules first: falco.yaml names them). */
+  async #writeSlot(slot: FalcoSlot): Promise<FalcoFiles> {
+    const files = this.#render(slot);
     try {
       await mkdir(this.#deps.configDir, { recursive: true });
-      // Rules first: falco.yaml names the rules file.
-      if (rulesChanged) await writeFileAtomic(files.rulesPath, files.rules);
-      if (configChanged) await writeFileAtomic(files.configPath, files.config);
+      await writeFileAtomic(files.rulesPath, files.rules);
+      await writeFileAtomic(files.configPath, files.config);
     } catch (err) {
-      // Unknown content on disk: write both next time.
-      this.#written = null;
       throw new SeccomposeError(
         ErrorCodes.SC_FILE_WRITE,
         `cannot write the Falco configuration in ${this.#deps.configDir}: ${(err as Error).message}`,
         { cause: err },
       );
     }
-    this.#written = files;
-    return true;
+    return files;
+  }
+
+  async #startOn(slot: FalcoSlot): Promise<void> {
+    await this.#writeSlot(slot);
+    this.#start(slot);
+  }
+
+  /**
+   * Replaces the capturing `old` Falco by one started on the other slot, without a gap (see the
+   * top of this file). `raise`: the new configuration captures something the old one does not,
+   * so a failed swap falls back to reloading the old one.
+   */
+  async #swap(old: FalcoRun, signature: string, raise: boolean): Promise<void> {
+    const logger = this.#deps.logger;
+    const slot: FalcoSlot = old.slot === "a" ? "b" : "a";
+    const startedAt = this.#clock();
+    await this.#writeSlot(slot);
+    const incoming = this.#spawnRun(slot, "discard");
+    if (incoming === null) {
+      this.#swapFailed(old, raise, `cannot start a second Falco (${this.#deps.binary})`);
+      return;
+    }
+    this.#incoming = incoming;
+    logger.info({ pid: incoming.pid, old: old.pid, raise }, "swapping Falco: successor started");
+    const timeoutMs = this.#deps.swapTimeoutMs ?? DEFAULT_SWAP_TIMEOUT_MS;
+    const gone = () => this.#incoming !== incoming || this.#run !== old;
+    const captured = await this.#waitFor(() => incoming.capturing || gone(), timeoutMs);
+    if (!captured || gone()) {
+      await this.#dropIncoming(incoming);
+      if (this.#run === old) {
+        this.#swapFailed(
+          old,
+          raise,
+          !captured
+            ? `the second Falco did not capture within ${timeoutMs} ms`
+            : `the second Falco exited before it captured (${incoming.errors.at(-1) ?? "no error line"})`,
+        );
+      }
+      return;
+    }
+
+    const seq = ++this.#probeSeq;
+    old.cutoverSeq = seq;
+    incoming.cutoverSeq = seq;
+    await this.#touchProbe(seq);
+    const both = await this.#waitFor(
+      () => (old.passedCutover && incoming.passedCutover) || gone(),
+      CUTOVER_TIMEOUT_MS,
+    );
+    if (!both || gone()) {
+      const reason = !both
+        ? `the cutover probe did not come back through both Falcos within ${CUTOVER_TIMEOUT_MS} ms`
+        : "a Falco exited or held too many alerts during the cutover";
+      await this.#dropIncoming(incoming);
+      if (this.#run === old) this.#swapFailed(old, raise, reason);
+      return;
+    }
+
+    // Both hold what they saw after the cutover probe: the successor must see the same
+    // containers. A Falco knows the processes that were running before it started only from
+    // its start-up scan, and the Falco 0.44.1 built for these machines does not get them (its
+    // task iterator fails the verifier and the fallback leaves them unknown): their events then
+    // match no pod, and a cutover would lose them without a trace.
+    await sleep(VERIFY_MS);
+    const verifySeq = ++this.#probeSeq;
+    old.verifySeq = verifySeq;
+    incoming.verifySeq = verifySeq;
+    await this.#touchProbe(verifySeq);
+    const verified = await this.#waitFor(
+      () => (old.heldAtVerify !== undefined && incoming.heldAtVerify !== undefined) || gone(),
+      CUTOVER_TIMEOUT_MS,
+    );
+    if (!verified || gone()) {
+      await this.#dropIncoming(incoming);
+      if (this.#run === old) this.#swapFailed(old, raise, "a Falco exited or fell behind during the cutover");
+      return;
+    }
+    // The same span in both: from the cutover probe to the second one.
+    const blind = unseenProcesses(
+      old.held.slice(0, old.heldAtVerify),
+      incoming.held.slice(0, incoming.heldAtVerify),
+    );
+    if (blind.length > 0) {
+      await this.#dropIncoming(incoming);
+      this.#swapFailed(
+        old,
+        raise,
+        `the second Falco does not attribute processes that ran before it started (${blind.length} seen by the running Falco only, e.g. ${blind[0]})`,
+      );
+      return;
+    }
+
+    // The cutover: from the probe on, the new Falco's alerts count, except those of a process
+    // it learnt of only since (at its next execve or clone): up to there, the old one's.
+    for (const line of handover(old.held, old.heldAtVerify!, incoming.held)) this.#forward(line);
+    for (const line of old.held) if (line.includes(DROP_ALERT)) this.#forward(line);
+    old.held = [];
+    old.mode = "discard";
+    old.capturing = false;
+    old.stopping = true;
+    this.#incoming = null;
+    this.#run = incoming;
+    this.#resumeForwarding(incoming);
+    clearTimeout(old.stableTimer);
+    this.#swaps += 1;
+    this.#lastSwapAt = this.#clock();
+    this.#consecutiveSwapFailures = 0;
+    this.#swapRetryAt = 0;
+    this.#wake();
+    logger.info(
+      {
+        pid: incoming.pid,
+        old: old.pid,
+        ms: this.#clock() - startedAt,
+        driverSyscalls: incoming.driverSyscalls,
+      },
+      "swapped Falco without a capture gap",
+    );
+    old.child.kill("SIGTERM");
+    const killer = setTimeout(
+      () => old.child.kill("SIGKILL"),
+      this.#deps.stopGraceMs ?? DEFAULT_STOP_GRACE_MS,
+    );
+    void old.closed.then(() => clearTimeout(killer));
+    this.#setState("running");
+  }
+
+  /** Gives a swap up: the old Falco goes on, or is reloaded when the change was a raise. */
+  #swapFailed(old: FalcoRun, raise: boolean, reason: string): void {
+    this.#swapFailures += 1;
+    this.#lastSwapFailure = reason;
+    const delays = this.#deps.swapRetryMs ?? DEFAULT_SWAP_RETRY_MS;
+    this.#swapRetryAt = this.#clock() + delays[Math.min(this.#consecutiveSwapFailures, delays.length - 1)]!;
+    this.#consecutiveSwapFailures += 1;
+    // Whatever the old Falco held after its cutover probe is still its own to hand on.
+    this.#resumeForwarding(old);
+    this.#deps.logger.error({ pid: old.pid, raise, reason }, "Falco swap failed; the running Falco goes on");
+    this.#deps.onFailure?.(`Falco swap failed: ${reason}`);
+    if (!raise) return;
+    // Capturing more cannot wait: reload in place, a gap booked like any reload.
+    void this.#writeSlotFor(old).then(
+      () => this.#reload(old),
+      (err: unknown) =>
+        this.#deps.logger.error({ err: (err as Error).message }, "cannot write Falco's files"),
+    );
+  }
+
+  async #writeSlotFor(run: FalcoRun): Promise<void> {
+    await this.#writeSlot(run.slot);
+    run.targets = this.#targets;
+    run.signature = this.#signature();
+  }
+
+  /**
+   * Ends a Falco's part in a swap: what it held is handed on and it forwards again. All of its
+   * cutover state goes, `passedCutover` too: a successor that kept it would, as the old Falco of
+   * the next swap, never start holding at that swap's cutover probe, and its alerts from there
+   * on would be handed on as well as the new one's.
+   */
+  #resumeForwarding(run: FalcoRun): void {
+    run.cutoverSeq = undefined;
+    run.passedCutover = false;
+    run.verifySeq = undefined;
+    run.heldAtVerify = undefined;
+    run.mode = "forward";
+    const held = run.held;
+    run.held = [];
+    for (const line of held) this.#forward(line);
+  }
+
+  async #dropIncoming(incoming: FalcoRun): Promise<void> {
+    if (this.#incoming === incoming) this.#incoming = null;
+    // Its capture never counted: its exit ends no capture window.
+    incoming.capturing = false;
+    incoming.stopping = true;
+    incoming.mode = "discard";
+    incoming.held = [];
+    incoming.child.kill("SIGKILL");
+    await incoming.closed;
+    this.#wake();
+  }
+
+  /** Resolves true once `condition` holds, false after `timeoutMs`; re-checked at every #wake. */
+  #waitFor(condition: () => boolean, timeoutMs: number): Promise<boolean> {
+    return new Promise((resolveWait) => {
+      const done = (ok: boolean) => {
+        clearTimeout(timer);
+        this.#checks.delete(check);
+        resolveWait(ok);
+      };
+      const check = () => {
+        if (condition()) done(true);
+      };
+      const timer = setTimeout(() => done(false), timeoutMs);
+      this.#checks.add(check);
+      check();
+    });
+  }
+
+  #wake(): void {
+    for (const check of [...this.#checks]) check();
   }
 
   /** Falco's version and, when plugins are loaded, whether it has container/k8s fields. Failures only lose that knowledge. */
@@ -310,7 +608,7 @@ export class FalcoSupervisor implements FalcoControl {
 
   /** Runs `binary [extraArgs] -c <config> <args>` to completion and returns its stdout. */
   #runProbe(args: readonly string[]): Promise<string> {
-    const configPath = this.#render().configPath;
+    const configPath = this.#render("a").configPath;
     const argv = [...(this.#deps.extraArgs ?? []), "-c", configPath, ...args];
     const timeoutMs = this.#deps.probeTimeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS;
     return new Promise((resolve, reject) => {
@@ -341,26 +639,11 @@ export class FalcoSupervisor implements FalcoControl {
     });
   }
 
-  #start(): void {
-    const configPath = this.#render().configPath;
-    const argv = [...(this.#deps.extraArgs ?? []), "-c", configPath];
-    const child = this.#spawn(this.#deps.binary, argv, {
-      stdio: ["ignore", "pipe", "pipe"],
-      env: this.#deps.env ?? process.env,
-    });
-    if (child.pid === undefined) {
-      // Nothing to wait for: the binary is missing or not executable, which no retry fixes.
-      child.once("error", (err) => {
-        this.#lastExit = `cannot start ${this.#deps.binary}: ${err.message}`;
-        this.#deps.logger.error({ binary: this.#deps.binary, err: err.message }, "cannot start Falco");
-        this.#setState("failed");
-        this.#deps.onFailure?.(this.#lastExit);
-      });
-      return;
-    }
-    const run = this.#track(child, child.pid);
+  /** Starts the Falco whose alerts count, on the slot's files (written already). */
+  #start(slot: FalcoSlot): void {
+    const run = this.#spawnRun(slot, "forward");
+    if (run === null) return;
     this.#run = run;
-    this.#deps.logger.info({ pid: run.pid, argv: [this.#deps.binary, ...argv] }, "Falco started");
     this.#setState("starting");
     const stableAfterMs = this.#deps.stableAfterMs ?? DEFAULT_STABLE_AFTER_MS;
     run.stableTimer = setTimeout(() => {
@@ -369,11 +652,47 @@ export class FalcoSupervisor implements FalcoControl {
     run.stableTimer.unref();
   }
 
-  #track(child: ChildProcess, pid: number): FalcoRun {
+  /** Spawns a Falco on the slot's files; null when the binary cannot be started at all. */
+  #spawnRun(slot: FalcoSlot, mode: LineMode): FalcoRun | null {
+    const configPath = this.#render(slot).configPath;
+    const argv = [...(this.#deps.extraArgs ?? []), "-c", configPath];
+    const child = this.#spawn(this.#deps.binary, argv, {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: this.#deps.env ?? process.env,
+    });
+    if (child.pid === undefined) {
+      // Nothing to wait for: the binary is missing or not executable, which no retry fixes.
+      child.once("error", (err) => {
+        const reason = `cannot start ${this.#deps.binary}: ${err.message}`;
+        this.#deps.logger.error({ binary: this.#deps.binary, err: err.message }, "cannot start Falco");
+        if (mode !== "forward") return;
+        this.#lastExit = reason;
+        this.#setState("failed");
+        this.#deps.onFailure?.(reason);
+      });
+      return null;
+    }
+    const run = this.#track(child, child.pid, slot, mode);
+    this.#deps.logger.info({ pid: run.pid, argv: [this.#deps.binary, ...argv] }, "Falco started");
+    return run;
+  }
+
+  #track(child: ChildProcess, pid: number, slot: FalcoSlot, mode: LineMode): FalcoRun {
     let markClosed: () => void = () => undefined;
     const run: FalcoRun = {
       child,
       pid,
+      slot,
+      targets: this.#targets,
+      signature: this.#signature(),
+      mode,
+      cutoverSeq: undefined,
+      passedCutover: false,
+      held: [],
+      verifySeq: undefined,
+      heldAtVerify: undefined,
+      driverSyscalls: undefined,
+      repaired: [],
       closed: new Promise<void>((resolve) => (markClosed = resolve)),
       stderrTail: [],
       errors: [],
@@ -398,8 +717,7 @@ export class FalcoSupervisor implements FalcoControl {
     );
     let carry: Buffer = Buffer.alloc(0);
     child.stdout?.on("data", (chunk: Buffer) => {
-      stdout.push(chunk);
-      carry = this.#scanForProbe(run, carry, chunk);
+      carry = this.#stdoutChunk(run, stdout, carry, chunk);
     });
     child.stdout?.on("end", () => stdout.end());
     child.stderr?.on("data", (chunk: Buffer) => stderr.push(chunk));
@@ -408,21 +726,26 @@ export class FalcoSupervisor implements FalcoControl {
     child.on("close", (code, signal) => {
       this.#closed(run, code, signal);
       markClosed();
+      this.#wake();
     });
     return run;
   }
 
   /**
-   * Finds probe alerts in the raw output, before their line is complete: with buffered output
-   * Falco writes the probe's padding in whole buffer blocks and keeps the end of the line
-   * (and its newline) until more output comes. Every alert before the probe is complete by
-   * then, and the line splitter has handed it on. Returns the bytes to carry into the next
-   * chunk, where a tag and its number may continue.
+   * Hands a chunk of Falco's stdout to the line splitter, and each probe alert in it to
+   * #probeReturned at its place in the stream: the lines before the probe's line first, then
+   * the probe, then the rest, so that a cutover probe splits the alerts exactly. A probe is
+   * recognised before its line is complete: with buffered output Falco writes the probe's padding
+   * in whole buffer blocks and keeps the end of the line (and its newline) until more output
+   * comes; every alert before the probe is complete by then. Returns the bytes to carry into
+   * the next chunk, where a tag and its number may continue (they were handed on already).
    */
-  #scanForProbe(run: FalcoRun, carry: Buffer, chunk: Buffer): Buffer {
+  #stdoutChunk(run: FalcoRun, lines: LineSplitter, carry: Buffer, chunk: Buffer): Buffer {
     const data = carry.length === 0 ? chunk : Buffer.concat([carry, chunk]);
     const tag = this.#probeTagBytes;
+    let pushed = 0;
     let from = 0;
+    let next: Buffer | undefined;
     for (;;) {
       const at = data.indexOf(tag, from);
       if (at === -1) break;
@@ -430,11 +753,32 @@ export class FalcoSupervisor implements FalcoControl {
       let end = digits;
       while (end < data.length && data[end]! >= CODE_0 && data[end]! <= CODE_9) end++;
       // The number may go on in the next chunk.
-      if (end === data.length) return data.subarray(at);
-      if (end > digits) this.#probeReturned(run, Number(data.toString("latin1", digits, end)));
+      if (end === data.length) {
+        next = data.subarray(at);
+        break;
+      }
+      if (end > digits) {
+        // No newline lies between a probe line's start and its tag: what is before the tag
+        // ends with the lines before the probe's.
+        const upTo = Math.max(0, at - carry.length);
+        if (upTo > pushed) {
+          lines.push(chunk.subarray(pushed, upTo));
+          pushed = upTo;
+        }
+        this.#probeReturned(run, Number(data.toString("latin1", digits, end)));
+      }
       from = end;
     }
-    return data.subarray(Math.max(from, data.length - tag.length));
+    if (pushed < chunk.length) lines.push(chunk.subarray(pushed));
+    return next ?? data.subarray(Math.max(from, data.length - tag.length));
+  }
+
+  #forward(line: string): void {
+    try {
+      this.#deps.onLine(line);
+    } catch (err) {
+      this.#deps.logger.error({ err: (err as Error).message }, "alert consumer failed on a Falco line");
+    }
   }
 
   #stdoutLine(run: FalcoRun, line: string): void {
@@ -448,11 +792,33 @@ export class FalcoSupervisor implements FalcoControl {
       return;
     }
     if (run.reloading && line.includes(HOT_RESTART_FAILURE)) this.#reloadFailed(run, line);
-    try {
-      this.#deps.onLine(line);
-    } catch (err) {
-      this.#deps.logger.error({ err: (err as Error).message }, "alert consumer failed on a Falco line");
+    switch (run.mode) {
+      case "forward":
+        this.#forward(line);
+        return;
+      case "discard":
+        return;
+      case "hold":
+        run.held.push(line);
+        if (run.held.length > MAX_CUTOVER_LINES) this.#cutoverOverflow(run);
     }
+  }
+
+  /** A Falco held too many lines waiting for the other to see the cutover probe: give the swap up. */
+  #cutoverOverflow(run: FalcoRun): void {
+    const incoming = this.#incoming;
+    const old = this.#run;
+    if (incoming === null || old === null) return;
+    this.#deps.logger.warn({ pid: run.pid }, "too many alerts held during a Falco cutover");
+    // The old Falco's lines are handed on at once, so nothing is lost; the successor goes.
+    this.#incoming = null;
+    incoming.capturing = false;
+    incoming.stopping = true;
+    incoming.mode = "discard";
+    incoming.held = [];
+    incoming.child.kill("SIGKILL");
+    this.#resumeForwarding(old);
+    this.#wake();
   }
 
   #stderrLine(run: FalcoRun, line: string): void {
@@ -466,6 +832,10 @@ export class FalcoSupervisor implements FalcoControl {
       }
     }
     this.#deps.logger.debug({ pid: run.pid, falco: line }, "Falco log");
+    const selected = SELECTED_LINE.exec(line);
+    if (selected) run.driverSyscalls = Number(selected[1]);
+    const repaired = REPAIRED_LINE.exec(line);
+    if (repaired) run.repaired = repaired[1]!.split(",").flatMap((name) => kernelName(name.trim()));
     if (line.includes(QUEUE_FULL)) {
       this.#deps.logger.error(
         { pid: run.pid },
@@ -480,7 +850,12 @@ export class FalcoSupervisor implements FalcoControl {
   #opened(run: FalcoRun): void {
     run.opened = true;
     run.reloading = false;
-    if (this.#run !== run || run.stopping) return;
+    if (run.stopping) return;
+    if (run === this.#incoming) {
+      this.#startProbing(run);
+      return;
+    }
+    if (this.#run !== run) return;
     if (run.reloadPending) {
       run.reloadPending = false;
       this.#reload(run);
@@ -493,7 +868,7 @@ export class FalcoSupervisor implements FalcoControl {
   #startProbing(run: FalcoRun): void {
     clearInterval(run.probeTimer);
     const probe = () => {
-      if (run.capturing || run.stopping || !run.opened || this.#run !== run) {
+      if (run.capturing || run.stopping || !run.opened || (this.#run !== run && this.#incoming !== run)) {
         clearInterval(run.probeTimer);
         return;
       }
@@ -520,11 +895,32 @@ export class FalcoSupervisor implements FalcoControl {
 
   #probeReturned(run: FalcoRun, seq: number): void {
     if (!Number.isSafeInteger(seq)) return;
-    if (seq > this.#probeSeen) this.#probeSeen = seq;
-    const ready = this.#waiters.filter((w) => w.seq <= this.#probeSeen);
-    this.#waiters = this.#waiters.filter((w) => w.seq > this.#probeSeen);
-    for (const waiter of ready) waiter.done(true);
-    if (run.capturing || !run.opened || run.stopping || this.#run !== run) return;
+    if (run.cutoverSeq !== undefined && !run.passedCutover && seq >= run.cutoverSeq) {
+      run.passedCutover = true;
+      run.mode = "hold";
+      this.#wake();
+    }
+    if (run.verifySeq !== undefined && run.heldAtVerify === undefined && seq >= run.verifySeq) {
+      run.heldAtVerify = run.held.length;
+      this.#wake();
+    }
+    // Only the Falco whose alerts are handed on can prove that those before a probe were.
+    if (run === this.#run && run.mode === "forward") {
+      if (seq > this.#probeSeen) this.#probeSeen = seq;
+      const ready = this.#waiters.filter((w) => w.seq <= this.#probeSeen);
+      this.#waiters = this.#waiters.filter((w) => w.seq > this.#probeSeen);
+      for (const waiter of ready) waiter.done(true);
+    }
+    if (run.capturing || !run.opened || run.stopping) return;
+    if (run === this.#incoming) {
+      run.capturing = true;
+      run.errors = [];
+      clearInterval(run.probeTimer);
+      this.#deps.logger.info({ pid: run.pid }, "the second Falco captures (probe seen)");
+      this.#wake();
+      return;
+    }
+    if (this.#run !== run) return;
     run.capturing = true;
     run.errors = [];
     clearInterval(run.probeTimer);
@@ -584,6 +980,15 @@ export class FalcoSupervisor implements FalcoControl {
 
   #closed(run: FalcoRun, code: number | null, signal: NodeJS.Signals | null): void {
     clearTimeout(run.stableTimer);
+    if (this.#incoming === run) {
+      // A swap's successor: the running Falco goes on; the swap sees it gone and gives up.
+      this.#incoming = null;
+      this.#deps.logger.warn(
+        { pid: run.pid, exit: describeExit(code, signal), reason: run.errors.at(-1) },
+        "the second Falco of a swap exited",
+      );
+      return;
+    }
     if (this.#run === run) this.#run = null;
     if (run.stopping) {
       this.#captureEnded(run, "Falco was stopped");
@@ -600,7 +1005,7 @@ export class FalcoSupervisor implements FalcoControl {
       "Falco exited",
     );
     this.#deps.onFailure?.(this.#lastExit);
-    if (this.#sessions.length === 0) {
+    if (this.#targets.sessions.length === 0) {
       this.#setState("stopped");
       return;
     }
@@ -611,9 +1016,9 @@ export class FalcoSupervisor implements FalcoControl {
     this.#restartTimer = setTimeout(() => {
       void this.#serialize(async () => {
         this.#restartTimer = undefined;
-        if (this.#sessions.length === 0 || this.#run !== null) return;
+        if (this.#targets.sessions.length === 0 || this.#run !== null) return;
         this.#restarts += 1;
-        this.#start();
+        this.#start("a");
       });
     }, delay);
   }
@@ -709,4 +1114,137 @@ function isRuleStatistics(line: string): boolean {
 
 function describeExit(code: number | null, signal: NodeJS.Signals | null): string {
   return signal !== null ? `signal ${signal}` : `exit code ${code ?? "unknown"}`;
+}
+
+/**
+ * Whether `next` captures something `current` does not: a syscall or a pod it no longer leaves
+ * out, or other sessions' namespaces (when the rule is narrowed to them). Such a change cannot
+ * wait for a retry after a failed swap.
+ */
+export function widens(current: FalcoTargets, next: FalcoTargets, previous: FalcoTargets): boolean {
+  const nextSyscalls = new Set(next.excludeSyscalls ?? []);
+  if ((current.excludeSyscalls ?? []).some((name) => !nextSyscalls.has(name))) return true;
+  const nextPods = new Set(next.excludePodUids ?? []);
+  if ((current.excludePodUids ?? []).some((uid) => !nextPods.has(uid))) return true;
+  const namespaces = (targets: FalcoTargets) =>
+    JSON.stringify(targets.sessions.map((s) => s.targets.namespaces ?? null).sort());
+  return namespaces(next) !== namespaces(previous);
+}
+
+function kernelName(event: string): string[] {
+  const known = falcoEventToSyscall(event);
+  return known.kind === "syscall" && event !== "" ? [known.name] : [];
+}
+
+/** The pod cgroup and process an alert line names: compact fields (pid 4th, cgroup last) or JSON's. */
+function alertProcess(line: string): string | undefined {
+  if (line.startsWith("{")) {
+    const cgroup = /"thread\.cgroup\.cpu":"([^"]*)"/.exec(line)?.[1];
+    const pid = /"proc\.pid":(\d+)/.exec(line)?.[1];
+    return cgroup === undefined ? undefined : `${cgroup} pid ${pid ?? "?"}`;
+  }
+  const fields = line.split("|");
+  return fields.length < 6 ? undefined : `${fields.at(-1)!} pid ${fields[4]!}`;
+}
+
+/** What identifies one syscall in the alerts of either Falco (their times differ by a few hundred ns). */
+interface AlertEvent {
+  process: string;
+  /** Thread, event type and return value. */
+  call: string;
+  timeNs: bigint;
+}
+
+function alertEvent(line: string): AlertEvent | undefined {
+  const process = alertProcess(line);
+  if (process === undefined || !process.includes("kubepods")) return undefined;
+  if (line.startsWith("{")) {
+    const time = /"evt\.time":(\d+)/.exec(line)?.[1];
+    if (time === undefined) return undefined;
+    const tid = /"thread\.tid":(\d+)/.exec(line)?.[1];
+    const type = /"evt\.type":"([^"]*)"/.exec(line)?.[1];
+    const res = /"evt\.rawres":(-?\d+|null)/.exec(line)?.[1];
+    return { process, call: `${tid} ${type} ${res}`, timeNs: BigInt(time) };
+  }
+  // The compact layout: `<time>: <priority> sc1|rawtime|type|rawres|pid|tid|...|cgroup`.
+  const fields = line.split("|");
+  if (!/^\d+$/.test(fields[1]!)) return undefined;
+  return { process, call: `${fields[5]} ${fields[2]} ${fields[3]}`, timeNs: BigInt(fields[1]!) };
+}
+
+/** The same syscall in both Falcos' alerts lies closer than this (each driver takes its own time). */
+const SAME_EVENT_NS = 1_000_000n;
+
+/**
+ * The old Falco's alerts after the cutover probe that a cutover must still hand on. A Falco
+ * learns a process that ran before it started only at the process's next execve or clone, so
+ * the successor's alerts of such a process start later than the cutover probe; until its first
+ * one (found in the old Falco's alerts as the same thread, event and result at nearly the same
+ * time), the old Falco's count. A process the successor has no alert of is handed on up to the
+ * second probe (`oldSpanEnd`, where both outputs end at the same syscall); after it, the check
+ * before the cutover (unseenProcesses) is all that guards it.
+ */
+export function handover(
+  oldHeld: readonly string[],
+  oldSpanEnd: number,
+  newHeld: readonly string[],
+): string[] {
+  const firstNew = new Map<string, AlertEvent>();
+  for (const line of newHeld) {
+    const event = alertEvent(line);
+    if (event !== undefined && !firstNew.has(event.process)) firstNew.set(event.process, event);
+  }
+  const events = oldHeld.map(alertEvent);
+  const byProcess = new Map<string, number[]>();
+  events.forEach((event, i) => {
+    if (event === undefined) return;
+    const own = byProcess.get(event.process);
+    if (own === undefined) byProcess.set(event.process, [i]);
+    else own.push(i);
+  });
+  // Per process the index in oldHeld from which the successor's alerts count.
+  const from = new Map<string, number>();
+  for (const [process, first] of firstNew) {
+    let best: number | undefined;
+    let bestDistance = SAME_EVENT_NS;
+    let later: number | undefined;
+    for (const i of byProcess.get(process) ?? []) {
+      const event = events[i]!;
+      if (later === undefined && event.timeNs >= first.timeNs) later = i;
+      const distance =
+        event.timeNs > first.timeNs ? event.timeNs - first.timeNs : first.timeNs - event.timeNs;
+      if (event.call === first.call && distance < bestDistance) {
+        best = i;
+        bestDistance = distance;
+      }
+    }
+    // Without the same event (the old Falco dropped it or is behind), its time decides.
+    from.set(process, best ?? later ?? oldHeld.length);
+  }
+  return oldHeld.filter((_, i) => {
+    const event = events[i];
+    if (event === undefined) return false;
+    return i < (from.get(event.process) ?? oldSpanEnd);
+  });
+}
+
+/**
+ * Processes of pod cgroups with at least VERIFY_MIN_ALERTS alerts among the old Falco's lines
+ * of which the successor's lines over the same time have fewer than a quarter: the successor
+ * cannot attribute them (a process that makes fewer calls in the window goes unchecked).
+ */
+export function unseenProcesses(oldLines: readonly string[], newLines: readonly string[]): string[] {
+  const count = (lines: readonly string[]) => {
+    const counts = new Map<string, number>();
+    for (const line of lines) {
+      const key = alertProcess(line);
+      if (key !== undefined && key.includes("kubepods")) counts.set(key, (counts.get(key) ?? 0) + 1);
+    }
+    return counts;
+  };
+  const theirs = count(newLines);
+  return [...count(oldLines)]
+    .filter(([key, n]) => n >= VERIFY_MIN_ALERTS && (theirs.get(key) ?? 0) * 4 < n)
+    .map(([key]) => key)
+    .sort();
 }

@@ -105,7 +105,11 @@ describe("agent HTTP server", () => {
 
   it("answers /healthz with 200 and /readyz with 503 and the reasons until the agent is ready", async () => {
     let connected = false;
-    let falco: FalcoStatus = { state: "failed", restarts: 5, lastExit: "exit code 1" };
+    let falco: Pick<FalcoStatus, "state" | "restarts" | "lastExit"> = {
+      state: "failed",
+      restarts: 5,
+      lastExit: "exit code 1",
+    };
     server = await startAgentHttpServer({
       port: 0,
       host: "127.0.0.1",

@@ -112,6 +112,34 @@ export function registerAgentMetrics(registry: Registry, sources: AgentMetricSou
       this.set(sources.health().falco.state === "running" ? 1 : 0);
     },
   });
+  counterFrom(
+    registry,
+    "seccompose_agent_falco_swaps_total",
+    "Falco configuration changes made by a second Falco taking over without a capture gap.",
+    () => sources.health().falco.driverSet?.swaps ?? 0,
+  );
+  counterFrom(
+    registry,
+    "seccompose_agent_falco_swap_failures_total",
+    "Swaps given up (the running Falco went on).",
+    () => sources.health().falco.driverSet?.swapFailures ?? 0,
+  );
+  new Gauge({
+    name: "seccompose_agent_falco_driver_syscalls",
+    help: "Size of Falco's driver syscall set as Falco reported it at start (0 until known).",
+    registers: [registry],
+    collect() {
+      this.set(sources.health().falco.driverSet?.syscalls ?? 0);
+    },
+  });
+  new Gauge({
+    name: "seccompose_agent_falco_excluded_syscalls",
+    help: "Syscalls the adaptive syscall set left out of Falco's driver set.",
+    registers: [registry],
+    collect() {
+      this.set(sources.health().falco.driverSet?.excluded.length ?? 0);
+    },
+  });
   new Gauge({
     name: "seccompose_agent_spool_bytes",
     help: "Bytes of event messages spooled on disk while JetStream is unreachable.",
@@ -144,7 +172,10 @@ export function registerAgentMetrics(registry: Registry, sources: AgentMetricSou
 }
 
 /** Ready when NATS is connected and Falco has not given up (state "failed"). */
-export function agentReadiness(natsConnected: () => boolean, falco: () => FalcoStatus): () => Readiness {
+export function agentReadiness(
+  natsConnected: () => boolean,
+  falco: () => Pick<FalcoStatus, "state" | "restarts" | "lastExit">,
+): () => Readiness {
   return () => {
     const reasons: string[] = [];
     if (!natsConnected()) reasons.push("NATS is not connected");

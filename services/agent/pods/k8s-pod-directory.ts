@@ -38,6 +38,10 @@ export class KubernetesPodDirectory implements PodDirectory {
     return withOwner;
   }
 
+  pods(): PodInfo[] {
+    return [...this.#watch.pods().keys()].flatMap((uid) => this.byUid(uid) ?? []);
+  }
+
   onChange(listener: () => void): void {
     this.#watch.onChange((event) => {
       if (event.type === "deleted") this.#cache.delete(event.pod.metadata?.uid ?? "");

@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -80,6 +80,24 @@ describe("StaticPodDirectory", () => {
     await pods.reload();
     expect(changes).toBe(1);
     expect(pods.pods().map((p) => p.name)).toEqual(["web-1"]);
+  });
+
+  it("re-reads the file by itself when it is replaced, once watched", async () => {
+    const file = join(dir, "pods.yaml");
+    await writeFile(file, "pods: []\n");
+    const pods = await StaticPodDirectory.open(file);
+    const errors: Error[] = [];
+    pods.watch((err) => errors.push(err), 20);
+    try {
+      const changed = new Promise<void>((resolve) => pods.onChange(resolve));
+      await writeFile(`${file}.tmp`, yamlPods);
+      await rename(`${file}.tmp`, file);
+      await changed;
+      expect(pods.pods().map((p) => p.name)).toEqual(["web-1"]);
+      expect(errors).toEqual([]);
+    } finally {
+      pods.unwatch();
+    }
   });
 
   it("keeps the known pods when a reload finds an invalid file", async () => {

@@ -13,6 +13,7 @@
  *         id: containerd://4f1e…ff01           # hex digits; runtime prefix optional
  * ```
  */
+import { unwatchFile, watchFile } from "node:fs";
 import { ErrorCodes, SeccomposeError } from "../../../lib/errors.ts";
 import type { PodDirectory, PodInfo } from "../ports.ts";
 import { stripRuntimePrefix } from "../../../lib/k8s/pod-containers.ts";
@@ -47,6 +48,22 @@ export class StaticPodDirectory implements PodDirectory {
 
   onChange(listener: () => void): void {
     this.#listeners.push(listener);
+  }
+
+  /**
+   * Re-reads the file whenever it changes (polled: an atomic rename replaces the inode a watch
+   * would follow), until `unwatch`. A file that cannot be read or is invalid leaves the known
+   * pods as they were and is reported.
+   */
+  watch(onError: (err: Error) => void, intervalMs = 1000): void {
+    watchFile(this.file, { interval: intervalMs, persistent: false }, (now, before) => {
+      if (now.mtimeMs === before.mtimeMs && now.ino === before.ino && now.size === before.size) return;
+      this.reload().catch((err: unknown) => onError(err as Error));
+    });
+  }
+
+  unwatch(): void {
+    unwatchFile(this.file);
   }
 
   /** Re-reads the file and notifies listeners; an invalid file throws and leaves the known pods as they were. */

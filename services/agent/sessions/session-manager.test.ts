@@ -56,7 +56,13 @@ class FakeFalco implements FalcoControl {
     this.applied.push(targets.sessions.map((s) => s.id));
   }
   status(): FalcoStatus {
-    const status: FalcoStatus = { state: this.state, version: "0.44.1", pid: 4242, restarts: 1 };
+    const status: FalcoStatus = {
+      state: this.state,
+      version: "0.44.1",
+      pid: 4242,
+      restarts: 1,
+      driverSet: { excluded: [], swaps: 0, swapFailures: 0, swapping: false },
+    };
     if (this.lastExit !== undefined) status.lastExit = this.lastExit;
     return status;
   }
@@ -102,6 +108,10 @@ class FakePods implements PodDirectory {
   constructor(pods: PodInfo[] = []) {
     for (const pod of pods) this.#pods.set(pod.uid, pod);
   }
+  pods(): PodInfo[] {
+    return [...this.#pods.values()];
+  }
+
   byUid(uid: string): PodInfo | undefined {
     return this.#pods.get(uid);
   }

@@ -35,9 +35,24 @@ import { rawArgsFromAlert } from "../edge/alert-args.ts";
 import { NoveltyTracker, type ContainerMeta } from "../edge/novelty-tracker.ts";
 import type { FalcoAlert, FalcoSyscallAlert } from "../intake/alert.ts";
 import { compileTargets, type TargetMatcher } from "../pods/targets.ts";
+import { FALCO_STATE_SYSCALLS, PROBE_SYSCALL } from "../falco/config-writer.ts";
+import {
+  SyscallSetPolicy,
+  type AdaptiveSyscallOptions,
+  type SyscallTarget,
+} from "../falco/syscall-set-policy.ts";
+import { falcoEventToSyscall } from "../../../lib/falco/event-names.ts";
+import { workloadId } from "../../../lib/profile/workload-key.ts";
 import { HeldEvents } from "./held-events.ts";
 import { RecentCounts } from "./recent-counts.ts";
-import type { AgentController, CaptureChange, EventPublisher, FalcoControl, PodDirectory } from "../ports.ts";
+import type {
+  AgentController,
+  CaptureChange,
+  EventPublisher,
+  FalcoControl,
+  FalcoTargets,
+  PodDirectory,
+} from "../ports.ts";
 import {
   readAllSessionData,
   removeSessionData,
@@ -80,6 +95,10 @@ export interface SessionManagerDeps {
   maxFinishedSessions?: number;
   /** The window of health's `recent` counts. Default 300 s. */
   healthWindowMs?: number;
+  /** The adaptive syscall set (falco/syscall-set-policy.ts); off without it. */
+  adaptiveSyscalls?: AdaptiveSyscallOptions;
+  /** Leave known pods no session targets out of Falco's rule (falco.excludeNonTargetPods). */
+  excludeNonTargetPods?: boolean;
 }
 
 const MAX_LAST_ERRORS = 20;
@@ -117,6 +136,13 @@ interface Session {
   /** Tracker calls already in the local record, and whether anything else changed since. */
   persistedRecorded: number;
   dirty: boolean;
+  /**
+   * A workload container that had not shown every syscall the driver left out made a syscall:
+   * from then until the set is raised, its calls of those syscalls were not seen (a gap).
+   */
+  uncovered: { from: number; workloads: Map<string, WorkloadKey>; syscalls: string[] } | undefined;
+  /** Per workload id, its syscall counts as of `seenGen` (see #seenOf). */
+  seen: { gen: number; counts: Map<string, Map<string, number>> } | undefined;
 }
 
 /** Where a container's events go, cached per container until pods or sessions change. */
@@ -124,6 +150,9 @@ interface Route {
   workload: WorkloadKey;
   meta: ContainerMeta;
   sessions: Session[];
+  /** The sessions for which this workload had not shown the left-out syscalls, as of `coveredGen`. */
+  uncovered: Session[];
+  coveredGen: number;
 }
 
 export class SessionManager implements AgentController {
@@ -156,8 +185,18 @@ export class SessionManager implements AgentController {
   #controlChain: Promise<unknown> = Promise.resolve();
   #recordChain: Promise<unknown> = Promise.resolve();
   #falcoStale = false;
+  #replanQueued = false;
   #timer: NodeJS.Timeout | undefined;
+  #adaptiveTimer: NodeJS.Timeout | undefined;
   #timerFlushing = false;
+  readonly #policy: SyscallSetPolicy | undefined;
+  /**
+   * The syscalls (kernel names) the driver may not deliver right now: during a swap the union of
+   * the old and the new set, since alerts of either Falco may arrive.
+   */
+  #leftOut: ReadonlySet<string> = new Set();
+  /** Bumped whenever #leftOut changes, so cached coverage checks are redone. */
+  #leftOutGen = 0;
 
   constructor(deps: SessionManagerDeps) {
     for (const key of [
@@ -185,6 +224,8 @@ export class SessionManager implements AgentController {
       deps.healthWindowMs ?? DEFAULT_HEALTH_WINDOW_MS,
       this.#clock,
     );
+    this.#policy =
+      deps.adaptiveSyscalls === undefined ? undefined : new SyscallSetPolicy(deps.adaptiveSyscalls);
     deps.pods.onChange(() => this.#onPodsChanged());
     deps.falco.onCaptureChange((change) => this.#onCaptureChange(change));
   }
@@ -272,12 +313,22 @@ export class SessionManager implements AgentController {
       })();
     }, this.#deps.flushIntervalMs);
     this.#timer.unref();
+    const adaptive = this.#deps.adaptiveSyscalls;
+    if (adaptive !== undefined) {
+      // The first lowering should come soon after a heavy syscall appears: drops begin at once.
+      this.#adaptiveTimer = setInterval(() => {
+        if (this.#running.length > 0) this.#replanSoon();
+      }, adaptive.evaluateIntervalMs);
+      this.#adaptiveTimer.unref();
+    }
   }
 
   /** Stops the timer and flushes; sessions stay as they are in the local record, for the next start. */
   async close(): Promise<void> {
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#timer = undefined;
+    clearInterval(this.#adaptiveTimer);
+    this.#adaptiveTimer = undefined;
     await this.flush();
     await this.#exclusive(async () => {
       for (const session of this.#sessions.values())
@@ -370,6 +421,10 @@ export class SessionManager implements AgentController {
     if (status.lastExit !== undefined) falco.lastExit = status.lastExit;
     if (status.lastExitLog !== undefined) falco.lastExitLog = status.lastExitLog;
     if (status.capturingSince !== undefined) falco.capturingSince = status.capturingSince;
+    falco.driverSet = {
+      ...status.driverSet,
+      adaptive: this.#policy === undefined ? "disabled" : this.#policy.state(this.#clock()),
+    };
     return {
       node: this.#deps.node,
       arch: this.#deps.arch,
@@ -508,6 +563,23 @@ export class SessionManager implements AgentController {
       addGap(session.gaps, { from: session.down.from, to: now, reason: session.down.reason });
     }
     session.down = undefined;
+    this.#closeUncovered(session, now);
+  }
+
+  /** Books a session's uncovered window as a gap ending at `now`. */
+  #closeUncovered(session: Session, now: number): void {
+    const open = session.uncovered;
+    if (open === undefined) return;
+    session.uncovered = undefined;
+    const names = [...open.workloads.values()]
+      .map((k) => `${k.namespace}/${k.kind}/${k.name}/${k.container}`)
+      .sort();
+    session.gaps.push({
+      from: open.from,
+      to: Math.max(now, open.from),
+      reason: `Falco's driver was not asked for ${open.syscalls.join(", ")} (adaptive syscall set) when ${names.join(", ")} first ran`,
+    });
+    session.dirty = true;
   }
 
   async #stop(sessionId: string): Promise<{ batches: number }> {
@@ -605,6 +677,7 @@ export class SessionManager implements AgentController {
     }
     if (route.sessions.length === 0) return;
     const timeMs = Math.floor(Number(alert.timeNs) / 1e6);
+    if (this.#leftOut.size > 0) this.#checkCovered(route, timeMs);
     for (const session of route.sessions) {
       let args: string[] | undefined;
       if (session.argSpecs.size > 0) {
@@ -627,6 +700,8 @@ export class SessionManager implements AgentController {
       workload: { namespace: pod.namespace, kind: pod.owner.kind, name: pod.owner.name, container },
       meta: { pod: pod.name, podUid, containerId },
       sessions: this.#running.filter((s) => s.matcher(pod, container)),
+      uncovered: [],
+      coveredGen: -1,
     };
     this.#routes.set(containerId, route);
     return route;
@@ -647,6 +722,11 @@ export class SessionManager implements AgentController {
 
   #onPodsChanged(): void {
     this.#routes.clear();
+    // Which pods are left out of the rule, and which workloads the driver set must cover.
+    if (this.#deps.excludeNonTargetPods === true || this.#policy !== undefined) {
+      this.#falcoStale = true;
+      if (this.#running.length > 0) this.#replanSoon();
+    }
     this.#expireHeld(this.#clock());
     if (this.#held.size === 0) return;
     // Events still unattributable are held again with their original hold time.
@@ -662,8 +742,139 @@ export class SessionManager implements AgentController {
 
   async #applyFalco(): Promise<void> {
     this.#falcoStale = true;
-    await this.#deps.falco.apply({ sessions: this.#running.map((s) => s.record) });
+    const targets: FalcoTargets = {
+      sessions: this.#running.map((s) => s.record),
+      excludePodUids: this.#deps.excludeNonTargetPods === true ? this.#nonTargetPods() : [],
+      excludeSyscalls: this.#policy === undefined ? [] : this.#decideSyscalls(),
+    };
+    const before = this.#deps.falco.status().driverSet;
+    const lowering = targets.excludeSyscalls!.some((name) => !this.#leftOut.has(name));
+    // Until the swap is over, alerts may come from a Falco with either set.
+    this.#setLeftOut(new Set([...this.#leftOut, ...targets.excludeSyscalls!]));
+    try {
+      await this.#deps.falco.apply(targets);
+    } finally {
+      const after = this.#deps.falco.status().driverSet;
+      this.#setLeftOut(new Set(after.excluded));
+      if (this.#policy !== undefined && lowering) {
+        if (after.swapFailures > before.swapFailures) this.#policy.swapFailed(this.#clock());
+        else if (after.swaps > before.swaps) this.#policy.swapSucceeded();
+      }
+      this.#closeCoveredWindows();
+    }
     this.#falcoStale = false;
+  }
+
+  /** A re-plan as soon as the control chain is free (a new target must not wait for the timer). */
+  #replanSoon(): void {
+    if (this.#replanQueued) return;
+    this.#replanQueued = true;
+    void this.#control(async () => {
+      this.#replanQueued = false;
+      if (this.#running.length > 0) await this.#applyFalco();
+    }).catch((err: unknown) => this.#noteError(err));
+  }
+
+  /**
+   * Pods the agent knows that no running session can target, whatever their containers: the
+   * rule leaves them out. Pods it does not know yet stay in, so a new target pod is recorded
+   * from its first syscall even before the agent hears of it.
+   */
+  #nonTargetPods(): string[] {
+    const podLevel = this.#running.map((s) => compileTargets({ ...s.record.targets, containers: [] }));
+    return this.#deps.pods
+      .pods()
+      .filter((pod) => !podLevel.some((matches) => matches(pod, "")))
+      .map((pod) => pod.uid)
+      .sort();
+  }
+
+  /** The adaptive set's decision for the current targets (kernel names, sorted). */
+  #decideSyscalls(): string[] {
+    const now = this.#clock();
+    const protectedSyscalls = new Set<string>([
+      falcoKernelName(PROBE_SYSCALL),
+      ...FALCO_STATE_SYSCALLS,
+      ...this.#running.flatMap((s) => [...s.argSpecs.keys()]),
+    ]);
+    const current = new Set(this.#deps.falco.status().driverSet.excluded);
+    const decision = this.#policy!.decide(now, this.#syscallTargets(), current, protectedSyscalls);
+    if (decision.change !== "keep") {
+      this.#log.info(
+        { change: decision.change, reason: decision.reason, leftOut: [...decision.exclude].sort() },
+        decision.change === "raise" ? "raising Falco's driver set" : "lowering Falco's driver set",
+      );
+    }
+    return [...decision.exclude].sort();
+  }
+
+  /** Every (session, workload container) a running session records among the pods on the node. */
+  #syscallTargets(): SyscallTarget[] {
+    const targets = new Map<string, SyscallTarget>();
+    const none = new Map<string, number>();
+    for (const pod of this.#deps.pods.pods()) {
+      for (const container of Object.values(pod.containers)) {
+        const key = { namespace: pod.namespace, kind: pod.owner.kind, name: pod.owner.name, container };
+        const id = workloadId(key);
+        for (const session of this.#running) {
+          if (!session.matcher(pod, container)) continue;
+          const seen = this.#seenOf(session, true).get(id) ?? none;
+          targets.set(`${session.record.id}\n${id}`, { id: `${session.record.id}\n${id}`, seen });
+        }
+      }
+    }
+    return [...targets.values()];
+  }
+
+  /** A session's syscall counts per workload id, recomputed when `fresh` or the left-out set changed. */
+  #seenOf(session: Session, fresh: boolean): Map<string, Map<string, number>> {
+    if (fresh || session.seen === undefined || session.seen.gen !== this.#leftOutGen) {
+      session.seen = { gen: this.#leftOutGen, counts: session.tracker.syscallCountsByWorkload() };
+    }
+    return session.seen.counts;
+  }
+
+  #setLeftOut(names: ReadonlySet<string>): void {
+    if (names.size === this.#leftOut.size && [...names].every((n) => this.#leftOut.has(n))) return;
+    this.#leftOut = names;
+    this.#leftOutGen++;
+  }
+
+  /**
+   * An alert of a workload container while syscalls are left out: if it had not shown them all
+   * (a new session, a new workload), it may have made them unseen since this alert. The window
+   * is booked from here until the set is raised, and the raise is asked for at once.
+   */
+  #checkCovered(route: Route, timeMs: number): void {
+    if (route.coveredGen !== this.#leftOutGen) {
+      route.coveredGen = this.#leftOutGen;
+      const id = workloadId(route.workload);
+      route.uncovered = route.sessions.filter((session) => {
+        const seen = this.#seenOf(session, false).get(id);
+        return [...this.#leftOut].some((name) => !(seen?.get(name) ?? 0));
+      });
+    }
+    for (const session of route.uncovered) {
+      if (session.uncovered === undefined) {
+        session.uncovered = { from: timeMs, workloads: new Map(), syscalls: [...this.#leftOut].sort() };
+        this.#replanSoon();
+      }
+      session.uncovered.workloads.set(workloadId(route.workload), route.workload);
+    }
+  }
+
+  /** Closes the uncovered windows whose workloads have now shown everything left out. */
+  #closeCoveredWindows(): void {
+    const now = this.#clock();
+    for (const session of this.#running) {
+      const open = session.uncovered;
+      if (open === undefined) continue;
+      const seen = this.#seenOf(session, true);
+      const covered = [...open.workloads.keys()].every((id) =>
+        [...this.#leftOut].every((name) => (seen.get(id)?.get(name) ?? 0) > 0),
+      );
+      if (covered) this.#closeUncovered(session, now);
+    }
   }
 
   #newSession(record: SessionRecord): Session {
@@ -687,6 +898,8 @@ export class SessionManager implements AgentController {
       pending: [],
       persistedRecorded: 0,
       dirty: true,
+      uncovered: undefined,
+      seen: undefined,
     };
   }
 
@@ -781,4 +994,9 @@ function addGap(gaps: Gap[], gap: Gap): void {
     return;
   }
   gaps.push(gap);
+}
+
+function falcoKernelName(event: string): string {
+  const known = falcoEventToSyscall(event);
+  return known.kind === "syscall" ? known.name : event;
 }
