@@ -105,7 +105,7 @@ export class SessionFollower {
     follower.#subscription = opts.nc.subscribe(`${SESSION_CHANGES_PREFIX}.>`, {
       callback: (err, msg) => {
         if (err) {
-          opts.logger.error({ err: err.message }, `subscription to ${SESSION_CHANGES_PREFIX}.> failed`);
+          opts.logger.error({ err }, `subscription to ${SESSION_CHANGES_PREFIX}.> failed`);
           return;
         }
         const seq = Number(msg.headers?.get(RepublishHeaders.Sequence));

@@ -49,10 +49,7 @@ function rateLimitedWarn(logger: Logger, intervalMs: number) {
       suppressed++;
       return;
     }
-    logger.warn(
-      { err: (err as Error).message, line: line.slice(0, 300), suppressed },
-      "malformed Falco output line",
-    );
+    logger.warn({ err, line: line.slice(0, 300), suppressed }, "malformed Falco output line");
     last = now;
     suppressed = 0;
   };
@@ -71,14 +68,12 @@ async function podDirectory(
 ): Promise<{ pods: PodDirectory; kube?: Kube }> {
   if (config.podsFile !== undefined) {
     const pods = await StaticPodDirectory.open(config.podsFile);
-    pods.watch((err) =>
-      logger.warn({ err: err.message, file: config.podsFile }, "cannot re-read the pods file"),
-    );
+    pods.watch((err) => logger.warn({ err, file: config.podsFile }, "cannot re-read the pods file"));
     return { pods };
   }
   const kube = loadKube(config.kubeconfig !== undefined ? { kubeconfig: config.kubeconfig } : {});
   const pods = await KubernetesPodDirectory.open(kube, config.nodeName, (err) =>
-    logger.warn({ err: err.message }, "pod watch failed; retrying"),
+    logger.warn({ err }, "pod watch failed; retrying"),
   );
   return { pods, kube };
 }
@@ -93,9 +88,7 @@ function falcoReporter(kube: Kube | undefined, env: NodeJS.ProcessEnv, logger: L
   if (kube === undefined || !name || !namespace) return { state: () => {}, failure: () => {} };
   const reporter = createPodReporter(kube, { namespace, name }, { component: "seccompose-agent" });
   const report = (p: Promise<unknown>) =>
-    p.catch((err: unknown) =>
-      logger.warn({ err: (err as Error).message }, "cannot report Falco's state to Kubernetes"),
-    );
+    p.catch((err: unknown) => logger.warn({ err }, "cannot report Falco's state to Kubernetes"));
   return {
     state(status: FalcoStatus) {
       const healthy = status.state === "running";
@@ -139,10 +132,7 @@ function watchSessionsWhenReady(
         return;
       } catch (err) {
         if (!warned)
-          logger.warn(
-            { err: (err as Error).message },
-            `waiting for the ${BUCKET_SESSIONS} bucket (created by the aggregator)`,
-          );
+          logger.warn({ err }, `waiting for the ${BUCKET_SESSIONS} bucket (created by the aggregator)`);
         warned = true;
         await new Promise((r) => setTimeout(r, 2000));
       }
@@ -215,7 +205,7 @@ export async function startAgent(config: ResolvedAgentConfig, logger: Logger): P
     },
     onStateChange: (status) => reportFalco.state(status),
     onFailure: (reason) => {
-      logger.error({ reason }, "Falco failed");
+      logger.error({ event: "falco.failed", reason }, "Falco failed");
       reportFalco.failure(reason);
     },
   });
@@ -281,7 +271,7 @@ export async function startAgent(config: ResolvedAgentConfig, logger: Logger): P
     readiness: agentReadiness(trackConnected(nc), () => falco.status()),
     logger,
   });
-  logger.info({ httpPort: http.port, falco: config.falco.binary }, "agent started");
+  logger.info({ event: "agent.started", httpPort: http.port, falco: config.falco.binary }, "agent started");
 
   return {
     sessions: manager,
@@ -294,9 +284,7 @@ export async function startAgent(config: ResolvedAgentConfig, logger: Logger): P
       await falco.stop();
       await publisher
         .drain(10_000)
-        .catch((err: unknown) =>
-          logger.warn({ err: (err as Error).message }, "left spooled data for the next start"),
-        );
+        .catch((err: unknown) => logger.warn({ err }, "left spooled data for the next start"));
       await publisher.close();
       await http.close();
       if (pods instanceof KubernetesPodDirectory) await pods.stop();

@@ -52,7 +52,7 @@ export async function startAgentProcess(options: AgentProcessOptions): Promise<A
     `agent ${options.node}`,
     args,
     options.env ?? {},
-    (e) => e.msg === "agent started",
+    (e) => e.event === "agent.started",
   );
   return Object.assign(service, { options, httpPort: ready.httpPort as number });
 }

@@ -308,7 +308,7 @@ describe("node agent with a stand-in Falco and a real nats-server", () => {
       const mine = (await control(nc, "status", { sessionId: "resume1" })).find((r) => r.node === "node-e");
       return mine?.sessions?.find((s) => s.sessionId === "resume1" && s.state === "running");
     });
-    expect(second.logs.some((l) => l.msg === "session restored from local record")).toBe(true);
+    expect(second.logs.some((l) => l.event === "session.restored")).toBe(true);
     expect(resumed.state).toBe("running");
 
     await kv.put("resume1", JSON.stringify(sessionRecord("resume1", { state: "stopping" })));
@@ -346,7 +346,7 @@ describe("node agent with a stand-in Falco and a real nats-server", () => {
     );
     expect(["backoff", "starting", "running"]).toContain(h.falco.state);
     expect(h.falco.lastExit).toMatch(/exit code 1/);
-    expect(agent.logs.some((l) => l.msg === "Falco failed")).toBe(true);
+    expect(agent.logs.some((l) => l.event === "falco.failed")).toBe(true);
     const ready = await agentHttp(agent, "/readyz");
     const metrics = await agentHttp(agent, "/metrics");
     expect(metrics.text).toMatch(/seccompose_agent_falco_restarts_total [2-9]/);

@@ -283,7 +283,7 @@ describe("sessions on an agent (the cli user's credentials)", () => {
       () =>
         agentB.logs.filter(
           (l) =>
-            l.msg === "could not apply a session record" &&
+            l.event === "session.apply-failed" &&
             String((l.err as { message?: unknown } | undefined)?.message).includes("maxActiveSessions"),
         ).length >= refused,
     );

@@ -196,9 +196,7 @@ describe("the whole system: 3 agents, 2 workloads, driven through the CLI", () =
         outage.sentDuring = await agentMetric(spooler, "seccompose_agent_batches_sent_total");
         await system.servers[0]!.restart();
         await eventually("agents to replay their spool", () => {
-          replayed = agents.filter((a) =>
-            a.logs.some((l) => l.msg === "spooled event messages replayed to JetStream"),
-          ).length;
+          replayed = agents.filter((a) => a.logs.some((l) => l.event === "spool.replayed")).length;
           return replayed > 0 ? true : undefined;
         });
         outage.replayed = await eventually("the spooling agent to replay what it spooled", async () => {

@@ -151,7 +151,7 @@ export class ControlPlane {
     const sub = this.#nc.subscribe(subject, {
       callback: (err, msg) => {
         if (err) {
-          this.#logger.error({ subject, err: err.message }, "control subscription failed");
+          this.#logger.error({ subject, err }, "control subscription failed");
           return;
         }
         const answer = this.#answer(endpoint, msg)

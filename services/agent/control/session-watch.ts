@@ -86,7 +86,10 @@ export class SessionWatch {
       this.#logger.info({ session, action }, "session record applied");
     } catch (err) {
       this.#stats.failed++;
-      this.#logger.error({ session, action, err }, "could not apply a session record");
+      this.#logger.error(
+        { event: "session.apply-failed", session, action, err },
+        "could not apply a session record",
+      );
     }
   }
 }

@@ -50,7 +50,7 @@ interface Harness {
   lines: string[];
   states: FalcoState[];
   failures: string[];
-  logs: Array<{ msg?: string; line?: string }>;
+  logs: Array<{ msg?: string; event?: string; line?: string }>;
 }
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -290,7 +290,7 @@ describe("FalcoSupervisor with the stand-in Falco", () => {
 
     // Capturing `read` again cannot wait: the old Falco is reloaded in place (SIGHUP).
     await h.supervisor.apply({ sessions: [session("s1")], excludeSyscalls: [] });
-    await waitFor("the reload", () => h.logs.some((entry) => entry.msg === "reloading Falco (SIGHUP)"));
+    await waitFor("the reload", () => h.logs.some((entry) => entry.event === "falco.reloading"));
     await waitFor("capture again", () => h.supervisor.status().state === "running");
     expect(h.supervisor.status()).toMatchObject({ pid, restarts: 0 });
     expect(h.supervisor.status().driverSet).toMatchObject({ excluded: [], swapFailures: 2 });

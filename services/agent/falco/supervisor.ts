@@ -525,8 +525,7 @@ export class FalcoSupervisor implements FalcoControl {
     // Capturing more cannot wait: reload in place, a gap booked like any reload.
     void this.#writeSlotFor(old).then(
       () => this.#reload(old),
-      (err: unknown) =>
-        this.#deps.logger.error({ err: (err as Error).message }, "cannot write Falco's files"),
+      (err: unknown) => this.#deps.logger.error({ err }, "cannot write Falco's files"),
     );
   }
 
@@ -592,7 +591,7 @@ export class FalcoSupervisor implements FalcoControl {
       this.#version = parseFalcoVersion(await this.#runProbe(["--version"]));
       if (this.#version === undefined) this.#deps.logger.warn("Falco --version printed no version");
     } catch (err) {
-      this.#deps.logger.warn({ err: (err as Error).message }, "cannot determine the Falco version");
+      this.#deps.logger.warn({ err }, "cannot determine the Falco version");
     }
     if ((this.#deps.plugins ?? []).length === 0) return;
     try {
@@ -600,7 +599,7 @@ export class FalcoSupervisor implements FalcoControl {
       this.#deps.logger.info({ fieldSupport: this.#fieldSupport }, "Falco metadata fields");
     } catch (err) {
       this.#deps.logger.warn(
-        { err: (err as Error).message },
+        { err },
         "cannot list Falco's fields; rules will not use container or k8s fields",
       );
     }
@@ -664,7 +663,7 @@ export class FalcoSupervisor implements FalcoControl {
       // Nothing to wait for: the binary is missing or not executable, which no retry fixes.
       child.once("error", (err) => {
         const reason = `cannot start ${this.#deps.binary}: ${err.message}`;
-        this.#deps.logger.error({ binary: this.#deps.binary, err: err.message }, "cannot start Falco");
+        this.#deps.logger.error({ binary: this.#deps.binary, err }, "cannot start Falco");
         if (mode !== "forward") return;
         this.#lastExit = reason;
         this.#setState("failed");
@@ -722,7 +721,7 @@ export class FalcoSupervisor implements FalcoControl {
     child.stdout?.on("end", () => stdout.end());
     child.stderr?.on("data", (chunk: Buffer) => stderr.push(chunk));
     child.stderr?.on("end", () => stderr.end());
-    child.on("error", (err) => logger.error({ pid, err: err.message }, "Falco process error"));
+    child.on("error", (err) => logger.error({ pid, err }, "Falco process error"));
     child.on("close", (code, signal) => {
       this.#closed(run, code, signal);
       markClosed();
@@ -777,7 +776,7 @@ export class FalcoSupervisor implements FalcoControl {
     try {
       this.#deps.onLine(line);
     } catch (err) {
-      this.#deps.logger.error({ err: (err as Error).message }, "alert consumer failed on a Falco line");
+      this.#deps.logger.error({ err }, "alert consumer failed on a Falco line");
     }
   }
 
@@ -889,7 +888,7 @@ export class FalcoSupervisor implements FalcoControl {
       await (await open(path, "w")).close();
       await unlink(path);
     } catch (err) {
-      this.#deps.logger.warn({ path, err: (err as Error).message }, "cannot write a Falco capture probe");
+      this.#deps.logger.warn({ path, err }, "cannot write a Falco capture probe");
     }
   }
 
@@ -944,7 +943,7 @@ export class FalcoSupervisor implements FalcoControl {
       try {
         listener(change);
       } catch (err) {
-        this.#deps.logger.error({ err: (err as Error).message }, "capture listener failed");
+        this.#deps.logger.error({ err }, "capture listener failed");
       }
     }
   }
@@ -954,7 +953,7 @@ export class FalcoSupervisor implements FalcoControl {
       run.reloadPending = true;
       return;
     }
-    this.#deps.logger.info({ pid: run.pid }, "reloading Falco (SIGHUP)");
+    this.#deps.logger.info({ event: "falco.reloading", pid: run.pid }, "reloading Falco (SIGHUP)");
     // Falco restarts in-process: it captures nothing until it opened its source again.
     this.#captureEnded(run, "Falco reloaded its configuration (in-process restart)");
     run.opened = false;

@@ -330,10 +330,7 @@ export class JetStreamEventPublisher implements EventPublisher {
           return { kind: "rejected", error };
         }
         if (!this.#connected || this.#closing || attempt >= this.#publishAttempts) {
-          this.#logger.debug(
-            { msgId: record.msgId, attempt, err: (err as Error).message },
-            "publish failed; spooling",
-          );
+          this.#logger.debug({ msgId: record.msgId, attempt, err }, "publish failed; spooling");
           return { kind: "spool" };
         }
         await sleep(this.#backoff(attempt));
@@ -371,10 +368,7 @@ export class JetStreamEventPublisher implements EventPublisher {
       }
       outgoing.resolve();
     } catch (err) {
-      this.#logger.error(
-        { code: (err as SeccomposeError).code, err: (err as Error).message, msgId: outgoing.msgId },
-        "could not spool an event message",
-      );
+      this.#logger.error({ err, msgId: outgoing.msgId }, "could not spool an event message");
       outgoing.reject(err);
     } finally {
       this.#spoolWrites--;
@@ -419,7 +413,7 @@ export class JetStreamEventPublisher implements EventPublisher {
       if (await this.#replayRound()) {
         failedRounds = 0;
         if (this.#spool.size === 0) {
-          this.#logger.info("spooled event messages replayed to JetStream");
+          this.#logger.info({ event: "spool.replayed" }, "spooled event messages replayed to JetStream");
           this.#pump();
         }
       } else {
@@ -453,7 +447,7 @@ export class JetStreamEventPublisher implements EventPublisher {
             if (!sent) ok = false;
           },
           (err: unknown) => {
-            this.#logger.error({ file: entry.file, err: (err as Error).message }, "spool replay failed");
+            this.#logger.error({ file: entry.file, err }, "spool replay failed");
             ok = false;
           },
         )
@@ -481,10 +475,7 @@ export class JetStreamEventPublisher implements EventPublisher {
       await this.#spool.remove(entry);
     } catch (err) {
       // Kept for the next round: re-publishing it is harmless, the stream drops the duplicate.
-      this.#logger.warn(
-        { file: entry.file, err: (err as Error).message },
-        "cannot delete a replayed spool file",
-      );
+      this.#logger.warn({ file: entry.file, err }, "cannot delete a replayed spool file");
       return false;
     }
     this.#progress.notify();

@@ -273,6 +273,7 @@ export class SessionManager implements AgentController {
       this.#sessions.set(session.record.id, session);
       this.#log.info(
         {
+          event: "session.restored",
           session: session.record.id,
           state: session.state,
           nextSeq: session.nextSeq,
