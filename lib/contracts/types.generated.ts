@@ -97,6 +97,7 @@ export type ReplyToken = string;
 export type ProfileFileName = string;
 
 export interface SeccomposeContracts {
+  StreamLoss?: StreamLoss;
   SessionId?: SessionId;
   NodeName?: NodeName;
   SyscallName?: SyscallName;
@@ -145,6 +146,18 @@ export interface SeccomposeContracts {
   AggregatorStatus?: AggregatorStatus;
   SessionFile?: SessionFile;
   CliConfig?: CliConfig;
+}
+/**
+ * Stream messages discarded before the aggregator consumed them: sequences firstSeq..lastSeq of the stream.
+ *
+ * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
+ * via the `definition` "StreamLoss".
+ */
+export interface StreamLoss {
+  stream: string;
+  firstSeq: number;
+  lastSeq: number;
+  reason: string;
 }
 /**
  * What one profile is for: namespace + owning controller + container, so replicas on different nodes merge.
@@ -508,6 +521,10 @@ export interface ProfileDocument {
     reason?: string;
   }[];
   /**
+   * Ranges of stream SC_EVENTS that were discarded (stream limits max_age or max_bytes, or a purge) before the aggregator consumed them, while this session accepted data. The lost messages cannot be read any more, so which session they belonged to is unknown: every session of the partition that accepted data then is marked, and any loss makes the status partial.
+   */
+  streamLoss?: StreamLoss[];
+  /**
    * Batches that arrived after the session was finalised and are merged into this revision. Such a revision is stored only under <session>.<workload token>.rev.<revision>: the final document under <session>.<workload token> is never overwritten.
    */
   lateBatches?: number;
@@ -759,6 +776,10 @@ export interface AggregatorSessionStatus {
    * Nodes outside expectedNodes whose data was refused (at most 32 named).
    */
   foreignNodes?: NodeName[];
+  /**
+   * Stream ranges discarded before they were consumed while the session accepted data; any makes the result partial.
+   */
+  streamLoss?: StreamLoss[];
   /**
    * Messages kept until expectedNodes is written, then merged or refused.
    */
@@ -1018,6 +1039,10 @@ export interface AggregatorStatus {
    * Whether the stream as it was when this process started has been merged; until then no session is finalised at its deadline.
    */
   caughtUp?: boolean;
+  /**
+   * Stream messages discarded (stream limits or a purge) before this aggregator consumed them, since its state began. When several partitions share the stream this is an upper bound: discarded messages cannot be read, so those of other partitions in a lost range count too.
+   */
+  lostMessages?: number;
   refused?: RefusalCounts1;
 }
 /**

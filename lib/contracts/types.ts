@@ -35,6 +35,7 @@ export type {
   StartRequest,
   StatusRequest,
   StopRequest,
+  StreamLoss,
   SyscallEvent,
   SyscallEventBatch,
   WorkloadEvents,

@@ -50,6 +50,7 @@ import { SessionRecordWatch, type RecordChange } from "../../lib/nats/session-re
 import { AggregatorState } from "./session-state.ts";
 import type { Action, Clock, MergeOutcome } from "./session-state.ts";
 import { buildStatus, serveStatus } from "./status.ts";
+import { StreamLossWatch, streamLoss, type LostRange } from "./stream-loss.ts";
 import { serveFreeze } from "./freeze.ts";
 import type { ConsumerStatus } from "./status.ts";
 
@@ -63,6 +64,8 @@ const MAX_UNSETTLED_BYTES = 16 * 1024 * 1024;
 /** Merged-but-unsettled messages the server lets us hold; a checkpoint is forced at half of it. */
 const MAX_ACK_PENDING = 20_000;
 const PULL_MAX_BYTES = 4 * 1024 * 1024;
+/** How often the stream's first sequence is compared with what was consumed (discarded messages). */
+const STREAM_WATCH_MS = 1000;
 /** How often deadlines, debounce windows and convergence are looked at. */
 const DEFAULT_TICK_MS = 250;
 /** The aggregator's NATS user may subscribe to reply inboxes under this prefix only (deploy/nats-permissions.json). */
@@ -129,6 +132,8 @@ class Aggregator implements RunningAggregator {
   #prunedForeign = false;
   readonly #refusalsLogged = new Set<string>();
   #checkingCatchUp = false;
+  #lossWatch: StreamLossWatch | undefined;
+  #watchingStream = false;
   #lastCheckpoint: { streamSeq: number; writtenAt: string } | undefined;
   #resolveDone!: () => void;
   #rejectDone!: (err: unknown) => void;
@@ -212,6 +217,18 @@ class Aggregator implements RunningAggregator {
       this.#log,
     );
     this.#m.lagSource = async () => (await durableInfo(this.#jsm))?.num_pending;
+    this.#lossWatch = new StreamLossWatch(start.coveredSeq, true);
+    {
+      // Messages discarded while no aggregator ran are found before anything new is merged.
+      const { state } = await this.#jsm.streams.info(STREAM_EVENTS);
+      const lost = this.#lossWatch.look({
+        firstSeq: state.first_seq,
+        lastSeq: state.last_seq,
+        pending: 1,
+        inFlight: false,
+      });
+      if (lost !== undefined) this.#onStreamLoss(lost);
+    }
     this.#subscriptions.push(serveStatus(this.nc, (s) => this.status(s), this.#log));
     this.#subscriptions.push(serveFreeze(this.nc, sessions, this.#log));
     this.#consumer = new EventConsumer(jetstream(this.nc), {
@@ -219,6 +236,10 @@ class Aggregator implements RunningAggregator {
       start,
       logger: this.#log,
       handle: (m) => this.#handle(m),
+      onFirstDelivery: (seq) => {
+        const lost = this.#lossWatch?.delivered(seq);
+        if (lost !== undefined) this.#onStreamLoss(lost);
+      },
       onUnsettled: (n, bytes) => {
         if ((n >= MAX_ACK_PENDING / 2 || bytes >= MAX_UNSETTLED_BYTES) && this.#checkpointing === undefined) {
           void this.#checkpoint();
@@ -227,6 +248,7 @@ class Aggregator implements RunningAggregator {
     });
     await this.#consumer.start();
     this.#timers.push(setInterval(() => void this.#checkpoint(), intervalMs));
+    this.#timers.push(setInterval(() => void this.#watchStream(), STREAM_WATCH_MS));
     this.#timers.push(setInterval(() => this.#scheduleTick(), this.#o.tickMs ?? DEFAULT_TICK_MS));
     this.#scheduleTick();
     this.#ready = true;
@@ -347,6 +369,43 @@ class Aggregator implements RunningAggregator {
     }
     if (outcome.nodeComplete) this.#scheduleTick();
     return true;
+  }
+
+  /** Looks for messages the stream discarded before they were consumed (see stream-loss.ts). */
+  async #watchStream(): Promise<void> {
+    const watch = this.#lossWatch;
+    if (watch === undefined || this.#watchingStream || this.#stopping) return;
+    this.#watchingStream = true;
+    try {
+      // Stream first, consumer second: nothing pending then means nothing up to last_seq is missing.
+      const { state } = await this.#jsm.streams.info(STREAM_EVENTS);
+      const info = await durableInfo(this.#jsm);
+      const consumer = this.#consumer;
+      if (info === undefined || consumer === undefined) return;
+      const lost = watch.look({
+        firstSeq: state.first_seq,
+        lastSeq: state.last_seq,
+        pending: info.num_pending,
+        // A delivery that went missing in transit counts as in flight until the next restart.
+        inFlight: !consumer.contiguous || info.delivered.consumer_seq > consumer.lastDelivery,
+      });
+      if (lost !== undefined) this.#onStreamLoss(lost);
+    } catch (err) {
+      this.#log.warn({ err: (err as Error).message }, "could not compare the stream with what was consumed");
+    } finally {
+      this.#watchingStream = false;
+    }
+  }
+
+  #onStreamLoss(range: LostRange): void {
+    const loss = streamLoss(STREAM_EVENTS, range);
+    const sessions = this.#state.noteStreamLoss(loss);
+    this.#m.lostMessages.inc(range.lastSeq - range.firstSeq + 1);
+    this.#dirty = true;
+    this.#log.warn(
+      { stream: STREAM_EVENTS, firstSeq: range.firstSeq, lastSeq: range.lastSeq, sessions },
+      "stream messages were discarded before they were consumed; the sessions accepting data are partial",
+    );
   }
 
   /** Runs due() and performs its actions, one pass at a time; a request during a pass queues one more. */

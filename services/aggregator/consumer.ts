@@ -151,6 +151,11 @@ export interface EventConsumerOptions {
   logger: Logger;
   /** Merges one message; false: it is bad and will be terminated. Must not throw. */
   handle: (m: JsMsg) => boolean;
+  /**
+   * Called before `handle` with the stream sequence of a first delivery that follows every earlier
+   * delivery (nothing went missing in transit), for the detection of discarded messages.
+   */
+  onFirstDelivery?: (streamSeq: number) => void;
   /** Called after each message with the number of messages, and their bytes, awaiting a checkpoint. */
   onUnsettled: (count: number, bytes: number) => void;
 }
@@ -196,7 +201,19 @@ export class EventConsumer {
       return;
     }
     this.#lastDelivery = deliverySequence;
-    if (deliveryCount === 1 && streamSequence > this.#covered) this.#covered = streamSequence;
+    if (deliveryCount !== 1) return;
+    this.#opts.onFirstDelivery?.(streamSequence);
+    if (streamSequence > this.#covered) this.#covered = streamSequence;
+  }
+
+  /** Consumer (delivery) sequence of the last message this process received. */
+  get lastDelivery(): number {
+    return this.#lastDelivery;
+  }
+
+  /** Whether every delivery so far was received (see covered()). */
+  get contiguous(): boolean {
+    return this.#deliveriesContiguous;
   }
 
   async start(): Promise<void> {
@@ -217,9 +234,10 @@ export class EventConsumer {
     })();
     this.#loop = (async () => {
       for await (const m of messages) {
+        // Synchronous with the merge: a checkpoint sees both or neither.
+        this.#track(m);
         (this.#opts.handle(m) ? this.#settlement.acks : this.#settlement.terms).push(m);
         this.#unsettledBytes += m.data.length;
-        this.#track(m);
         this.#opts.onUnsettled(this.unsettled, this.#unsettledBytes);
       }
     })();

@@ -102,6 +102,7 @@ function sessionStatus(s: SessionState): AggregatorSessionStatus {
     heldMessages: s.heldMessages,
     tuples: s.tuples,
   };
+  if (s.streamLoss.length > 0) out.streamLoss = s.streamLoss.map((l) => ({ ...l }));
   if (s.foreignNodes.size > 0) out.foreignNodes = [...s.foreignNodes].sort();
   if (s.record?.expectedNodes !== undefined) out.expectedNodes = [...s.record.expectedNodes].sort();
   const missing = s.finalised !== undefined ? s.finalised.missingNodes : s.incompleteNodes();
@@ -128,6 +129,7 @@ export function buildStatus(state: AggregatorState, inputs: StatusInputs): Aggre
     podOwnershipChecked: false,
     caughtUp: state.caughtUp(),
     refused: { ...state.refused },
+    lostMessages: state.lostMessages,
   };
   if (inputs.consumer !== undefined) status.consumer = inputs.consumer;
   if (inputs.checkpoint !== undefined) status.checkpoint = inputs.checkpoint;
