@@ -8,7 +8,15 @@ export const BUCKET_SESSIONS = "sc_sessions";
 export const BUCKET_PROFILES = "sc_profiles";
 export const BUCKET_AGGREGATOR_STATE = "sc_aggregator";
 export const OBJECT_STORE_PROFILES = "sc_profiles_big";
-export const AGGREGATOR_DURABLE = "sc_aggregator";
+/** Partition leases and live aggregator replicas; the bucket's max_age is the lease expiry. */
+export const BUCKET_AGGREGATOR_LEASES = "sc_aggregator_leases";
+/** The single durable consumer of aggregators before partitions (filter `sc.ev.>`); see LEGACY_EVENT_SUBJECTS. */
+export const LEGACY_AGGREGATOR_DURABLE = "sc_aggregator";
+
+/** The durable pull consumer of one partition of SC_EVENTS. */
+export function aggregatorDurable(partition: number): string {
+  return `sc_aggregator_${partition}`;
+}
 
 /** Scatter-gather control requests, answered by every agent. */
 export const CONTROL_SUBJECTS = {
@@ -53,11 +61,24 @@ export function subjectToken(value: string): string {
   return out;
 }
 
-export function eventSubject(session: string, node: string): string {
-  return `sc.ev.${session}.${subjectToken(node)}`;
+/**
+ * Events of a session from a node: `sc.ev.<partition>.<session>.<node>`. The partition is the
+ * session record's (lib/partitions.ts), so each aggregator replica consumes only its partitions.
+ */
+export function eventSubject(partition: number, session: string, node: string): string {
+  return `sc.ev.${partition}.${session}.${subjectToken(node)}`;
 }
 
-export const EVENT_SUBJECTS_ALL = "sc.ev.>";
+/** Every event subject of one partition: the stream's subject and the filter of its durable. */
+export function partitionSubjects(partition: number): string {
+  return `sc.ev.${partition}.*.*`;
+}
+
+/** Every event subject of every session, whatever its partition. */
+export const EVENT_SUBJECTS_ALL = "sc.ev.*.*.*";
+
+/** The stream's only subject before partitions (events on `sc.ev.<session>.<node>`). */
+export const LEGACY_EVENT_SUBJECTS = "sc.ev.>";
 
 /** Requests for one agent only (render its node's profile, install a profile on its node). */
 export function nodeControlSubject(node: string, op: "profile" | "install"): string {

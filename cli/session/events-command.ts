@@ -51,7 +51,7 @@ export function registerEvents(program: Command): void {
     await withCluster(settings, async (ctx) => {
       const { nc } = await ctx.broker();
       const jsm = await jetstreamManager(nc);
-      const subject = `sc.ev.${session}.>`;
+      const subject = `sc.ev.*.${session}.*`;
       let stopped = false;
       const stop = () => (stopped = true);
       process.once("SIGINT", stop);

@@ -218,6 +218,10 @@ export interface SessionRecord {
    */
   stopDeadline?: string;
   /**
+   * Partition of stream SC_EVENTS that carries the session's events (sc.ev.<partition>.<session>.<node>), chosen by `start` from a hash of the id; absent in records written before partitions: 0.
+   */
+  partition?: number;
+  /**
    * Nodes whose agents acknowledged the start; the aggregator waits for a FIN from each.
    */
   expectedNodes?: NodeName[];
@@ -647,6 +651,18 @@ export interface AggregatorConfig {
   httpPort?: number;
   logLevel?: "fatal" | "error" | "warn" | "info" | "debug" | "trace";
   replicas?: number;
+  /**
+   * Partitions of stream SC_EVENTS (default 1): the unit of work that aggregator replicas divide among themselves. Fixed once the stream exists.
+   */
+  partitions?: number;
+  /**
+   * Name of this replica in partition leases and checkpoints (default: random per process). The Deployment sets the pod name: a restarted container then takes its partitions back at once instead of waiting for their leases to expire. No two running replicas may share it.
+   */
+  replicaId?: string;
+  /**
+   * How long a replica's lease on a partition lasts without renewal (default 10000): a dead replica's partitions are taken over after at most this long. Renewed every third of it.
+   */
+  leaseTtlMs?: number;
   stream?: {
     maxBytes?: number;
     maxAgeSeconds?: number;
@@ -1039,6 +1055,10 @@ export interface AggregatorStatus {
    * Whether the stream as it was when this process started has been merged; until then no session is finalised at its deadline.
    */
   caughtUp?: boolean;
+  /**
+   * Partitions of SC_EVENTS this replica holds a lease on and aggregates; its sessions are theirs.
+   */
+  partitions?: number[];
   /**
    * Stream messages discarded (stream limits or a purge) before this aggregator consumed them, since its state began. When several partitions share the stream this is an upper bound: discarded messages cannot be read, so those of other partitions in a lost range count too.
    */

@@ -21,6 +21,15 @@ import type { StateSnapshot } from "./session-state.ts";
 
 export const CHECKPOINT_HEAD_KEY = "checkpoint";
 
+/** Keys of one partition's checkpoint start with this (`p<partition>.checkpoint`, `p<partition>.chunk.…`). */
+export function partitionKeyPrefix(partition: number): string {
+  return `p${partition}.`;
+}
+
+export function checkpointHeadKey(partition: number): string {
+  return `${partitionKeyPrefix(partition)}${CHECKPOINT_HEAD_KEY}`;
+}
+
 export interface CheckpointHead {
   schemaVersion: 1;
   kind: "AggregatorCheckpoint";
@@ -82,8 +91,8 @@ export function sha256Hex(bytes: Uint8Array): string {
   return createHash("sha256").update(bytes).digest("hex");
 }
 
-function chunkKey(instance: string, slot: "a" | "b", index: number): string {
-  return `chunk.${instance}.${slot}.${index}`;
+function chunkKey(prefix: string, instance: string, slot: "a" | "b", index: number): string {
+  return `${prefix}chunk.${instance}.${slot}.${index}`;
 }
 
 function isCasConflict(err: unknown): boolean {
@@ -101,19 +110,26 @@ export class CheckpointStore {
   readonly #kv: CheckpointKv;
   readonly #instance: string;
   readonly #chunkBytes: number;
+  readonly #prefix: string;
   /** Revision of the head key as this process last read or wrote it; 0: no head yet. */
   #headRevision = 0;
   #lastSlot: "a" | "b" | undefined;
 
-  constructor(kv: CheckpointKv, opts: { instance: string; chunkBytes: number }) {
+  /** `prefix`: of every key, so that partitions keep their checkpoints apart in one bucket. */
+  constructor(kv: CheckpointKv, opts: { instance: string; chunkBytes: number; prefix?: string }) {
     this.#kv = kv;
+    this.#prefix = opts.prefix ?? "";
     this.#instance = opts.instance;
     this.#chunkBytes = opts.chunkBytes;
   }
 
+  get #headKey(): string {
+    return `${this.#prefix}${CHECKPOINT_HEAD_KEY}`;
+  }
+
   /** The current checkpoint, or undefined when none was ever written. */
   async load(): Promise<LoadedCheckpoint | undefined> {
-    const entry = await this.#kv.get(CHECKPOINT_HEAD_KEY);
+    const entry = await this.#kv.get(this.#headKey);
     if (entry === null) return undefined;
     this.#headRevision = entry.revision;
     if (entry.operation !== "PUT") return undefined;
@@ -137,7 +153,7 @@ export class CheckpointStore {
     }
     const parts: Uint8Array[] = [];
     for (let i = 0; i < head.chunks; i++) {
-      const key = chunkKey(head.instance, head.slot, i);
+      const key = chunkKey(this.#prefix, head.instance, head.slot, i);
       const chunk = await this.#kv.get(key);
       if (chunk === null || chunk.operation !== "PUT") {
         throw new SeccomposeError("SC_CHECKPOINT_INVALID", `checkpoint chunk ${key} is missing`);
@@ -165,7 +181,9 @@ export class CheckpointStore {
   ): Promise<CheckpointHead> {
     const slot = this.#lastSlot === "a" ? "b" : "a";
     const chunks = splitChunks(bytes, this.#chunkBytes);
-    for (let i = 0; i < chunks.length; i++) await this.#kv.put(chunkKey(this.#instance, slot, i), chunks[i]!);
+    for (let i = 0; i < chunks.length; i++) {
+      await this.#kv.put(chunkKey(this.#prefix, this.#instance, slot, i), chunks[i]!);
+    }
     const head: CheckpointHead = {
       schemaVersion: 1,
       kind: "AggregatorCheckpoint",
@@ -182,13 +200,13 @@ export class CheckpointStore {
     try {
       this.#headRevision =
         this.#headRevision === 0
-          ? await this.#kv.create(CHECKPOINT_HEAD_KEY, value)
-          : await this.#kv.update(CHECKPOINT_HEAD_KEY, value, this.#headRevision);
+          ? await this.#kv.create(this.#headKey, value)
+          : await this.#kv.update(this.#headKey, value, this.#headRevision);
     } catch (err) {
       if (isCasConflict(err)) {
         throw new SeccomposeError(
           "SC_CHECKPOINT_CONFLICT",
-          `another aggregator wrote checkpoint key ${CHECKPOINT_HEAD_KEY} (expected revision ${this.#headRevision}); only one may run`,
+          `another aggregator wrote checkpoint key ${this.#headKey} (expected revision ${this.#headRevision}): it owns this partition now`,
           { cause: err },
         );
       }
@@ -201,8 +219,8 @@ export class CheckpointStore {
   /** Removes chunks left by earlier aggregator processes; call once this one's checkpoint is current. */
   async pruneForeignChunks(): Promise<number> {
     const foreign: string[] = [];
-    for await (const key of await this.#kv.keys("chunk.>")) {
-      if (key.split(".")[1] !== this.#instance) foreign.push(key);
+    for await (const key of await this.#kv.keys(`${this.#prefix}chunk.>`)) {
+      if (key.slice(this.#prefix.length).split(".")[1] !== this.#instance) foreign.push(key);
     }
     for (const key of foreign) await this.#kv.purge(key);
     return foreign.length;

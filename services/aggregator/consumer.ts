@@ -1,5 +1,5 @@
 /**
- * The durable pull consumer on SC_EVENTS. Messages are handed to the merge one at a time, in
+ * The durable pull consumer of one partition of SC_EVENTS (filter `sc.ev.<p>.*.*`). Messages are handed to the merge one at a time, in
  * delivery order, and are neither acked nor terminated here: they wait until a checkpoint reflects
  * them (see checkpoint.ts), then `settle()` acks the good ones and terminates the bad ones.
  */
@@ -14,7 +14,7 @@ import type {
 } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/transport-node";
 import type { Logger } from "pino";
-import { AGGREGATOR_DURABLE, EVENT_SUBJECTS_ALL, STREAM_EVENTS } from "../../lib/subjects.ts";
+import { STREAM_EVENTS, aggregatorDurable, partitionSubjects } from "../../lib/subjects.ts";
 
 /** JetStream API error: consumer not found. */
 const CONSUMER_NOT_FOUND = 10014;
@@ -39,6 +39,7 @@ export type DurablePlan = { action: "keep" } | { action: "create"; startAfter: n
 export function planDurable(
   info: ConsumerInfo | undefined,
   checkpointCovered: number | undefined,
+  partition: number,
 ): DurablePlan {
   if (info === undefined) {
     return {
@@ -58,7 +59,7 @@ export function planDurable(
   }
   const startAfter = Math.max(floor, checkpointCovered ?? 0);
   const c = info.config;
-  if (c.ack_policy !== AckPolicy.Explicit || c.filter_subject !== EVENT_SUBJECTS_ALL) {
+  if (c.ack_policy !== AckPolicy.Explicit || c.filter_subject !== partitionSubjects(partition)) {
     return { action: "create", startAfter, reason: "the consumer's ack policy or filter differs" };
   }
   if (info.num_ack_pending > 0) {
@@ -74,11 +75,15 @@ export interface DurableStart {
   deliveredSeq: number;
 }
 
-function durableConfig(settings: DurableSettings, startAfter: number): Partial<ConsumerConfig> {
+function durableConfig(
+  settings: DurableSettings,
+  startAfter: number,
+  partition: number,
+): Partial<ConsumerConfig> {
   return {
-    durable_name: AGGREGATOR_DURABLE,
+    durable_name: aggregatorDurable(partition),
     ack_policy: AckPolicy.Explicit,
-    filter_subject: EVENT_SUBJECTS_ALL,
+    filter_subject: partitionSubjects(partition),
     ack_wait: nanos(settings.ackWaitMs),
     max_ack_pending: settings.maxAckPending,
     max_deliver: -1,
@@ -88,9 +93,13 @@ function durableConfig(settings: DurableSettings, startAfter: number): Partial<C
   };
 }
 
-export async function durableInfo(jsm: JetStreamManager): Promise<ConsumerInfo | undefined> {
+export async function durableInfo(
+  jsm: JetStreamManager,
+  partition: number,
+  durable = aggregatorDurable(partition),
+): Promise<ConsumerInfo | undefined> {
   try {
-    return await jsm.consumers.info(STREAM_EVENTS, AGGREGATOR_DURABLE);
+    return await jsm.consumers.info(STREAM_EVENTS, durable);
   } catch (err) {
     if (err instanceof JetStreamApiError && err.code === CONSUMER_NOT_FOUND) return undefined;
     throw err;
@@ -100,12 +109,14 @@ export async function durableInfo(jsm: JetStreamManager): Promise<ConsumerInfo |
 /** Creates, recreates or updates the durable consumer according to `planDurable`. */
 export async function ensureDurable(
   jsm: JetStreamManager,
+  partition: number,
   settings: DurableSettings,
   checkpointCovered: number | undefined,
   logger: Logger,
 ): Promise<DurableStart> {
-  const info = await durableInfo(jsm);
-  const plan = planDurable(info, checkpointCovered);
+  const durable = aggregatorDurable(partition);
+  const info = await durableInfo(jsm, partition);
+  const plan = planDurable(info, checkpointCovered, partition);
   if (plan.action === "keep" && info !== undefined) {
     // On 2.9 `add` of an existing durable updates its mutable settings; the start position stays.
     await jsm.consumers.add(STREAM_EVENTS, {
@@ -113,18 +124,15 @@ export async function ensureDurable(
       ack_wait: nanos(settings.ackWaitMs),
       max_ack_pending: settings.maxAckPending,
     });
-    logger.info(
-      { durable: AGGREGATOR_DURABLE, ackFloor: info.ack_floor.stream_seq },
-      "resuming the durable consumer",
-    );
+    logger.info({ durable, ackFloor: info.ack_floor.stream_seq }, "resuming the durable consumer");
     // Nothing is pending, so everything delivered so far was acked, hence covered by a checkpoint.
     return { coveredSeq: info.ack_floor.stream_seq, deliveredSeq: info.delivered.consumer_seq };
   }
   const startAfter = plan.action === "create" ? plan.startAfter : 0;
-  if (info !== undefined) await jsm.consumers.delete(STREAM_EVENTS, AGGREGATOR_DURABLE);
-  await jsm.consumers.add(STREAM_EVENTS, durableConfig(settings, startAfter));
+  if (info !== undefined) await jsm.consumers.delete(STREAM_EVENTS, durable);
+  await jsm.consumers.add(STREAM_EVENTS, durableConfig(settings, startAfter, partition));
   logger.info(
-    { durable: AGGREGATOR_DURABLE, startAfter, reason: plan.action === "create" ? plan.reason : "new" },
+    { durable, startAfter, reason: plan.action === "create" ? plan.reason : "new" },
     "created the durable consumer",
   );
   return { coveredSeq: startAfter, deliveredSeq: 0 };
@@ -147,6 +155,7 @@ export interface EventConsumerOptions {
    * long to merge starves the socket, and the server drops a client that does not read in time.
    */
   maxBytes: number;
+  partition: number;
   start: DurableStart;
   logger: Logger;
   /** Merges one message; false: it is bad and will be terminated. Must not throw. */
@@ -217,7 +226,7 @@ export class EventConsumer {
   }
 
   async start(): Promise<void> {
-    const consumer = await this.#js.consumers.get(STREAM_EVENTS, AGGREGATOR_DURABLE);
+    const consumer = await this.#js.consumers.get(STREAM_EVENTS, aggregatorDurable(this.#opts.partition));
     const messages = await consumer.consume({ max_bytes: this.#opts.maxBytes });
     this.#messages = messages;
     const logger = this.#opts.logger;

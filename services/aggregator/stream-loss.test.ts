@@ -155,7 +155,7 @@ describe("an aggregator that finds messages discarded while it was stopped (real
   async function publish(messages: EventMessage[]): Promise<number[]> {
     const seqs: number[] = [];
     for (const m of messages) {
-      const ack = await js.publish(eventSubject(m.session, m.node), encodeEventMessage(m), {
+      const ack = await js.publish(eventSubject(0, m.session, m.node), encodeEventMessage(m), {
         msgID:
           m.kind === "batch" ? batchMessageId(m.session, m.node, m.seq) : finMessageId(m.session, m.node),
       });

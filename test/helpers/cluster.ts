@@ -109,7 +109,7 @@ export interface StoredMessage {
 /** Every message of a session in SC_EVENTS, in stream order. */
 export async function readSessionMessages(nc: NatsConnection, session: string): Promise<StoredMessage[]> {
   const consumer = await jetstream(nc).consumers.get(STREAM_EVENTS, {
-    filter_subjects: `sc.ev.${session}.>`,
+    filter_subjects: `sc.ev.*.${session}.*`,
   });
   const out: StoredMessage[] = [];
   for (;;) {

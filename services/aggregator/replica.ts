@@ -1,0 +1,272 @@
+/**
+ * One aggregator replica (process). It holds leases on partitions of SC_EVENTS
+ * (partition-leases.ts) and runs one partition aggregator (aggregator.ts) per partition it holds;
+ * it watches the session records once for all of them, answers status requests for the sessions of
+ * its partitions and freeze requests (a queue group: one replica answers each).
+ *
+ * With one replica (the default) it holds every partition, which with one partition (the default)
+ * is the single-aggregator design. With K replicas, each holds about partitions/K; when one dies,
+ * its leases expire and the others take its partitions over from their checkpoints and durable
+ * consumers.
+ */
+import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import type { KV } from "@nats-io/kv";
+import type { Logger } from "pino";
+import { randomBytes } from "node:crypto";
+import type { AggregatorStatus, SessionRecord } from "../../lib/contracts/types.ts";
+import { SessionRecordWatch, type RecordChange } from "../../lib/nats/session-records.ts";
+import { recordPartition } from "../../lib/partitions.ts";
+import { AGGREGATOR_STATUS_SUBJECT } from "../../lib/subjects.ts";
+import { serveFreeze } from "./freeze.ts";
+import type { AggregatorMetrics } from "./metrics.ts";
+import { PartitionLeases } from "./partition-leases.ts";
+import type { LeaseKv } from "./partition-leases.ts";
+import { noRefusals } from "./session-state.ts";
+import { requestedSession } from "./status.ts";
+
+export interface RunningAggregator {
+  readonly instance: string;
+  readonly nc: NatsConnection;
+  /** True once consuming every partition held; false again when stopping or failed. */
+  ready(): boolean;
+  status(session?: string): Promise<AggregatorStatus>;
+  /** Hands every partition back (each stores a last checkpoint and settles), then closes the connection. */
+  stop(): Promise<void>;
+  /** Settles when the replica stopped: resolves after stop(), rejects on a fatal error. */
+  readonly done: Promise<void>;
+}
+
+/** What the replica needs from a partition's aggregator. */
+export interface PartitionWorker {
+  readonly partition: number;
+  start(records: Iterable<SessionRecord>): Promise<void>;
+  onRecord(change: RecordChange): void;
+  ready(): boolean;
+  status(session?: string): Promise<AggregatorStatus>;
+  /** Consumer lag of the partition's durable, when it can be read. */
+  lag(): Promise<number | undefined>;
+  /** Graceful: a last checkpoint, then stop. */
+  stop(): Promise<void>;
+  /** The lease is gone: stop without writing anything. */
+  abort(): Promise<void>;
+}
+
+/** What a partition's aggregator gets from the replica that runs it. */
+export interface WorkerContext {
+  partition: number;
+  /** Id of the replica (process): checkpoint chunk keys and logs carry it. */
+  instance: string;
+  /** Whether the replica still holds the partition's lease; asked before everything written. */
+  holds: () => boolean;
+  /** The partition cannot go on here (another replica took it over): the replica gives it up. */
+  onLost: (err: unknown) => void;
+}
+
+export interface ReplicaOptions {
+  logger: Logger;
+  metrics: AggregatorMetrics;
+  nc: NatsConnection;
+  sessions: KV;
+  leases: LeaseKv;
+  partitions: number;
+  leaseTtlMs: number;
+  /** Stable name of this replica (its pod's name), so a restarted process takes its leases back at once. */
+  replicaId?: string;
+  worker: (ctx: WorkerContext) => PartitionWorker;
+}
+
+/** Status of several partitions as one reply: sessions together, counters summed. */
+export function combineStatus(
+  instance: string,
+  now: number,
+  held: readonly number[],
+  parts: readonly AggregatorStatus[],
+): AggregatorStatus {
+  const sum = (f: (s: AggregatorStatus) => number | undefined): number =>
+    parts.reduce((n, s) => n + (f(s) ?? 0), 0);
+  const status: AggregatorStatus = {
+    schemaVersion: 1,
+    kind: "AggregatorStatus",
+    generatedAt: new Date(now).toISOString(),
+    instance,
+    badBatches: sum((s) => s.badBatches),
+    sessions: parts
+      .flatMap((s) => s.sessions)
+      .sort((a, b) => (a.session < b.session ? -1 : a.session > b.session ? 1 : 0)),
+    podOwnershipChecked: parts.every((s) => s.podOwnershipChecked === true) && parts.length > 0,
+    caughtUp: parts.every((s) => s.caughtUp !== false),
+    lostMessages: sum((s) => s.lostMessages),
+    partitions: [...held],
+  };
+  const refused = parts.map((s) => s.refused).filter((r) => r !== undefined);
+  if (refused.length > 0) {
+    const total = noRefusals();
+    for (const r of refused) for (const k of Object.keys(total) as (keyof typeof total)[]) total[k] += r[k];
+    status.refused = total;
+  }
+  const consumers = parts.map((s) => s.consumer).filter((c) => c !== undefined);
+  if (consumers.length === 1) status.consumer = consumers[0]!;
+  else if (consumers.length > 1) {
+    status.consumer = {
+      stream: consumers[0]!.stream,
+      durable: consumers.map((c) => c.durable).join(","),
+      numPending: consumers.reduce((n, c) => n + c.numPending, 0),
+      numAckPending: consumers.reduce((n, c) => n + c.numAckPending, 0),
+      ackFloor: Math.min(...consumers.map((c) => c.ackFloor)),
+    };
+  }
+  const checkpoints = parts.map((s) => s.checkpoint).filter((c) => c !== undefined);
+  if (checkpoints.length > 0) {
+    status.checkpoint = checkpoints.reduce((a, b) => (a.writtenAt < b.writtenAt ? a : b));
+  }
+  return status;
+}
+
+class Replica implements RunningAggregator {
+  readonly instance: string;
+  readonly nc: NatsConnection;
+  readonly done: Promise<void>;
+  readonly #o: ReplicaOptions;
+  readonly #log: Logger;
+  readonly #records = new Map<string, SessionRecord>();
+  readonly #watch = new SessionRecordWatch();
+  readonly #workers = new Map<number, PartitionWorker>();
+  readonly #leases: PartitionLeases;
+  readonly #subscriptions: Subscription[] = [];
+  #stopping = false;
+  #resolveDone!: () => void;
+
+  constructor(o: ReplicaOptions) {
+    this.#o = o;
+    this.nc = o.nc;
+    this.instance = o.replicaId ?? randomBytes(6).toString("hex");
+    this.#log = o.logger.child({ instance: this.instance });
+    this.#leases = new PartitionLeases(o.leases, {
+      replica: this.instance,
+      partitions: o.partitions,
+      ttlMs: o.leaseTtlMs,
+      // Lease validity is measured on the real clock, whatever clock the state machine is given.
+      clock: Date.now,
+      logger: this.#log,
+      handlers: {
+        acquired: (p) => this.#startWorker(p),
+        releasing: async (p) => {
+          const worker = this.#workers.get(p);
+          this.#workers.delete(p);
+          await worker?.stop();
+        },
+        lost: (p) => {
+          const worker = this.#workers.get(p);
+          this.#workers.delete(p);
+          void worker?.abort();
+        },
+      },
+    });
+    this.done = new Promise((resolve) => (this.#resolveDone = resolve));
+  }
+
+  async #startWorker(partition: number): Promise<void> {
+    const worker = this.#o.worker({
+      partition,
+      instance: this.instance,
+      holds: () => this.#leases.holds(partition),
+      onLost: () => this.#leases.drop(partition),
+    });
+    try {
+      await worker.start(this.#records.values());
+    } catch (err) {
+      await worker.abort();
+      throw err;
+    }
+    this.#workers.set(partition, worker);
+    // Records that changed while it started.
+    for (const record of this.#records.values()) worker.onRecord({ id: record.id, record });
+  }
+
+  async start(): Promise<void> {
+    await this.#watch.start(
+      this.#o.sessions,
+      (change) => this.#onRecord(change),
+      (session, error) => this.#log.warn({ session }, `skipped: ${error}`),
+      this.#log,
+    );
+    this.#o.metrics.lagSource = async () => {
+      let lag = 0;
+      for (const w of this.#workers.values()) lag += (await w.lag()) ?? 0;
+      return lag;
+    };
+    this.#subscriptions.push(this.#serveStatus());
+    this.#subscriptions.push(serveFreeze(this.nc, this.#o.sessions, this.#log));
+    await this.#leases.start();
+    this.#log.info(
+      { partitions: this.#o.partitions, held: this.#leases.held() },
+      "aggregator replica running",
+    );
+  }
+
+  #onRecord(change: RecordChange): void {
+    if (change.record === undefined) this.#records.delete(change.id);
+    else this.#records.set(change.id, change.record);
+    for (const w of this.#workers.values()) w.onRecord(change);
+  }
+
+  /** Whether this replica answers for `session`: it holds the session's partition. */
+  #answersFor(session: string): boolean {
+    const record = this.#records.get(session);
+    return this.#workers.has(record === undefined ? 0 : recordPartition(record));
+  }
+
+  #serveStatus(): Subscription {
+    return this.nc.subscribe(AGGREGATOR_STATUS_SUBJECT, {
+      callback: (err, msg) => {
+        if (err !== null) {
+          this.#log.error({ err: err.message }, "status subscription failed");
+          return;
+        }
+        const asked = requestedSession(msg.data);
+        if ("error" in asked) {
+          msg.respond(JSON.stringify({ code: "SC_MESSAGE_INVALID", message: asked.error }));
+          return;
+        }
+        // A session's status comes from the replica holding its partition; the others keep quiet.
+        if (asked.session !== undefined && !this.#answersFor(asked.session)) return;
+        this.status(asked.session).then(
+          (reply) => msg.respond(JSON.stringify(reply)),
+          (e: unknown) => {
+            this.#log.error({ err: (e as Error).message }, "could not build the status reply");
+            msg.respond(JSON.stringify({ code: "SC_NATS_UNREACHABLE", message: (e as Error).message }));
+          },
+        );
+      },
+    });
+  }
+
+  ready(): boolean {
+    if (this.#stopping || this.nc.isClosed()) return false;
+    return [...this.#workers.values()].every((w) => w.ready());
+  }
+
+  async status(session?: string): Promise<AggregatorStatus> {
+    const workers = [...this.#workers.values()];
+    const parts = await Promise.all(workers.map((w) => w.status(session)));
+    return combineStatus(this.instance, Date.now(), this.#leases.held(), parts);
+  }
+
+  async stop(): Promise<void> {
+    if (this.#stopping) return this.done;
+    this.#stopping = true;
+    await this.#leases.stop();
+    for (const sub of this.#subscriptions) sub.unsubscribe();
+    await this.#watch.stop();
+    await this.nc.drain();
+    this.#log.info("aggregator stopped");
+    this.#resolveDone();
+    return this.done;
+  }
+}
+
+export async function startReplica(o: ReplicaOptions): Promise<RunningAggregator> {
+  const replica = new Replica(o);
+  await replica.start();
+  return replica;
+}
