@@ -1,11 +1,12 @@
 /**
- * Wires the aggregator's parts around one NATS connection:
+ * The aggregator of one partition of SC_EVENTS (a replica runs one per partition it holds, see
+ * replica.ts), and startAggregator, which sets up NATS and starts the replica:
  *
  *   SC_EVENTS ──durable pull──► decode + validate ──► AggregatorState.apply (merge, drift)
  *                                   │ bad: counted, terminated at the next checkpoint
  *   every checkpointIntervalMs ──► snapshot → KV sc_aggregator ──► ack/term the messages it covers
  *   every tick, and at once when a node completes ──► AggregatorState.due() ──► Publisher
- *   KV sc_sessions ──watch──► AggregatorState.setRecord      sc.agg.status ──► buildStatus
+ *   replica's KV sc_sessions watch ──► AggregatorState.setRecord (this partition's sessions)
  *
  * Crash safety (see checkpoint.ts): messages are settled only after a checkpoint reflecting them is
  * stored, and at start the durable consumer resumes right after its ack floor. Whatever the moment

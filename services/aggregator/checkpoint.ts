@@ -11,8 +11,9 @@
  * alternating between slots a and b, and only then made current by writing the small head key
  * `checkpoint` that names instance, slot, chunk count and SHA-256. A crash while writing chunks leaves
  * the head on the previous, complete slot. The head is written with compare-and-set on its revision,
- * so a second aggregator instance that started meanwhile (the design runs one) makes this one's next
- * checkpoint fail instead of interleaving states; chunk keys carry the instance id for the same reason.
+ * so once a replica that took a partition over rewrote its head, the previous owner's next checkpoint
+ * fails instead of interleaving states; chunk keys carry the instance id for the same reason. Each
+ * partition's keys start with `p<partition>.`.
  */
 import { createHash } from "node:crypto";
 import { pack, unpack } from "msgpackr";

@@ -12,6 +12,7 @@ import { ensureEventStream, ensureKv } from "../../lib/nats/streams.ts";
 import {
   aggregatorDurable,
   AGGREGATOR_STATUS_SUBJECT,
+  BUCKET_AGGREGATOR_LEASES,
   BUCKET_AGGREGATOR_STATE,
   BUCKET_PROFILES,
   BUCKET_SESSIONS,
@@ -82,6 +83,7 @@ beforeAll(async () => {
   await ensureKv(js, BUCKET_SESSIONS, { history: 5 });
   await ensureKv(js, BUCKET_PROFILES, { history: 10 });
   await ensureKv(js, BUCKET_AGGREGATOR_STATE);
+  await ensureKv(js, BUCKET_AGGREGATOR_LEASES, { ttlSeconds: 10 });
   await new Objm(aggregator).create(OBJECT_STORE_PROFILES);
   await (
     await jetstreamManager(aggregator)
@@ -105,6 +107,9 @@ describe("agent permissions", () => {
 
     const forged = eventSubject(0, SESSION, NODE_B);
     await expectPublishDenied(jetstream(agentA).publish(forged, "forged"), forged);
+    // Whatever the partition: the node token is the last one.
+    const otherPartition = eventSubject(5, SESSION, NODE_B);
+    await expectPublishDenied(jetstream(agentA).publish(otherPartition, "forged"), otherPartition);
   });
 
   it("lets an agent read session desired state but not write it, and keeps it from reading profiles", async () => {
@@ -243,6 +248,10 @@ describe("aggregator permissions", () => {
     const key = profileKey("s-write", WORKLOAD);
     await (await new Kvm(aggregator).open(BUCKET_PROFILES)).put(key, "{}");
     await (await new Kvm(aggregator).open(BUCKET_AGGREGATOR_STATE)).put("head", "1");
+    // Partition leases: claim, renew with compare-and-set, hand back.
+    const leases = await new Kvm(aggregator).open(BUCKET_AGGREGATOR_LEASES);
+    const claimed = await leases.create("partition.3", "{}");
+    await leases.delete("partition.3", { previousSeq: await leases.update("partition.3", "{}", claimed) });
     const os = await new Objm(aggregator).open(OBJECT_STORE_PROFILES);
     await os.putBlob({ name: key }, new Uint8Array(200_000));
     expect(await os.delete(key)).toBeTruthy();
@@ -307,7 +316,7 @@ describe("CLI permissions", () => {
     const jsm = await jetstreamManager(cli);
     const first = await jsm.streams.getMessage(STREAM_EVENTS, {
       seq: 1,
-      next_by_subj: "sc.ev.follow.>",
+      next_by_subj: "sc.ev.*.follow.*",
     } as unknown as Parameters<typeof jsm.streams.getMessage>[1]);
     expect(first?.subject).toBe(eventSubject(0, "follow", NODE_A));
   });
