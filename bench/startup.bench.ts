@@ -29,7 +29,7 @@ const commands: { label: string; argv: string[] }[] = [
   { label: "strace -f /bin/true", argv: ["strace", "-f", "-o", join(work, "trace"), "/bin/true"] },
   {
     label: "seccompose record -- /bin/true",
-    argv: [node, main, "record", "-o", join(work, "true.json"), "--", "/bin/true"],
+    argv: [node, main, "record", "--output-file", join(work, "true.json"), "--", "/bin/true"],
   },
 ];
 

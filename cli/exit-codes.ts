@@ -55,8 +55,13 @@ const BY_ERROR: Partial<Record<ErrorCode, number>> = {
   SC_PROFILE_NOT_FOUND: ExitCodes.NOT_FOUND,
   SC_K8S_NOT_FOUND: ExitCodes.NOT_FOUND,
   SC_SESSION_EXISTS: ExitCodes.CONFLICT,
+  SC_SESSION_ACTIVE: ExitCodes.CONFLICT,
   SC_K8S_CONFLICT: ExitCodes.CONFLICT,
   SC_PROFILE_NAME_COLLISION: ExitCodes.CONFLICT,
+  SC_INSTALL_INCOMPLETE: ExitCodes.PARTIAL,
+  SC_WORKLOAD_UNSUPPORTED: ExitCodes.USAGE,
+  SC_WORKLOAD_IMMUTABLE: ExitCodes.USAGE,
+  SC_PROFILE_IN_USE: ExitCodes.CONFLICT,
 };
 
 export function exitCodeFor(code: ErrorCode): number {

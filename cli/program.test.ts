@@ -14,7 +14,9 @@ describe("the lazily loaded command table", () => {
   );
 
   it("finds the requested command past top-level options and after help", () => {
-    expect(requestedCommand(["node", "seccompose", "record", "-o", "x", "--", "ls"])).toBe("record");
+    expect(requestedCommand(["node", "seccompose", "record", "--output-file", "x", "--", "ls"])).toBe(
+      "record",
+    );
     expect(requestedCommand(["node", "seccompose", "--help"])).toBeUndefined();
     expect(requestedCommand(["node", "seccompose", "help", "stop"])).toBe("stop");
   });

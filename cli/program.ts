@@ -55,8 +55,18 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import("./session/events-command.ts")).registerEvents,
   },
   {
+    names: ["drift"],
+    summaries: ["list the syscalls frozen workloads made outside their frozen profile"],
+    load: async () => (await import("./drift/drift-command.ts")).registerDrift,
+  },
+  {
+    names: ["session"],
+    summaries: ["manage recorded sessions: delete one"],
+    load: async () => (await import("./session/session-command.ts")).registerSession,
+  },
+  {
     names: ["profile"],
-    summaries: ["list, get, compare, install and freeze recorded profiles"],
+    summaries: ["list, get, compare, install and freeze recorded profiles, and bind workloads to them"],
     load: async () => (await import("./profile/profile-command.ts")).registerProfile,
   },
   {

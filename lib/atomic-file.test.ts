@@ -1,8 +1,8 @@
-import { mkdtemp, readFile, readdir, rm, symlink, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { writeFileAtomic } from "./atomic-file.ts";
+import { checkWritable, writeFileAtomic } from "./atomic-file.ts";
 
 let dir: string;
 beforeEach(async () => {
@@ -34,6 +34,32 @@ describe("writeFileAtomic", () => {
     await expect(writeFileAtomic(join(dir, "missing", "p.json"), "x")).rejects.toMatchObject({
       code: "SC_FILE_WRITE",
       message: expect.stringContaining(join(dir, "missing", "p.json")),
+    });
+  });
+});
+
+describe("checkWritable", () => {
+  it("passes for a new or existing file in a writable directory and leaves nothing behind", async () => {
+    await checkWritable(join(dir, "new.json"), "the profile");
+    await writeFile(join(dir, "old.json"), "kept\n");
+    await checkWritable(join(dir, "old.json"), "the profile");
+    expect(await readdir(dir)).toEqual(["old.json"]);
+    expect(await readFile(join(dir, "old.json"), "utf8")).toBe("kept\n");
+  });
+
+  it("names what and where when the directory is missing, the target is a directory or a link", async () => {
+    await expect(checkWritable(join(dir, "missing", "p.json"), "the profile")).rejects.toMatchObject({
+      code: "SC_FILE_WRITE",
+      message: `cannot write the profile to ${join(dir, "missing", "p.json")}: directory ${join(dir, "missing")} does not exist`,
+    });
+    await mkdir(join(dir, "p.json"));
+    await expect(checkWritable(join(dir, "p.json"), "the profile")).rejects.toMatchObject({
+      code: "SC_FILE_WRITE",
+      message: `cannot write the profile to ${join(dir, "p.json")}: it is a directory`,
+    });
+    await symlink(join(dir, "elsewhere"), join(dir, "l.json"));
+    await expect(checkWritable(join(dir, "l.json"), "the profile")).rejects.toMatchObject({
+      code: "SC_FILE_UNSAFE",
     });
   });
 });

@@ -67,6 +67,37 @@ export async function writeFileAtomic(
   }
 }
 
+/**
+ * Checks that `writeFileAtomic(path)` would succeed, before work whose result would otherwise be
+ * lost (`record` runs the command only after this): the path is not a directory or a symbolic
+ * link, and a temporary file can really be created (and is removed) in its directory, which also
+ * catches a read-only file system and root's permissions. SC_FILE_WRITE names what and where.
+ */
+export async function checkWritable(path: string, what: string): Promise<void> {
+  try {
+    await refuseSymlink(path);
+    const st = await lstat(path).catch(() => undefined);
+    if (st?.isDirectory()) throw new Error("it is a directory");
+    const probe = await createTemporary(dirname(path), basename(path), 0o600);
+    await probe.handle.close();
+    await rm(probe.path, { force: true });
+  } catch (err) {
+    if (isSeccomposeError(err, "SC_FILE_UNSAFE")) throw err;
+    const e = err as NodeJS.ErrnoException;
+    const reason =
+      e.code === "ENOENT"
+        ? `directory ${dirname(path)} does not exist`
+        : e.code === "ENOTDIR"
+          ? `${dirname(path)} is not a directory`
+          : e.code === "EACCES" || e.code === "EPERM"
+            ? `no permission to create files in ${dirname(path)}`
+            : e.code === "EROFS"
+              ? `${dirname(path)} is on a read-only file system`
+              : e.message;
+    throw new SeccomposeError("SC_FILE_WRITE", `cannot write ${what} to ${path}: ${reason}`, { cause: err });
+  }
+}
+
 /** Throws SC_FILE_UNSAFE unless `dir` is a directory (not a link to one) that not everyone can write to. */
 export async function checkTrustedDirectory(dir: string): Promise<void> {
   const st = await lstat(dir);
@@ -108,8 +139,8 @@ async function createTemporary(
   }
 }
 
-/** Makes the rename itself durable: without it a crash can bring back the old file. */
-async function syncDirectory(dir: string): Promise<void> {
+/** Makes a rename or an unlink in `dir` durable: without it a crash can bring back the old file. */
+export async function syncDirectory(dir: string): Promise<void> {
   const handle = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
   try {
     await handle.sync();

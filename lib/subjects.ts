@@ -8,6 +8,8 @@ export const BUCKET_SESSIONS = "sc_sessions";
 export const BUCKET_PROFILES = "sc_profiles";
 export const BUCKET_AGGREGATOR_STATE = "sc_aggregator";
 export const OBJECT_STORE_PROFILES = "sc_profiles_big";
+/** Profiles `profile apply` installed on every node (key: profile name); agents install them at start. */
+export const BUCKET_INSTALLED = "sc_installed";
 /** Partition leases and live aggregator replicas; the bucket's max_age is the lease expiry. */
 export const BUCKET_AGGREGATOR_LEASES = "sc_aggregator_leases";
 /** The single durable consumer of aggregators before partitions (filter `sc.ev.>`); see LEGACY_EVENT_SUBJECTS. */
@@ -24,6 +26,7 @@ export const CONTROL_SUBJECTS = {
   stop: "sc.ctl.stop",
   status: "sc.ctl.status",
   health: "sc.ctl.health",
+  installed: "sc.ctl.installed",
 } as const;
 
 /**
@@ -80,8 +83,16 @@ export const EVENT_SUBJECTS_ALL = "sc.ev.*.*.*";
 /** The stream's only subject before partitions (events on `sc.ev.<session>.<node>`). */
 export const LEGACY_EVENT_SUBJECTS = "sc.ev.>";
 
-/** Requests for one agent only (render its node's profile, install a profile on its node). */
-export function nodeControlSubject(node: string, op: "profile" | "install"): string {
+/**
+ * Every node's events of one session, whatever its partition: a session whose record is gone
+ * (deleted, or never written) can still be found.
+ */
+export function eventSubjectsOf(session: string): string {
+  return `sc.ev.*.${session}.*`;
+}
+
+/** Requests for one agent only (render its node's profile, install or remove a profile on its node). */
+export function nodeControlSubject(node: string, op: "profile" | "install" | "uninstall"): string {
   return `sc.node.${subjectToken(node)}.${op}`;
 }
 
@@ -94,6 +105,11 @@ export function driftSubject(session: string, workloadToken: string): string {
   return `sc.drift.${session}.${workloadToken}`;
 }
 
+/** Every drift event of a session (`seccompose drift --follow`). */
+export function driftSubjectsOf(session: string): string {
+  return `sc.drift.${session}.>`;
+}
+
 export function convergenceSubject(session: string, workloadToken: string): string {
   return `sc.conv.${session}.${workloadToken}`;
 }
@@ -102,6 +118,9 @@ export const AGGREGATOR_STATUS_SUBJECT = "sc.agg.status";
 
 /** Requests to freeze a continuous session's workload profile (answered by the aggregator). */
 export const AGGREGATOR_FREEZE_SUBJECT = "sc.agg.freeze";
+
+/** Requests to delete a session and everything stored of it (answered by the aggregator). */
+export const AGGREGATOR_DELETE_SUBJECT = "sc.agg.delete";
 
 /** JetStream message id of a batch: redelivered publishes with the same id are dropped by the stream. */
 export function batchMessageId(session: string, node: string, seq: number): string {
@@ -120,4 +139,13 @@ export function statusEventSubject(session: string): string {
 /** KV key of one revision of a continuous session's profile; `profileKey` holds the latest. */
 export function profileRevisionKey(session: string, workloadToken: string, revision: number): string {
   return `${profileKey(session, workloadToken)}.rev.${revision}`;
+}
+
+/**
+ * KV sc_profiles key of a workload's drift report (calls outside its frozen profile): beside its
+ * profile, so whoever may read profiles may read their drift, and deleting a session's keys
+ * deletes it too.
+ */
+export function driftReportKey(session: string, workloadToken: string): string {
+  return `${profileKey(session, workloadToken)}.drift`;
 }

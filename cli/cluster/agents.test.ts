@@ -6,6 +6,7 @@ function health(
   node: string,
   falco: Partial<AgentHealth["falco"]> = {},
   lastErrors: AgentHealth["lastErrors"] = [],
+  recent?: AgentHealth["recent"],
 ): ControlReply {
   return {
     schemaVersion: 1,
@@ -28,6 +29,7 @@ function health(
         falcoDrops: 0,
       },
       lastErrors,
+      ...(recent !== undefined ? { recent } : {}),
     },
   };
 }
@@ -64,6 +66,28 @@ describe("agent expectations", () => {
     expect(byCount.unnamedMissing).toBe(2);
     expect(describeAgentCheck(byCount, counted)).toEqual([
       "2 of 3 expected agent(s) did not answer (answered: node-a)",
+    ]);
+  });
+
+  it("judges an agent's errors by its recent window: an old parse error is no problem now", () => {
+    const expectation: AgentExpectation = { source: "flag", nodes: ["node-a"], count: 1 };
+    const old = [
+      { code: "SC_ALERT_MALFORMED", message: "Falco alert is not JSON", at: "2025-01-15T10:00:00.000Z" },
+    ];
+    const quiet = checkAgents(
+      [health("node-a", {}, old, { windowSeconds: 300, alertsRead: 40, parseErrors: 0, errors: 0 })],
+      expectation,
+    );
+    expect(quiet.warnings).toEqual([]);
+    expect(describeAgentCheck(quiet, expectation)).toEqual([]);
+
+    const now = checkAgents(
+      [health("node-a", {}, old, { windowSeconds: 300, alertsRead: 40, parseErrors: 1, errors: 1 })],
+      expectation,
+    );
+    expect(describeAgentCheck(now, expectation)).toEqual([
+      "agent on node node-a: 1 of 40 Falco alert line(s) could not be read in the last 300 s",
+      "agent on node node-a: last error SC_ALERT_MALFORMED at 2025-01-15T10:00:00.000Z: Falco alert is not JSON",
     ]);
   });
 });

@@ -140,7 +140,7 @@ export async function gather(
 export async function requestNode(
   nc: NatsConnection,
   node: string,
-  op: "profile" | "install",
+  op: "profile" | "install" | "uninstall",
   body: Record<string, unknown>,
   timeoutMs = 10_000,
 ): Promise<ControlReply> {
@@ -243,7 +243,7 @@ export interface AgentCheck {
   missing: AgentProblem[];
   /** Expected agents that did not answer and cannot be named (a count only). */
   unnamedMissing: number;
-  /** Recent errors of answering agents, for the user. */
+  /** Errors of answering agents within their recent window (older ones are history), for the user. */
   warnings: AgentProblem[];
 }
 
@@ -261,13 +261,7 @@ export function checkAgents(replies: readonly ControlReply[], expectation: Agent
     const problem = healthProblem(reply.health);
     if (problem !== undefined) check.unhealthy.push({ node: reply.node, problem });
     else check.healthy.push(reply.node);
-    const last = reply.health.lastErrors.at(-1);
-    if (last !== undefined) {
-      check.warnings.push({
-        node: reply.node,
-        problem: `last error ${last.code} at ${last.at}: ${last.message}`,
-      });
-    }
+    check.warnings.push(...recentProblems(reply.node, reply.health));
   }
   const answered = new Set(replies.map((r) => r.node));
   const pods = new Map((expectation.daemonSet?.pods ?? []).map((p) => [p.node, p]));
@@ -281,6 +275,29 @@ export function checkAgents(replies: readonly ControlReply[], expectation: Agent
   const namedOrAnswered = answered.size + check.missing.length;
   check.unnamedMissing = Math.max(0, expectation.count - namedOrAnswered);
   return check;
+}
+
+/**
+ * What went wrong on an agent lately: unreadable alert lines and errors within its recent window
+ * (`health.recent`). An agent without that window (an older version) is judged by its last error.
+ */
+function recentProblems(node: string, health: AgentHealth): AgentProblem[] {
+  const last = health.lastErrors.at(-1);
+  const lastError =
+    last !== undefined
+      ? { node, problem: `last error ${last.code} at ${last.at}: ${last.message}` }
+      : undefined;
+  const { recent } = health;
+  if (recent === undefined) return lastError !== undefined ? [lastError] : [];
+  const problems: AgentProblem[] = [];
+  if (recent.parseErrors > 0) {
+    problems.push({
+      node,
+      problem: `${recent.parseErrors} of ${recent.alertsRead} Falco alert line(s) could not be read in the last ${recent.windowSeconds} s`,
+    });
+  }
+  if (recent.errors > 0 && lastError !== undefined) problems.push(lastError);
+  return problems;
 }
 
 /** Why an agent cannot record right now, or undefined when it can. */

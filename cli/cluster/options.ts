@@ -3,10 +3,10 @@
  * how to print), and their resolution: flag, then environment, then `seccompose config`, then the
  * default.
  */
-import { Option, type Command } from "commander";
+import type { Command } from "commander";
 import type { CliConfig } from "../../lib/contracts/types.ts";
-import { SeccomposeError } from "../../lib/errors.ts";
 import { readPasswordFile, readUserConfig } from "../config/user-config.ts";
+import { outputOption, parseOutputFormat, type Destination } from "../output-option.ts";
 
 export const DEFAULT_INSTALL_NAMESPACE = "seccompose";
 
@@ -25,6 +25,7 @@ export interface ClusterFlags {
 }
 
 export type OutputFormat = "text" | "json";
+const OUTPUT_FORMATS: readonly OutputFormat[] = ["text", "json"];
 
 /** Where seccompose runs and how to reach it, after every source was consulted. */
 export interface ClusterSettings {
@@ -43,11 +44,16 @@ export interface ClusterSettings {
 
 /**
  * Adds the shared options. `start` uses -n/--namespace for the namespaces to record, so there the
- * install namespace is `--install-namespace`.
+ * install namespace is `--install-namespace`. `destination` is the option of the command that
+ * writes files, named when a path is given to `-o`; `output: false` leaves `-o` to the command.
  */
 export function addClusterOptions(
   cmd: Command,
-  opts: { installNamespaceFlag?: "--namespace" | "--install-namespace"; output?: boolean } = {},
+  opts: {
+    installNamespaceFlag?: "--namespace" | "--install-namespace";
+    output?: boolean;
+    destination?: Destination;
+  } = {},
 ): Command {
   const namespaceFlag = opts.installNamespaceFlag ?? "--namespace";
   cmd
@@ -71,16 +77,8 @@ export function addClusterOptions(
       "file holding the NATS password, kept out of the shell history (env SECCOMPOSE_NATS_PASSWORD_FILE)",
     )
     .option("--nats-creds <file>", "NATS .creds file (env SECCOMPOSE_NATS_CREDS)");
-  if (opts.output !== false) addOutputOption(cmd);
+  if (opts.output !== false) cmd.addOption(outputOption(OUTPUT_FORMATS, opts.destination));
   return cmd;
-}
-
-export function addOutputOption(cmd: Command, formats: readonly string[] = ["text", "json"]): Command {
-  return cmd.addOption(
-    new Option("--output <format>", `output format: ${formats.join(" or ")} (default: text)`).choices(
-      formats,
-    ),
-  );
 }
 
 const nonEmpty = (value: string | undefined): string | undefined =>
@@ -92,10 +90,7 @@ export async function clusterSettings(
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<ClusterSettings> {
   const config = await readUserConfig();
-  const output = flags.output ?? config.output ?? "text";
-  if (output !== "text" && output !== "json") {
-    throw new SeccomposeError("SC_USAGE", `--output must be text or json, not "${output}"`);
-  }
+  const output = parseOutputFormat(flags.output ?? config.output ?? "text", OUTPUT_FORMATS) as OutputFormat;
   return {
     kubeconfig: flags.kubeconfig ?? config.kubeconfig,
     context: flags.context ?? config.context,

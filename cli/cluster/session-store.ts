@@ -8,18 +8,8 @@ import { Kvm, type KV } from "@nats-io/kv";
 import type { SessionRecord } from "../../lib/contracts/types.ts";
 import { assertValid } from "../../lib/contracts/validators.ts";
 import { ErrorCodes, SeccomposeError } from "../../lib/errors.ts";
-import { toSeccomposeError } from "../../lib/nats/errors.ts";
+import { isCasConflict, isStreamNotFound, toSeccomposeError } from "../../lib/nats/errors.ts";
 import { BUCKET_SESSIONS } from "../../lib/subjects.ts";
-
-/** JetStream's "wrong last sequence": the key changed (or exists) since it was read. */
-function isCasConflict(err: unknown): boolean {
-  const code = (err as { code?: unknown }).code;
-  if (code === 10071 || code === 10164) return true;
-  return /wrong last sequence/i.test((err as Error)?.message ?? "");
-}
-
-/** JetStream API error code of a missing stream (a KV bucket is stream KV_<bucket>). */
-const STREAM_NOT_FOUND = 10059;
 
 /** Opens a bucket the aggregator owns (it creates them; the CLI may not). */
 export async function openBucket(js: JetStreamClient, bucket: string): Promise<KV> {
@@ -28,7 +18,7 @@ export async function openBucket(js: JetStreamClient, bucket: string): Promise<K
     await kv.status();
     return kv;
   } catch (err) {
-    if ((err as { code?: unknown }).code === STREAM_NOT_FOUND) {
+    if (isStreamNotFound(err)) {
       throw new SeccomposeError(
         ErrorCodes.SC_AGGREGATOR_UNAVAILABLE,
         `KV bucket ${bucket} does not exist: seccompose-aggregator creates it when it first starts; is it running?`,

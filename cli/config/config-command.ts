@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { outputOption } from "../output-option.ts";
 import {
   CLI_CONFIG_KEYS,
   REDACTED,
@@ -27,10 +28,12 @@ export function registerConfig(program: Command): void {
   config
     .command("list")
     .description('print every default that is set (secrets as "(set, not shown)")')
-    .option("--output <format>", "text or json", "text")
+    .addOption(outputOption(["text", "json"]))
     .action(async (flags: OutputFlag) => {
-      const values = redacted(await readUserConfig());
-      if (flags.output === "json") process.stdout.write(`${JSON.stringify(values, null, 2)}\n`);
+      const stored = await readUserConfig();
+      const values = redacted(stored);
+      if ((flags.output ?? stored.output) === "json")
+        process.stdout.write(`${JSON.stringify(values, null, 2)}\n`);
       else for (const [k, v] of Object.entries(values)) process.stdout.write(`${k}=${String(v)}\n`);
     });
 
@@ -38,9 +41,10 @@ export function registerConfig(program: Command): void {
     .command("get")
     .description('print one default (nothing, and exit 1, if it is not set; a secret as "(set, not shown)")')
     .argument("<key>")
-    .option("--output <format>", "text or json", "text")
+    .addOption(outputOption(["text", "json"]))
     .action(async (key: string, flags: OutputFlag) => {
-      const value = (await readUserConfig())[key as keyof Awaited<ReturnType<typeof readUserConfig>>];
+      const stored = await readUserConfig();
+      const value = stored[key as keyof typeof stored];
       if (value === undefined) {
         process.exitCode = 1;
         return;
@@ -48,7 +52,9 @@ export function registerConfig(program: Command): void {
       const shown = SECRET_CONFIG_KEYS.includes(key as (typeof SECRET_CONFIG_KEYS)[number])
         ? REDACTED
         : value;
-      process.stdout.write(flags.output === "json" ? `${JSON.stringify(shown)}\n` : `${String(shown)}\n`);
+      process.stdout.write(
+        (flags.output ?? stored.output) === "json" ? `${JSON.stringify(shown)}\n` : `${String(shown)}\n`,
+      );
     });
 
   config

@@ -1,7 +1,8 @@
 /**
  * `seccompose install` / `uninstall`: server-side applies (or deletes) the rendered manifests of an
- * overlay, with the NATS credential Secrets generated for the cluster's nodes (default overlay),
- * after checking what can be checked first, and waits for the rollout.
+ * overlay, after checking what can be checked first, and waits for the rollout. With the default
+ * overlay it first enrolls the nodes that have no NATS key yet (enrollment.ts) and generates the
+ * NATS credential Secrets from their public keys (nats-credentials.ts).
  */
 import type { Command } from "commander";
 import { stringify as toYaml } from "yaml";
@@ -21,14 +22,18 @@ import { checkNodes, type NodeCheck } from "../../lib/k8s/nodes.ts";
 import { AGENT_DAEMONSET } from "../cluster/agents.ts";
 import { withCluster } from "../cluster/connection.ts";
 import { addClusterOptions, clusterSettings, type ClusterFlags } from "../cluster/options.ts";
+import { outputOption } from "../output-option.ts";
 import { note, parseDuration, printJson, warn } from "../output.ts";
 import { createProgress } from "../progress.ts";
+import { enrollNodes, enrollmentTemplate } from "./enrollment.ts";
 import {
   CREDENTIAL_SECRETS,
   NATS_AUTH_ANNOTATION,
+  SECRET_AGENT_PASSWORDS,
   completeCredentials,
   credentialSecrets,
   readExistingCredentials,
+  type ExistingCredentials,
 } from "./nats-credentials.ts";
 import { inNamespace, loadManifests, objectName, parseOverlay, type Overlay } from "./manifests.ts";
 
@@ -38,6 +43,7 @@ interface InstallFlags extends Omit<ClusterFlags, "output"> {
   output?: string;
   timeout: string;
   forceConflicts?: boolean;
+  enroll?: string;
 }
 
 const ROLLOUT_KINDS: readonly RolloutKind[] = ["StatefulSet", "Deployment", "DaemonSet"];
@@ -47,8 +53,10 @@ export function registerInstall(program: Command): void {
     .command("install")
     .summary("install seccompose in the cluster (NATS, agents, aggregator)")
     .description(
-      "Checks the cluster, generates the NATS credentials for its nodes (keeping existing ones), " +
-        "server-side applies the rendered manifests and waits for the rollout. Idempotent.",
+      "Checks the cluster, enrolls the nodes that have no NATS key yet (a one-shot pod per node " +
+        "creates the key on the node and reports only its public key), generates the NATS users " +
+        "(keeping existing keys and passwords), server-side applies the rendered manifests and " +
+        "waits for the rollout. Idempotent.",
     )
     .option(
       "--overlay <overlay>",
@@ -56,44 +64,63 @@ export function registerInstall(program: Command): void {
       "default",
     )
     .option("--dry-run", "print what would be applied (-o yaml or json) and change nothing")
-    .option("-o, --output <format>", "text, json, or with --dry-run yaml")
-    .option("--timeout <duration>", "how long to wait for the rollout", "5m")
-    .option("--force-conflicts", "take over fields another field manager owns");
+    .addOption(outputOption(["text", "json", "yaml"]))
+    .option("--timeout <duration>", "how long to wait for the enrollment and the rollout", "5m")
+    .option("--force-conflicts", "take over fields another field manager owns")
+    .option(
+      "--enroll <nodes>",
+      "enroll these nodes again (comma-separated, or all), e.g. a reinstalled node that lost its identity directory; a seed still there is kept",
+    );
   addClusterOptions(install, { output: false });
   install.action(async (flags: InstallFlags) => {
-    const output = flags.output ?? "text";
-    if (!["text", "json", "yaml"].includes(output) || (output === "yaml" && !flags.dryRun)) {
-      throw new SeccomposeError(
-        "SC_USAGE",
-        `-o/--output must be text or json${flags.dryRun ? " or yaml" : " (yaml needs --dry-run)"}, not "${output}"`,
-      );
-    }
+    if (flags.output === "yaml" && !flags.dryRun)
+      throw new SeccomposeError("SC_USAGE", "-o yaml needs --dry-run: only the manifests print as YAML");
     const overlay = parseOverlay(flags.overlay);
     const timeoutMs = parseDuration(flags.timeout, "--timeout");
     const { output: _output, ...cluster } = flags;
     const settings = await clusterSettings(cluster);
+    const output = flags.output ?? settings.output;
     await withCluster(settings, async (ctx) => {
       const kube = ctx.kube();
-      const plan = await planInstall(kube, overlay, settings.namespace);
+      const plan = await planInstall(kube, overlay, settings.namespace, flags.enroll);
       if (flags.dryRun) {
+        const objects = [...plan.objects, ...(await credentialObjects(plan, {}))];
         if (output === "yaml")
-          process.stdout.write(plan.objects.map((o) => toYaml(o, { lineWidth: 0 })).join("---\n"));
-        else if (output === "json") printJson({ apiVersion: "v1", kind: "List", items: plan.objects });
-        else for (const o of plan.objects) process.stdout.write(`${objectName(o)}\n`);
+          process.stdout.write(objects.map((o) => toYaml(o, { lineWidth: 0 })).join("---\n"));
+        else if (output === "json") printJson({ apiVersion: "v1", kind: "List", items: objects });
+        else for (const o of objects) process.stdout.write(`${objectName(o)}\n`);
         return;
       }
-      const applied: AppliedObject[] = await applyManifests(kube, plan.objects, {
+      const deadline = Date.now() + timeoutMs;
+      const applyOptions = {
         ...(flags.forceConflicts ? { forceConflicts: true } : {}),
-        onApplied: (a) => {
+        onApplied: (a: AppliedObject) => {
           if (output === "text")
             note(
               `${a.action} ${objectName({ kind: a.kind, metadata: { name: a.name, ...(a.namespace ? { namespace: a.namespace } : {}) } })}`,
             );
         },
-      });
-      const rollouts = await waitForRollouts(kube, plan.objects, timeoutMs);
+      };
+      // Enrollment pods need the namespace and the agent's service account.
+      const first = plan.objects.filter((o) => PREREQUISITE_KINDS.includes(o.kind));
+      const applied: AppliedObject[] = await applyManifests(kube, first, applyOptions);
+      const enrolled = await enroll(kube, plan, deadline);
+      const rest = [
+        ...plan.objects.filter((o) => !PREREQUISITE_KINDS.includes(o.kind)),
+        ...(await credentialObjects(plan, enrolled)),
+      ];
+      applied.push(...(await applyManifests(kube, rest, applyOptions)));
+      if (plan.existing?.agentPasswordSecret) await removeAgentPasswords(kube, settings.namespace);
+      const rollouts = await waitForRollouts(kube, plan.objects, Math.max(1, deadline - Date.now()));
       if (output === "json")
-        printJson({ overlay, namespace: settings.namespace, applied, rollouts, findings: plan.findings });
+        printJson({
+          overlay,
+          namespace: settings.namespace,
+          enrolled: Object.keys(enrolled),
+          applied,
+          rollouts,
+          findings: plan.findings,
+        });
       else
         process.stdout.write(
           `seccompose installed in namespace ${settings.namespace} of ${kube.context} (${overlay} overlay)\n`,
@@ -117,7 +144,7 @@ export function registerInstall(program: Command): void {
       const objects = inNamespace(await loadManifests(overlay), settings.namespace);
       const generated: ManifestObject[] =
         overlay === "default"
-          ? CREDENTIAL_SECRETS.map((name) => ({
+          ? [...CREDENTIAL_SECRETS, SECRET_AGENT_PASSWORDS].map((name) => ({
               apiVersion: "v1",
               kind: "Secret",
               metadata: { name, namespace: settings.namespace },
@@ -138,52 +165,131 @@ export function registerInstall(program: Command): void {
   });
 }
 
+/** Applied before enrollment: its pods need the namespace and the agent's service account. */
+const PREREQUISITE_KINDS = ["Namespace", "ServiceAccount"];
+
 interface InstallPlan {
+  overlay: Overlay;
+  namespace: string;
   objects: ManifestObject[];
   findings: string[];
+  nodes: string[];
+  /** The credentials of an existing install; undefined for the dev overlay, which brings its own. */
+  existing?: ExistingCredentials;
+  /** Nodes without an enrolled key (all of them at the first install). */
+  toEnroll: string[];
 }
 
 /** Checks the cluster and assembles what to apply; prints its findings on stderr as it goes. */
-async function planInstall(kube: Kube, overlay: Overlay, namespace: string): Promise<InstallPlan> {
+async function planInstall(
+  kube: Kube,
+  overlay: Overlay,
+  namespace: string,
+  enrollAgain: string | undefined,
+): Promise<InstallPlan> {
   const findings: string[] = [];
   const say = (line: string, warning = false) => {
     findings.push(line);
     if (warning) warn(line);
     else note(line);
   };
-  const existing = await existingInstall(kube, namespace);
-  say(existing ?? `no existing install in namespace ${namespace} of ${kube.context}`);
-  const nodes: NodeCheck = await checkNodes(kube);
-  if (nodes.nodes.length === 0) say("the cluster reports no nodes: no agent will run", true);
-  for (const f of nodes.findings) say(f.message, f.modernEbpf !== "supported");
-  for (const u of nodes.unsupportedArchitectures) {
+  const existingDs = await existingInstall(kube, namespace);
+  say(existingDs ?? `no existing install in namespace ${namespace} of ${kube.context}`);
+  const checked: NodeCheck = await checkNodes(kube);
+  if (checked.nodes.length === 0) say("the cluster reports no nodes: no agent will run", true);
+  for (const f of checked.findings) say(f.message, f.modernEbpf !== "supported");
+  for (const u of checked.unsupportedArchitectures) {
     say(
       `Node ${u.node}: architecture ${u.architecture} is not supported by seccompose's syscall tables`,
       true,
     );
   }
-
+  const nodes = checked.nodes.map((n) => n.name);
   const objects = inNamespace(await loadManifests(overlay), namespace);
   if (overlay === "dev") {
+    if (enrollAgain !== undefined)
+      throw new SeccomposeError(
+        "SC_USAGE",
+        "--enroll needs the default overlay: the dev overlay's agents use passwords",
+      );
     say(
       "dev overlay: using its PUBLIC sample NATS credentials (kind nodes kind-control-plane, kind-worker, kind-worker2 only)",
       true,
     );
-    return { objects, findings };
+    return { overlay, namespace, objects, findings, nodes, toEnroll: [] };
   }
-  const previous = await readExistingCredentials(kube, namespace);
-  const credentials = completeCredentials(
-    previous,
-    nodes.nodes.map((n) => n.name),
-  );
-  const added = Object.keys(credentials.agents).filter((n) => previous.agents[n] === undefined);
-  if (Object.keys(previous.agents).length > 0 && added.length > 0)
+  const again = enrollmentRequest(enrollAgain, nodes);
+  const existing = await readExistingCredentials(kube, namespace);
+  const toEnroll = nodes.filter((n) => existing.agents[n] === undefined || again.has(n)).sort();
+  const known = nodes.length - toEnroll.length;
+  if (toEnroll.length > 0)
     say(
-      `new NATS users for node(s) ${added.join(", ")}; the NATS servers restart one at a time to load them`,
+      `node(s) to enroll (a one-shot pod on each creates its NATS key): ${toEnroll.join(", ")}` +
+        (known > 0
+          ? `; ${known} node(s) keep their keys, and the NATS servers restart one at a time to load the new ones`
+          : ""),
     );
-  const nats = objects.find((o) => o.kind === "StatefulSet" && o.metadata.name === "nats");
+  else if (known > 0) say(`all ${known} node(s) are enrolled already; their keys are kept`);
+  if (existing.agentPasswordSecret)
+    say(
+      `Secret ${SECRET_AGENT_PASSWORDS} of an earlier install holds agent passwords nothing uses any more: it is deleted`,
+    );
+  return { overlay, namespace, objects, findings, nodes, existing, toEnroll };
+}
+
+/** The nodes `--enroll` names (all of them for "all"); a name that is not a node of the cluster is a usage error. */
+function enrollmentRequest(value: string | undefined, nodes: readonly string[]): Set<string> {
+  if (value === undefined) return new Set();
+  if (value.trim() === "all") return new Set(nodes);
+  const named = value
+    .split(",")
+    .map((n) => n.trim())
+    .filter((n) => n !== "");
+  const unknown = named.filter((n) => !nodes.includes(n));
+  if (named.length === 0 || unknown.length > 0) {
+    throw new SeccomposeError(
+      "SC_USAGE",
+      `--enroll must name nodes of the cluster (comma-separated) or all; not nodes: ${unknown.map((n) => JSON.stringify(n)).join(", ") || "(none given)"}`,
+    );
+  }
+  return new Set(named);
+}
+
+/** Enrolls the plan's new nodes, within what is left of the install's timeout. */
+async function enroll(kube: Kube, plan: InstallPlan, deadline: number): Promise<Record<string, string>> {
+  if (plan.toEnroll.length === 0) return {};
+  const progress = createProgress("enrollment");
+  try {
+    return await enrollNodes(kube, {
+      namespace: plan.namespace,
+      template: enrollmentTemplate(plan.objects),
+      nodes: plan.toEnroll,
+      timeoutMs: Math.max(1, deadline - Date.now()),
+      onProgress: (done, total, label) => progress.update(done, total, label),
+    });
+  } finally {
+    progress.stop();
+  }
+}
+
+/**
+ * The credential Secrets for the enrolled and already known nodes (none for the dev overlay), with
+ * their digest on the NATS StatefulSet's pod template so new users roll the servers.
+ */
+async function credentialObjects(
+  plan: InstallPlan,
+  enrolled: Readonly<Record<string, string>>,
+): Promise<ManifestObject[]> {
+  if (plan.existing === undefined) return [];
+  const credentials = completeCredentials(plan.existing, plan.nodes, enrolled);
+  const nats = plan.objects.find((o) => o.kind === "StatefulSet" && o.metadata.name === "nats");
   const servers = (nats as { spec?: { replicas?: number } } | undefined)?.spec?.replicas ?? 1;
-  const { secrets, natsAuthDigest } = await credentialSecrets(credentials, previous, namespace, servers);
+  const { secrets, natsAuthDigest } = await credentialSecrets(
+    credentials,
+    plan.existing,
+    plan.namespace,
+    servers,
+  );
   if (nats !== undefined) {
     const template = (
       nats as unknown as { spec: { template: { metadata?: { annotations?: Record<string, string> } } } }
@@ -194,7 +300,15 @@ async function planInstall(kube: Kube, overlay: Overlay, namespace: string): Pro
       [NATS_AUTH_ANNOTATION]: natsAuthDigest,
     };
   }
-  return { objects: [...objects, ...secrets], findings };
+  return secrets;
+}
+
+async function removeAgentPasswords(kube: Kube, namespace: string): Promise<void> {
+  await deleteManifests(
+    kube,
+    [{ apiVersion: "v1", kind: "Secret", metadata: { name: SECRET_AGENT_PASSWORDS, namespace } }],
+    { onDeleted: (d) => note(`${d.action} Secret ${namespace}/${d.name}`) },
+  );
 }
 
 async function existingInstall(kube: Kube, namespace: string): Promise<string | undefined> {
@@ -205,7 +319,7 @@ async function existingInstall(kube: Kube, namespace: string): Promise<string | 
     );
     const image = ds.spec?.template?.spec?.containers?.[0]?.image ?? "unknown image";
     const s = ds.status;
-    return `found an existing install in namespace ${namespace}: ${AGENT_DAEMONSET} (${image}) ready on ${s?.numberReady ?? 0} of ${s?.desiredNumberScheduled ?? 0} node(s); applying again keeps its NATS passwords`;
+    return `found an existing install in namespace ${namespace}: ${AGENT_DAEMONSET} (${image}) ready on ${s?.numberReady ?? 0} of ${s?.desiredNumberScheduled ?? 0} node(s); applying again keeps its nodes' NATS keys and its passwords`;
   } catch (err) {
     if (isSeccomposeError(err, ErrorCodes.SC_K8S_NOT_FOUND)) return undefined;
     throw err;

@@ -7,10 +7,11 @@ import { unionSources } from "../../lib/profile/profile-source.ts";
 import { localNodeArch, scmpArchesForNode } from "../../lib/syscalls/architectures.ts";
 import { compareWorkloadKeys } from "../../lib/profile/workload-key.ts";
 import { parseBaseline, renderNotes, renderProfileText, type ProfileFormat } from "../profile-output.ts";
+import { refusedOutputOption } from "../output-option.ts";
 import { loadMergeInput, sourceOf, type MergeInput } from "./inputs.ts";
 
 interface MergeFlags {
-  output?: string;
+  outputFile?: string;
   format: string;
   baseline: string;
   complain?: boolean;
@@ -25,7 +26,13 @@ export function registerMerge(program: Command): void {
         "OCI seccomp JSON and SPO SeccompProfile files. The result allows the union of what they allow. " +
         "Merging is idempotent: the same file twice changes nothing.",
     )
-    .option("-o, --output <file>", "output file (default: standard output)")
+    .option("--output-file <file>", "write the merged file here (default: standard output)")
+    .addOption(
+      refusedOutputOption("merge prints the merged file, whose format --format selects", {
+        flag: "--output-file",
+        what: "the merged file",
+      }),
+    )
     .option("--format <format>", "oci, spo, or document (observations; all inputs must be documents)", "oci")
     .option("--baseline <runtime>", "runtime baseline to add: runc, crun or none", "runc")
     .option("--complain", "log instead of deny (SCMP_ACT_LOG)")
@@ -33,7 +40,7 @@ export function registerMerge(program: Command): void {
     .action(async (files: string[], flags: MergeFlags) => {
       const inputs = await Promise.all(files.map(loadMergeInput));
       const text = mergeInputs(inputs, flags);
-      if (flags.output) await writeFileAtomic(flags.output, text);
+      if (flags.outputFile !== undefined) await writeFileAtomic(flags.outputFile, text);
       else process.stdout.write(text);
     });
 }

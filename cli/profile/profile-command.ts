@@ -18,15 +18,16 @@ import { loadMergeInput, sourceFromSeccomp } from "../merge/inputs.ts";
 import { note, printJson, printLines, table, terminalSafe, warn } from "../output.ts";
 import { renderNotes } from "../profile-output.ts";
 import { writeFileAtomic } from "../../lib/atomic-file.ts";
-import { requestFreeze } from "../cluster/aggregator.ts";
 import { withCluster, type ClusterContext } from "../cluster/connection.ts";
 import { addClusterOptions, clusterSettings, type ClusterFlags } from "../cluster/options.ts";
 import { ProfileStore } from "../cluster/profile-store.ts";
 import { SessionStore } from "../cluster/session-store.ts";
+import { registerFreeze } from "./freeze-command.ts";
 import { installOnNodes } from "./install-profile.ts";
 import { diffProfiles, formatDiff, rightAllowsMore } from "./profile-diff.ts";
 import { parseProfileFileFormat, renderProfileDocument, seccompProfileSnippet } from "./profile-files.ts";
-import { decodeWorkloadToken, resolveWorkload, type KnownWorkload } from "./workload-ref.ts";
+import { knownWorkloads, parseRevision, resolveWorkload } from "./workload-ref.ts";
+import { registerProfileApply } from "./apply-command.ts";
 
 interface GetFlags extends ClusterFlags {
   revision?: string;
@@ -36,14 +37,10 @@ interface GetFlags extends ClusterFlags {
   expectAgents?: string;
 }
 
-interface FreezeFlags extends ClusterFlags {
-  unfreeze?: boolean;
-}
-
 export function registerProfile(program: Command, setExitCode: (code: number) => void): void {
   const profile = program
     .command("profile")
-    .summary("list, get, compare, install and freeze recorded profiles");
+    .summary("list, get, compare, install and freeze recorded profiles, and bind workloads to them");
 
   const list = profile
     .command("list")
@@ -84,7 +81,7 @@ export function registerProfile(program: Command, setExitCode: (code: number) =>
     .option("--output-file <file>", "write to this file instead of stdout")
     .option("--install", "have every agent install the OCI JSON in its node's kubelet seccomp directory")
     .option("--expect-agents <n|nodes>", "outside Kubernetes, with --install: the agents to expect");
-  addClusterOptions(get);
+  addClusterOptions(get, { destination: { flag: "--output-file", what: "the profile" } });
   get.action(async (session: string, query: string, flags: GetFlags) => {
     const settings = await clusterSettings(flags);
     const format = parseProfileFileFormat(flags.format ?? settings.config.format ?? "oci");
@@ -162,43 +159,9 @@ export function registerProfile(program: Command, setExitCode: (code: number) =>
     if (flags.exitCode && widens) setExitCode(ExitCodes.FAILURE);
   });
 
-  const freeze = profile
-    .command("freeze")
-    .description(
-      "freeze workloads of a continuous session: from then on, any syscall outside their profile is reported as drift",
-    )
-    .argument("<session>")
-    .argument("<workloads...>", "namespace/Kind/name/container, a tail of it, or its token")
-    .option("--unfreeze", "lift the freeze instead");
-  addClusterOptions(freeze);
-  freeze.action(async (session: string, queries: string[], flags: FreezeFlags) => {
-    const settings = await clusterSettings(flags);
-    const reply = await withCluster(settings, async (ctx) => {
-      const { nc, js } = await ctx.broker();
-      const record = (await (await SessionStore.open(js)).require(session)).record;
-      if (record.mode !== "continuous") {
-        throw new SeccomposeError(
-          "SC_USAGE",
-          `session ${session} is a one-shot session; only continuous sessions can be frozen`,
-        );
-      }
-      const known = await knownWorkloads(await ProfileStore.open(nc, js), session);
-      const tokens = queries.map((q) => resolveWorkload(q, known, session).token);
-      return requestFreeze(nc, {
-        session,
-        workloadTokens: [...new Set(tokens)],
-        ...(flags.unfreeze ? { unfreeze: true } : {}),
-      });
-    });
-    if (settings.output === "json") printJson(reply);
-    else {
-      const frozen = reply.frozen.map((t) => {
-        const key = decodeWorkloadToken(t);
-        return key !== undefined ? workloadId(key) : t;
-      });
-      note(`session ${session}: frozen ${frozen.length > 0 ? terminalSafe(frozen.join(", ")) : "nothing"}`);
-    }
-  });
+  registerFreeze(profile);
+
+  registerProfileApply(profile, setExitCode);
 }
 
 /** Written like a path (./x, ../x, /x) or with a profile file's extension: the user meant a file. */
@@ -217,13 +180,6 @@ function isProfileFile(ref: string): boolean {
     );
   }
   return false;
-}
-
-function parseRevision(value: string): number {
-  if (!/^\d+$/.test(value) || Number(value) < 1) {
-    throw new SeccomposeError("SC_USAGE", `--revision must be a positive integer, not "${value}"`);
-  }
-  return Number(value);
 }
 
 interface ProfileRow {
@@ -266,17 +222,6 @@ async function listProfiles(ctx: ClusterContext, session: string | undefined): P
     rows.push({ ...summary(doc), revisions: revisions.map((r) => r.revision!) });
   }
   return rows;
-}
-
-/** The workloads with a stored profile in the session, from the keys alone. */
-async function knownWorkloads(profiles: ProfileStore, session: string): Promise<KnownWorkload[]> {
-  const known: KnownWorkload[] = [];
-  for (const k of await profiles.keys(session)) {
-    if (k.revision !== undefined) continue;
-    const workload = decodeWorkloadToken(k.token);
-    if (workload !== undefined) known.push({ token: k.token, workload });
-  }
-  return known;
 }
 
 async function sessionRecord(ctx: ClusterContext, id: string): Promise<SessionRecord | undefined> {

@@ -6,6 +6,7 @@
 import type { WorkloadKey } from "../../lib/contracts/types.ts";
 import { ErrorCodes, SeccomposeError } from "../../lib/errors.ts";
 import { workloadId } from "../../lib/profile/workload-key.ts";
+import type { ProfileStore } from "../cluster/profile-store.ts";
 
 export interface KnownWorkload {
   token: string;
@@ -53,4 +54,23 @@ export function resolveWorkload(
     ErrorCodes.SC_PROFILE_NOT_FOUND,
     `session ${session} has no workload "${query}" (workloads: ${list})`,
   );
+}
+
+/** The workloads with a stored profile in the session, from the keys alone. */
+export async function knownWorkloads(profiles: ProfileStore, session: string): Promise<KnownWorkload[]> {
+  const known: KnownWorkload[] = [];
+  for (const k of await profiles.keys(session)) {
+    if (k.revision !== undefined) continue;
+    const workload = decodeWorkloadToken(k.token);
+    if (workload !== undefined) known.push({ token: k.token, workload });
+  }
+  return known;
+}
+
+/** `--revision N` (or `@N`): a revision of a continuous session's profile. */
+export function parseRevision(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) < 1) {
+    throw new SeccomposeError("SC_USAGE", `--revision must be a positive integer, not "${value}"`);
+  }
+  return Number(value);
 }

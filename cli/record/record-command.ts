@@ -13,11 +13,12 @@ import {
   renderNotes,
   renderProfileText,
 } from "../profile-output.ts";
+import { refusedOutputOption } from "../output-option.ts";
 import { recordCommand } from "./recorder.ts";
-import { writeFileAtomic } from "../../lib/atomic-file.ts";
+import { checkWritable, writeFileAtomic } from "../../lib/atomic-file.ts";
 
 interface RecordFlags {
-  output?: string;
+  outputFile?: string;
   format: string;
   baseline: string;
   args?: string;
@@ -34,7 +35,13 @@ export function registerRecord(program: Command, setExitCode: (code: number) => 
         "No cluster or broker is involved. Exits with CMD's own exit status. seccompose's options go before CMD; " +
         "everything from CMD on is CMD's (write -- before CMD when it starts with -). Linux only.",
     )
-    .option("-o, --output <file>", "profile file (default: <cmd>.seccomp.json, or .yaml for --format spo)")
+    .option("--output-file <file>", "profile file (default: <cmd>.seccomp.json, or .yaml for --format spo)")
+    .addOption(
+      refusedOutputOption("record prints nothing of its own on stdout (it is CMD's)", {
+        flag: "--output-file",
+        what: "the profile",
+      }),
+    )
     .option(
       "--format <format>",
       "oci (runtime-spec JSON) or spo (Security Profiles Operator SeccompProfile)",
@@ -58,7 +65,7 @@ export function registerRecord(program: Command, setExitCode: (code: number) => 
     // `record ls -l` traces `ls -l`: options after CMD are CMD's, as with strace and sudo.
     .passThroughOptions()
     .showHelpAfterError(
-      "hint: seccompose's options go before the command, and the command after --, e.g. seccompose record -o ls.json -- ls -l",
+      "hint: seccompose's options go before the command, and the command after --, e.g. seccompose record --output-file ls.json -- ls -l",
     )
     .action(async (cmd: string[], flags: RecordFlags) => {
       const format = parseFormat(flags.format);
@@ -66,8 +73,11 @@ export function registerRecord(program: Command, setExitCode: (code: number) => 
       const argSyscalls = validateArgSyscalls(flags.args ? parseSyscallList(flags.args) : []);
       const name = basename(cmd[0]!);
       const workload = { namespace: "local", kind: "Command", name, container: name };
-      const output = flags.output ?? `${name}.seccomp.${format === "spo" ? "yaml" : "json"}`;
+      const output = flags.outputFile ?? `${name}.seccomp.${format === "spo" ? "yaml" : "json"}`;
 
+      // Checked before CMD runs: a recording that cannot be written is lost, and CMD's status with it.
+      await checkWritable(output, "the profile");
+      if (flags.observations) await checkWritable(flags.observations, "the observations");
       const rec = await recordCommand(cmd, { argSyscalls, workload });
       const { text, result } = renderProfileText(
         sourceFromObservations(rec.observations, argSyscalls),

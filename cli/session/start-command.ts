@@ -21,6 +21,7 @@ import {
   type AgentCheck,
   type AgentExpectation,
 } from "../cluster/agents.ts";
+import { requireConsumingAggregator } from "../cluster/aggregator.ts";
 import { withCluster, type ClusterContext } from "../cluster/connection.ts";
 import { addClusterOptions, clusterSettings, type ClusterFlags } from "../cluster/options.ts";
 import { SessionStore } from "../cluster/session-store.ts";
@@ -113,6 +114,7 @@ async function startSession(
     );
   }
 
+  await requireConsumingAggregator(nc);
   // The session's events go to one partition of SC_EVENTS, fixed here for agents and aggregators.
   draft.partition = partitionOf(draft.id, await streamPartitions(await js.jetstreamManager()));
   const store = await SessionStore.open(js);

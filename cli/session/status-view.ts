@@ -135,13 +135,20 @@ export function renderSessionView(
       String(w.revision),
       w.converged ? `yes ${ago(w.convergedAt, now)}` : "no",
       w.frozen ? "yes" : "no",
-      String(w.driftEvents),
+      String(w.drifted ?? w.driftEvents),
     ]);
     lines.push(
       ...table(["WORKLOAD", "SYSCALLS", "REVISION", "CONVERGED", "FROZEN", "DRIFT"], rows).map(
         (l) => `  ${l}`,
       ),
     );
+    for (const w of agg.workloads) {
+      if ((w.drifted ?? 0) > 0) {
+        lines.push(
+          `  warning: ${workloadId(w.workload)} drifted: ${w.drifted} call(s) outside its frozen profile (seccompose drift ${session.id})`,
+        );
+      }
+    }
   }
   // Node names, agents' errors and workload names come from the agents: no line may carry a control.
   return lines.map(terminalSafe);

@@ -20,6 +20,7 @@ import { gather } from "../cluster/agents.ts";
 import { aggregatorStatus, watchFinalised } from "../cluster/aggregator.ts";
 import { withCluster, type ClusterContext } from "../cluster/connection.ts";
 import { addClusterOptions, clusterSettings, type ClusterFlags } from "../cluster/options.ts";
+import { readDriftReports } from "../cluster/drift-store.ts";
 import { ProfileStore } from "../cluster/profile-store.ts";
 import { SessionStore } from "../cluster/session-store.ts";
 import {
@@ -56,10 +57,10 @@ export function registerStop(program: Command, setExitCode: (code: number) => vo
     )
     .argument("<session>", "session id")
     .option("--timeout <duration>", "how long to wait for every node's data (default 60s, or timeoutSeconds)")
-    .option("-o, --output-dir <dir>", "where the profiles go (default: the session file's output.dir, or .)")
+    .option("--output-dir <dir>", "where the profiles go (default: the session file's output.dir, or .)")
     .option("--format <format>", "oci, spo or configmap (default: your `format` default, or oci)")
     .option("-f, --file <session.yaml>", "take output.dir and output.format from this session file");
-  addClusterOptions(cmd);
+  addClusterOptions(cmd, { destination: { flag: "--output-dir", what: "the profiles" } });
   cmd.action(async (id: string, flags: StopFlags) => {
     const settings = await clusterSettings(flags);
     const file = flags.file !== undefined ? await readSessionFile(flags.file) : {};
@@ -84,6 +85,8 @@ export interface StopResult {
   session: string;
   status: "complete" | "partial";
   missingNodes: string[];
+  /** Frozen workloads that made calls outside their frozen profile: the profiles written do not allow them. */
+  drift: Array<{ workload: string; syscalls: string[]; entries: number }>;
   files: Array<{ path: string; workload: string; syscalls: number; status: ProfileDocument["status"] }>;
 }
 
@@ -170,6 +173,18 @@ async function stopSession(
       status: doc.status,
     });
   }
+  const drift = (await readDriftReports(js, id))
+    .filter((r) => r.entries.length > 0)
+    .map((r) => ({
+      workload: workloadId(r.workload),
+      syscalls: [...new Set(r.entries.map((e) => e.syscall))].sort(),
+      entries: r.entries.length,
+    }));
+  for (const d of drift) {
+    warn(
+      `${terminalSafe(d.workload)} drifted from its frozen profile: ${d.syscalls.join(", ")} (${d.entries} call(s) by node, pod and arguments) are not in the profile written; seccompose drift ${id} lists them`,
+    );
+  }
   if (status === "partial") {
     warn(
       `session ${id} is partial: no complete data from ${terminalSafe(missingNodes.join(", ")) || "some nodes"}; the profiles may lack syscalls made there`,
@@ -177,7 +192,7 @@ async function stopSession(
   } else {
     note(`session ${id} complete: ${files.length} profile(s) in ${opts.dir}`);
   }
-  return { session: id, status, missingNodes, files };
+  return { session: id, status, missingNodes, drift, files };
 }
 
 interface Finalisation {

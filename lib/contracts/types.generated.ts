@@ -69,7 +69,7 @@ export type Timestamp = string;
  */
 export type ArgTuple = UInt64String[];
 /**
- * One message on stream SC_EVENTS, subject sc.ev.<session>.<node>, msgpack-encoded: a SyscallEventBatch or the node's FinMarker. Counts are cumulative per node, so the aggregator merges by maximum and a redelivered or reordered batch changes nothing.
+ * One message on stream SC_EVENTS, subject sc.ev.<partition>.<session>.<node> (the partition is the session record's), msgpack-encoded: a SyscallEventBatch or the node's FinMarker. Counts are cumulative per node, so the aggregator merges by maximum and a redelivered or reordered batch changes nothing.
  *
  * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
  * via the `definition` "EventMessage".
@@ -80,7 +80,13 @@ export type EventMessage = SyscallEventBatch | FinMarker;
  * via the `definition` "ControlRequest".
  */
 export type ControlRequest =
-  StartRequest | StopRequest | StatusRequest | HealthRequest | InstallProfileRequest;
+  | StartRequest
+  | StopRequest
+  | StatusRequest
+  | HealthRequest
+  | InstallProfileRequest
+  | InstalledListRequest
+  | UninstallProfileRequest;
 /**
  * The CLI's random token for this request: the agent replies on sc.reply.<replyToken>.<node>.
  *
@@ -123,6 +129,11 @@ export interface SeccomposeContracts {
   InstallProfileRequest?: InstallProfileRequest;
   ProfileFileName?: ProfileFileName;
   InstalledProfile?: InstalledProfile;
+  InstalledListRequest?: InstalledListRequest;
+  UninstallProfileRequest?: UninstallProfileRequest;
+  UninstalledProfile?: UninstalledProfile;
+  ProfileSyncReport?: ProfileSyncReport;
+  InstalledProfileMark?: InstalledProfileMark;
   ControlReply?: ControlReply;
   NodeSessionStatus?: NodeSessionStatus;
   AgentHealth?: AgentHealth;
@@ -132,6 +143,7 @@ export interface SeccomposeContracts {
   AgentConfig?: AgentConfig;
   AggregatorConfig?: AggregatorConfig;
   RefusalCounts?: RefusalCounts;
+  OwnershipRefusalCounts?: OwnershipRefusalCounts;
   StatusGap?: StatusGap;
   AggregatorStatusRequest?: AggregatorStatusRequest;
   AggregatorSessionStatus?: AggregatorSessionStatus;
@@ -140,9 +152,13 @@ export interface SeccomposeContracts {
   SessionFinalisedEvent?: SessionFinalisedEvent;
   ConvergenceEvent?: ConvergenceEvent;
   DriftEvent?: DriftEvent;
+  DriftEntry?: DriftEntry;
+  DriftReport?: DriftReport;
   ProfilePointer?: ProfilePointer;
   FreezeRequest?: FreezeRequest;
   FreezeReply?: FreezeReply;
+  DeleteRequest?: DeleteRequest;
+  DeleteReply?: DeleteReply;
   AggregatorStatus?: AggregatorStatus;
   SessionFile?: SessionFile;
   CliConfig?: CliConfig;
@@ -396,6 +412,31 @@ export interface InstallProfileRequest {
   profile: string;
 }
 /**
+ * Request on sc.ctl.installed (every agent answers): the profiles in the agent's seccomp directory, and its last sync from KV sc_installed.
+ *
+ * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
+ * via the `definition` "InstalledListRequest".
+ */
+export interface InstalledListRequest {
+  schemaVersion: 1;
+  op: "installed";
+  requestId: string;
+  replyToken: ReplyToken;
+}
+/**
+ * Request on sc.node.<node>.uninstall: the agent removes <seccompDir>/<name>.json from its node; a name is one file name, never a path.
+ *
+ * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
+ * via the `definition` "UninstallProfileRequest".
+ */
+export interface UninstallProfileRequest {
+  schemaVersion: 1;
+  op: "uninstall";
+  requestId: string;
+  replyToken: ReplyToken;
+  name: ProfileFileName;
+}
+/**
  * What an agent installed, in the reply to an InstallProfileRequest.
  *
  * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
@@ -415,6 +456,65 @@ export interface InstalledProfile {
   unchanged?: boolean;
 }
 /**
+ * What an agent did for an UninstallProfileRequest.
+ *
+ * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
+ * via the `definition` "UninstalledProfile".
+ */
+export interface UninstalledProfile {
+  name: ProfileFileName;
+  /**
+   * Absolute path of the file on the node.
+   */
+  path: string;
+  /**
+   * False when there was no such file (nothing to do).
+   */
+  removed: boolean;
+}
+/**
+ * The agent's last sync of its seccomp directory with KV sc_installed (at start-up): profiles written, profiles removed because they were uninstalled, and failures.
+ *
+ * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
+ * via the `definition` "ProfileSyncReport".
+ */
+export interface ProfileSyncReport {
+  at: Timestamp;
+  installed: ProfileFileName[];
+  unchanged: ProfileFileName[];
+  removed: ProfileFileName[];
+  /**
+   * @maxItems 100
+   */
+  errors: {
+    name: string;
+    code: string;
+    message: string;
+  }[];
+}
+/**
+ * Value of KV sc_installed under key <name>: a profile `profile apply` installed on every node, which agents install when they start (new nodes, restarted agents). Written by the CLI only; deleted by `profile uninstall`, and agents then remove the file.
+ *
+ * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
+ * via the `definition` "InstalledProfileMark".
+ */
+export interface InstalledProfileMark {
+  schemaVersion: 1;
+  name: ProfileFileName;
+  /**
+   * The OCI seccomp profile as JSON text, written as is.
+   */
+  profile: string;
+  sha256: string;
+  session: SessionId;
+  workload: WorkloadKey;
+  /**
+   * enforce: the recorded profile; complain: its SCMP_ACT_LOG variant.
+   */
+  mode: "enforce" | "complain";
+  markedAt: Timestamp;
+}
+/**
  * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
  * via the `definition` "ControlReply".
  */
@@ -427,6 +527,12 @@ export interface ControlReply {
   health?: AgentHealth;
   sessions?: NodeSessionStatus[];
   installed?: InstalledProfile;
+  /**
+   * Reply to an InstalledListRequest: every profile file in the agent's seccomp directory.
+   */
+  profiles?: InstalledProfile[];
+  sync?: ProfileSyncReport;
+  uninstalled?: UninstalledProfile;
 }
 /**
  * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
@@ -466,6 +572,24 @@ export interface AgentHealth {
     [k: string]: number;
   };
   /**
+   * What happened in the last windowSeconds only, so that an old error does not make a healthy agent look unhealthy (lastErrors and counters are since the agent started).
+   */
+  recent?: {
+    windowSeconds: number;
+    /**
+     * Alert lines read from Falco.
+     */
+    alertsRead: number;
+    /**
+     * Alert lines that could not be read.
+     */
+    parseErrors: number;
+    /**
+     * Errors of any kind (parse errors included), as in lastErrors.
+     */
+    errors: number;
+  };
+  /**
    * @maxItems 20
    */
   lastErrors: {
@@ -487,7 +611,7 @@ export interface NodeSessionStatus {
   droppedEvents?: number;
 }
 /**
- * Requests on sc.ctl.<op> (scatter-gather to every agent) and on sc.node.<node>.profile|install, and each agent's reply, which it publishes on sc.reply.<replyToken>.<node> (a subject only that node's NATS user may publish to).
+ * Requests on sc.ctl.<op> (scatter-gather to every agent) and on sc.node.<node>.profile|install|uninstall, and each agent's reply, which it publishes on sc.reply.<replyToken>.<node> (a subject only that node's NATS user may publish to).
  *
  * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
  * via the `definition` "Control".
@@ -577,6 +701,10 @@ export interface NatsConnection {
    * File holding the password (e.g. a mounted Secret); read at start.
    */
   passFile?: string;
+  /**
+   * File holding this node's NKey user seed, created on the node by enrollment (services/agent/enroll.ts); the agent logs in with it instead of a user and password. Read at start: it must be mode 0600 and hold one SU... line.
+   */
+  nkeyFile?: string;
 }
 /**
  * seccompose-agent configuration: from an optional YAML/JSON file, then environment (SECCOMPOSE_*), then flags.
@@ -614,6 +742,10 @@ export interface AgentConfig {
    * Kubeconfig for the pod watch; in-cluster credentials when absent.
    */
   kubeconfig?: string;
+  /**
+   * The window of the health's recent counts (alerts read, parse errors, errors), which start and status judge an agent by. Default 300.
+   */
+  healthWindowSeconds?: number;
   /**
    * How long events of a container whose pod is not known yet are held for attribution.
    */
@@ -670,6 +802,14 @@ export interface AggregatorConfig {
     duplicateWindowSeconds?: number;
   };
   checkpointIntervalMs?: number;
+  /**
+   * Whether a workload entry from node N is accepted only if it names a pod that ran on N during the session, with that pod's workload and one of its containers, from the aggregator's own cluster-wide pod watch. auto (default): on when a Kubernetes API is configured (kubeconfig, or running in a pod) and lets the aggregator list pods; without one, or when it refuses, the check is off and status says so. required: on; no API, or a failing first pod list, stops the aggregator. off: never.
+   */
+  podOwnership?: "auto" | "required" | "off";
+  /**
+   * Kubeconfig for the pod ownership check; the in-cluster service account when absent.
+   */
+  kubeconfig?: string;
   kvValueMaxBytes?: number;
   /**
    * Bounds on what one node and one session can make the aggregator keep in memory and in its checkpoint. Data beyond a limit is refused, counted on status, and the node is listed in missingNodes of a partial result.
@@ -699,6 +839,18 @@ export interface AggregatorConfig {
      * Messages of one node kept while the session's node set (expectedNodes) is not written yet (default 256); more are refused.
      */
     maxHeldMessagesPerNode?: number;
+    /**
+     * How long a workload entry naming a pod the aggregator's pod watch has not seen yet (or a container it has no id for yet) waits for it, in milliseconds (default 30000); then it is refused. The session is not finalised while entries wait.
+     */
+    ownershipWaitMs?: number;
+    /**
+     * Events of one node's waiting workload entries (default 20000); an entry beyond it is refused at once.
+     */
+    maxOwnershipWaitEventsPerNode?: number;
+    /**
+     * Deleted pods the pod ownership check remembers, so that data of a pod that ended during a session still counts (default 10000); the oldest are forgotten first.
+     */
+    maxEndedPods?: number;
   };
 }
 /**
@@ -736,6 +888,62 @@ export interface RefusalCounts {
    * Events refused by a workload or tuple limit.
    */
   overLimit: number;
+  /**
+   * Workload entries without a podUid.
+   */
+  noPodUid: number;
+  /**
+   * Workload entries naming a pod the aggregator's pod watch did not see within limits.ownershipWaitMs, or one deleted before the session began.
+   */
+  podUnknown: number;
+  /**
+   * Workload entries naming a pod that runs (or ran) on another node than the sender.
+   */
+  podElsewhere: number;
+  /**
+   * Workload entries whose namespace, kind or name is not the named pod's workload.
+   */
+  ownerMismatch: number;
+  /**
+   * Workload entries whose container is not one of the named pod's (by name, or by container id).
+   */
+  containerMismatch: number;
+  /**
+   * Workload entries refused at once because the node's waiting entries reached limits.maxOwnershipWaitEventsPerNode.
+   */
+  ownershipWaitOverflow: number;
+}
+/**
+ * Workload entries (one workload container of one batch) refused by the pod ownership check, per reason; never merged nor stored.
+ *
+ * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
+ * via the `definition` "OwnershipRefusalCounts".
+ */
+export interface OwnershipRefusalCounts {
+  /**
+   * Workload entries without a podUid.
+   */
+  noPodUid: number;
+  /**
+   * Workload entries naming a pod the aggregator's pod watch did not see within limits.ownershipWaitMs, or one deleted before the session began.
+   */
+  podUnknown: number;
+  /**
+   * Workload entries naming a pod that runs (or ran) on another node than the sender.
+   */
+  podElsewhere: number;
+  /**
+   * Workload entries whose namespace, kind or name is not the named pod's workload.
+   */
+  ownerMismatch: number;
+  /**
+   * Workload entries whose container is not one of the named pod's (by name, or by container id).
+   */
+  containerMismatch: number;
+  /**
+   * Workload entries refused at once because the node's waiting entries reached limits.maxOwnershipWaitEventsPerNode.
+   */
+  ownershipWaitOverflow: number;
 }
 /**
  * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
@@ -801,6 +1009,10 @@ export interface AggregatorSessionStatus {
    */
   heldMessages?: number;
   /**
+   * Workload entries waiting for the pod watch to see their pod (or container); the session is not finalised while any wait.
+   */
+  ownershipWaiting?: number;
+  /**
    * Count entries in the session's observations (bounded by limits.maxTuplesPerSession).
    */
   tuples?: number;
@@ -837,9 +1049,10 @@ export interface AggregatorNodeStatus {
    */
   tuples?: number;
   /**
-   * Events of this node refused: unknown syscall names or limits.
+   * Events of this node refused: unknown syscall names, limits, or the pod ownership check.
    */
   refusedEvents?: number;
+  ownershipRefused?: OwnershipRefusalCounts;
   /**
    * A limit cut this node's data: the session cannot be complete.
    */
@@ -873,6 +1086,10 @@ export interface AggregatorWorkloadStatus {
   lastChangeAt?: string;
   frozen: boolean;
   driftEvents: number;
+  /**
+   * Calls outside the frozen profile not taken into it (by profile freeze --accept or unfreeze): the rows of seccompose drift, per node, pod, syscall and argument tuple.
+   */
+  drifted?: number;
   /**
    * KV sc_profiles key of the newest revision holding data that arrived after finalisation (the final document under profileKey is never overwritten).
    */
@@ -930,7 +1147,7 @@ export interface ConvergenceEvent {
   syscalls: number;
 }
 /**
- * Published on sc.drift.<session>.<workload token> the first time a node reports a call outside a frozen profile (once per node, syscall and argument tuple; possibly again after an aggregator restart).
+ * Published on sc.drift.<session>.<workload token> the first time a node reports a call outside a frozen profile (once per node, container, syscall and argument tuple; possibly again after an aggregator restart). The calls are also kept, with their counts, in the workload's DriftReport.
  *
  * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
  * via the `definition` "DriftEvent".
@@ -943,10 +1160,11 @@ export interface DriftEvent {
   workloadToken: string;
   node: NodeName;
   pod?: string;
+  containerId?: string;
   syscall: SyscallName;
   args?: ArgTuple;
   /**
-   * Calls of this (syscall, arguments) on the node so far.
+   * Calls of this (syscall, arguments) in this container on the node so far.
    */
   count: number;
   firstSeen: Timestamp;
@@ -955,6 +1173,66 @@ export interface DriftEvent {
    * Revision of the frozen profile (0: frozen before anything was seen).
    */
   frozenRevision: number;
+}
+/**
+ * Calls of one syscall (and argument tuple) in one container on one node outside the frozen profile.
+ *
+ * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
+ * via the `definition` "DriftEntry".
+ */
+export interface DriftEntry {
+  node: NodeName;
+  pod?: string;
+  containerId?: string;
+  syscall: SyscallName;
+  args?: ArgTuple;
+  /**
+   * Calls so far (the agent's cumulative count, which it reports when it crosses a power of two and at stop).
+   */
+  count: number;
+  /**
+   * RFC 3339 UTC timestamp.
+   */
+  firstSeen: string;
+  /**
+   * RFC 3339 UTC timestamp.
+   */
+  lastSeen: string;
+  /**
+   * RFC 3339 UTC timestamp.
+   */
+  detectedAt: string;
+}
+/**
+ * Value of KV sc_profiles key <session>.<workload token>.drift: the calls of a frozen workload outside its frozen profile, per node, container, syscall and argument tuple. Written by the aggregator when it changes (at most once a second) and at finalisation; `seccompose drift` reads it.
+ *
+ * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
+ * via the `definition` "DriftReport".
+ */
+export interface DriftReport {
+  schemaVersion: 1;
+  kind: "DriftReport";
+  session: SessionId;
+  workload: WorkloadKey;
+  workloadToken: string;
+  /**
+   * The workload is frozen now.
+   */
+  frozen: boolean;
+  /**
+   * Revision of the frozen profile (0: frozen before anything was seen).
+   */
+  frozenRevision?: number;
+  frozenAt?: Timestamp;
+  updatedAt: Timestamp;
+  /**
+   * @maxItems 500
+   */
+  entries: DriftEntry[];
+  /**
+   * Reports of calls outside the frozen profile that could not be kept (a call reported again counts again): over the per-workload bound (500 entries, which keeps the report within a NATS message) or the node's and session's count-entry limits.
+   */
+  omitted: number;
 }
 /**
  * Value of a KV sc_profiles key whose ProfileDocument exceeded the KV value limit: the document (JSON) is the object `object` in Object Store `objectStore`.
@@ -981,7 +1259,7 @@ export interface ProfilePointer {
   sha256: string;
 }
 /**
- * Request on sc.agg.freeze: freeze (or unfreeze) workload profiles of a continuous session. The aggregator adds the tokens to (or removes them from) the session record's continuous.frozen with compare-and-set and replies with a FreezeReply or an ErrorBody.
+ * Request on sc.agg.freeze: freeze (or unfreeze) workload profiles of a continuous session. The aggregator adds the tokens to (or removes them from) the session record's continuous.frozen with compare-and-set and replies with a FreezeReply or an ErrorBody. Unfreezing takes the workload's drift into its profile. With `accept`, the frozen workloads' drift of those syscalls is taken into their profiles (a new revision) and the frozen profile grows by them; the aggregator stores a checkpoint before it replies.
  *
  * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
  * via the `definition` "FreezeRequest".
@@ -993,6 +1271,13 @@ export interface FreezeRequest {
    */
   workloadTokens: string[];
   unfreeze?: boolean;
+  /**
+   * Syscalls whose drift is taken into the frozen profiles.
+   *
+   * @minItems 1
+   * @maxItems 512
+   */
+  accept?: SyscallName[];
 }
 /**
  * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
@@ -1004,9 +1289,58 @@ export interface FreezeReply {
    * The session record's frozen workload tokens after the change.
    */
   frozen: string[];
+  /**
+   * Per workload, the syscalls taken into its profile and the revision that shows them.
+   */
+  accepted?: {
+    workloadToken: string;
+    syscalls: SyscallName[];
+    /**
+     * Drift entries (node, container, argument tuple) merged.
+     */
+    calls: number;
+    revision: number;
+  }[];
 }
 /**
- * JSON reply of seccompose-aggregator to a request on sc.agg.status (request body: empty, or an AggregatorStatusRequest). The $defs also define what the aggregator publishes: status events on sc.agg.status.<session>, convergence events on sc.conv.<session>.<workload token>, drift events on sc.drift.<session>.<workload token>, the pointer stored in KV sc_profiles when a profile document is too large for a KV value, and the freeze requests answered on sc.agg.freeze.
+ * Request on sc.agg.delete: delete a session's record, profile documents, revisions, drift reports, large-profile objects, stored events and the aggregator's state of it. A session that is not stopped is refused (SC_SESSION_ACTIVE) unless `force`. The aggregator replies with a DeleteReply or an ErrorBody.
+ *
+ * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
+ * via the `definition` "DeleteRequest".
+ */
+export interface DeleteRequest {
+  session: SessionId;
+  force?: boolean;
+}
+/**
+ * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
+ * via the `definition` "DeleteReply".
+ */
+export interface DeleteReply {
+  session: SessionId;
+  /**
+   * The session record existed and was removed.
+   */
+  record: boolean;
+  /**
+   * The session's state before the deletion (absent: no record).
+   */
+  state: "running" | "stopping" | "stopped" | "absent";
+  /**
+   * Messages removed from KV sc_profiles: every document, revision and drift report of the session, with its history.
+   */
+  keys: number;
+  /**
+   * Object Store sc_profiles_big objects removed.
+   */
+  objects: number;
+  /**
+   * Messages of the session removed from stream SC_EVENTS.
+   */
+  events: number;
+}
+/**
+ * JSON reply of seccompose-aggregator to a request on sc.agg.status (request body: empty, or an AggregatorStatusRequest). The $defs also define what the aggregator publishes: status events on sc.agg.status.<session>, convergence events on sc.conv.<session>.<workload token>, drift events on sc.drift.<session>.<workload token>, drift reports in KV sc_profiles, the pointer stored in KV sc_profiles when a profile document is too large for a KV value, the freeze requests answered on sc.agg.freeze and the delete requests answered on sc.agg.delete.
  *
  * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
  * via the `definition` "AggregatorStatus".
@@ -1048,9 +1382,13 @@ export interface AggregatorStatus {
   badBatches: number;
   sessions: AggregatorSessionStatus[];
   /**
-   * Whether the aggregator checks that a node reports only workloads with a pod on that node. false: it does not (no Kubernetes API to check against); per-node workload counts are on each session's nodes.
+   * Whether the aggregator checks, from its own watch of the cluster's pods, that every workload entry of node N names a pod that ran on N during the session, with that pod's workload and one of its containers (config podOwnership). false: it does not (podOwnershipReason says why) and takes a node's word about its workloads; per-node workload counts are on each session's nodes.
    */
   podOwnershipChecked?: boolean;
+  /**
+   * Why the pod ownership check is off; absent when it is on.
+   */
+  podOwnershipReason?: string;
   /**
    * Whether the stream as it was when this process started has been merged; until then no session is finalised at its deadline.
    */
@@ -1097,6 +1435,30 @@ export interface RefusalCounts1 {
    * Events refused by a workload or tuple limit.
    */
   overLimit: number;
+  /**
+   * Workload entries without a podUid.
+   */
+  noPodUid: number;
+  /**
+   * Workload entries naming a pod the aggregator's pod watch did not see within limits.ownershipWaitMs, or one deleted before the session began.
+   */
+  podUnknown: number;
+  /**
+   * Workload entries naming a pod that runs (or ran) on another node than the sender.
+   */
+  podElsewhere: number;
+  /**
+   * Workload entries whose namespace, kind or name is not the named pod's workload.
+   */
+  ownerMismatch: number;
+  /**
+   * Workload entries whose container is not one of the named pod's (by name, or by container id).
+   */
+  containerMismatch: number;
+  /**
+   * Workload entries refused at once because the node's waiting entries reached limits.maxOwnershipWaitEventsPerNode.
+   */
+  ownershipWaitOverflow: number;
 }
 /**
  * `seccompose start -f session.yaml`: what to record and how to render it. Flags override the file; the file overrides the user defaults (seccompose config).

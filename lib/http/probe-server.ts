@@ -67,7 +67,7 @@ async function route(req: IncomingMessage, res: ServerResponse, opts: ProbeServe
 export async function startProbeServer(opts: ProbeServerOptions): Promise<ProbeServer> {
   const server = createServer((req, res) => {
     route(req, res, opts).catch((err: unknown) => {
-      opts.logger.error({ url: req.url, err: (err as Error).message }, "HTTP request failed");
+      opts.logger.error({ url: req.url, err }, "HTTP request failed");
       if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain" });
       res.end("internal error\n");
     });

@@ -9,7 +9,7 @@ import {
 import type { FakeApiServer } from "../../test/helpers/fake-apiserver.ts";
 import { loadKube } from "./client.ts";
 import type { Kube } from "./client.ts";
-import { watchNodePods } from "./pod-watch.ts";
+import { watchPods } from "./pod-watch.ts";
 import type { PodWatch, PodWatchEvent } from "./pod-watch.ts";
 
 /** Records events as text and lets a test wait until a number of them arrived. */
@@ -73,10 +73,10 @@ afterEach(async () => {
   await fake.stop();
 });
 
-describe("watchNodePods", () => {
+describe("watchPods", () => {
   it("loads the pods of its node only, with their workload owners, before resolving", async () => {
     const rec = recorder();
-    watch = await watchNodePods(kube, { node: "node-a", onChange: rec.listener });
+    watch = await watchPods(kube, { node: "node-a", onChange: rec.listener });
     expect([...rec.seen].sort()).toEqual([
       "added default/agent-a DaemonSet/agent",
       "added shop/web-1 Deployment/web",
@@ -91,7 +91,7 @@ describe("watchNodePods", () => {
   });
 
   it("sees pods added, modified and deleted on its node, in order, and nothing from other nodes", async () => {
-    watch = await watchNodePods(kube, { node: "node-a" });
+    watch = await watchPods(kube, { node: "node-a" });
     const rec = recorder();
     watch.onChange(rec.listener);
     fake.add(makePod({ name: "elsewhere", namespace: "shop", node: "node-b" }));
@@ -111,7 +111,7 @@ describe("watchNodePods", () => {
   });
 
   it("resumes after the API server ends the watch, missing nothing", async () => {
-    watch = await watchNodePods(kube, { node: "node-a" });
+    watch = await watchPods(kube, { node: "node-a" });
     const rec = recorder();
     watch.onChange(rec.listener);
     fake.dropWatches();
@@ -123,7 +123,7 @@ describe("watchNodePods", () => {
 
   it("stops telling listeners anything once stopped", async () => {
     const rec = recorder();
-    const stopped = await watchNodePods(kube, { node: "node-a", onChange: rec.listener });
+    const stopped = await watchPods(kube, { node: "node-a", onChange: rec.listener });
     await stopped.stop();
     const count = rec.seen.length;
     fake.add(makePod({ name: "after", namespace: "shop", node: "node-a" }));
@@ -134,9 +134,34 @@ describe("watchNodePods", () => {
 
   it("rejects with SC_K8S_FORBIDDEN when it may not list pods", async () => {
     fake.forbid({ verb: "list", resource: "pods" });
-    await expect(watchNodePods(kube, { node: "node-a" })).rejects.toMatchObject({
+    await expect(watchPods(kube, { node: "node-a" })).rejects.toMatchObject({
       code: ErrorCodes.SC_K8S_FORBIDDEN,
       message: expect.stringContaining('watch pods on node "node-a"'),
+    });
+  });
+
+  it("watches every pod of the cluster when given no node, and keeps none when asked not to", async () => {
+    const rec = recorder();
+    watch = await watchPods(kube, { onChange: rec.listener, keepPods: false });
+    expect([...rec.seen].sort()).toEqual([
+      "added default/agent-a DaemonSet/agent",
+      "added shop/web-1 Deployment/web",
+      "added shop/web-2 Deployment/web",
+    ]);
+    expect(watch.node).toBeUndefined();
+    expect(watch.pods().size).toBe(0);
+    const listed = fake.requests.find((r) => r.path === "/api/v1/pods" && r.query.watch !== "true");
+    expect(listed?.query.fieldSelector).toBeUndefined();
+    fake.remove("Pod", "shop", "web-2");
+    await rec.until(4);
+    expect(rec.seen[3]).toBe("deleted shop/web-2 Deployment/web");
+  });
+
+  it("names no node in its error when it watches the whole cluster", async () => {
+    fake.forbid({ verb: "list", resource: "pods" });
+    await expect(watchPods(kube, {})).rejects.toMatchObject({
+      code: ErrorCodes.SC_K8S_FORBIDDEN,
+      message: expect.stringMatching(/watch pods \(403/),
     });
   });
 });

@@ -1,7 +1,8 @@
 /**
- * The agent's view of the pods on its node: an informer (list, then watch from that resource
- * version) restricted by `spec.nodeName`, keeping every pod by uid with its resolved workload
- * owner, and telling listeners about each change in the order the API server reported them.
+ * A view of pods: an informer (list, then watch from that resource version), restricted by
+ * `spec.nodeName` for an agent (the pods on its node) or cluster-wide for the aggregator (which
+ * checks that a node speaks only about its own pods), keeping every pod by uid with its resolved
+ * workload owner, and telling listeners about each change in the order the API server reported them.
  * Failures after the first sync are reported and retried with backoff; the informer resumes from
  * its last resource version, or lists again when that is too old (410 Gone).
  */
@@ -25,7 +26,13 @@ export interface PodWatchEvent {
 export type PodListener = (event: PodWatchEvent) => void;
 
 export interface PodWatchOptions {
-  node: string;
+  /** Only the pods on this node (field selector spec.nodeName); every pod of the cluster when absent. */
+  node?: string;
+  /**
+   * Keep the pods (and their owners) for pods(), get() and ownerOf(); default true. A listener that
+   * keeps its own digest of every pod turns this off rather than hold each pod twice.
+   */
+  keepPods?: boolean;
   /** Told about every pod already on the node during the first sync, then about every change. */
   onChange?: PodListener;
   /** Failures after the first sync (watch errors, owner lookups, a listener that threw). */
@@ -39,9 +46,10 @@ export interface PodWatchOptions {
 }
 
 export interface PodWatch {
-  readonly node: string;
+  /** The node watched; undefined for a cluster-wide watch. */
+  readonly node: string | undefined;
   readonly owners: OwnerResolver;
-  /** The pods on the node, by uid. */
+  /** The pods watched, by uid (empty when keepPods is false). */
   pods(): ReadonlyMap<string, V1Pod>;
   get(uid: string): V1Pod | undefined;
   ownerOf(uid: string): WorkloadOwner | undefined;
@@ -51,12 +59,14 @@ export interface PodWatch {
 }
 
 /**
- * Starts watching the pods on `node` and resolves once the first list has been processed (so
- * pods() is complete). Rejects with the SeccomposeError of the first list or watch request if it
- * fails (SC_K8S_FORBIDDEN, SC_K8S_UNREACHABLE, ...).
+ * Starts watching the pods on `node` (every pod without one) and resolves once the first list has
+ * been processed (so pods() is complete and listeners have seen every pod). Rejects with the
+ * SeccomposeError of the first list or watch request if it fails (SC_K8S_FORBIDDEN,
+ * SC_K8S_UNREACHABLE, ...).
  */
-export async function watchNodePods(kube: Kube, opts: PodWatchOptions): Promise<PodWatch> {
-  const fieldSelector = `spec.nodeName=${opts.node}`;
+export async function watchPods(kube: Kube, opts: PodWatchOptions): Promise<PodWatch> {
+  const fieldSelector = opts.node === undefined ? undefined : `spec.nodeName=${opts.node}`;
+  const keep = opts.keepPods ?? true;
   const owners = opts.owners ?? createOwnerResolver(kube);
   const baseDelay = opts.retryDelayMs ?? 1000;
   const maxDelay = opts.maxRetryDelayMs ?? 30_000;
@@ -82,25 +92,30 @@ export async function watchNodePods(kube: Kube, opts: PodWatchOptions): Promise<
       }
     }
   };
+  const resolve = async (pod: V1Pod): Promise<WorkloadOwner> => {
+    try {
+      return await owners.resolve(pod);
+    } catch (err) {
+      report(err as Error);
+      return immediateOwner(pod);
+    }
+  };
   const apply = async (type: PodChange, pod: V1Pod): Promise<void> => {
     const uid = pod.metadata?.uid;
     if (!uid) return;
     if (type === "deleted") {
-      const owner = ownerByUid.get(uid) ?? immediateOwner(pod);
+      // Without kept owners the resolver's cache answers, with no request in the usual case.
+      const owner = ownerByUid.get(uid) ?? (keep ? immediateOwner(pod) : await resolve(pod));
       pods.delete(uid);
       ownerByUid.delete(uid);
       emit({ type, pod, owner });
       return;
     }
-    let owner: WorkloadOwner;
-    try {
-      owner = await owners.resolve(pod);
-    } catch (err) {
-      report(err as Error);
-      owner = immediateOwner(pod);
+    const owner = await resolve(pod);
+    if (keep) {
+      pods.set(uid, pod);
+      ownerByUid.set(uid, owner);
     }
-    pods.set(uid, pod);
-    ownerByUid.set(uid, owner);
     emit({ type, pod, owner });
   };
   const enqueue = (type: PodChange) => (pod: V1Pod) => {
@@ -111,7 +126,7 @@ export async function watchNodePods(kube: Kube, opts: PodWatchOptions): Promise<
   const informer = new ListWatch<V1Pod>(
     "/api/v1/pods",
     new Watch(kube.config),
-    () => kube.core.listPodForAllNamespaces({ fieldSelector }),
+    () => kube.core.listPodForAllNamespaces(fieldSelector === undefined ? {} : { fieldSelector }),
     false,
     undefined,
     fieldSelector,
@@ -120,7 +135,8 @@ export async function watchNodePods(kube: Kube, opts: PodWatchOptions): Promise<
   informer.on("update", enqueue("modified"));
   informer.on("delete", enqueue("deleted"));
   informer.on("error", (raw: unknown) => {
-    const err = kubeError(raw, { verb: "watch", resource: `pods on node "${opts.node}"` }, kube.server);
+    const resource = opts.node === undefined ? "pods" : `pods on node "${opts.node}"`;
+    const err = kubeError(raw, { verb: "watch", resource }, kube.server);
     if (syncing) {
       firstError ??= err;
       return;

@@ -1,10 +1,11 @@
 /** One way for agent, aggregator and CLI to open a NATS connection: same retry policy, same logging. */
 import { readFile } from "node:fs/promises";
-import { connect, credsAuthenticator } from "@nats-io/transport-node";
+import { connect, credsAuthenticator, nkeyAuthenticator } from "@nats-io/transport-node";
 import type { ConnectionOptions, NatsConnection, Status } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { SeccomposeError } from "../errors.ts";
 import { toSeccomposeError } from "./errors.ts";
+import { readNodeIdentity } from "./node-identity.ts";
 
 export interface NatsConnectOptions {
   servers: string[];
@@ -13,6 +14,8 @@ export interface NatsConnectOptions {
   token?: string;
   /** A JWT `.creds` file (user JWT + nkey seed). */
   credsFile?: string;
+  /** An NKey user seed file (a node's own identity, lib/nats/node-identity.ts); excludes the other credentials. */
+  nkeyFile?: string;
   /** Client name shown by the server's monitoring (`/connz`), e.g. `seccompose-agent/node-a`. */
   name: string;
   /** Keep retrying the first connect instead of failing when no server is up yet. */
@@ -54,6 +57,17 @@ function logStatus(logger: Logger, status: Status): void {
 }
 
 async function authOptions(opts: NatsConnectOptions): Promise<Partial<ConnectionOptions>> {
+  if (opts.nkeyFile !== undefined) {
+    const others = (["user", "pass", "token", "credsFile"] as const).filter((k) => opts[k] !== undefined);
+    if (others.length > 0) {
+      throw new SeccomposeError(
+        "SC_CONFIG_INVALID",
+        `the NATS NKey seed file ${opts.nkeyFile} is the login; drop the other NATS credentials given with it (${others.join(", ")})`,
+      );
+    }
+    const { seed } = await readNodeIdentity(opts.nkeyFile);
+    return { authenticator: nkeyAuthenticator(seed) };
+  }
   if (opts.credsFile !== undefined) {
     let creds: Uint8Array;
     try {

@@ -13,7 +13,7 @@ import {
   TimeoutError,
   UserAuthenticationExpiredError,
 } from "@nats-io/transport-node";
-import { JetStreamApiError } from "@nats-io/jetstream";
+import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
 import { SeccomposeError } from "../errors.ts";
 
 /** nats.js wraps the telling error (permission, no responders) as `cause`; look through the chain. */
@@ -34,6 +34,48 @@ function find<T>(err: unknown, type: abstract new (...args: never[]) => T): T | 
 /** The 503 reply to a JetStream request; its class is only exported from the package's internals. */
 function isJetStreamNotEnabled(err: unknown): boolean {
   return causes(err).some((e) => e instanceof Error && e.name === "JetStreamNotEnabled");
+}
+
+/** JetStream error codes that JetStreamApiCodes lacks. */
+const STREAM_NAME_IN_USE = 10058;
+const STREAM_REPUBLISH_UNCHANGEABLE = 10052;
+
+function apiCode(err: unknown): number | undefined {
+  return find(err, JetStreamApiError)?.code;
+}
+
+/**
+ * A compare-and-set lost: the key changed since it was read, or a create found it existing
+ * (JetStream's "wrong last sequence"; KV's create reports it as "key exists" in its message).
+ */
+export function isCasConflict(err: unknown): boolean {
+  const code = apiCode(err);
+  if (
+    code === JetStreamApiCodes.StreamWrongLastSequence ||
+    code === JetStreamApiCodes.StreamWrongLastSequenceUnknown
+  ) {
+    return true;
+  }
+  return /wrong last sequence|key exists/i.test(messageOf(err));
+}
+
+/** The stream (or the KV bucket, stream KV_<bucket>) does not exist. */
+export function isStreamNotFound(err: unknown): boolean {
+  return apiCode(err) === JetStreamApiCodes.StreamNotFound;
+}
+
+export function isConsumerNotFound(err: unknown): boolean {
+  return apiCode(err) === JetStreamApiCodes.ConsumerNotFound;
+}
+
+/** Adding a stream whose name is taken by one with another configuration. */
+export function isStreamNameInUse(err: unknown): boolean {
+  return apiCode(err) === STREAM_NAME_IN_USE;
+}
+
+/** nats-server 2.9 refuses to add or change a stream's RePublish once the stream exists. */
+export function isRepublishUnchangeable(err: unknown): boolean {
+  return apiCode(err) === STREAM_REPUBLISH_UNCHANGEABLE;
 }
 
 function messageOf(err: unknown): string {
@@ -75,7 +117,7 @@ export function toSeccomposeError(err: unknown, action: string): SeccomposeError
   if (auth) {
     return new SeccomposeError(
       "SC_NATS_PERMISSION",
-      `NATS rejected the credentials while ${action} (${auth.message}): check user/pass, token or the creds file`,
+      `NATS rejected the credentials while ${action} (${auth.message}): check user/pass, token, the creds file or the NKey seed file (an agent whose node was not enrolled with this key: run seccompose install)`,
       { cause: err },
     );
   }

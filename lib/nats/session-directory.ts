@@ -17,6 +17,7 @@ import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import type { SessionRecord } from "../contracts/types.ts";
 import { ErrorCodes, SeccomposeError } from "../errors.ts";
+import { SerialQueue } from "../serial-queue.ts";
 import { BUCKET_SESSIONS, SESSION_CHANGES_PREFIX } from "../subjects.ts";
 import { recordChange, type RecordChange } from "./session-records.ts";
 
@@ -88,7 +89,7 @@ export class SessionFollower {
   readonly #queued = new Set<string>();
   #subscription: Subscription | undefined;
   #timer: NodeJS.Timeout | undefined;
-  #chain: Promise<void> = Promise.resolve();
+  readonly #queue = new SerialQueue();
   #stopped = false;
   /** The stream's first sequence at the last full read, and the last sequence known to be covered. */
   #firstSeq = 0;
@@ -128,7 +129,7 @@ export class SessionFollower {
       const { first, last } = await this.#opts.directory.sequences();
       if (last > this.#lastSeq || first !== this.#firstSeq) await this.resync();
     } catch (err) {
-      this.#opts.logger.warn({ err: (err as Error).message }, `checking KV ${BUCKET_SESSIONS} failed`);
+      this.#opts.logger.warn({ err }, `checking KV ${BUCKET_SESSIONS} failed`);
     }
   }
 
@@ -153,7 +154,7 @@ export class SessionFollower {
     this.#stopped = true;
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#subscription?.unsubscribe();
-    await this.#chain;
+    await this.#queue.idle();
   }
 
   #enqueue(keys: string[]): void {
@@ -181,11 +182,9 @@ export class SessionFollower {
 
   /** Runs `step` after the previous one; a failure is logged and retried by the next resync. */
   #serial(step: () => Promise<void>): Promise<void> {
-    const run = this.#chain.then(step).catch((err: unknown) => {
-      this.#opts.logger.warn({ err: (err as Error).message }, `reading KV ${BUCKET_SESSIONS} failed`);
+    return this.#queue.run(step).catch((err: unknown) => {
+      this.#opts.logger.warn({ err }, `reading KV ${BUCKET_SESSIONS} failed`);
     });
-    this.#chain = run;
-    return run;
   }
 
   async #resyncOnReconnect(): Promise<void> {

@@ -63,7 +63,7 @@ export class SessionRecordWatch {
           if (entry.revision >= initialRevision) initialised();
         }
       } catch (err) {
-        logger.error({ err: (err as Error).message }, `watch of KV ${BUCKET_SESSIONS} failed`);
+        logger.error({ err }, `watch of KV ${BUCKET_SESSIONS} failed`);
       } finally {
         // The watch may end (stop(), closed connection) before the initial state was complete.
         initialised();

@@ -3,7 +3,7 @@
  * converges the server to the configuration instead of failing on "stream name already in use".
  */
 import { nanos } from "@nats-io/transport-node";
-import { DiscardPolicy, JetStreamApiError, RetentionPolicy, StorageType } from "@nats-io/jetstream";
+import { DiscardPolicy, RetentionPolicy, StorageType } from "@nats-io/jetstream";
 import type {
   JetStreamClient,
   JetStreamManager,
@@ -16,11 +16,7 @@ import type { KV } from "@nats-io/kv";
 import { SeccomposeError } from "../errors.ts";
 import { partitionsOfStream, streamSubjects } from "../partitions.ts";
 import { BUCKET_SESSIONS, SESSION_CHANGES_PREFIX, STREAM_EVENTS } from "../subjects.ts";
-import { toSeccomposeError } from "./errors.ts";
-
-/** JetStream API error: a stream with this name exists with another configuration. */
-const STREAM_NAME_IN_USE = 10058;
-const STREAM_NOT_FOUND = 10059;
+import { isRepublishUnchangeable, isStreamNameInUse, isStreamNotFound, toSeccomposeError } from "./errors.ts";
 
 export interface EventStreamLimits {
   /** Total stream size; the oldest messages are discarded beyond it. -1 = unlimited. */
@@ -83,7 +79,7 @@ export async function ensureEventStream(
       ...settings,
     });
   } catch (err) {
-    if (!(err instanceof JetStreamApiError && err.code === STREAM_NAME_IN_USE)) {
+    if (!isStreamNameInUse(err)) {
       throw toSeccomposeError(err, `creating stream ${STREAM_EVENTS}`);
     }
   }
@@ -117,7 +113,7 @@ export async function streamPartitions(jsm: JetStreamManager): Promise<number> {
     const found = partitionsOfStream((await jsm.streams.info(STREAM_EVENTS)).config.subjects ?? []);
     return typeof found === "number" ? found : 1;
   } catch (err) {
-    if (err instanceof JetStreamApiError && err.code === STREAM_NOT_FOUND) return 1;
+    if (isStreamNotFound(err)) return 1;
     throw toSeccomposeError(err, `reading the partitions of stream ${STREAM_EVENTS}`);
   }
 }
@@ -143,9 +139,6 @@ const BUCKET_DEFAULTS: Required<Omit<BucketOptions, "warn">> = {
   maxValueSize: -1,
   ttlSeconds: 0,
 };
-
-/** nats-server 2.9 refuses to add or change a stream's RePublish once the stream exists. */
-const STREAM_REPUBLISH_UNCHANGEABLE = 10052;
 
 /**
  * sc_sessions republishes the headers of each change (key, sequence, KV-Operation) on
@@ -198,7 +191,7 @@ export async function ensureKv(js: JetStreamClient, bucket: string, opts: Bucket
         await jsm.streams.update(stream, { ...wanted, republish });
         return kv;
       } catch (err) {
-        if (!(err instanceof JetStreamApiError) || err.code !== STREAM_REPUBLISH_UNCHANGEABLE) throw err;
+        if (!isRepublishUnchangeable(err)) throw err;
         // A bucket made before republishing existed: agents still see every change through their
         // periodic check of the bucket (lib/nats/session-directory.ts), only later.
         opts.warn?.(

@@ -9,7 +9,12 @@ import { BUCKET_SESSIONS } from "../../lib/subjects.ts";
 import { localNodeArch } from "../../lib/syscalls/architectures.ts";
 import { natsPassword, type ResolvedAgentConfig } from "./config.ts";
 import { ControlPlane } from "./control/control-plane.ts";
-import { createProfileInstaller } from "./install/profile-installer.ts";
+import {
+  createProfileInstaller,
+  createProfileLister,
+  createProfileRemover,
+} from "./install/profile-installer.ts";
+import { startProfileSync } from "./install/profile-sync.ts";
 import { SessionWatch } from "./control/session-watch.ts";
 import { FalcoSupervisor } from "./falco/supervisor.ts";
 import { agentReadiness, startAgentHttpServer } from "./http/agent-http.ts";
@@ -211,6 +216,9 @@ export async function startAgent(config: ResolvedAgentConfig, logger: Logger): P
     flushIntervalMs: config.batch.flushIntervalMs,
     maxEventsPerBatch: config.batch.maxEvents,
     holdUnknownMs: config.holdUnknownMs,
+    ...(config.healthWindowSeconds !== undefined
+      ? { healthWindowMs: config.healthWindowSeconds * 1000 }
+      : {}),
     ...(config.sessions?.maxActive !== undefined ? { maxActiveSessions: config.sessions.maxActive } : {}),
     ...(config.sessions?.maxFinished !== undefined
       ? { maxFinishedSessions: config.sessions.maxFinished }
@@ -220,6 +228,11 @@ export async function startAgent(config: ResolvedAgentConfig, logger: Logger): P
   sessions.startFlushing();
 
   const watch = watchSessionsWhenReady(nc, sessions, logger);
+  const seccompDir = {
+    install: createProfileInstaller(config.nodeName, config.seccompDir),
+    remove: createProfileRemover(config.nodeName, config.seccompDir),
+  };
+  const profileSync = config.seccompDir !== undefined ? startProfileSync(nc, seccompDir, logger) : undefined;
   const control = await ControlPlane.start({
     nc,
     node: config.nodeName,
@@ -234,7 +247,10 @@ export async function startAgent(config: ResolvedAgentConfig, logger: Logger): P
       }
       return directory.record(id);
     },
-    installer: createProfileInstaller(config.nodeName, config.seccompDir),
+    installer: seccompDir.install,
+    lister: createProfileLister(config.nodeName, config.seccompDir),
+    remover: seccompDir.remove,
+    lastSync: () => profileSync?.report(),
     logger,
   });
   intake.sessions = sessions;
@@ -242,6 +258,7 @@ export async function startAgent(config: ResolvedAgentConfig, logger: Logger): P
   const http = await startAgentHttpServer({
     port: config.httpPort,
     health: () => manager.health(),
+    publisher: () => publisher.stats(),
     control: () => control.stats(),
     readiness: agentReadiness(trackConnected(nc), () => falco.status()),
     logger,
@@ -252,6 +269,7 @@ export async function startAgent(config: ResolvedAgentConfig, logger: Logger): P
     sessions: manager,
     httpPort: http.port,
     async shutdown() {
+      await profileSync?.stop();
       await watch.stop();
       await control.stop();
       await manager.close();

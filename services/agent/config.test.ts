@@ -76,6 +76,22 @@ describe("agent configuration", () => {
     );
   });
 
+  it("takes the node's NKey seed file from the environment, and refuses it beside a password", async () => {
+    const config = await resolveAgentConfig(["--nats-url", "nats://x:1", "--node-name", "n"], {
+      SECCOMPOSE_NATS_NKEY_FILE: "/var/lib/seccompose-identity/nats-user.nk",
+    });
+    expect(config.nats).toEqual({
+      servers: ["nats://x:1"],
+      nkeyFile: "/var/lib/seccompose-identity/nats-user.nk",
+    });
+    expect(
+      await rejection(["--nats-url", "nats://x:1", "--nats-user", "agent-n"], {
+        SECCOMPOSE_NATS_NKEY_FILE: "/seed.nk",
+        SECCOMPOSE_NATS_PASS_FILE: "/pass",
+      }),
+    ).toMatch(/SC_CONFIG_INVALID: the NKey seed file .* cannot be combined with nats\.user, nats\.passFile/);
+  });
+
   it("reports an unreadable or malformed config file with its path", async () => {
     expect(await rejection(["-c", join(dir, "missing.yaml")])).toMatch(
       /SC_FILE_READ: cannot read config file .*missing\.yaml/,

@@ -46,6 +46,7 @@ interface AgentFlags {
   natsPassFile?: string;
   natsToken?: string;
   natsCreds?: string;
+  natsNkeyFile?: string;
   stateDir?: string;
   httpPort?: string;
   logLevel?: string;
@@ -78,6 +79,10 @@ export function agentCommand(): Command {
     .option("--nats-pass-file <file>", "file holding the NATS password (env SECCOMPOSE_NATS_PASS_FILE)")
     .option("--nats-token <token>")
     .option("--nats-creds <file>", "NATS credentials file")
+    .option(
+      "--nats-nkey-file <file>",
+      "this node's NKey user seed, created by enrollment; replaces user and password (env SECCOMPOSE_NATS_NKEY_FILE)",
+    )
     .option("--state-dir <dir>", `local record and spool (default ${AGENT_DEFAULTS.stateDir})`)
     .option("--http-port <port>", `health and metrics port (default ${AGENT_DEFAULTS.httpPort})`)
     .option("--log-level <level>", "fatal, error, warn, info, debug or trace")
@@ -133,8 +138,16 @@ export async function resolveAgentConfig(
       passFile: pick(flags.natsPassFile, env.SECCOMPOSE_NATS_PASS_FILE, fileNats.passFile as string),
       token: pick(flags.natsToken, env.SECCOMPOSE_NATS_TOKEN, fileNats.token as string),
       credsFile: pick(flags.natsCreds, env.SECCOMPOSE_NATS_CREDS, fileNats.credsFile as string),
+      nkeyFile: pick(flags.natsNkeyFile, env.SECCOMPOSE_NATS_NKEY_FILE, fileNats.nkeyFile as string),
     }).filter(([, v]) => v !== undefined),
   );
+  const alongsideNkey = ["user", "pass", "passFile", "token", "credsFile"].filter((k) => k in nats);
+  if ("nkeyFile" in nats && alongsideNkey.length > 0) {
+    throw new SeccomposeError(
+      "SC_CONFIG_INVALID",
+      `the NKey seed file (--nats-nkey-file, SECCOMPOSE_NATS_NKEY_FILE, nats.nkeyFile) is the agent's NATS login; it cannot be combined with nats.${alongsideNkey.join(", nats.")}`,
+    );
+  }
   const candidate = {
     ...file,
     nodeName:

@@ -1,15 +1,21 @@
 #!/usr/bin/env node
-import { pino } from "pino";
 import { CommanderError } from "commander";
 import { isSeccomposeError } from "../../lib/errors.ts";
+import { createLogger } from "../../lib/logger.ts";
 import { startAgent } from "./agent.ts";
 import { resolveAgentConfig } from "./config.ts";
+import { ENROLL_COMMAND, runEnrollment } from "./enroll.ts";
 
-// Only reads the configuration and wires the agent together; see agent.ts.
-let logger = pino({ base: { component: "agent" } });
+// Only reads the configuration and wires the agent together; see agent.ts. `enroll` is the
+// one-shot node enrollment `seccompose install` runs on each node (enroll.ts).
+let logger = createLogger("agent");
+if (process.argv[2] === ENROLL_COMMAND) {
+  const enrollLogger = createLogger("agent-enroll", { base: { node: process.env.NODE_NAME } });
+  process.exit(await runEnrollment(process.argv.slice(3), process.env, enrollLogger));
+}
 try {
   const config = await resolveAgentConfig(process.argv.slice(2), process.env);
-  logger = pino({ level: config.logLevel, base: { component: "agent", node: config.nodeName } });
+  logger = createLogger("agent", { level: config.logLevel, base: { node: config.nodeName } });
   const agent = await startAgent(config, logger);
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
@@ -19,7 +25,7 @@ try {
     agent.shutdown().then(
       () => process.exit(0),
       (err: unknown) => {
-        logger.error({ err: (err as Error).message }, "unclean shutdown");
+        logger.error({ err }, "unclean shutdown");
         process.exit(1);
       },
     );

@@ -88,6 +88,8 @@ export interface PodDirectory {
 export interface AgentController {
   startSession(session: SessionRecord): Promise<void>;
   stopSession(sessionId: string): Promise<{ batches: number }>;
+  /** The session's record was deleted: stop recording it and discard everything kept of it. */
+  dropSession(sessionId: string): Promise<void>;
   sessionStatus(sessionId?: string): NodeSessionStatus[];
   health(): AgentHealth;
   /** This node's own profile documents for a session, rendered from its local record. */

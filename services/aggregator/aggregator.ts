@@ -7,6 +7,9 @@
  *   every checkpointIntervalMs ──► snapshot → KV sc_aggregator ──► ack/term the messages it covers
  *   every tick, and at once when a node completes ──► AggregatorState.due() ──► Publisher
  *   replica's KV sc_sessions watch ──► AggregatorState.setRecord (this partition's sessions)
+ *   replica's Kubernetes pod watch ──► PodHistory ◄── AggregatorState checks every workload entry
+ *                                      (entries waiting for a pod are checked again every tick)
+ *   replica's sc.agg.freeze (accept) and sc.agg.delete, for this partition's sessions ──► accept, forget
  *
  * Crash safety (see checkpoint.ts): messages are settled only after a checkpoint reflecting them is
  * stored, and at start the durable consumer resumes right after its ack floor. Whatever the moment
@@ -24,16 +27,18 @@ import { StorageType } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import type { AggregatorConfig, AggregatorStatus, SessionRecord } from "../../lib/contracts/types.ts";
-import { isSeccomposeError, SeccomposeError } from "../../lib/errors.ts";
+import { ErrorCodes, isSeccomposeError, SeccomposeError } from "../../lib/errors.ts";
 import { connectNats } from "../../lib/nats/connect.ts";
 import { DEFAULT_MAX_EVENT_MESSAGE_BYTES, decodeEventMessage } from "../../lib/nats/codec.ts";
 import { EVENT_STREAM_DEFAULTS, ensureEventStream, ensureKv } from "../../lib/nats/streams.ts";
 import type { RecordChange } from "../../lib/nats/session-records.ts";
 import { recordPartition } from "../../lib/partitions.ts";
 import { observationsFromDocument, toProfileDocument } from "../../lib/profile/document.ts";
+import { workloadToken } from "../../lib/profile/workload-key.ts";
 import {
   BUCKET_AGGREGATOR_LEASES,
   BUCKET_AGGREGATOR_STATE,
+  BUCKET_INSTALLED,
   BUCKET_PROFILES,
   BUCKET_SESSIONS,
   OBJECT_STORE_PROFILES,
@@ -52,7 +57,8 @@ import { DEFAULT_LEASE_TTL_MS } from "./partition-leases.ts";
 import { Publisher } from "./publisher.ts";
 import { startReplica, type PartitionWorker, type RunningAggregator, type WorkerContext } from "./replica.ts";
 import { AggregatorState } from "./session-state.ts";
-import type { Action, Clock, MergeOutcome } from "./session-state.ts";
+import type { AcceptOutcome, Action, Clock, MergeOutcome } from "./session-state.ts";
+import { startPodOwnership, type PodOwnership } from "./pod-ownership.ts";
 import { buildStatus } from "./status.ts";
 import type { ConsumerStatus } from "./status.ts";
 import { StreamLossWatch, streamLoss, type LostRange } from "./stream-loss.ts";
@@ -85,6 +91,8 @@ export interface AggregatorOptions {
   metrics: AggregatorMetrics;
   clock?: Clock;
   tickMs?: number;
+  /** Where a pod's environment is read (KUBERNETES_SERVICE_HOST: running in a pod); default process.env. */
+  env?: NodeJS.ProcessEnv;
 }
 
 export type { RunningAggregator } from "./replica.ts";
@@ -123,6 +131,8 @@ export class Aggregator implements PartitionWorker {
   readonly #jsm: JetStreamManager;
   readonly #store: CheckpointStore;
   readonly #publisher: Publisher;
+  readonly #pods: PodOwnership;
+  readonly #unwatchPods: () => void;
   readonly #maxMessageBytes: number;
   #state: AggregatorState;
   #consumer: EventConsumer | undefined;
@@ -139,6 +149,7 @@ export class Aggregator implements PartitionWorker {
   #lossWatch: StreamLossWatch | undefined;
   #watchingStream = false;
   #lastCheckpoint: { streamSeq: number; writtenAt: string } | undefined;
+  #checkpointsWritten = 0;
 
   constructor(
     o: AggregatorOptions,
@@ -146,6 +157,7 @@ export class Aggregator implements PartitionWorker {
     nc: NatsConnection,
     jsm: JetStreamManager,
     stores: Stores,
+    pods: PodOwnership,
   ) {
     this.#o = o;
     this.#ctx = ctx;
@@ -170,7 +182,12 @@ export class Aggregator implements PartitionWorker {
       kvValueMaxBytes: Math.min(kvLimit, maxPayload - PAYLOAD_HEADROOM),
     });
     this.#maxMessageBytes = o.config.stream?.maxMsgSize ?? DEFAULT_MAX_EVENT_MESSAGE_BYTES;
-    this.#state = new AggregatorState(o.clock ?? Date.now, o.config.limits);
+    this.#pods = pods;
+    this.#state = new AggregatorState(o.clock ?? Date.now, o.config.limits, pods.check);
+    // An entry waits only for the pod watch: a change may let it through at once.
+    this.#unwatchPods = pods.onChange(() => {
+      if (this.#state.waitingEntries > 0) this.#scheduleTick();
+    });
   }
 
   /** Takes the partition over from its checkpoint and durable consumer; `records`: every session record known. */
@@ -188,7 +205,7 @@ export class Aggregator implements PartitionWorker {
       );
     }
     if (loaded !== undefined) {
-      this.#state = AggregatorState.restore(loaded.snapshot, clock, this.#o.config.limits);
+      this.#state = AggregatorState.restore(loaded.snapshot, clock, this.#o.config.limits, this.#pods.check);
       this.#log.info(
         {
           streamSeq: loaded.head.streamSeq,
@@ -270,6 +287,64 @@ export class Aggregator implements PartitionWorker {
     return this.#ready && !this.nc.isClosed();
   }
 
+  /** Accepted drift is in the state, then in a checkpoint, before the requester hears of it. */
+  async accept(
+    session: string,
+    tokens: readonly string[],
+    names: readonly string[],
+  ): Promise<AcceptOutcome[]> {
+    const outcomes = this.#state.accept(session, tokens, names);
+    this.#log.info(
+      { session, workloads: tokens, syscalls: names },
+      "drift accepted into the frozen profiles",
+    );
+    if (!(await this.#checkpointNow())) {
+      throw new SeccomposeError(
+        ErrorCodes.SC_NATS_UNREACHABLE,
+        "the drift is taken into the profile, but the aggregator could not store a checkpoint yet (it retries; should it restart first, accept again)",
+      );
+    }
+    this.#scheduleTick();
+    return outcomes;
+  }
+
+  /** Drops a deleted session's state; waits for a publication pass under way, which may still concern it. */
+  async forget(id: string): Promise<boolean> {
+    const forgotten = this.#state.forget(id);
+    this.#dirty = true;
+    await this.#ticking;
+    return forgotten;
+  }
+
+  /**
+   * A deleted session's events were purged from the stream: the sequences they leave out, up to the
+   * stream's last one now, are no loss (stream-loss.ts).
+   */
+  async excusePurge(): Promise<void> {
+    const { state } = await this.#jsm.streams.info(STREAM_EVENTS);
+    this.#lossWatch?.purged(state.last_seq);
+  }
+
+  /** Stores a checkpoint that reflects the state as it is now; SC_NATS_UNREACHABLE when that failed. */
+  async checkpointNow(what: string): Promise<void> {
+    if (!(await this.#checkpointNow())) {
+      throw new SeccomposeError(
+        ErrorCodes.SC_NATS_UNREACHABLE,
+        `${what}, but the aggregator could not store a checkpoint without it yet (it retries)`,
+      );
+    }
+  }
+
+  /** A checkpoint that reflects the state as it is now; false when storing it failed. */
+  async #checkpointNow(): Promise<boolean> {
+    // One under way may have taken its snapshot before the change; any started from here has it.
+    await this.#checkpointing;
+    const before = this.#checkpointsWritten;
+    this.#dirty = true;
+    await this.#checkpoint();
+    return this.#checkpointsWritten > before;
+  }
+
   /** Continuous revisions published after the last checkpoint must not be numbered again. */
   async #reconcileRevisions(): Promise<void> {
     for (const s of this.#state.sessions.values()) {
@@ -336,12 +411,36 @@ export class Aggregator implements PartitionWorker {
     return this.#afterMerge(outcome);
   }
 
+  /** Logs the first refusal per reason, session, node and workload; the rest are only counted. */
+  #noteRefusedEntries(outcome: MergeOutcome): void {
+    for (const r of outcome.refusedEntries ?? []) {
+      this.#m.refusedEntries.inc({ reason: r.reason });
+      const workload = workloadToken(r.workload);
+      const key = `${r.reason}/${outcome.session}/${outcome.node}/${workload}`;
+      if (this.#refusalsLogged.has(key) || this.#refusalsLogged.size >= MAX_REFUSALS_LOGGED) continue;
+      this.#refusalsLogged.add(key);
+      this.#log.warn(
+        {
+          session: outcome.session,
+          node: outcome.node,
+          workload,
+          pod: r.pod,
+          podUid: r.podUid,
+          reason: r.reason,
+          code: "SC_MESSAGE_REFUSED",
+        },
+        "workload entry refused by the pod ownership check; further ones like it are only counted",
+      );
+    }
+  }
+
   /** Reports what a merge did (refusal, late data, drift); false: the message is to be terminated. */
   #afterMerge(outcome: MergeOutcome): boolean {
     if (outcome.refused !== undefined) {
       this.#noteRefusal(outcome);
       return false;
     }
+    if (outcome.refusedEntries !== undefined) this.#noteRefusedEntries(outcome);
     if (outcome.held === true) return true;
     if (outcome.late) {
       if (outcome.fresh) {
@@ -353,9 +452,10 @@ export class Aggregator implements PartitionWorker {
       }
       return true;
     }
-    if (outcome.fresh && outcome.kind === "batch") {
-      this.#m.batchesMerged.inc();
-      this.#m.eventsMerged.inc(outcome.events);
+    if (outcome.kind === "batch") {
+      if (outcome.fresh) this.#m.batchesMerged.inc();
+      // Entries that waited for the pod watch are merged later, outside any fresh batch.
+      if (outcome.events > 0) this.#m.eventsMerged.inc(outcome.events);
     }
     for (const d of outcome.drift) {
       const event = {
@@ -371,12 +471,13 @@ export class Aggregator implements PartitionWorker {
         detectedAt: new Date(d.detectedAt).toISOString(),
         frozenRevision: d.frozenRevision,
         ...(d.pod !== undefined ? { pod: d.pod } : {}),
+        ...(d.containerId !== undefined ? { containerId: d.containerId } : {}),
         ...(d.args !== undefined ? { args: [...d.args] } : {}),
       };
       this.#publisher.publishDrift(event);
       this.#m.driftEvents.inc();
       this.#log.info(
-        { session: d.session, node: d.node, workload: d.token, syscall: d.syscall },
+        { session: d.session, node: d.node, workload: d.token, pod: d.pod, syscall: d.syscall },
         "drift: call outside the frozen profile",
       );
     }
@@ -432,6 +533,9 @@ export class Aggregator implements PartitionWorker {
       await this.#checkCaughtUp();
       do {
         this.#tickAgain = false;
+        const rechecked = this.#state.recheckWaiting();
+        for (const outcome of rechecked) this.#afterMerge(outcome);
+        if (rechecked.length > 0) this.#dirty = true;
         for (const action of this.#state.due()) {
           // Fencing: a replica that lost its lease (paused, cut off) publishes nothing.
           if (this.#stopping || !this.#ctx.holds()) return;
@@ -547,6 +651,8 @@ export class Aggregator implements PartitionWorker {
           storage,
         });
       }
+      // The drift left outside the final profiles, in its final state.
+      for (const report of action.driftReports) await this.#publisher.putDriftReport(report);
       const record = await this.#publisher.markSessionStopped(action.session);
       this.#state.confirm(action);
       this.#dirty = true;
@@ -569,6 +675,12 @@ export class Aggregator implements PartitionWorker {
     }
     if (action.kind === "late") {
       await this.#publishLate(action, log);
+      return;
+    }
+    if (action.kind === "drift") {
+      await this.#publisher.putDriftReport(action.report);
+      this.#state.confirm(action);
+      this.#dirty = true;
       return;
     }
     const { step, publication: p } = action;
@@ -659,6 +771,7 @@ export class Aggregator implements PartitionWorker {
         await this.#store.write(bytes, { streamSeq, coveredSeq, writtenAt });
         settle(settlement);
         this.#lastCheckpoint = { streamSeq, writtenAt };
+        this.#checkpointsWritten++;
         this.#m.checkpoints.inc();
         this.#m.unsettledMessages.set(consumer.unsettled);
       } catch (err) {
@@ -709,6 +822,7 @@ export class Aggregator implements PartitionWorker {
       consumer,
       checkpoint: this.#lastCheckpoint,
       session,
+      podOwnershipOff: this.#pods.offReason,
     });
   }
 
@@ -723,6 +837,7 @@ export class Aggregator implements PartitionWorker {
   async abort(): Promise<void> {
     this.#stopping = true;
     this.#ready = false;
+    this.#unwatchPods();
     for (const t of this.#timers) clearInterval(t);
     await this.#consumer?.stop().catch(() => undefined);
   }
@@ -732,6 +847,7 @@ export class Aggregator implements PartitionWorker {
     if (this.#stopping) return;
     this.#stopping = true;
     this.#ready = false;
+    this.#unwatchPods();
     for (const t of this.#timers) clearInterval(t);
     await this.#consumer?.stop();
     await this.#ticking;
@@ -760,23 +876,36 @@ async function readPassword(file: string): Promise<string> {
 }
 
 /**
- * Connects, creates or updates the stream, buckets and object store, then runs a replica that takes
+ * Starts the pod watch of the ownership check (when on; one per replica, shared by its partitions),
+ * connects, creates or updates the stream, buckets and object store, then runs a replica that takes
  * partitions by lease and an aggregator for each (replica.ts).
  */
 export async function startAggregator(o: AggregatorOptions): Promise<RunningAggregator> {
   const { config, logger } = o;
   const { passFile, ...nats } = config.nats;
   const pass = passFile === undefined ? nats.pass : await readPassword(passFile);
-  const nc = await connectNats(
-    {
-      ...nats,
-      ...(pass !== undefined ? { pass } : {}),
-      name: "seccompose-aggregator",
-      waitOnFirstConnect: true,
-      inboxPrefix: AGGREGATOR_INBOX_PREFIX,
-    },
+  const pods = await startPodOwnership({
+    config,
+    env: o.env ?? process.env,
+    clock: o.clock ?? Date.now,
     logger,
-  );
+  });
+  let nc: NatsConnection;
+  try {
+    nc = await connectNats(
+      {
+        ...nats,
+        ...(pass !== undefined ? { pass } : {}),
+        name: "seccompose-aggregator",
+        waitOnFirstConnect: true,
+        inboxPrefix: AGGREGATOR_INBOX_PREFIX,
+      },
+      logger,
+    );
+  } catch (err) {
+    await pods.stop();
+    throw err;
+  }
   try {
     const jsm = await jetstreamManager(nc);
     const js = jetstream(nc);
@@ -795,19 +924,25 @@ export async function startAggregator(o: AggregatorOptions): Promise<RunningAggr
       state,
       objects: await ensureObjectStore(nc, replicas),
     };
+    // Written by the CLI (`profile apply`), read by agents at start; the aggregator only owns it.
+    await ensureKv(js, BUCKET_INSTALLED, { replicas });
     const leases = await ensureKv(js, BUCKET_AGGREGATOR_LEASES, { replicas, ttlSeconds: leaseTtlMs / 1000 });
     return await startReplica({
       logger,
       metrics: o.metrics,
       nc,
+      jsm,
       sessions: stores.sessions,
+      objects: stores.objects,
       leases,
       partitions,
       leaseTtlMs,
+      pods,
       ...(config.replicaId !== undefined ? { replicaId: config.replicaId } : {}),
-      worker: (ctx) => new Aggregator(o, ctx, nc, jsm, stores),
+      worker: (ctx) => new Aggregator(o, ctx, nc, jsm, stores, pods),
     });
   } catch (err) {
+    await pods.stop().catch(() => undefined);
     await nc.close().catch(() => undefined);
     throw err;
   }

@@ -18,6 +18,7 @@
 import { createHash } from "node:crypto";
 import { pack, unpack } from "msgpackr";
 import { SeccomposeError } from "../../lib/errors.ts";
+import { isCasConflict } from "../../lib/nats/errors.ts";
 import type { StateSnapshot } from "./session-state.ts";
 
 export const CHECKPOINT_HEAD_KEY = "checkpoint";
@@ -94,12 +95,6 @@ export function sha256Hex(bytes: Uint8Array): string {
 
 function chunkKey(prefix: string, instance: string, slot: "a" | "b", index: number): string {
   return `${prefix}chunk.${instance}.${slot}.${index}`;
-}
-
-function isCasConflict(err: unknown): boolean {
-  const code = (err as { code?: unknown }).code;
-  // 10071: wrong last sequence (update); 10164: the same when the stream cannot tell; create of an existing key.
-  return code === 10071 || code === 10164 || /wrong last sequence|key exists/i.test(String(err));
 }
 
 export interface LoadedCheckpoint {

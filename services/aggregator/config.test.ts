@@ -70,6 +70,28 @@ describe("loadAggregatorConfig", () => {
     expect(err.message).toMatch(/maxBatchesPerNode/);
   });
 
+  it("takes the pod ownership mode, kubeconfig and limits, and refuses an unknown mode", async () => {
+    const config = await loadAggregatorConfig(
+      ["--nats-url", "nats://a:4222", "--pod-ownership", "required", "--ownership-wait-ms", "1500"],
+      {
+        SECCOMPOSE_KUBECONFIG: "/etc/kube/config",
+        SECCOMPOSE_MAX_OWNERSHIP_WAIT_EVENTS_PER_NODE: "500",
+        SECCOMPOSE_MAX_ENDED_PODS: "20",
+      },
+    );
+    expect(config).toEqual({
+      nats: { servers: ["nats://a:4222"] },
+      podOwnership: "required",
+      kubeconfig: "/etc/kube/config",
+      limits: { ownershipWaitMs: 1500, maxOwnershipWaitEventsPerNode: 500, maxEndedPods: 20 },
+    });
+    const err = await rejection(
+      loadAggregatorConfig(["--nats-url", "nats://a:4222", "--pod-ownership", "sometimes"], {}),
+    );
+    expect(err.code).toBe("SC_CONFIG_INVALID");
+    expect(err.message).toMatch(/podOwnership/);
+  });
+
   it("reads the config file named by SECCOMPOSE_CONFIG_FILE, in JSON too", async () => {
     const file = join(dir, "aggregator.json");
     await writeFile(file, JSON.stringify({ nats: { servers: ["nats://x:4222"] }, kvValueMaxBytes: 65536 }));

@@ -111,6 +111,26 @@ const SETTINGS: readonly Setting[] = [
     "integer",
     "messages kept per node until the session's node set is written",
   ),
+  setting(
+    "podOwnership",
+    "pod-ownership",
+    "string",
+    "auto|required|off: accept a node's data only about pods that ran on it (auto: with a Kubernetes API)",
+  ),
+  setting("kubeconfig", "kubeconfig", "string", "kubeconfig for the pod watch (default: in-cluster)"),
+  setting(
+    "limits.ownershipWaitMs",
+    "ownership-wait-ms",
+    "integer",
+    "how long data about a pod the pod watch has not seen yet waits for it",
+  ),
+  setting(
+    "limits.maxOwnershipWaitEventsPerNode",
+    "max-ownership-wait-events-per-node",
+    "integer",
+    "events of one node waiting for the pod watch",
+  ),
+  setting("limits.maxEndedPods", "max-ended-pods", "integer", "deleted pods the ownership check remembers"),
 ];
 
 export const USAGE = [

@@ -3,7 +3,7 @@
  * delivery order, and are neither acked nor terminated here: they wait until a checkpoint reflects
  * them (see checkpoint.ts), then `settle()` acks the good ones and terminates the bad ones.
  */
-import { AckPolicy, DeliverPolicy, JetStreamApiError } from "@nats-io/jetstream";
+import { AckPolicy, DeliverPolicy } from "@nats-io/jetstream";
 import type {
   ConsumerConfig,
   ConsumerInfo,
@@ -14,10 +14,8 @@ import type {
 } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/transport-node";
 import type { Logger } from "pino";
+import { isConsumerNotFound } from "../../lib/nats/errors.ts";
 import { STREAM_EVENTS, aggregatorDurable, partitionSubjects } from "../../lib/subjects.ts";
-
-/** JetStream API error: consumer not found. */
-const CONSUMER_NOT_FOUND = 10014;
 
 export interface DurableSettings {
   /** Must exceed the checkpoint interval: messages stay unacked until a checkpoint covers them. */
@@ -101,7 +99,7 @@ export async function durableInfo(
   try {
     return await jsm.consumers.info(STREAM_EVENTS, durable);
   } catch (err) {
-    if (err instanceof JetStreamApiError && err.code === CONSUMER_NOT_FOUND) return undefined;
+    if (isConsumerNotFound(err)) return undefined;
     throw err;
   }
 }

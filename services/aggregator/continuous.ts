@@ -8,7 +8,7 @@
  * merged before the crash but after the last checkpoint is merged again and may count as a change
  * again, which can only delay convergence, never announce it early.
  */
-import type { SessionRecord } from "../../lib/contracts/types.ts";
+import type { DriftReport, SessionRecord, WorkloadKey } from "../../lib/contracts/types.ts";
 import type { WorkloadObservations } from "../../lib/profile/observations.ts";
 
 export const DEFAULT_CONVERGENCE_WINDOW_SECONDS = 3600;
@@ -70,10 +70,37 @@ export interface ContinuousTrack {
   /** Flags of the document last published; a difference from the current ones republishes it. */
   published: PublishedFlags | undefined;
   frozen: { at: number; revision: number; shape: ProfileShape } | undefined;
-  /** `node\0syscall\0args` of drift already reported, so count updates do not repeat it. */
-  readonly driftSeen: Set<string>;
+  /** Calls outside the frozen profile by `driftKey`, until accepted or unfrozen into the profile. */
+  readonly drift: Map<string, DriftEntry>;
+  /** Distinct calls outside the frozen profile not kept in `drift` (bounds). */
+  driftOmitted: number;
+  /** Drift first reported (events published), ever. */
   driftEvents: number;
+  /** Bumped by every change of `drift`; the drift report is written up to `driftPublishedVersion`. */
+  driftVersion: number;
+  driftPublishedVersion: number;
+  /** When the drift report was last written (aggregator clock); 0 never. */
+  driftPublishedAt: number;
 }
+
+/** One call outside the frozen profile: per node, container, syscall and argument tuple. */
+export interface DriftEntry {
+  node: string;
+  containerId: string | undefined;
+  pod: string | undefined;
+  syscall: string;
+  args: readonly string[] | undefined;
+  /** The agent's cumulative count of this call in this container. */
+  count: number;
+  firstSeen: number;
+  /** Send time of the newest batch that raised the count. */
+  lastSeen: number;
+  /** Aggregator clock of the first report. */
+  detectedAt: number;
+}
+
+/** Drift entries kept per workload; more are only counted (`driftOmitted`). */
+export const MAX_DRIFT_ENTRIES = 500;
 
 export function newTrack(now: number): ContinuousTrack {
   return {
@@ -85,8 +112,12 @@ export function newTrack(now: number): ContinuousTrack {
     convergedAt: undefined,
     published: undefined,
     frozen: undefined,
-    driftSeen: new Set(),
+    drift: new Map(),
+    driftOmitted: 0,
     driftEvents: 0,
+    driftVersion: 0,
+    driftPublishedVersion: 0,
+    driftPublishedAt: 0,
   };
 }
 
@@ -109,19 +140,72 @@ export function freeze(
   track.frozen = { at: now, revision: track.revision + pending, shape: shapeOf(wo, argSyscalls) };
 }
 
+/** Lifts the freeze; the caller takes the drift into the profile first (`takeDrift`). */
 export function unfreeze(track: ContinuousTrack): void {
   track.frozen = undefined;
+  if (track.driftOmitted > 0) {
+    track.driftOmitted = 0;
+    track.driftVersion++;
+  }
 }
 
-/** The drift key of a call when it is outside the frozen profile and not yet reported; else undefined. */
+/** The drift key of a call when it is outside the frozen profile; else undefined. */
 export function driftKey(
   track: ContinuousTrack,
   node: string,
+  containerId: string | undefined,
   name: string,
   args: readonly string[] | undefined,
 ): string | undefined {
   if (track.frozen === undefined || !isOutside(track.frozen.shape, name, args)) return undefined;
-  return `${node}\u0000${name}\u0000${args === undefined ? "*" : args.join(",")}`;
+  return `${node}\u0000${containerId ?? ""}\u0000${name}\u0000${args === undefined ? "*" : args.join(",")}`;
+}
+
+/**
+ * Books a report of a drifted call: a new entry (true: the first report, to be published), or a
+ * count raised on a known one. Counts are cumulative per container, so they merge by maximum.
+ */
+export function noteDrift(track: ContinuousTrack, key: string, entry: DriftEntry): boolean {
+  const known = track.drift.get(key);
+  if (known === undefined) {
+    track.drift.set(key, entry);
+    track.driftEvents++;
+    track.driftVersion++;
+    return true;
+  }
+  if (entry.count > known.count) {
+    known.count = entry.count;
+    known.lastSeen = Math.max(known.lastSeen, entry.lastSeen);
+    track.driftVersion++;
+  }
+  if (entry.firstSeen < known.firstSeen) {
+    known.firstSeen = entry.firstSeen;
+    track.driftVersion++;
+  }
+  return false;
+}
+
+/** Removes and returns the drift entries of these syscalls (all when `names` is undefined). */
+export function takeDrift(track: ContinuousTrack, names?: ReadonlySet<string>): DriftEntry[] {
+  const taken: DriftEntry[] = [];
+  for (const [key, entry] of track.drift) {
+    if (names !== undefined && !names.has(entry.syscall)) continue;
+    taken.push(entry);
+    track.drift.delete(key);
+  }
+  if (taken.length > 0) track.driftVersion++;
+  return taken;
+}
+
+/** Minimum time between two writes of a workload's drift report while its drift changes. */
+export const DRIFT_REPORT_INTERVAL_MS = 1000;
+
+/** Whether the drift report should be written now. */
+export function driftReportDue(track: ContinuousTrack, now: number): boolean {
+  return (
+    track.driftVersion > track.driftPublishedVersion &&
+    (track.driftPublishedAt === 0 || now - track.driftPublishedAt >= DRIFT_REPORT_INTERVAL_MS)
+  );
 }
 
 export type ContinuousStep =
@@ -201,9 +285,29 @@ export interface TrackSnapshot {
   convergedAt?: number;
   published?: { convergedAt?: number; frozen: boolean };
   frozen?: { at: number; revision: number; shape: Array<[string, string[] | null]> };
-  driftSeen: string[];
+  /** Checkpoints written before drift was kept have only the keys reported (`driftSeen`). */
+  driftSeen?: string[];
+  drift?: DriftEntrySnapshot[];
+  driftOmitted?: number;
   driftEvents: number;
+  driftVersion?: number;
+  driftPublishedVersion?: number;
+  driftPublishedAt?: number;
 }
+
+/** [key, node, containerId or "", pod or "", syscall, args or null, count, firstSeen, lastSeen, detectedAt] */
+export type DriftEntrySnapshot = [
+  string,
+  string,
+  string,
+  string,
+  string,
+  string[] | null,
+  number,
+  number,
+  number,
+  number,
+];
 
 export function trackToSnapshot(t: ContinuousTrack): TrackSnapshot {
   const snap: TrackSnapshot = {
@@ -211,8 +315,23 @@ export function trackToSnapshot(t: ContinuousTrack): TrackSnapshot {
     lastChangeAt: t.lastChangeAt,
     revision: t.revision,
     publishedVersion: t.publishedVersion,
-    driftSeen: [...t.driftSeen],
+    drift: [...t.drift].map(([key, e]): DriftEntrySnapshot => [
+      key,
+      e.node,
+      e.containerId ?? "",
+      e.pod ?? "",
+      e.syscall,
+      e.args === undefined ? null : [...e.args],
+      e.count,
+      e.firstSeen,
+      e.lastSeen,
+      e.detectedAt,
+    ]),
+    driftOmitted: t.driftOmitted,
     driftEvents: t.driftEvents,
+    driftVersion: t.driftVersion,
+    driftPublishedVersion: t.driftPublishedVersion,
+    driftPublishedAt: t.driftPublishedAt,
   };
   if (t.changePendingSince !== undefined) snap.changePendingSince = t.changePendingSince;
   if (t.convergedAt !== undefined) snap.convergedAt = t.convergedAt;
@@ -252,7 +371,70 @@ export function trackFromSnapshot(s: TrackSnapshot): ContinuousTrack {
               s.frozen.shape.map(([name, tuples]) => [name, tuples === null ? null : new Set(tuples)]),
             ),
           },
-    driftSeen: new Set(s.driftSeen),
+    drift: new Map(
+      (s.drift ?? []).map(
+        ([key, node, containerId, pod, syscall, args, count, firstSeen, lastSeen, detectedAt]) => [
+          key,
+          {
+            node,
+            containerId: containerId === "" ? undefined : containerId,
+            pod: pod === "" ? undefined : pod,
+            syscall,
+            args: args ?? undefined,
+            count,
+            firstSeen,
+            lastSeen,
+            detectedAt,
+          },
+        ],
+      ),
+    ),
+    driftOmitted: s.driftOmitted ?? 0,
     driftEvents: s.driftEvents,
+    driftVersion: s.driftVersion ?? 0,
+    driftPublishedVersion: s.driftPublishedVersion ?? 0,
+    driftPublishedAt: s.driftPublishedAt ?? 0,
+  };
+}
+
+/** The drift report of a workload (schemas/aggregator-status.schema.json DriftReport), entries in a stable order. */
+export function driftReportOf(
+  session: string,
+  workload: WorkloadKey,
+  token: string,
+  track: ContinuousTrack,
+  now: number,
+): DriftReport {
+  const iso = (ms: number): string => new Date(ms).toISOString();
+  const entries = [...track.drift.values()]
+    .map((e) => ({
+      sort: [e.node, e.pod ?? "", e.containerId ?? "", e.syscall, e.args?.join(",") ?? ""].join("\u0000"),
+      entry: {
+        node: e.node,
+        ...(e.pod !== undefined ? { pod: e.pod } : {}),
+        ...(e.containerId !== undefined ? { containerId: e.containerId } : {}),
+        syscall: e.syscall,
+        ...(e.args !== undefined ? { args: [...e.args] } : {}),
+        count: e.count,
+        firstSeen: iso(e.firstSeen),
+        lastSeen: iso(e.lastSeen),
+        detectedAt: iso(e.detectedAt),
+      },
+    }))
+    .sort((a, b) => (a.sort < b.sort ? -1 : a.sort > b.sort ? 1 : 0))
+    .map((x) => x.entry);
+  return {
+    schemaVersion: 1,
+    kind: "DriftReport",
+    session,
+    workload,
+    workloadToken: token,
+    frozen: track.frozen !== undefined,
+    ...(track.frozen !== undefined
+      ? { frozenRevision: track.frozen.revision, frozenAt: iso(track.frozen.at) }
+      : {}),
+    updatedAt: iso(now),
+    entries,
+    omitted: track.driftOmitted,
   };
 }

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import type { SessionRecord } from "../../lib/contracts/types.ts";
 import { isSeccomposeError } from "../../lib/errors.ts";
-import { withFrozen } from "./freeze.ts";
+import type { KV } from "@nats-io/kv";
+import { handleFreeze, withFrozen } from "./freeze.ts";
 
 const record: SessionRecord = {
   schemaVersion: 1,
@@ -36,5 +37,19 @@ describe("withFrozen", () => {
         "session c1 is a one-shot session; only continuous sessions can be frozen",
       );
     }
+  });
+});
+
+describe("handleFreeze", () => {
+  it("refuses to accept and unfreeze in one request, before reading anything", async () => {
+    const accept = () => Promise.reject(new Error("not to be called"));
+    await expect(
+      handleFreeze({} as KV, accept, {
+        session: "c1",
+        workloadTokens: ["b_Pod_x_c"],
+        unfreeze: true,
+        accept: ["ptrace"],
+      }),
+    ).rejects.toMatchObject({ code: "SC_USAGE" });
   });
 });

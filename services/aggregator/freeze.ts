@@ -1,14 +1,19 @@
 /**
- * Freeze requests on sc.agg.freeze. The session record stays the one source of truth: a request
- * only edits its `continuous.frozen` list (compare-and-set), and the aggregator, like everyone
- * else, learns of the freeze from the record's KV watch.
+ * Freeze requests on sc.agg.freeze. The session record stays the one source of truth of what is
+ * frozen: a request only edits its `continuous.frozen` list (compare-and-set), and the aggregator,
+ * like everyone else, learns of the freeze (or unfreeze) from the record's KV watch. Accepting
+ * drift (`accept`) is an operation on the aggregator's state instead, not a desired state: the
+ * aggregator applies it and stores a checkpoint before it replies. With several replicas, the one
+ * holding the session's partition answers; the others stay quiet.
  */
 import type { KV } from "@nats-io/kv";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import type { ErrorBody, FreezeReply, FreezeRequest, SessionRecord } from "../../lib/contracts/types.ts";
+import type { AcceptOutcome } from "./session-state.ts";
 import { isValid } from "../../lib/contracts/validators.ts";
 import { SeccomposeError } from "../../lib/errors.ts";
+import { isCasConflict } from "../../lib/nats/errors.ts";
 import { BUCKET_SESSIONS } from "../../lib/subjects.ts";
 import { AGGREGATOR_FREEZE_SUBJECT } from "../../lib/subjects.ts";
 
@@ -30,32 +35,69 @@ export function withFrozen(record: SessionRecord, request: FreezeRequest): Sessi
   return { ...record, continuous: { ...record.continuous, frozen: [...frozen].sort() } };
 }
 
+async function readRecord(sessions: KV, id: string) {
+  const entry = await sessions.get(id);
+  if (entry === null || entry.operation !== "PUT") {
+    throw new SeccomposeError("SC_SESSION_NOT_FOUND", `no session ${id} in KV ${BUCKET_SESSIONS}`);
+  }
+  const value: unknown = entry.json();
+  if (!isValid("sessionRecord", value)) {
+    throw new SeccomposeError(
+      "SC_MESSAGE_INVALID",
+      `KV ${BUCKET_SESSIONS} key ${id} is not a valid session record`,
+    );
+  }
+  return { record: value as SessionRecord, revision: entry.revision };
+}
+
 /** Applies a freeze request to the record in KV, retrying when the record changed meanwhile. */
 export async function applyFreeze(sessions: KV, request: FreezeRequest): Promise<FreezeReply> {
   for (;;) {
-    const entry = await sessions.get(request.session);
-    if (entry === null || entry.operation !== "PUT") {
-      throw new SeccomposeError("SC_USAGE", `no session ${request.session} in KV ${BUCKET_SESSIONS}`);
-    }
-    const value: unknown = entry.json();
-    if (!isValid("sessionRecord", value)) {
-      throw new SeccomposeError(
-        "SC_MESSAGE_INVALID",
-        `KV ${BUCKET_SESSIONS} key ${request.session} is not a valid session record`,
-      );
-    }
-    const next = withFrozen(value as SessionRecord, request);
+    const entry = await readRecord(sessions, request.session);
+    const next = withFrozen(entry.record, request);
     try {
       await sessions.update(request.session, JSON.stringify(next), entry.revision);
       return { session: request.session, frozen: next.continuous?.frozen ?? [] };
     } catch (err) {
-      const code = (err as { code?: unknown }).code;
-      if (code !== 10071 && code !== 10164) throw err;
+      if (!isCasConflict(err)) throw err;
     }
   }
 }
 
-export function serveFreeze(nc: NatsConnection, sessions: KV, logger: Logger): Subscription {
+/** Takes drift of the named syscalls into frozen workloads' profiles, durably (the aggregator). */
+export type AcceptDrift = (
+  session: string,
+  workloadTokens: readonly string[],
+  syscalls: readonly string[],
+) => Promise<AcceptOutcome[]>;
+
+/** A freeze, an unfreeze, or accepted drift; the reply names the record's frozen workloads after it. */
+export async function handleFreeze(
+  sessions: KV,
+  accept: AcceptDrift,
+  request: FreezeRequest,
+): Promise<FreezeReply> {
+  if (request.accept === undefined) return applyFreeze(sessions, request);
+  if (request.unfreeze === true) {
+    throw new SeccomposeError(
+      "SC_USAGE",
+      "accept takes drift into frozen profiles; unfreeze takes all of it: ask for one of them",
+    );
+  }
+  const { record } = await readRecord(sessions, request.session);
+  const accepted = await accept(request.session, request.workloadTokens, request.accept);
+  return { session: request.session, frozen: record.continuous?.frozen ?? [], accepted };
+}
+
+/** How the aggregator answering for `session` accepts drift; undefined: another replica answers for it. */
+export type FreezeOwner = (session: string) => AcceptDrift | undefined;
+
+export function serveFreeze(
+  nc: NatsConnection,
+  sessions: KV,
+  owner: FreezeOwner,
+  logger: Logger,
+): Subscription {
   const fail = (code: string, message: string): string =>
     JSON.stringify({ code, message } satisfies ErrorBody);
   return nc.subscribe(AGGREGATOR_FREEZE_SUBJECT, {
@@ -81,10 +123,17 @@ export function serveFreeze(nc: NatsConnection, sessions: KV, logger: Logger): S
         return;
       }
       const r = request as FreezeRequest;
-      applyFreeze(sessions, r).then(
+      const accept = owner(r.session);
+      if (accept === undefined) return;
+      handleFreeze(sessions, accept, r).then(
         (reply) => {
           logger.info(
-            { session: r.session, workloads: r.workloadTokens, unfreeze: r.unfreeze === true },
+            {
+              session: r.session,
+              workloads: r.workloadTokens,
+              unfreeze: r.unfreeze === true,
+              ...(r.accept !== undefined ? { accepted: r.accept } : {}),
+            },
             "freeze applied",
           );
           msg.respond(JSON.stringify(reply));

@@ -3,7 +3,7 @@
  * seccompose-aggregator: reads its configuration, serves probes and metrics, runs the aggregator
  * until SIGTERM/SIGINT (then stores a last checkpoint) or a fatal error (exit 1).
  */
-import { pino } from "pino";
+import { createLogger } from "../../lib/logger.ts";
 import { isSeccomposeError } from "../../lib/errors.ts";
 import { startProbeServer } from "../../lib/http/probe-server.ts";
 import { startAggregator } from "./aggregator.ts";
@@ -26,7 +26,7 @@ async function main(): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
-  const logger = pino({ level: config.logLevel ?? "info", base: { service: "seccompose-aggregator" } });
+  const logger = createLogger("aggregator", { level: config.logLevel ?? "info" });
   const metrics = createMetrics();
   let aggregator: RunningAggregator | undefined;
   const probes = await startProbeServer({
@@ -41,10 +41,7 @@ async function main(): Promise<number> {
   try {
     aggregator = await startAggregator({ config, logger, metrics });
   } catch (err) {
-    logger.fatal(
-      { err: (err as Error).message, code: (err as { code?: string }).code },
-      "aggregator could not start",
-    );
+    logger.fatal({ err }, "aggregator could not start");
     await probes.close();
     return 1;
   }

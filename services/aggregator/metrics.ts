@@ -10,6 +10,7 @@ export interface AggregatorMetrics {
   badBatches: Counter;
   lateBatches: Counter;
   refusedMessages: Counter<"reason">;
+  refusedEntries: Counter<"reason">;
   sessionsFinalised: Counter<"status">;
   revisionsPublished: Counter;
   convergences: Counter;
@@ -49,6 +50,12 @@ export function createMetrics(registry: Registry = createMetricsRegistry()): Agg
     refusedMessages: new Counter({
       name: "seccompose_aggregator_refused_messages_total",
       help: "Valid messages refused (never merged): unknown session, node outside the session, hold limit, implausible.",
+      labelNames: ["reason"],
+      registers,
+    }),
+    refusedEntries: new Counter({
+      name: "seccompose_aggregator_refused_entries_total",
+      help: "Workload entries refused by the pod ownership check (never merged), by reason.",
       labelNames: ["reason"],
       registers,
     }),

@@ -7,9 +7,10 @@
  * - `<session>.<workload token>`: the latest document of that workload (one-shot: the final one).
  * - `<session>.<workload token>.rev.<n>`: continuous sessions keep every revision n under its own key,
  *   so the history is complete however long the session runs (KV history would be capped at 64).
- * A value is either a ProfileDocument or, when the encoded document exceeds the KV value limit, a
- * ProfilePointer (schemas/aggregator-status.schema.json) naming the object that holds it; the object
- * is named like the key.
+ * - `<session>.<workload token>.drift`: a frozen workload's DriftReport (bounded to fit one value).
+ * A profile value is either a ProfileDocument or, when the encoded document exceeds the KV value
+ * limit, a ProfilePointer (schemas/aggregator-status.schema.json) naming the object that holds it;
+ * the object is named like the key.
  */
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { KV } from "@nats-io/kv";
@@ -17,6 +18,7 @@ import type { ObjectStore } from "@nats-io/obj";
 import type {
   ConvergenceEvent,
   DriftEvent,
+  DriftReport,
   ProfileDocument,
   ProfilePointer,
   SessionFinalisedEvent,
@@ -26,10 +28,12 @@ import { isValid } from "../../lib/contracts/validators.ts";
 import {
   OBJECT_STORE_PROFILES,
   convergenceSubject,
+  driftReportKey,
   driftSubject,
   profileKey,
   statusEventSubject,
 } from "../../lib/subjects.ts";
+import { isCasConflict } from "../../lib/nats/errors.ts";
 import { sha256Hex } from "./checkpoint.ts";
 
 const encoder = new TextEncoder();
@@ -54,11 +58,6 @@ export function storedProfile(key: string, doc: ProfileDocument, kvValueMaxBytes
     sha256: sha256Hex(bytes),
   };
   return { where: "object", object: bytes, value: encoder.encode(JSON.stringify(pointer)) };
-}
-
-function isCasConflict(err: unknown): boolean {
-  const code = (err as { code?: unknown }).code;
-  return code === 10071 || code === 10164;
 }
 
 export interface PublisherOptions {
@@ -105,6 +104,10 @@ export class Publisher {
       throw err;
     }
     return stored.where;
+  }
+
+  async putDriftReport(report: DriftReport): Promise<void> {
+    await this.#o.profiles.put(driftReportKey(report.session, report.workloadToken), JSON.stringify(report));
   }
 
   /**

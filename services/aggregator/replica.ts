@@ -1,27 +1,33 @@
 /**
  * One aggregator replica (process). It holds leases on partitions of SC_EVENTS
  * (partition-leases.ts) and runs one partition aggregator (aggregator.ts) per partition it holds;
- * it watches the session records once for all of them, answers status requests for the sessions of
- * its partitions and freeze requests (a queue group: one replica answers each).
+ * it watches the session records once for all of them, and the cluster's pods once for the pod
+ * ownership check of all of them. Status, freeze (accept) and delete requests about a session are
+ * answered by the replica holding the session's partition, the others staying quiet; a status
+ * request about no session by every replica holding partitions, each for its own.
  *
  * With one replica (the default) it holds every partition, which with one partition (the default)
  * is the single-aggregator design. With K replicas, each holds about partitions/K; when one dies,
  * its leases expire and the others take its partitions over from their checkpoints and durable
  * consumers.
  */
+import type { JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { KV } from "@nats-io/kv";
+import type { ObjectStore } from "@nats-io/obj";
 import type { Logger } from "pino";
 import { randomBytes } from "node:crypto";
 import type { AggregatorStatus, SessionRecord } from "../../lib/contracts/types.ts";
 import { SessionRecordWatch, type RecordChange } from "../../lib/nats/session-records.ts";
-import { recordPartition } from "../../lib/partitions.ts";
+import { partitionOf, recordPartition } from "../../lib/partitions.ts";
 import { AGGREGATOR_STATUS_SUBJECT } from "../../lib/subjects.ts";
+import { serveDelete } from "./deletion.ts";
 import { serveFreeze } from "./freeze.ts";
 import type { AggregatorMetrics } from "./metrics.ts";
 import { PartitionLeases } from "./partition-leases.ts";
 import type { LeaseKv } from "./partition-leases.ts";
-import { noRefusals } from "./session-state.ts";
+import type { PodOwnership } from "./pod-ownership.ts";
+import { noRefusals, type AcceptOutcome } from "./session-state.ts";
 import { requestedSession } from "./status.ts";
 
 export interface RunningAggregator {
@@ -45,6 +51,14 @@ export interface PartitionWorker {
   status(session?: string): Promise<AggregatorStatus>;
   /** Consumer lag of the partition's durable, when it can be read. */
   lag(): Promise<number | undefined>;
+  /** Takes drift into frozen profiles, durably (a checkpoint is stored before it resolves). */
+  accept(session: string, tokens: readonly string[], syscalls: readonly string[]): Promise<AcceptOutcome[]>;
+  /** Drops a deleted session's state. */
+  forget(session: string): Promise<boolean>;
+  /** Stores a checkpoint of the state as it is now; `what` was done, which the error names. */
+  checkpointNow(what: string): Promise<void>;
+  /** A deleted session's events are purged: the holes they leave are no loss. */
+  excusePurge(): Promise<void>;
   /** Graceful: a last checkpoint, then stop. */
   stop(): Promise<void>;
   /** The lease is gone: stop without writing anything. */
@@ -66,10 +80,14 @@ export interface ReplicaOptions {
   logger: Logger;
   metrics: AggregatorMetrics;
   nc: NatsConnection;
+  jsm: JetStreamManager;
   sessions: KV;
+  objects: ObjectStore;
   leases: LeaseKv;
   partitions: number;
   leaseTtlMs: number;
+  /** The replica's pod watch, shared by its partitions; stopped with the replica. */
+  pods: PodOwnership;
   /** Stable name of this replica (its pod's name), so a restarted process takes its leases back at once. */
   replicaId?: string;
   worker: (ctx: WorkerContext) => PartitionWorker;
@@ -81,6 +99,7 @@ export function combineStatus(
   now: number,
   held: readonly number[],
   parts: readonly AggregatorStatus[],
+  podOwnershipOff: string | undefined,
 ): AggregatorStatus {
   const sum = (f: (s: AggregatorStatus) => number | undefined): number =>
     parts.reduce((n, s) => n + (f(s) ?? 0), 0);
@@ -93,11 +112,12 @@ export function combineStatus(
     sessions: parts
       .flatMap((s) => s.sessions)
       .sort((a, b) => (a.session < b.session ? -1 : a.session > b.session ? 1 : 0)),
-    podOwnershipChecked: parts.every((s) => s.podOwnershipChecked === true) && parts.length > 0,
+    podOwnershipChecked: podOwnershipOff === undefined,
     caughtUp: parts.every((s) => s.caughtUp !== false),
     lostMessages: sum((s) => s.lostMessages),
     partitions: [...held],
   };
+  if (podOwnershipOff !== undefined) status.podOwnershipReason = podOwnershipOff;
   const refused = parts.map((s) => s.refused).filter((r) => r !== undefined);
   if (refused.length > 0) {
     const total = noRefusals();
@@ -196,7 +216,35 @@ class Replica implements RunningAggregator {
       return lag;
     };
     this.#subscriptions.push(this.#serveStatus());
-    this.#subscriptions.push(serveFreeze(this.nc, this.#o.sessions, this.#log));
+    this.#subscriptions.push(
+      serveFreeze(
+        this.nc,
+        this.#o.sessions,
+        (session) => {
+          const worker = this.#workerFor(session);
+          return worker === undefined ? undefined : (s, tokens, names) => worker.accept(s, tokens, names);
+        },
+        this.#log,
+      ),
+    );
+    this.#subscriptions.push(
+      serveDelete(
+        this.nc,
+        (session) => {
+          const worker = this.#workerFor(session);
+          if (worker === undefined) return undefined;
+          return {
+            sessions: this.#o.sessions,
+            jsm: this.#o.jsm,
+            objects: this.#o.objects,
+            forget: (id) => worker.forget(id),
+            checkpoint: () => worker.checkpointNow("the session is deleted"),
+            excusePurge: () => worker.excusePurge(),
+          };
+        },
+        this.#log,
+      ),
+    );
     await this.#leases.start();
     this.#log.info(
       { partitions: this.#o.partitions, held: this.#leases.held() },
@@ -210,10 +258,15 @@ class Replica implements RunningAggregator {
     for (const w of this.#workers.values()) w.onRecord(change);
   }
 
-  /** Whether this replica answers for `session`: it holds the session's partition. */
-  #answersFor(session: string): boolean {
+  /**
+   * The aggregator of `session`'s partition when this replica holds it. A session without a record
+   * (not seen yet, or deleted) is in the partition its id hashes to, as `session start` chose it.
+   */
+  #workerFor(session: string): PartitionWorker | undefined {
     const record = this.#records.get(session);
-    return this.#workers.has(record === undefined ? 0 : recordPartition(record));
+    return this.#workers.get(
+      record === undefined ? partitionOf(session, this.#o.partitions) : recordPartition(record),
+    );
   }
 
   #serveStatus(): Subscription {
@@ -229,7 +282,9 @@ class Replica implements RunningAggregator {
           return;
         }
         // A session's status comes from the replica holding its partition; the others keep quiet.
-        if (asked.session !== undefined && !this.#answersFor(asked.session)) return;
+        if (asked.session !== undefined && this.#workerFor(asked.session) === undefined) return;
+        // About no session, a replica holding no partition has nothing to say (no consumer either).
+        if (asked.session === undefined && this.#workers.size === 0) return;
         this.status(asked.session).then(
           (reply) => msg.respond(JSON.stringify(reply)),
           (e: unknown) => {
@@ -249,7 +304,7 @@ class Replica implements RunningAggregator {
   async status(session?: string): Promise<AggregatorStatus> {
     const workers = [...this.#workers.values()];
     const parts = await Promise.all(workers.map((w) => w.status(session)));
-    return combineStatus(this.instance, Date.now(), this.#leases.held(), parts);
+    return combineStatus(this.instance, Date.now(), this.#leases.held(), parts, this.#o.pods.offReason);
   }
 
   async stop(): Promise<void> {
@@ -258,6 +313,7 @@ class Replica implements RunningAggregator {
     await this.#leases.stop();
     for (const sub of this.#subscriptions) sub.unsubscribe();
     await this.#watch.stop();
+    await this.#o.pods.stop();
     await this.nc.drain();
     this.#log.info("aggregator stopped");
     this.#resolveDone();

@@ -436,6 +436,131 @@ describe("AggregatorState continuous sessions", () => {
     expect(state.apply(withArgs(1, "2")).drift.map((d) => d.args)).toEqual([["2"]]);
     expect(state.apply(withArgs(2, "10")).drift.map((d) => d.args)).toEqual([["10"]]);
   });
+
+  const frozenWeb = () =>
+    continuous({ continuous: { convergenceWindowSeconds: 60, frozen: ["shop_Deployment_web_nginx"] } });
+
+  /** A continuous session whose web workload recorded read and write, then was frozen at revision 1. */
+  function frozenState(clock: () => number): AggregatorState {
+    const state = new AggregatorState(clock);
+    state.setRecord(continuous());
+    state.apply(batch(1, ["read", "write"]));
+    return state;
+  }
+
+  it("keeps each drifted call with its pod, node, count and last sighting, and writes the drift report", () => {
+    let now = T0 + 10_000;
+    const state = frozenState(() => now);
+    publish(state);
+    state.setRecord(frozenWeb());
+    publish(state);
+    state.apply(batch(2, ["ptrace"]));
+    state.apply(batch(3, ["ptrace"]));
+    const drift = state.due().filter((a): a is Extract<Action, { kind: "drift" }> => a.kind === "drift");
+    expect(drift).toHaveLength(1);
+    expect(drift[0]!.report).toMatchObject({
+      kind: "DriftReport",
+      session: "c1",
+      workloadToken: "shop_Deployment_web_nginx",
+      frozen: true,
+      frozenRevision: 1,
+      omitted: 0,
+      entries: [
+        {
+          node: "node-a",
+          pod: "web-0",
+          syscall: "ptrace",
+          count: 3,
+          firstSeen: new Date(T0).toISOString(),
+          lastSeen: new Date(T0 + 3).toISOString(),
+          detectedAt: new Date(now).toISOString(),
+        },
+      ],
+    });
+    assertValid("driftReport", drift[0]!.report, "test");
+    state.confirm(drift[0]!);
+    expect(state.due().filter((a) => a.kind === "drift")).toEqual([]);
+    // Drift outlives finalisation: its last state goes with the final profiles, and status keeps it.
+    state.apply(batch(4, ["kill"]));
+    state.setRecord({ ...frozenWeb(), state: "stopping", expectedNodes: ["node-a"] });
+    state.apply({
+      schemaVersion: 1,
+      kind: "fin",
+      session: "c1",
+      node: "node-a",
+      batches: 4,
+      sentAt: T0,
+      droppedEvents: 0,
+    });
+    now += 1;
+    const final = state.due().find((a) => a.kind === "finalise") as Extract<Action, { kind: "finalise" }>;
+    expect(final.driftReports.map((r) => r.entries.map((e) => e.syscall))).toEqual([["kill", "ptrace"]]);
+    expect(final.publications[0]!.document.syscalls.map((s) => s.name)).toEqual(["read", "write"]);
+    state.confirm(final);
+    expect(state.sessions.get("c1")!.finalised!.workloads[0]).toMatchObject({ frozen: true, drifted: 2 });
+  });
+
+  it("takes accepted drift into the frozen profile as the next revision, and refuses what did not drift", () => {
+    const now = T0 + 10_000;
+    const state = frozenState(() => now);
+    publish(state);
+    state.setRecord(frozenWeb());
+    publish(state);
+    state.apply(batch(2, ["ptrace", "kill"]));
+    state.apply(batch(1, ["ptrace"], "node-b"));
+    expect(() => state.accept("c1", ["shop_Deployment_web_nginx"], ["mount"])).toThrow(
+      "mount did not drift in shop/Deployment/web/nginx (drifted: kill, ptrace)",
+    );
+    expect(() => state.accept("nope", ["shop_Deployment_web_nginx"], ["kill"])).toThrow(
+      "the aggregator has no data of session nope",
+    );
+    expect(state.accept("c1", ["shop_Deployment_web_nginx"], ["ptrace"])).toEqual([
+      { workloadToken: "shop_Deployment_web_nginx", syscalls: ["ptrace"], calls: 2, revision: 2 },
+    ]);
+    const [revision] = publish(state);
+    expect(revision?.step.kind).toBe("revision");
+    expect(revision?.publication.document.revision).toBe(2);
+    expect(revision?.publication.document.frozen).toBe(true);
+    expect(revision?.publication.document.syscalls.map((s) => s.name)).toEqual(["ptrace", "read", "write"]);
+    const ws = state.sessions.get("c1")!.workloads.values().next().value!;
+    expect([...ws.track.drift.values()].map((e) => e.syscall)).toEqual(["kill"]);
+    // ptrace is in the frozen profile now; kill still drifts.
+    expect(state.apply(batch(3, ["ptrace"])).drift).toEqual([]);
+    expect(state.apply(batch(2, ["kill"], "node-b")).drift.map((d) => d.syscall)).toEqual(["kill"]);
+  });
+
+  it("takes all drift into the profile when the workload is unfrozen", () => {
+    let now = T0 + 10_000;
+    const state = frozenState(() => now);
+    publish(state);
+    state.setRecord(frozenWeb());
+    publish(state);
+    state.apply(batch(2, ["ptrace"]));
+    state.setRecord(continuous());
+    now += 5000;
+    const [revision] = publish(state);
+    expect(revision?.publication.document.syscalls.map((s) => s.name)).toEqual(["ptrace", "read", "write"]);
+    expect(revision?.publication.document.frozen).toBeUndefined();
+    const report = state.due().find((a) => a.kind === "drift") as Extract<Action, { kind: "drift" }>;
+    expect(report.report).toMatchObject({ frozen: false, entries: [] });
+  });
+
+  it("bounds the drift kept per workload and counts what it could not keep", () => {
+    const state = new AggregatorState(() => T0, { maxTuplesPerNode: 3 });
+    state.setRecord(frozenWeb());
+    state.apply(batch(1, ["ptrace", "kill", "mount", "umount2", "reboot"]));
+    const ws = state.sessions.get("c1")!.workloads.values().next().value!;
+    expect(ws.track.drift.size).toBe(3);
+    expect(ws.track.driftOmitted).toBe(2);
+    expect(state.sessions.get("c1")!.refused.overLimit).toBe(2);
+  });
+
+  it("forgets a deleted session, which then refuses its data as unknown", () => {
+    const state = frozenState(() => T0);
+    expect(state.forget("c1")).toBe(true);
+    expect(state.sessions.has("c1")).toBe(false);
+    expect(state.apply(batch(2, ["read"])).refused).toBe("unknownSession");
+  });
 });
 
 describe("AggregatorState integrity: only sessions that exist, only their nodes, bounded", () => {

@@ -14,15 +14,23 @@
  * and count entries are bounded per node and per session, so what one node sends cannot grow this
  * state without bound. A session is finalised only once its record asks it to stop, and at the
  * deadline only after the stream as it was at start-up has been merged (`catchUpTo`).
+ *
+ * With a pod ownership check (pod-ownership.ts) every workload entry is checked against the pods
+ * of its node: refused entries are counted per node and reason and never merged; an entry whose pod
+ * the watch has not seen yet waits (bounded in time and events, in the snapshot too), and the
+ * session is not finalised while any entry waits. Without the check nothing of this runs.
  */
 import type {
+  DriftReport,
   EventMessage,
   FinMarker,
+  OwnershipRefusalCounts,
   ProfileDocument,
   RefusalCounts,
   SessionRecord,
   StreamLoss,
   SyscallEventBatch,
+  WorkloadEvents,
   WorkloadKey,
 } from "../../lib/contracts/types.ts";
 import { toProfileDocument, type DocumentGap } from "../../lib/profile/document.ts";
@@ -31,20 +39,35 @@ import { scmpArchesForNode } from "../../lib/syscalls/architectures.ts";
 import { syscallNames } from "../../lib/syscalls/tables.ts";
 import { workloadId, workloadToken } from "../../lib/profile/workload-key.ts";
 import {
+  MAX_DRIFT_ENTRIES,
   confirmStep,
   continuousSettings,
   driftKey,
+  driftReportDue,
+  driftReportOf,
   freeze,
   newTrack,
   nextStep,
+  noteDrift,
   noteShapeChange,
+  shapeOf,
+  takeDrift,
   trackFromSnapshot,
   trackToSnapshot,
   unfreeze,
   type ContinuousStep,
   type ContinuousTrack,
+  type DriftEntry,
   type TrackSnapshot,
 } from "./continuous.ts";
+import {
+  ACCEPT,
+  noOwnershipRefusals,
+  type OwnershipCheck,
+  type OwnershipRefusal,
+  type OwnershipVerdict,
+} from "./pod-ownership.ts";
+import { ErrorCodes, SeccomposeError } from "../../lib/errors.ts";
 import { SeqSet, type SeqRange } from "./seq-set.ts";
 import { streamLoss } from "./stream-loss.ts";
 
@@ -61,6 +84,10 @@ export interface Limits {
   maxBatchesPerNode: number;
   /** Messages kept per node while the session's node set is not written yet. */
   maxHeldMessagesPerNode: number;
+  /** How long a workload entry waits for the pod watch to see its pod or container. */
+  ownershipWaitMs: number;
+  /** Events of one node's waiting workload entries. */
+  maxOwnershipWaitEventsPerNode: number;
 }
 
 export const DEFAULT_LIMITS: Limits = {
@@ -70,6 +97,8 @@ export const DEFAULT_LIMITS: Limits = {
   maxTuplesPerNode: 50_000,
   maxBatchesPerNode: 1_000_000,
   maxHeldMessagesPerNode: 256,
+  ownershipWaitMs: 30_000,
+  maxOwnershipWaitEventsPerNode: 20_000,
 };
 
 /**
@@ -86,8 +115,11 @@ const MAX_HELD_NODES = 5000;
 const MAX_FOREIGN_NODES = 32;
 /** Lost stream ranges kept per session; more make no difference to the (already partial) result. */
 const MAX_STREAM_LOSS = 32;
+/** Events of waiting workload entries, all nodes and sessions together. */
+export const MAX_OWNERSHIP_WAIT_EVENTS = 200_000;
 
-export type Refusal = Exclude<keyof RefusalCounts, "unknownSyscall" | "overLimit">;
+/** Why a whole message was refused. */
+export type Refusal = Exclude<keyof RefusalCounts, "unknownSyscall" | "overLimit" | OwnershipRefusal>;
 
 export function noRefusals(): RefusalCounts {
   return {
@@ -98,6 +130,7 @@ export function noRefusals(): RefusalCounts {
     implausible: 0,
     unknownSyscall: 0,
     overLimit: 0,
+    ...noOwnershipRefusals(),
   };
 }
 
@@ -140,6 +173,31 @@ export interface NodeState {
   limited: boolean;
   /** From the node's FIN: when it recorded nothing although the session ran. */
   readonly gaps: Gap[];
+  /** Workload entries of this node refused by the pod ownership check. */
+  readonly ownershipRefused: OwnershipRefusalCounts;
+  /** Events of this node's workload entries waiting for the pod watch. */
+  waitingEvents: number;
+}
+
+/** The part of a batch a workload entry is merged with. */
+/** What merging an entry needs of its batch; `sentAt` is absent in waiting entries of older checkpoints. */
+type BatchContext = Pick<SyscallEventBatch, "node" | "arch" | "droppedEvents"> & { sentAt?: number };
+
+/** A workload entry waiting for the pod watch to see its pod (or container). */
+export interface WaitingEntry extends BatchContext {
+  /** The session's start, for the check. */
+  sessionStart: number;
+  /** Aggregator clock when it began to wait. */
+  since: number;
+  entry: WorkloadEvents;
+}
+
+/** A workload entry the pod ownership check refused, for the log. */
+export interface EntryRefusal {
+  reason: OwnershipRefusal;
+  workload: WorkloadKey;
+  pod: string | undefined;
+  podUid: string | undefined;
 }
 
 export interface WorkloadState {
@@ -156,6 +214,10 @@ export interface FinalisedWorkload {
   syscalls: number;
   /** Revision of the newest document with late data (stored under `<key>.rev.<n>`), once published. */
   lateRevision?: number;
+  /** Frozen when the session was finalised. */
+  frozen?: boolean;
+  /** Drift entries not taken into the profile at finalisation (its drift report lists them). */
+  drifted?: number;
 }
 
 /** Data that came after finalisation for one workload: published as a new revision, never merged into the final one. */
@@ -204,6 +266,8 @@ export class SessionState {
   readonly held = new Map<string, EventMessage[]>();
   /** Stream ranges discarded before they were consumed while this session accepted data. */
   readonly streamLoss: StreamLoss[] = [];
+  /** Workload entries waiting for the pod watch, in arrival order. */
+  waiting: WaitingEntry[] = [];
 
   constructor(id: string) {
     this.id = id;
@@ -254,6 +318,8 @@ export class SessionState {
         refusedEvents: 0,
         limited: false,
         gaps: [],
+        ownershipRefused: noOwnershipRefusals(),
+        waitingEvents: 0,
       };
       this.nodes.set(name, node);
     }
@@ -267,12 +333,24 @@ export interface DriftFinding {
   token: string;
   node: string;
   pod: string | undefined;
+  containerId: string | undefined;
   syscall: string;
   args: readonly string[] | undefined;
   count: number;
   firstSeen: number;
+  lastSeen: number;
   detectedAt: number;
   frozenRevision: number;
+}
+
+/** What `accept` took into one workload's profile. */
+export interface AcceptOutcome {
+  workloadToken: string;
+  syscalls: string[];
+  /** Drift entries (node, container, argument tuple) merged. */
+  calls: number;
+  /** The revision that shows them (published at the next tick). */
+  revision: number;
 }
 
 export interface MergeOutcome {
@@ -292,6 +370,8 @@ export interface MergeOutcome {
   drift: DriftFinding[];
   /** The node's data is complete after this message: worth checking the session at once. */
   nodeComplete: boolean;
+  /** Workload entries the pod ownership check refused (the rest of the message counts). */
+  refusedEntries?: EntryRefusal[];
 }
 
 export interface Publication {
@@ -309,6 +389,8 @@ export type Action =
       missingNodes: string[];
       gaps: DocumentGap[];
       publications: Publication[];
+      /** Drift reports not written yet in their final state. */
+      driftReports: DriftReport[];
     }
   | {
       kind: "late";
@@ -317,6 +399,15 @@ export type Action =
       publications: Array<Publication & { lateRevision: number; version: number }>;
       status: "complete" | "partial";
       lateBatches: number;
+    }
+  | {
+      /** Write a workload's drift report (KV sc_profiles `<key>.drift`). */
+      kind: "drift";
+      session: string;
+      workloadId: string;
+      /** The track's driftVersion the report shows. */
+      version: number;
+      report: DriftReport;
     }
   | {
       kind: "publish";
@@ -332,6 +423,28 @@ export type Action =
 /** Only the fields of a key, in schema order: agents may send them in any order, documents must not vary. */
 function canonicalKey(key: WorkloadKey): WorkloadKey {
   return { namespace: key.namespace, kind: key.kind, name: key.name, container: key.container };
+}
+
+/** Events of a batch, or of one waiting entry, that were merged or refused. */
+interface Tally {
+  events: number;
+  unknownNames: number;
+  overLimit: number;
+}
+
+/** What a waiting entry weighs against the wait limits: its events, at least 1. */
+function entryWeight(entry: WorkloadEvents): number {
+  return Math.max(1, entry.syscalls.length);
+}
+
+function waitReason(verdict: OwnershipVerdict): OwnershipRefusal {
+  return (verdict as { wait: OwnershipRefusal }).wait;
+}
+
+/** When the session began (its record's createdAt), for "the pod ran during the session". */
+function sessionStart(session: SessionState): number {
+  const created = session.record?.createdAt;
+  return created === undefined ? 0 : Date.parse(created);
 }
 
 /** The outcome of a message that was not merged (refused or held). */
@@ -368,10 +481,22 @@ export class AggregatorState {
   readonly #records = new Map<string, SessionRecord>();
   /** No deadline finalisation before the stream up to here is merged (see catchUpTo). */
   #catchUpSeq = 0;
+  /** The pod ownership check; undefined when it is off. */
+  readonly #ownership: OwnershipCheck | undefined;
+  /** Events of every waiting workload entry. */
+  #waitingEvents = 0;
 
-  constructor(clock: Clock, limits: Partial<Limits> = {}) {
+  constructor(clock: Clock, limits: Partial<Limits> = {}, ownership?: OwnershipCheck) {
     this.#clock = clock;
     this.limits = { ...DEFAULT_LIMITS, ...limits };
+    this.#ownership = ownership;
+  }
+
+  /** Workload entries waiting for the pod watch, all sessions. */
+  get waitingEntries(): number {
+    let n = 0;
+    for (const s of this.sessions.values()) n += s.waiting.length;
+    return n;
   }
 
   now(): number {
@@ -552,7 +677,7 @@ export class AggregatorState {
     if (session.finalised !== undefined) {
       if (fresh) {
         session.lateBatches++;
-        this.#mergeLate(session, node, batch, known, now);
+        this.#mergeLate(session, node, batch, known, now, outcome);
       }
       return outcome;
     }
@@ -562,89 +687,260 @@ export class AggregatorState {
     if (session.lastEventAt === undefined || batch.sentAt > session.lastEventAt) {
       session.lastEventAt = batch.sentAt;
     }
-    const argSyscalls = session.argSyscalls;
-    const limits = this.limits;
-    let events = 0;
-    let unknownNames = 0;
-    let overLimit = 0;
-    for (const entry of batch.workloads) {
-      let ws: WorkloadState | undefined;
-      for (const ev of entry.syscalls) {
-        if (!known.has(ev.name)) {
-          unknownNames++;
-          continue;
+    const tally: Tally = { events: 0, unknownNames: 0, overLimit: 0 };
+    const ownership = this.#ownership;
+    if (ownership === undefined) {
+      for (const entry of batch.workloads)
+        this.#mergeEntry(session, node, batch, entry, known, now, outcome, tally);
+    } else if (fresh) {
+      // A redelivered batch was decided by its first delivery: merged, refused or waiting.
+      const start = sessionStart(session);
+      for (const entry of batch.workloads) {
+        if (this.#admit(session, node, batch, entry, start, now, outcome)) {
+          this.#mergeEntry(session, node, batch, entry, known, now, outcome, tally);
         }
-        if (ws === undefined) {
-          // Created on the first valid event, so a workload with only bogus names costs nothing.
-          if (!this.#workloadAllowed(session, node, workloadId(entry.workload))) {
-            overLimit += entry.syscalls.length;
-            node.limited = true;
-            break;
-          }
-          ws = this.#workload(session, entry.workload, now);
-          ws.observations.noteNode(batch.node, batch.arch, batch.droppedEvents);
-        }
-        const wo = ws.observations;
-        const track = ws.track;
-        events++;
-        if (track.frozen !== undefined) {
-          const key = driftKey(track, batch.node, ev.name, ev.args);
-          if (key !== undefined) {
-            // Outside the frozen profile: reported as drift, kept out of the profile.
-            if (!track.driftSeen.has(key)) {
-              track.driftSeen.add(key);
-              track.driftEvents++;
-              outcome.drift.push({
-                session: session.id,
-                workload: wo.key,
-                token: ws.token,
-                node: batch.node,
-                pod: entry.pod,
-                syscall: ev.name,
-                args: ev.args,
-                count: ev.count,
-                firstSeen: ev.firstSeen,
-                detectedAt: now,
-                frozenRevision: track.frozen.revision,
-              });
-            }
-            continue;
-          }
-        }
-        const stats = wo.syscalls.get(ev.name);
-        const isNewEntry =
-          stats === undefined || !stats.counts.has(countKey(batch.node, ev.args, entry.containerId));
-        if (isNewEntry) {
-          if (node.tuples >= limits.maxTuplesPerNode || session.tuples >= limits.maxTuplesPerSession) {
-            overLimit++;
-            node.limited = true;
-            continue;
-          }
-          node.tuples++;
-          session.tuples++;
-        }
-        const changed =
-          stats === undefined ||
-          (argSyscalls.includes(ev.name) &&
-            (ev.args === undefined ? !stats.anyArgs : !stats.argTuples.has(ev.args.join(","))));
-        // The container id keeps replicas of one workload on one node apart: their counts add up.
-        wo.observe(batch.node, ev.name, ev.count, ev.firstSeen, ev.args, entry.containerId);
-        if (changed) noteShapeChange(track, now);
       }
     }
     if (fresh) {
-      node.refusedEvents += unknownNames + overLimit;
-      session.refused.unknownSyscall += unknownNames;
-      session.refused.overLimit += overLimit;
-      this.refused.unknownSyscall += unknownNames;
-      this.refused.overLimit += overLimit;
-      outcome.events = events;
-      node.events += events;
-      session.events += events;
+      this.#countRefusedEvents(session, node, tally);
+      outcome.events = tally.events;
+      node.events += tally.events;
+      session.events += tally.events;
       session.batches++;
     }
     outcome.nodeComplete = session.isNodeComplete(batch.node);
     return outcome;
+  }
+
+  /** Merges one workload entry of a batch (or a waiting entry now accepted) into the session. */
+  #mergeEntry(
+    session: SessionState,
+    node: NodeState,
+    batch: BatchContext,
+    entry: WorkloadEvents,
+    known: ReadonlySet<string>,
+    now: number,
+    outcome: MergeOutcome,
+    tally: Tally,
+  ): void {
+    const argSyscalls = session.argSyscalls;
+    const limits = this.limits;
+    let ws: WorkloadState | undefined;
+    for (const ev of entry.syscalls) {
+      if (!known.has(ev.name)) {
+        tally.unknownNames++;
+        continue;
+      }
+      if (ws === undefined) {
+        // Created on the first valid event, so a workload with only bogus names costs nothing.
+        if (!this.#workloadAllowed(session, node, workloadId(entry.workload))) {
+          tally.overLimit += entry.syscalls.length;
+          node.limited = true;
+          break;
+        }
+        ws = this.#workload(session, entry.workload, now);
+        ws.observations.noteNode(batch.node, batch.arch, batch.droppedEvents);
+      }
+      const wo = ws.observations;
+      const track = ws.track;
+      tally.events++;
+      if (track.frozen !== undefined) {
+        const key = driftKey(track, batch.node, entry.containerId, ev.name, ev.args);
+        if (key !== undefined) {
+          // Outside the frozen profile: kept as drift (bounded like count entries), not in the profile.
+          if (!track.drift.has(key)) {
+            if (
+              track.drift.size >= MAX_DRIFT_ENTRIES ||
+              node.tuples >= limits.maxTuplesPerNode ||
+              session.tuples >= limits.maxTuplesPerSession
+            ) {
+              if (outcome.fresh) {
+                tally.overLimit++;
+                track.driftOmitted++;
+                track.driftVersion++;
+              }
+              continue;
+            }
+            node.tuples++;
+            session.tuples++;
+          }
+          const drift: DriftEntry = {
+            node: batch.node,
+            containerId: entry.containerId,
+            pod: entry.pod,
+            syscall: ev.name,
+            args: ev.args,
+            count: ev.count,
+            firstSeen: ev.firstSeen,
+            lastSeen: batch.sentAt ?? now,
+            detectedAt: now,
+          };
+          if (noteDrift(track, key, drift)) {
+            outcome.drift.push({
+              ...drift,
+              session: session.id,
+              workload: wo.key,
+              token: ws.token,
+              frozenRevision: track.frozen.revision,
+            });
+          }
+          continue;
+        }
+      }
+      const stats = wo.syscalls.get(ev.name);
+      const isNewEntry =
+        stats === undefined || !stats.counts.has(countKey(batch.node, ev.args, entry.containerId));
+      if (isNewEntry) {
+        if (node.tuples >= limits.maxTuplesPerNode || session.tuples >= limits.maxTuplesPerSession) {
+          tally.overLimit++;
+          node.limited = true;
+          continue;
+        }
+        node.tuples++;
+        session.tuples++;
+      }
+      const changed =
+        stats === undefined ||
+        (argSyscalls.includes(ev.name) &&
+          (ev.args === undefined ? !stats.anyArgs : !stats.argTuples.has(ev.args.join(","))));
+      // The container id keeps replicas of one workload on one node apart: their counts add up.
+      wo.observe(batch.node, ev.name, ev.count, ev.firstSeen, ev.args, entry.containerId);
+      if (changed) noteShapeChange(track, now);
+    }
+  }
+
+  #countRefusedEvents(session: SessionState, node: NodeState, tally: Tally): void {
+    node.refusedEvents += tally.unknownNames + tally.overLimit;
+    session.refused.unknownSyscall += tally.unknownNames;
+    session.refused.overLimit += tally.overLimit;
+    this.refused.unknownSyscall += tally.unknownNames;
+    this.refused.overLimit += tally.overLimit;
+  }
+
+  /**
+   * Asks the pod ownership check about one entry: true to merge it; otherwise it was refused
+   * (counted, named in `outcome`) or now waits for the pod watch.
+   */
+  #admit(
+    session: SessionState,
+    node: NodeState,
+    batch: BatchContext,
+    entry: WorkloadEvents,
+    start: number,
+    now: number,
+    outcome: MergeOutcome,
+  ): boolean {
+    const verdict = this.#ownership!.verdict(batch.node, entry, start);
+    if (verdict === ACCEPT) return true;
+    if ("refuse" in verdict) {
+      this.#refuseEntry(session, node, entry, verdict.refuse, outcome);
+      return false;
+    }
+    const reason = waitReason(verdict);
+    const events = entryWeight(entry);
+    if (this.limits.ownershipWaitMs === 0) this.#refuseEntry(session, node, entry, reason, outcome);
+    else if (
+      node.waitingEvents + events > this.limits.maxOwnershipWaitEventsPerNode ||
+      this.#waitingEvents + events > MAX_OWNERSHIP_WAIT_EVENTS
+    ) {
+      this.#refuseEntry(session, node, entry, "ownershipWaitOverflow", outcome);
+    } else {
+      const { node: name, arch, droppedEvents, sentAt } = batch;
+      session.waiting.push({
+        node: name,
+        arch,
+        droppedEvents,
+        ...(sentAt !== undefined ? { sentAt } : {}),
+        sessionStart: start,
+        since: now,
+        entry,
+      });
+      node.waitingEvents += events;
+      this.#waitingEvents += events;
+    }
+    return false;
+  }
+
+  #refuseEntry(
+    session: SessionState,
+    node: NodeState,
+    entry: WorkloadEvents,
+    reason: OwnershipRefusal,
+    outcome: MergeOutcome,
+  ): void {
+    session.refused[reason]++;
+    this.refused[reason]++;
+    node.ownershipRefused[reason]++;
+    node.refusedEvents += entry.syscalls.length;
+    (outcome.refusedEntries ??= []).push({
+      reason,
+      workload: entry.workload,
+      pod: entry.pod,
+      podUid: entry.podUid,
+    });
+  }
+
+  /**
+   * Asks the pod ownership check again about every waiting entry: merges those it accepts now,
+   * refuses those it refuses or whose wait is over. One outcome per session and node concerned.
+   */
+  recheckWaiting(): MergeOutcome[] {
+    const ownership = this.#ownership;
+    if (ownership === undefined || this.#waitingEvents === 0) return [];
+    const now = this.#clock();
+    const outcomes: MergeOutcome[] = [];
+    for (const session of this.sessions.values()) {
+      if (session.waiting.length === 0) continue;
+      const still: WaitingEntry[] = [];
+      const byNode = new Map<string, MergeOutcome>();
+      for (const w of session.waiting) {
+        const verdict = ownership.verdict(w.node, w.entry, w.sessionStart);
+        let refusal: OwnershipRefusal | undefined;
+        if (verdict !== ACCEPT) {
+          if ("refuse" in verdict) refusal = verdict.refuse;
+          else if (now - w.since >= this.limits.ownershipWaitMs) refusal = waitReason(verdict);
+          else {
+            still.push(w);
+            continue;
+          }
+        }
+        const node = session.node(w.node);
+        node.waitingEvents -= entryWeight(w.entry);
+        this.#waitingEvents -= entryWeight(w.entry);
+        let outcome = byNode.get(w.node);
+        if (outcome === undefined) {
+          outcome = {
+            session: session.id,
+            node: w.node,
+            kind: "batch",
+            fresh: false,
+            late: session.finalised !== undefined,
+            events: 0,
+            drift: [],
+            nodeComplete: false,
+          };
+          byNode.set(w.node, outcome);
+        }
+        if (refusal !== undefined) {
+          this.#refuseEntry(session, node, w.entry, refusal, outcome);
+          continue;
+        }
+        const tally: Tally = { events: 0, unknownNames: 0, overLimit: 0 };
+        const known = knownSyscalls(w.arch);
+        if (session.finalised !== undefined)
+          this.#mergeLateEntry(session, node, w, w.entry, known, now, tally);
+        else {
+          this.#mergeEntry(session, node, w, w.entry, known, now, outcome, tally);
+          outcome.events += tally.events;
+          node.events += tally.events;
+          session.events += tally.events;
+        }
+        this.#countRefusedEvents(session, node, tally);
+      }
+      session.waiting = still;
+      outcomes.push(...byNode.values());
+    }
+    return outcomes;
   }
 
   /** Late data: same checks and limits as before finalisation, kept apart from the released final state. */
@@ -654,57 +950,68 @@ export class AggregatorState {
     batch: SyscallEventBatch,
     known: ReadonlySet<string>,
     now: number,
+    outcome: MergeOutcome,
+  ): void {
+    const tally: Tally = { events: 0, unknownNames: 0, overLimit: 0 };
+    const start = this.#ownership === undefined ? 0 : sessionStart(session);
+    for (const entry of batch.workloads) {
+      if (this.#ownership !== undefined && !this.#admit(session, node, batch, entry, start, now, outcome))
+        continue;
+      this.#mergeLateEntry(session, node, batch, entry, known, now, tally);
+    }
+    this.#countRefusedEvents(session, node, tally);
+  }
+
+  #mergeLateEntry(
+    session: SessionState,
+    node: NodeState,
+    batch: BatchContext,
+    entry: WorkloadEvents,
+    known: ReadonlySet<string>,
+    now: number,
+    tally: Tally,
   ): void {
     const limits = this.limits;
-    let refusedNames = 0;
-    let overLimit = 0;
-    for (const entry of batch.workloads) {
-      let lw: LateWorkload | undefined;
-      for (const ev of entry.syscalls) {
-        if (!known.has(ev.name)) {
-          refusedNames++;
+    let lw: LateWorkload | undefined;
+    for (const ev of entry.syscalls) {
+      if (!known.has(ev.name)) {
+        tally.unknownNames++;
+        continue;
+      }
+      const id = workloadId(entry.workload);
+      if (lw === undefined) {
+        if (!this.#workloadAllowed(session, node, id)) {
+          tally.overLimit += entry.syscalls.length;
+          break;
+        }
+        lw = session.late.get(id);
+        if (lw === undefined) {
+          const key = canonicalKey(entry.workload);
+          lw = {
+            id,
+            token: workloadToken(key),
+            observations: new WorkloadObservations(key),
+            version: 0,
+            publishedVersion: 0,
+            published: 0,
+          };
+          session.late.set(id, lw);
+        }
+        lw.observations.noteNode(batch.node, batch.arch, batch.droppedEvents);
+      }
+      const stats = lw.observations.syscalls.get(ev.name);
+      if (stats === undefined || !stats.counts.has(countKey(batch.node, ev.args, entry.containerId))) {
+        if (node.tuples >= limits.maxTuplesPerNode || session.tuples >= limits.maxTuplesPerSession) {
+          tally.overLimit++;
           continue;
         }
-        const id = workloadId(entry.workload);
-        if (lw === undefined) {
-          if (!this.#workloadAllowed(session, node, id)) {
-            overLimit += entry.syscalls.length;
-            break;
-          }
-          lw = session.late.get(id);
-          if (lw === undefined) {
-            const key = canonicalKey(entry.workload);
-            lw = {
-              id,
-              token: workloadToken(key),
-              observations: new WorkloadObservations(key),
-              version: 0,
-              publishedVersion: 0,
-              published: 0,
-            };
-            session.late.set(id, lw);
-          }
-          lw.observations.noteNode(batch.node, batch.arch, batch.droppedEvents);
-        }
-        const stats = lw.observations.syscalls.get(ev.name);
-        if (stats === undefined || !stats.counts.has(countKey(batch.node, ev.args, entry.containerId))) {
-          if (node.tuples >= limits.maxTuplesPerNode || session.tuples >= limits.maxTuplesPerSession) {
-            overLimit++;
-            continue;
-          }
-          node.tuples++;
-          session.tuples++;
-        }
-        lw.observations.observe(batch.node, ev.name, ev.count, ev.firstSeen, ev.args, entry.containerId);
-        lw.version++;
-        session.lastLateAt = now;
+        node.tuples++;
+        session.tuples++;
       }
+      lw.observations.observe(batch.node, ev.name, ev.count, ev.firstSeen, ev.args, entry.containerId);
+      lw.version++;
+      session.lastLateAt = now;
     }
-    node.refusedEvents += refusedNames + overLimit;
-    session.refused.unknownSyscall += refusedNames;
-    session.refused.overLimit += overLimit;
-    this.refused.unknownSyscall += refusedNames;
-    this.refused.overLimit += overLimit;
   }
 
   /**
@@ -724,6 +1031,8 @@ export class AggregatorState {
       if (frozen.has(ws.token) && ws.track.frozen === undefined) {
         freeze(ws.track, ws.observations, session.argSyscalls, now);
       } else if (!frozen.has(ws.token) && ws.track.frozen !== undefined) {
+        // The profile grows again, starting with what drifted while it was frozen.
+        this.#mergeDrift(ws, takeDrift(ws.track), now);
         unfreeze(ws.track);
       }
     }
@@ -731,6 +1040,77 @@ export class AggregatorState {
     const held = [...session.held.values()].flat();
     session.held.clear();
     return held.map((m) => this.apply(m));
+  }
+
+  /** Drift taken into the profile: merged like any observation, so the next revision shows it. */
+  #mergeDrift(ws: WorkloadState, entries: readonly DriftEntry[], now: number): void {
+    for (const e of entries) {
+      ws.observations.observe(e.node, e.syscall, e.count, e.firstSeen, e.args, e.containerId);
+    }
+    if (entries.length > 0) noteShapeChange(ws.track, now);
+  }
+
+  /**
+   * Takes the drift of `names` in frozen workloads into their profiles: merged, the frozen profile
+   * grown by them, published as the next revision. Everything is checked before anything changes.
+   */
+  accept(sessionId: string, tokens: readonly string[], names: readonly string[]): AcceptOutcome[] {
+    const session = this.sessions.get(sessionId);
+    if (session === undefined || session.record === undefined) {
+      throw new SeccomposeError(
+        ErrorCodes.SC_SESSION_NOT_FOUND,
+        `the aggregator has no data of session ${sessionId}`,
+      );
+    }
+    if (session.finalised !== undefined) {
+      throw new SeccomposeError(
+        ErrorCodes.SC_USAGE,
+        `session ${sessionId} is finalised: its profiles no longer change`,
+      );
+    }
+    const wanted = new Set(names);
+    const targets = tokens.map((token) => {
+      const ws = [...session.workloads.values()].find((w) => w.token === token);
+      if (ws === undefined) {
+        throw new SeccomposeError(
+          ErrorCodes.SC_PROFILE_NOT_FOUND,
+          `workload ${token} has no data in session ${sessionId}`,
+        );
+      }
+      if (ws.track.frozen === undefined) {
+        throw new SeccomposeError(
+          ErrorCodes.SC_USAGE,
+          `workload ${workloadId(ws.observations.key)} is not frozen: everything it does goes into its profile already`,
+        );
+      }
+      return ws;
+    });
+    const drifted = new Set(targets.flatMap((ws) => [...ws.track.drift.values()].map((e) => e.syscall)));
+    const unknown = names.filter((n) => !drifted.has(n));
+    if (unknown.length > 0) {
+      throw new SeccomposeError(
+        ErrorCodes.SC_USAGE,
+        `${unknown.join(", ")} did not drift in ${targets.map((ws) => workloadId(ws.observations.key)).join(", ")} (drifted: ${[...drifted].sort().join(", ") || "nothing"})`,
+      );
+    }
+    const now = this.#clock();
+    return targets.map((ws) => {
+      const taken = takeDrift(ws.track, wanted);
+      this.#mergeDrift(ws, taken, now);
+      ws.track.frozen!.shape = shapeOf(ws.observations, session.argSyscalls);
+      return {
+        workloadToken: ws.token,
+        syscalls: [...new Set(taken.map((e) => e.syscall))].sort(),
+        calls: taken.length,
+        revision: ws.track.revision + 1,
+      };
+    });
+  }
+
+  /** Forgets a deleted session entirely: its state and its record. */
+  forget(id: string): boolean {
+    this.#records.delete(id);
+    return this.sessions.delete(id);
   }
 
   /** The record was deleted: the session keeps its data but no longer has a node set or a deadline. */
@@ -767,6 +1147,15 @@ export class AggregatorState {
       if (session.mode !== "continuous") continue;
       const settings = continuousSettings(session.record);
       for (const ws of session.workloads.values()) {
+        if (driftReportDue(ws.track, now)) {
+          actions.push({
+            kind: "drift",
+            session: session.id,
+            workloadId: ws.id,
+            version: ws.track.driftVersion,
+            report: driftReportOf(session.id, ws.observations.key, ws.token, ws.track, now),
+          });
+        }
         const step = nextStep(ws.track, settings, now);
         if (step === undefined) continue;
         actions.push({
@@ -836,8 +1225,9 @@ export class AggregatorState {
 
   #finalisation(session: SessionState, now: number): Action | undefined {
     const record = session.record;
-    // Never before the session was asked to stop, whatever FINs say.
-    if (record === undefined || record.state === "running") return undefined;
+    // Never before the session was asked to stop, whatever FINs say, nor past entries that wait
+    // for the pod watch (each waits a bounded time).
+    if (record === undefined || record.state === "running" || session.waiting.length > 0) return undefined;
     const participating = session.participatingNodes();
     const incomplete = participating.filter((n) => !session.isNodeComplete(n));
     const limited = participating.filter((n) => session.nodes.get(n)?.limited === true);
@@ -878,6 +1268,9 @@ export class AggregatorState {
           }),
         };
       });
+    const driftReports = [...session.workloads.values()]
+      .filter((ws) => ws.track.driftVersion > ws.track.driftPublishedVersion)
+      .map((ws) => driftReportOf(session.id, ws.observations.key, ws.token, ws.track, now));
     return {
       kind: "finalise",
       session: session.id,
@@ -886,6 +1279,7 @@ export class AggregatorState {
       missingNodes: status === "partial" ? missing : [],
       gaps,
       publications,
+      driftReports,
     };
   }
 
@@ -921,19 +1315,28 @@ export class AggregatorState {
         status: action.status,
         missingNodes: action.missingNodes,
         at: now,
-        workloads: action.publications.map((p) => ({
-          workload: p.workload,
-          token: p.token,
-          revision: p.document.revision,
-          syscalls: p.document.syscalls.length,
-        })),
+        workloads: action.publications.map((p) => {
+          const track = session.workloads.get(workloadId(p.workload))?.track;
+          return {
+            workload: p.workload,
+            token: p.token,
+            revision: p.document.revision,
+            syscalls: p.document.syscalls.length,
+            ...(track?.frozen !== undefined ? { frozen: true } : {}),
+            ...(track !== undefined && track.drift.size > 0 ? { drifted: track.drift.size } : {}),
+          };
+        }),
       };
       session.workloads.clear();
       this.#dropHeld(session);
       return;
     }
     const ws = session.workloads.get(action.workloadId);
-    if (ws !== undefined) confirmStep(ws.track, action.step, now);
+    if (ws === undefined) return;
+    if (action.kind === "drift") {
+      ws.track.driftPublishedVersion = Math.max(ws.track.driftPublishedVersion, action.version);
+      ws.track.driftPublishedAt = now;
+    } else confirmStep(ws.track, action.step, now);
   }
 
   /** Forgets finalised sessions older than `retentionMs`: their messages have aged out of the stream. */
@@ -942,6 +1345,7 @@ export class AggregatorState {
     const pruned: string[] = [];
     for (const [id, s] of this.sessions) {
       if (s.finalised !== undefined && now - s.finalised.at > retentionMs) {
+        for (const w of s.waiting) this.#waitingEvents -= entryWeight(w.entry);
         this.sessions.delete(id);
         pruned.push(id);
       }
@@ -960,13 +1364,25 @@ export class AggregatorState {
     };
   }
 
-  static restore(snapshot: StateSnapshot, clock: Clock, limits: Partial<Limits> = {}): AggregatorState {
-    const state = new AggregatorState(clock, limits);
+  static restore(
+    snapshot: StateSnapshot,
+    clock: Clock,
+    limits: Partial<Limits> = {},
+    ownership?: OwnershipCheck,
+  ): AggregatorState {
+    const state = new AggregatorState(clock, limits, ownership);
     state.badMessages = snapshot.badMessages;
     state.highestStreamSeq = snapshot.highestStreamSeq;
     state.lostMessages = snapshot.lostMessages ?? 0;
     Object.assign(state.refused, snapshot.refused ?? {});
-    for (const s of snapshot.sessions) state.sessions.set(s.id, sessionFromSnapshot(s));
+    for (const snap of snapshot.sessions) {
+      const s = sessionFromSnapshot(snap);
+      for (const w of s.waiting) {
+        s.node(w.node).waitingEvents += entryWeight(w.entry);
+        state.#waitingEvents += entryWeight(w.entry);
+      }
+      state.sessions.set(s.id, s);
+    }
     return state;
   }
 }
@@ -995,6 +1411,7 @@ export interface NodeSnapshot {
   refusedEvents?: number;
   limited?: boolean;
   gaps?: Gap[];
+  ownershipRefused?: OwnershipRefusalCounts;
 }
 
 /** [name, firstSeen, anyArgs, counts [key, count][], argument tuples] */
@@ -1020,6 +1437,8 @@ export interface SessionSnapshot {
   refused?: RefusalCounts;
   foreignNodes?: string[];
   held?: EventMessage[];
+  /** Acked with the checkpoint that carries them, like held messages. */
+  waiting?: WaitingEntry[];
   late?: LateSnapshot[];
   lastLateAt?: number;
   streamLoss?: StreamLoss[];
@@ -1087,6 +1506,7 @@ function sessionToSnapshot(s: SessionState): SessionSnapshot {
       ns.refusedEvents = n.refusedEvents;
       ns.limited = n.limited;
       ns.gaps = n.gaps;
+      ns.ownershipRefused = { ...n.ownershipRefused };
       return ns;
     }),
     workloads: [...s.workloads.values()].map((ws) => ({
@@ -1102,6 +1522,7 @@ function sessionToSnapshot(s: SessionState): SessionSnapshot {
   // Held messages are acked with the checkpoint that carries them, so they must be in it.
   snap.held = [...s.held.values()].flat();
   if (s.streamLoss.length > 0) snap.streamLoss = s.streamLoss.map((l) => ({ ...l }));
+  if (s.waiting.length > 0) snap.waiting = [...s.waiting];
   if (s.late.size > 0) {
     snap.late = [...s.late.values()].map((lw) => ({
       ...observationsToSnapshot(lw.observations),
@@ -1135,6 +1556,8 @@ function sessionFromSnapshot(snap: SessionSnapshot): SessionState {
       refusedEvents: n.refusedEvents ?? 0,
       limited: n.limited ?? false,
       gaps: n.gaps ?? [],
+      ownershipRefused: { ...noOwnershipRefusals(), ...n.ownershipRefused },
+      waitingEvents: 0,
     });
   }
   s.tuples = snap.tuples ?? 0;
@@ -1159,6 +1582,7 @@ function sessionFromSnapshot(snap: SessionSnapshot): SessionState {
   }
   s.lastLateAt = snap.lastLateAt ?? 0;
   for (const l of snap.streamLoss ?? []) s.streamLoss.push({ ...l });
+  s.waiting = [...(snap.waiting ?? [])];
   for (const w of snap.workloads) {
     const wo = observationsFromSnapshot(w);
     const key = wo.key;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { assertValid } from "../../lib/contracts/validators.ts";
+import { noOwnershipRefusals } from "./pod-ownership.ts";
 import { AggregatorState, noRefusals } from "./session-state.ts";
 import { buildStatus, requestedSession } from "./status.ts";
 
@@ -63,6 +64,7 @@ describe("status reply", () => {
       },
       checkpoint: undefined,
       session: undefined,
+      podOwnershipOff: "no Kubernetes API",
     });
     assertValid("aggregatorStatus", status, "test");
     expect(status).toMatchObject({ instance: "abc", badBatches: 1, consumer: { numPending: 12 } });
@@ -93,6 +95,7 @@ describe("status reply", () => {
             workloads: 1,
             tuples: 2,
             refusedEvents: 0,
+            ownershipRefused: noOwnershipRefusals(),
             limited: false,
           },
         ],
@@ -107,23 +110,32 @@ describe("status reply", () => {
             lastChangeAt: new Date(T0).toISOString(),
             frozen: false,
             driftEvents: 0,
+            drifted: 0,
           },
         ],
         refused: noRefusals(),
         heldMessages: 0,
+        ownershipWaiting: 0,
         tuples: 2,
       },
     ]);
-    expect(status).toMatchObject({ podOwnershipChecked: false, caughtUp: true, refused: noRefusals() });
-    expect(
-      buildStatus(state, {
-        instance: "abc",
-        now: T0,
-        consumer: undefined,
-        checkpoint: undefined,
-        session: "other",
-      }).sessions,
-    ).toEqual([]);
+    expect(status).toMatchObject({
+      podOwnershipChecked: false,
+      podOwnershipReason: "no Kubernetes API",
+      caughtUp: true,
+      refused: noRefusals(),
+    });
+    const other = buildStatus(state, {
+      instance: "abc",
+      now: T0,
+      consumer: undefined,
+      checkpoint: undefined,
+      session: "other",
+      podOwnershipOff: undefined,
+    });
+    expect(other.sessions).toEqual([]);
+    expect(other.podOwnershipChecked).toBe(true);
+    expect(other.podOwnershipReason).toBeUndefined();
   });
 
   it("reads the session a request asks about, or all of them for an empty body", () => {

@@ -23,6 +23,8 @@ export interface StatusInputs {
   checkpoint: { streamSeq: number; writtenAt: string } | undefined;
   /** Only this session; all when undefined. */
   session: string | undefined;
+  /** Why the pod ownership check is off; undefined when it is on. */
+  podOwnershipOff: string | undefined;
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString();
@@ -45,6 +47,7 @@ function sessionStatus(s: SessionState): AggregatorSessionStatus {
       out.workloads = n.workloads.size;
       out.tuples = n.tuples;
       out.refusedEvents = n.refusedEvents;
+      out.ownershipRefused = { ...n.ownershipRefused };
       out.limited = n.limited;
       if (n.gaps.length > 0) {
         out.gaps = n.gaps.map((g) => ({
@@ -64,8 +67,9 @@ function sessionStatus(s: SessionState): AggregatorSessionStatus {
           syscalls: w.syscalls,
           revision: w.revision,
           converged: false,
-          frozen: false,
+          frozen: w.frozen ?? false,
           driftEvents: 0,
+          drifted: w.drifted ?? 0,
           ...(w.lateRevision !== undefined
             ? { lateRevisionKey: profileRevisionKey(s.id, w.token, w.lateRevision) }
             : {}),
@@ -84,6 +88,7 @@ function sessionStatus(s: SessionState): AggregatorSessionStatus {
               lastChangeAt: iso(t.lastChangeAt),
               frozen: t.frozen !== undefined,
               driftEvents: t.driftEvents,
+              drifted: t.drift.size,
             };
             if (t.convergedAt !== undefined) out.convergedAt = iso(t.convergedAt);
             return out;
@@ -100,6 +105,7 @@ function sessionStatus(s: SessionState): AggregatorSessionStatus {
     workloads,
     refused: { ...s.refused },
     heldMessages: s.heldMessages,
+    ownershipWaiting: s.waiting.length,
     tuples: s.tuples,
   };
   if (s.streamLoss.length > 0) out.streamLoss = s.streamLoss.map((l) => ({ ...l }));
@@ -125,12 +131,12 @@ export function buildStatus(state: AggregatorState, inputs: StatusInputs): Aggre
     instance: inputs.instance,
     badBatches: state.badMessages,
     sessions,
-    // No pod watch is consulted: a node's word about which workloads run on it is taken as is.
-    podOwnershipChecked: false,
+    podOwnershipChecked: inputs.podOwnershipOff === undefined,
     caughtUp: state.caughtUp(),
     refused: { ...state.refused },
     lostMessages: state.lostMessages,
   };
+  if (inputs.podOwnershipOff !== undefined) status.podOwnershipReason = inputs.podOwnershipOff;
   if (inputs.consumer !== undefined) status.consumer = inputs.consumer;
   if (inputs.checkpoint !== undefined) status.checkpoint = inputs.checkpoint;
   return status;

@@ -70,6 +70,22 @@ describe("StreamLossWatch", () => {
     expect(w.look({ firstSeq: 101, lastSeq: 150, pending: 0, inFlight: false })).toBeUndefined();
   });
 
+  it("does not report the holes a deleted session's purge left, only those beyond it", () => {
+    const w = new StreamLossWatch(10, true);
+    w.purged(20);
+    expect(w.delivered(15)).toBeUndefined();
+    expect(w.look({ firstSeq: 18, lastSeq: 30, pending: 3, inFlight: false })).toBeUndefined();
+    expect(w.delivered(21)).toBeUndefined();
+    // A hole beyond what was purged is still a loss, named from the purge's end on.
+    expect(w.delivered(25)).toEqual({ firstSeq: 22, lastSeq: 24 });
+    const head = new StreamLossWatch(10, true);
+    head.purged(20);
+    expect(head.look({ firstSeq: 26, lastSeq: 30, pending: 3, inFlight: false })).toEqual({
+      firstSeq: 21,
+      lastSeq: 25,
+    });
+  });
+
   it("names the range in the reason", () => {
     expect(streamLoss("SC_EVENTS", { firstSeq: 7, lastSeq: 10 }).reason).toMatch(
       /^stream SC_EVENTS discarded messages 7-10 before the aggregator consumed them/,

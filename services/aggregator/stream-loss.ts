@@ -13,6 +13,12 @@
  * the stream's last sequence whenever the consumer has nothing pending (an idle partition must not
  * take other partitions' aged-out messages for its own). A range found at the head is then an upper
  * bound: the removed messages cannot be read to tell whose they were.
+ *
+ * Deleting a session (deletion.ts) purges its events on purpose: the replica that deletes it tells
+ * its watch, and holes up to the stream's last sequence at that moment are not reported. A hole
+ * the stream's limits opened in that same range then goes unreported too; other replicas' watches
+ * are not told, and only see the purge when it moves the stream's first sequence beyond all they
+ * consumed while they still had messages pending.
  */
 import type { StreamLoss } from "../../lib/contracts/types.ts";
 
@@ -25,6 +31,8 @@ export class StreamLossWatch {
   /** Every message up to here that the consumer's filter takes was delivered, or reported lost. */
   #seen: number;
   readonly #wholeStream: boolean;
+  /** Holes up to here were opened by purges of deleted sessions. */
+  #purgedUpTo = 0;
 
   /**
    * `seenUpTo`: the stream sequence the consumer starts after (its checkpoint's covered sequence).
@@ -37,10 +45,20 @@ export class StreamLossWatch {
 
   /** A first delivery of stream sequence `seq`, every earlier delivery having been received. */
   delivered(seq: number): LostRange | undefined {
-    const lost =
-      this.#wholeStream && seq > this.#seen + 1 ? { firstSeq: this.#seen + 1, lastSeq: seq - 1 } : undefined;
+    const lost = this.#wholeStream ? this.#hole(this.#seen + 1, seq - 1) : undefined;
     if (seq > this.#seen) this.#seen = seq;
     return lost;
+  }
+
+  /** A deleted session's messages up to stream sequence `upTo` were purged. */
+  purged(upTo: number): void {
+    if (upTo > this.#purgedUpTo) this.#purgedUpTo = upTo;
+  }
+
+  /** The part of the hole firstSeq..lastSeq that no purge of a deleted session explains. */
+  #hole(firstSeq: number, lastSeq: number): LostRange | undefined {
+    const first = Math.max(firstSeq, this.#purgedUpTo + 1);
+    return first <= lastSeq ? { firstSeq: first, lastSeq } : undefined;
   }
 
   /**
@@ -54,7 +72,7 @@ export class StreamLossWatch {
     if (r.inFlight) return undefined;
     let lost: LostRange | undefined;
     if (r.firstSeq > this.#seen + 1) {
-      lost = { firstSeq: this.#seen + 1, lastSeq: r.firstSeq - 1 };
+      lost = this.#hole(this.#seen + 1, r.firstSeq - 1);
       this.#seen = r.firstSeq - 1;
     }
     if (r.pending === 0 && r.lastSeq > this.#seen) this.#seen = r.lastSeq;

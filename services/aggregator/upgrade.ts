@@ -6,18 +6,16 @@
  * a loss). Otherwise the aggregator refuses to start (SC_UPGRADE_REQUIRED), and deploy/README.md
  * says what to do.
  */
-import { JetStreamApiError } from "@nats-io/jetstream";
 import type { JetStreamManager } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import type { Logger } from "pino";
 import { SeccomposeError } from "../../lib/errors.ts";
+import { isStreamNotFound } from "../../lib/nats/errors.ts";
 import { partitionsOfStream, streamSubjects } from "../../lib/partitions.ts";
 import { LEGACY_AGGREGATOR_DURABLE, STREAM_EVENTS } from "../../lib/subjects.ts";
 import { CheckpointStore, encodeSnapshot, partitionKeyPrefix } from "./checkpoint.ts";
 import { durableInfo } from "./consumer.ts";
 import { AggregatorState } from "./session-state.ts";
-
-const STREAM_NOT_FOUND = 10059;
 
 export async function upgradeLegacyStream(
   jsm: JetStreamManager,
@@ -29,7 +27,7 @@ export async function upgradeLegacyStream(
   try {
     info = await jsm.streams.info(STREAM_EVENTS);
   } catch (err) {
-    if (err instanceof JetStreamApiError && err.code === STREAM_NOT_FOUND) return;
+    if (isStreamNotFound(err)) return;
     throw err;
   }
   if (partitionsOfStream(info.config.subjects ?? []) !== "legacy") return;

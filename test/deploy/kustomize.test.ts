@@ -12,6 +12,8 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import * as k8s from "@kubernetes/client-node";
 import type {
+  V1ClusterRole,
+  V1ClusterRoleBinding,
   V1PodDisruptionBudget,
   V1ConfigMap,
   V1Container,
@@ -21,6 +23,7 @@ import type {
   V1PodSpec,
   V1Secret,
   V1Service,
+  V1ServiceAccount,
   V1StatefulSet,
 } from "@kubernetes/client-node";
 import * as apps from "kubernetes-models/apps/v1";
@@ -33,7 +36,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import packageJson from "../../package.json" with { type: "json" };
 import { resolveAgentConfig } from "../../services/agent/config.ts";
 import { startNatsServer } from "../helpers/nats.ts";
-import { natsUsers, userName } from "./nats-users.ts";
+import { enrollmentTemplate } from "../../cli/install/enrollment.ts";
+import type { ManifestObject } from "../../lib/k8s/apply.ts";
+import { natsUsers, passwordUsers, userName } from "./nats-users.ts";
 import type { NatsUser } from "./nats-users.ts";
 
 const execFileAsync = promisify(execFile);
@@ -306,19 +311,64 @@ describe.each(OVERLAYS)("overlay %s", (overlay) => {
     }
   });
 
-  it("gives the aggregator and NATS no Kubernetes API token", () => {
-    for (const [kind, name] of [
-      ["Deployment", "seccompose-aggregator"],
-      ["StatefulSet", "nats"],
-    ] as const) {
-      const pod = podSpecOf(find<KubeObject>(objects(), kind, name))!;
-      expect(pod.automountServiceAccountToken, name).toBe(false);
-      const account = find<{ automountServiceAccountToken?: boolean }>(
-        objects(),
-        "ServiceAccount",
-        pod.serviceAccountName!,
-      );
-      expect(account.automountServiceAccountToken, pod.serviceAccountName).toBe(false);
+  it("gives NATS no Kubernetes API token", () => {
+    const pod = podSpecOf(find<KubeObject>(objects(), "StatefulSet", "nats"))!;
+    expect(pod.automountServiceAccountToken).toBe(false);
+    const account = find<V1ServiceAccount>(objects(), "ServiceAccount", pod.serviceAccountName!);
+    expect(account.automountServiceAccountToken).toBe(false);
+  });
+
+  it("lets the aggregator read pods and their owners, nothing else, and requires its pod ownership check", () => {
+    const deployment = find<V1Deployment>(objects(), "Deployment", "seccompose-aggregator");
+    const pod = deployment.spec!.template.spec!;
+    const account = find<V1ServiceAccount>(objects(), "ServiceAccount", pod.serviceAccountName!);
+    expect(pod.automountServiceAccountToken ?? true).toBe(true);
+    expect(account.automountServiceAccountToken ?? true).toBe(true);
+    const bindings = objects().filter(
+      (o) =>
+        (o.kind === "ClusterRoleBinding" || o.kind === "RoleBinding") &&
+        (o as unknown as V1ClusterRoleBinding).subjects?.some(
+          (s) =>
+            s.kind === "ServiceAccount" && s.name === account.metadata!.name && s.namespace === NAMESPACE,
+        ),
+    ) as unknown as V1ClusterRoleBinding[];
+    expect(bindings.map((b) => [b.kind, b.roleRef.kind, b.roleRef.name])).toEqual([
+      ["ClusterRoleBinding", "ClusterRole", "seccompose-aggregator"],
+    ]);
+    const role = find<V1ClusterRole>(objects(), "ClusterRole", "seccompose-aggregator");
+    const grants = (role.rules ?? []).flatMap((r) =>
+      (r.apiGroups ?? []).flatMap((g) =>
+        (r.resources ?? []).flatMap((res) => r.verbs.map((v) => `${g}/${res}:${v}`)),
+      ),
+    );
+    expect(grants.sort()).toEqual([
+      "/pods:get",
+      "/pods:list",
+      "/pods:watch",
+      "apps/replicasets:get",
+      "batch/jobs:get",
+    ]);
+    expect(role.rules?.every((r) => r.resourceNames === undefined && r.nonResourceURLs === undefined)).toBe(
+      true,
+    );
+    const container = pod.containers[0]!;
+    expect(envOf(container, "SECCOMPOSE_POD_OWNERSHIP").value).toBe("required");
+  });
+
+  it("lets the installer bind every role the manifests bind", () => {
+    const installer = find<V1ClusterRole>(objects(), "ClusterRole", "seccompose-installer");
+    const bindable = (kind: string) =>
+      (installer.rules ?? [])
+        .filter(
+          (r) =>
+            r.verbs.includes("bind") &&
+            r.resources?.includes(kind === "ClusterRole" ? "clusterroles" : "roles"),
+        )
+        .flatMap((r) => r.resourceNames ?? []);
+    const bound = objects().filter((o) => o.kind === "ClusterRoleBinding" || o.kind === "RoleBinding");
+    expect(bound.length).toBeGreaterThan(0);
+    for (const b of bound as unknown as V1ClusterRoleBinding[]) {
+      expect(bindable(b.roleRef.kind), `${b.kind} ${b.metadata!.name}`).toContain(b.roleRef.name);
     }
   });
 
@@ -368,8 +418,17 @@ describe.each(OVERLAYS)("overlay %s", (overlay) => {
   it("connects each component as the NATS user the permission model names", () => {
     const agent = find<V1DaemonSet>(objects(), "DaemonSet", "seccompose-agent").spec!.template.spec!
       .containers[0]!;
-    expect(envOf(agent, "SECCOMPOSE_NATS_USER").value).toBe(userName("agent", "$(NODE_NAME)"));
-    expect(envOf(agent, "SECCOMPOSE_NATS_PASS_FILE").value).toBe("/etc/seccompose/nats/$(NODE_NAME)");
+    if (overlay === "dev") {
+      expect(envOf(agent, "SECCOMPOSE_NATS_USER").value).toBe(userName("agent", "$(NODE_NAME)"));
+      expect(envOf(agent, "SECCOMPOSE_NATS_PASS_FILE").value).toBe("/etc/seccompose/nats/$(NODE_NAME)");
+    } else {
+      // The node's own NKey, no user name and no password.
+      expect(envOf(agent, "SECCOMPOSE_NATS_NKEY_FILE").value).toBe(
+        "/var/lib/seccompose-identity/nats-user.nk",
+      );
+      expect(agent.env?.map((e) => e.name)).not.toContain("SECCOMPOSE_NATS_USER");
+      expect(agent.env?.map((e) => e.name)).not.toContain("SECCOMPOSE_NATS_PASS_FILE");
+    }
     const aggregator = find<V1Deployment>(objects(), "Deployment", "seccompose-aggregator").spec!.template
       .spec!.containers[0]!;
     expect(envOf(aggregator, "SECCOMPOSE_NATS_USER").value).toBe(userName("aggregator"));
@@ -381,11 +440,41 @@ describe.each(OVERLAYS)("overlay %s", (overlay) => {
     const config = await resolveAgentConfig([], podEnvironment(agent, "kind-worker"));
     expect(config.nodeName).toBe("kind-worker");
     expect(config.nats.servers).toEqual(["nats://nats:4222"]);
-    expect(config.nats.user).toBe(userName("agent", "kind-worker"));
+    if (overlay === "dev") expect(config.nats.user).toBe(userName("agent", "kind-worker"));
+    else expect(config.nats).not.toHaveProperty("user");
     expect(config.httpPort).toBe(agent.ports?.find((p) => p.name === "http")?.containerPort);
     const stateMount = agent.volumeMounts?.find((m) => m.mountPath === config.stateDir);
     expect(pod.volumes?.find((v) => v.name === stateMount?.name)?.hostPath?.path).toBe(config.stateDir);
     expect(config.falco.configDir.startsWith(`${config.stateDir}/`)).toBe(true);
+  });
+
+  it("mounts agent credentials the way the overlay promises: the node's identity read-only, or the dev passwords", async () => {
+    const pod = find<V1DaemonSet>(objects(), "DaemonSet", "seccompose-agent").spec!.template.spec!;
+    const agent = pod.containers[0]!;
+    const secretVolumes = (pod.volumes ?? []).flatMap((v) => (v.secret ? [v.secret.secretName] : []));
+    if (overlay === "dev") {
+      expect(secretVolumes).toEqual([expect.stringMatching(/^seccompose-agent-nats-/)]);
+      return;
+    }
+    // No Secret with agent credentials anywhere in the default overlay, and none mounted.
+    expect(secretVolumes).toEqual([]);
+    expect(JSON.stringify(objects())).not.toContain("seccompose-agent-nats");
+    // The seed file lies in a read-only hostPath mount outside the read-write state directory, and
+    // the enrollment pods install creates mount that same host directory.
+    const config = await resolveAgentConfig([], podEnvironment(agent, "kind-worker"));
+    const template = enrollmentTemplate(objects() as unknown as ManifestObject[]);
+    expect(template.seedFile).toBe(config.nats.nkeyFile);
+    const mount = agent.volumeMounts!.find((m) => m.mountPath === template.mountPath)!;
+    expect(mount.readOnly).toBe(true);
+    expect(pod.volumes!.find((v) => v.name === mount.name)?.hostPath).toEqual({
+      path: template.hostPath,
+      type: "DirectoryOrCreate",
+    });
+    for (const m of agent.volumeMounts!.filter((m) => !m.readOnly)) {
+      expect(template.mountPath.startsWith(`${m.mountPath}/`), m.mountPath).toBe(false);
+      const host = pod.volumes!.find((v) => v.name === m.name)?.hostPath?.path;
+      if (host !== undefined) expect(template.hostPath.startsWith(`${host}/`), host).toBe(false);
+    }
   });
 
   it("includes the users and their permissions from the nats-auth Secret, and nats-server accepts the result", async () => {
@@ -409,11 +498,12 @@ describe.each(OVERLAYS)("overlay %s", (overlay) => {
       expect(config["cluster.conf"]).not.toContain("cluster {");
       Object.assign(files, secretData(findGenerated<V1Secret>(objects(), "Secret", "nats-auth")));
     } else {
-      // install writes these two keys of nats-auth; samples in the documented shape stand in.
+      // install writes these two keys of nats-auth (agents as NKey users); samples in the
+      // documented shape stand in.
       expect(config["cluster.conf"]).toMatch(/cluster\s*\{[^}]*include\s+"routes\.conf"/s);
       const routes = [0, 1, 2].map((i) => `"nats://route:pw@nats-${i}.nats-headless:6222"`).join("\n  ");
       files["routes.conf"] = `authorization { user: route, password: "pw" }\nroutes: [\n  ${routes}\n]\n`;
-      files["users.json"] = JSON.stringify({ users: natsUsers(["node-a"], () => "pw") });
+      files["users.json"] = JSON.stringify({ users: natsUsers(["node-a", "node-b"]) });
     }
     await natsConfigTest(files, {
       SERVER_NAME: "nats-0",
@@ -466,7 +556,7 @@ describe("dev overlay credentials", () => {
     const users = JSON.parse(secret("nats-auth")["users.json"]!) as { users: NatsUser[] };
     const nodes = Object.keys(secret("seccompose-agent-nats")).sort();
     expect(nodes).toEqual(["kind-control-plane", "kind-worker", "kind-worker2"]);
-    expect(withoutPasswords(users.users)).toEqual(withoutPasswords(natsUsers(nodes, () => "")));
+    expect(withoutPasswords(users.users)).toEqual(withoutPasswords(passwordUsers(nodes, () => "")));
     for (const { user, password } of users.users) expect(password, user).toMatch(/^\$2[aby]\$\d\d\$/);
   });
 

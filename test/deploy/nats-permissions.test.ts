@@ -4,16 +4,20 @@
  * promises to forbid must be refused by the server.
  */
 import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { createUser } from "@nats-io/nkeys";
 import { Kvm } from "@nats-io/kv";
 import { Objm } from "@nats-io/obj";
-import type { NatsConnection } from "@nats-io/transport-node";
+import { connect, nkeyAuthenticator, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensureEventStream, ensureKv } from "../../lib/nats/streams.ts";
 import {
+  AGGREGATOR_DELETE_SUBJECT,
+  AGGREGATOR_FREEZE_SUBJECT,
   aggregatorDurable,
   AGGREGATOR_STATUS_SUBJECT,
   BUCKET_AGGREGATOR_LEASES,
   BUCKET_AGGREGATOR_STATE,
+  BUCKET_INSTALLED,
   BUCKET_PROFILES,
   BUCKET_SESSIONS,
   CONTROL_SUBJECTS,
@@ -21,8 +25,10 @@ import {
   STREAM_EVENTS,
   batchMessageId,
   convergenceSubject,
+  driftReportKey,
   driftSubject,
   eventSubject,
+  eventSubjectsOf,
   nodeControlSubject,
   profileKey,
   replySubject,
@@ -30,10 +36,11 @@ import {
   SESSION_CHANGES_PREFIX,
 } from "../../lib/subjects.ts";
 import { SessionDirectory } from "../../lib/nats/session-directory.ts";
+import { InstalledMarks, profileSha256 } from "../../lib/nats/installed-marks.ts";
 import { eventually } from "../helpers/eventually.ts";
 import { startNatsServer } from "../helpers/nats.ts";
 import type { NatsServerHandle } from "../helpers/nats.ts";
-import { natsUsers } from "./nats-users.ts";
+import { natsUsers, userName } from "./nats-users.ts";
 import { connectAs as connectUser, testPassword } from "./nats-users.ts";
 import type { Component } from "./nats-users.ts";
 
@@ -70,7 +77,8 @@ let agentB: NatsConnection;
 let cli: NatsConnection;
 
 beforeAll(async () => {
-  const users = natsUsers([NODE_A, NODE_B], password);
+  // The users.json install writes: each agent an NKey user, known by the public key its node enrolled.
+  const users = natsUsers([NODE_A, NODE_B]);
   server = await startNatsServer({ config: `authorization { users: ${JSON.stringify(users)} }` });
   aggregator = await connectAs("aggregator");
   agentA = await connectAs("agent", NODE_A);
@@ -84,6 +92,7 @@ beforeAll(async () => {
   await ensureKv(js, BUCKET_PROFILES, { history: 10 });
   await ensureKv(js, BUCKET_AGGREGATOR_STATE);
   await ensureKv(js, BUCKET_AGGREGATOR_LEASES, { ttlSeconds: 10 });
+  await ensureKv(js, BUCKET_INSTALLED);
   await new Objm(aggregator).create(OBJECT_STORE_PROFILES);
   await (
     await jetstreamManager(aggregator)
@@ -99,6 +108,17 @@ afterAll(async () => {
 });
 
 describe("agent permissions", () => {
+  it("admits an agent only with its node's enrolled key: no password login, no key that was not enrolled", async () => {
+    const login = async (options: Parameters<typeof connect>[0]) =>
+      (await connect({ servers: server.url, reconnect: false, ...options })).close();
+    await expect(
+      login({ user: userName("agent", NODE_A), pass: password(userName("agent", NODE_A)) }),
+    ).rejects.toThrow(/Authorization Violation/i);
+    await expect(login({ authenticator: nkeyAuthenticator(createUser().getSeed()) })).rejects.toThrow(
+      /Authorization Violation/i,
+    );
+  });
+
   it("lets an agent publish event batches on its own node's subject and on no other node's", async () => {
     const ack = await jetstream(agentB).publish(eventSubject(0, SESSION, NODE_B), "batch", {
       msgID: batchMessageId(SESSION, NODE_B, 1),
@@ -142,6 +162,39 @@ describe("agent permissions", () => {
       new Objm(agentA).open(OBJECT_STORE_PROFILES).then((os) => os.getBlob(profileKey("s-read", WORKLOAD))),
     ).rejects.toThrow(/Permissions Violation for Publish/);
     await expectPublishDenied(profiles.put("forged", "{}"), `$KV.${BUCKET_PROFILES}.forged`);
+  });
+
+  it("lets the CLI mark installed profiles and agents read the marks without consumers, but never write them", async () => {
+    const profile = '{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[]}';
+    const mark = {
+      schemaVersion: 1 as const,
+      name: "shop.deployment.web.nginx",
+      profile,
+      sha256: profileSha256(profile),
+      session: SESSION,
+      workload: { namespace: "shop", kind: "Deployment", name: "web", container: "nginx" },
+      mode: "enforce" as const,
+      markedAt: "2025-01-15T10:00:00.000Z",
+    };
+    const byCli = await InstalledMarks.open(cli);
+    await byCli.put(mark);
+    await byCli.put({ ...mark, name: "gone" });
+    await byCli.remove("gone");
+
+    const byAgent = await InstalledMarks.open(agentA);
+    expect(await byAgent.entries()).toEqual([
+      { name: "gone", state: "uninstalled" },
+      { name: mark.name, state: "installed", mark },
+    ]);
+    // A node that could write a mark would choose what every other node installs.
+    const kv = await new Kvm(agentA).open(BUCKET_INSTALLED);
+    await expectPublishDenied(kv.put(mark.name, "{}"), `$KV.${BUCKET_INSTALLED}.${mark.name}`);
+    await expectPublishDenied(kv.delete(mark.name), `$KV.${BUCKET_INSTALLED}.${mark.name}`);
+    await expect(kv.watch()).rejects.toThrow(/Permissions Violation for Publish to "\$JS\.API\.CONSUMER/);
+    await expectPublishDenied(
+      jetstreamManager(agentA).then((jsm) => jsm.streams.purge(`KV_${BUCKET_INSTALLED}`)),
+      `$JS.API.STREAM.PURGE.KV_${BUCKET_INSTALLED}`,
+    );
   });
 
   it("keeps agents from creating any consumer, so the server never delivers anywhere in their name", async () => {
@@ -195,7 +248,12 @@ describe("control requests", () => {
       [agentA, NODE_A],
       [agentB, NODE_B],
     ] as const) {
-      for (const subject of [CONTROL_SUBJECTS.status, nodeControlSubject(node, "install")]) {
+      for (const subject of [
+        CONTROL_SUBJECTS.status,
+        CONTROL_SUBJECTS.installed,
+        nodeControlSubject(node, "install"),
+        nodeControlSubject(node, "uninstall"),
+      ]) {
         nc.subscribe(subject, {
           callback: (_err, msg) => nc.publish(replySubject(msg.string(), node), `${subject} ${node}`),
         });
@@ -217,6 +275,13 @@ describe("control requests", () => {
     await eventually("node B's reply", () => replies.length === 3);
     await cli.flush();
     expect(replies[2]).toBe(`${nodeControlSubject(NODE_B, "install")} ${NODE_B}`);
+
+    cli.publish(CONTROL_SUBJECTS.installed, token);
+    await eventually("both agents' lists", () => replies.length === 5);
+    cli.publish(nodeControlSubject(NODE_A, "uninstall"), token);
+    await eventually("node A's uninstall reply", () => replies.length === 6);
+    await cli.flush();
+    expect(replies[5]).toBe(`${nodeControlSubject(NODE_A, "uninstall")} ${NODE_A}`);
     sub.unsubscribe();
   });
 });
@@ -288,6 +353,59 @@ describe("aggregator permissions", () => {
     const forged = eventSubject(0, SESSION, NODE_A);
     await expectPublishDenied(jetstream(aggregator).publish(forged, "forged"), forged);
     await expectPublishDenied(aggregator.request(CONTROL_SUBJECTS.start, "{}"), CONTROL_SUBJECTS.start);
+  });
+});
+
+describe("session deletion", () => {
+  it("is done by the aggregator: filtered purges of profiles and events, object deletion, record purge", async () => {
+    const js = jetstream(aggregator);
+    await (await new Kvm(aggregator).open(BUCKET_SESSIONS)).put("s-del", "{}");
+    const profiles = await new Kvm(aggregator).open(BUCKET_PROFILES);
+    await profiles.put(profileKey("s-del", WORKLOAD), "{}");
+    await profiles.put(driftReportKey("s-del", WORKLOAD), "{}");
+    await profiles.put(profileKey("s-keep", WORKLOAD), "{}");
+    const os = await new Objm(aggregator).open(OBJECT_STORE_PROFILES);
+    await os.putBlob({ name: profileKey("s-del", WORKLOAD) }, new Uint8Array(1000));
+    await jetstream(agentA).publish(eventSubject(0, "s-del", NODE_A), "batch");
+    await jetstream(agentA).publish(eventSubject(0, "s-keep", NODE_A), "batch");
+
+    const jsm = await jetstreamManager(aggregator);
+    expect(
+      (await jsm.streams.purge(`KV_${BUCKET_PROFILES}`, { filter: `$KV.${BUCKET_PROFILES}.s-del.>` })).purged,
+    ).toBe(2);
+    expect(await os.delete(profileKey("s-del", WORKLOAD))).toBeTruthy();
+    expect((await jsm.streams.purge(STREAM_EVENTS, { filter: eventSubjectsOf("s-del") })).purged).toBe(1);
+    await (await new Kvm(js).open(BUCKET_SESSIONS)).purge("s-del");
+    expect(await profiles.get(profileKey("s-keep", WORKLOAD))).not.toBeNull();
+  });
+
+  it("is asked for by the CLI on sc.agg.delete, which agents may not send; the CLI itself may purge no profile or event", async () => {
+    aggregator.subscribe(AGGREGATOR_DELETE_SUBJECT, {
+      callback: (_err, msg) => {
+        msg.respond("deleted");
+      },
+    });
+    await aggregator.flush();
+    expect((await cli.request(AGGREGATOR_DELETE_SUBJECT, "{}", { timeout: 2_000 })).string()).toBe("deleted");
+    await expectPublishDenied(agentA.request(AGGREGATOR_DELETE_SUBJECT, "{}"), AGGREGATOR_DELETE_SUBJECT);
+    await expectPublishDenied(agentA.request(AGGREGATOR_FREEZE_SUBJECT, "{}"), AGGREGATOR_FREEZE_SUBJECT);
+
+    const jsm = await jetstreamManager(cli);
+    await expectPublishDenied(
+      jsm.streams.purge(`KV_${BUCKET_PROFILES}`, { filter: `$KV.${BUCKET_PROFILES}.s-keep.>` }),
+      `$JS.API.STREAM.PURGE.KV_${BUCKET_PROFILES}`,
+    );
+    await expectPublishDenied(
+      jsm.streams.purge(STREAM_EVENTS, { filter: eventSubjectsOf("s-keep") }),
+      `$JS.API.STREAM.PURGE.${STREAM_EVENTS}`,
+    );
+    const name = profileKey("s-keep", WORKLOAD);
+    await (await new Objm(aggregator).open(OBJECT_STORE_PROFILES)).putBlob({ name }, new Uint8Array(1000));
+    await expectPublishDenied(
+      (await new Objm(cli).open(OBJECT_STORE_PROFILES)).delete(name),
+      // The meta subject names the object in padded base64 (URL alphabet; this name needs no other).
+      `$O.${OBJECT_STORE_PROFILES}.M.${Buffer.from(name).toString("base64")}`,
+    );
   });
 });
 

@@ -65,3 +65,11 @@ export async function agentHttp(
   const res = await fetch(`http://127.0.0.1:${agent.httpPort}${path}`);
   return { status: res.status, text: await res.text() };
 }
+
+/** The value of one unlabelled Prometheus metric of the agent. */
+export async function agentMetric(agent: AgentProcess, name: string): Promise<number> {
+  const { text } = await agentHttp(agent, "/metrics");
+  const line = text.split("\n").find((l) => l.startsWith(`${name} `));
+  if (line === undefined) throw new Error(`agent metric ${name} not found`);
+  return Number(line.slice(name.length + 1));
+}

@@ -14,18 +14,7 @@ import {
 } from "../../lib/subjects.ts";
 import { ObservationSet } from "../../lib/profile/observations.ts";
 
-export function sessionRecord(id: string, overrides: Partial<SessionRecord> = {}): SessionRecord {
-  return {
-    schemaVersion: 1,
-    id,
-    mode: "oneshot",
-    state: "running",
-    createdAt: new Date().toISOString(),
-    targets: {},
-    profile: {},
-    ...overrides,
-  };
-}
+export { sessionRecord } from "./session-record.ts";
 
 let requests = 0;
 

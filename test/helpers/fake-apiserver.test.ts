@@ -198,6 +198,92 @@ describe("fake API server", () => {
     expect(fake.get("DaemonSet", "shop", "agent")!.metadata!.labels).toBeUndefined();
   });
 
+  it("applies server-side into one container of a list keyed by name, and an empty apply takes back only that manager's fields", async () => {
+    const path = "/apis/apps/v1/namespaces/shop/deployments/web";
+    const owner = {
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      metadata: { name: "web", namespace: "shop" },
+      spec: {
+        selector: { matchLabels: { app: "web" } },
+        template: {
+          spec: {
+            containers: [
+              { name: "nginx", image: "nginx:1", securityContext: { runAsNonRoot: true } },
+              { name: "sidecar", image: "envoy:1" },
+            ],
+          },
+        },
+      },
+    };
+    const apply = (manager: string, body: unknown) =>
+      send("PATCH", `${path}?fieldManager=${manager}`, body, PatchStrategy.ServerSideApply);
+    expect((await apply("gitops", owner)).status).toBe(201);
+    const binding = {
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      metadata: { name: "web", namespace: "shop" },
+      spec: {
+        template: {
+          spec: {
+            containers: [{ name: "nginx", securityContext: { seccompProfile: { type: "Localhost" } } }],
+          },
+        },
+      },
+    };
+    expect((await apply("binder", binding)).status).toBe(200);
+    const bound = fake.get("Deployment", "shop", "web")!;
+    const template = (o: FakeObject) =>
+      (o.spec as { template: { spec: { containers: Array<Record<string, unknown>> } } }).template.spec;
+    expect(template(bound).containers).toEqual([
+      {
+        name: "nginx",
+        image: "nginx:1",
+        securityContext: { runAsNonRoot: true, seccompProfile: { type: "Localhost" } },
+      },
+      { name: "sidecar", image: "envoy:1" },
+    ]);
+    type ManagedFields = Array<{ manager: string; fieldsV1: unknown }>;
+    const managers = (o: FakeObject) => o.metadata!.managedFields as ManagedFields;
+    const binder = managers(bound).find((m) => m.manager === "binder")!;
+    expect(binder.fieldsV1).toEqual({
+      "f:spec": {
+        "f:template": {
+          "f:spec": {
+            "f:containers": {
+              'k:{"name":"nginx"}': {
+                ".": {},
+                "f:name": {},
+                "f:securityContext": { "f:seccompProfile": { "f:type": {} } },
+              },
+            },
+          },
+        },
+      },
+    });
+
+    const conflict = await apply("other", {
+      ...binding,
+      spec: {
+        template: {
+          spec: {
+            containers: [{ name: "nginx", securityContext: { seccompProfile: { type: "Unconfined" } } }],
+          },
+        },
+      },
+    });
+    expect(conflict.status).toBe(409);
+    expect(conflict.body.message).toContain(
+      'conflict with "binder": .spec.template.spec.containers[name="nginx"].securityContext.seccompProfile.type',
+    );
+
+    const emptied = await apply("binder", { ...binding, spec: undefined });
+    expect(emptied.status).toBe(200);
+    const after = fake.get("Deployment", "shop", "web")!;
+    expect(template(after).containers).toEqual(owner.spec.template.spec.containers);
+    expect(managers(after).map((m) => m.manager)).toEqual(["gitops"]);
+  });
+
   it("merges pod status conditions by type on a strategic merge patch and leaves the spec alone", async () => {
     const res = await send(
       "PATCH",

@@ -2,9 +2,10 @@
  * A stand-in for the Kubernetes API server, for tests of lib/k8s: plain HTTP on 127.0.0.1 with
  * bearer-token auth, speaking enough of the real API that @kubernetes/client-node works against it
  * unchanged — discovery, list/get/create/update/patch/delete, label and field selectors, resource
- * versions, watches (so informers work), server-side apply with field ownership and conflicts,
- * status subresources, and the pods/portforward WebSocket protocol (v4.channel.k8s.io) bridged to
- * a local TCP port.
+ * versions, watches (so informers work), server-side apply with field ownership and conflicts
+ * (lists with a merge key, such as `containers`, owned item by item as the real server's
+ * associative lists), status subresources, and the pods/portforward WebSocket protocol
+ * (v4.channel.k8s.io) bridged to a local TCP port.
  *
  * What it leaves out, on purpose: TLS, admission and validation, garbage collection (deleting a
  * Deployment leaves its pods), graceful pod termination (DELETE removes at once), pagination, and
@@ -578,7 +579,12 @@ export async function startFakeApiServer(opts: FakeApiServerOptions = {}): Promi
     const next = clone(current);
     const previouslyOwned = owners.get(manager)?.paths ?? new Set<string>();
     for (const p of previouslyOwned) {
-      const ownedElsewhere = [...owners].some(([other, m]) => other !== manager && m.paths.has(p));
+      // A list item stays while another manager owns it or anything inside it.
+      const inside = `${p.slice(0, -1)},`;
+      const ownedElsewhere = [...owners].some(
+        ([other, m]) =>
+          other !== manager && (m.paths.has(p) || [...m.paths].some((q) => q.startsWith(inside))),
+      );
       if (!applied.has(p) && !ownedElsewhere) deletePath(next, p);
     }
     for (const p of applied) setPath(next, p, clone(getPath(config, p)));
@@ -1250,15 +1256,51 @@ function comparable(obj: FakeObject): FakeObject {
 }
 
 /**
+ * A step of a field path: a map key, or `{ key }`, an item of a list with a merge key
+ * (`containers` by `name`, ...) named by that key, as server-side apply's associative lists are
+ * (`k:{"name":"nginx"}` in managedFields). A path ending in an item stands for the item's existence.
+ */
+type PathSegment = string | { key: JsonObject };
+
+/** The item's identity when `list` is an associative list (MERGE_KEYS) whose items all carry the key. */
+function itemKey(field: PathSegment | undefined, item: unknown): JsonObject | undefined {
+  const mergeKey = typeof field === "string" ? MERGE_KEYS[field] : undefined;
+  const value = asObject(item)?.[mergeKey ?? ""];
+  return mergeKey !== undefined && (typeof value === "string" || typeof value === "number")
+    ? { [mergeKey]: value }
+    : undefined;
+}
+
+function isAssociative(field: PathSegment | undefined, value: unknown): value is unknown[] {
+  return (
+    Array.isArray(value) && value.length > 0 && value.every((item) => itemKey(field, item) !== undefined)
+  );
+}
+
+function findItem(list: unknown, key: JsonObject): JsonObject | undefined {
+  if (!Array.isArray(list)) return undefined;
+  const [[name, value]] = Object.entries(key) as [[string, unknown]];
+  return list.map(asObject).find((item) => item?.[name] === value);
+}
+
+/**
  * The leaf paths of an object's fields (JSON-encoded segment arrays), the unit of field ownership:
- * maps are descended into, lists and scalars are leaves; identity and server-owned metadata are left out.
+ * maps are descended into, and so are lists with a merge key (item by item, as server-side apply
+ * treats `containers`, `env`, ...); other lists and scalars are leaves; identity and server-owned
+ * metadata are left out.
  */
 function fieldPaths(obj: FakeObject): string[] {
   const out: string[] = [];
-  const walk = (value: unknown, path: string[]): void => {
+  const walk = (value: unknown, path: PathSegment[]): void => {
     const o = asObject(value);
     if (o && Object.keys(o).length > 0) {
       for (const [k, v] of Object.entries(o)) walk(v, [...path, k]);
+    } else if (isAssociative(path.at(-1), value)) {
+      for (const item of value) {
+        const itemPath = [...path, { key: itemKey(path.at(-1), item)! }];
+        out.push(JSON.stringify(itemPath));
+        walk(item, itemPath);
+      }
     } else out.push(JSON.stringify(path));
   };
   for (const [k, v] of Object.entries(obj)) {
@@ -1272,57 +1314,110 @@ function fieldPaths(obj: FakeObject): string[] {
   return out;
 }
 
+/** The value at `path`; for a path ending in a list item, the item's key (the item's existence). */
 function getPath(obj: unknown, path: string): unknown {
   let current = obj;
-  for (const segment of JSON.parse(path) as string[]) current = asObject(current)?.[segment];
-  return current;
-}
-
-function setPath(obj: JsonObject, path: string, value: unknown): void {
-  const segments = JSON.parse(path) as string[];
-  let current = obj;
-  for (const segment of segments.slice(0, -1)) {
-    let next = asObject(current[segment]);
-    if (!next) {
-      next = {};
-      current[segment] = next;
-    }
-    current = next;
+  const segments = JSON.parse(path) as PathSegment[];
+  for (const segment of segments) {
+    current = typeof segment === "string" ? asObject(current)?.[segment] : findItem(current, segment.key);
   }
-  current[segments[segments.length - 1]!] = value;
+  const last = segments.at(-1);
+  return typeof last === "object" && current !== undefined ? last.key : current;
 }
 
+/** Sets the value at `path`, creating maps and list items on the way; a list item path only makes the item exist. */
+function setPath(obj: JsonObject, path: string, value: unknown): void {
+  const segments = JSON.parse(path) as PathSegment[];
+  let current = obj;
+  for (const [i, segment] of segments.entries()) {
+    const last = i === segments.length - 1;
+    if (typeof segment === "string") {
+      if (last) {
+        current[segment] = value;
+        return;
+      }
+      const next = segments[i + 1]!;
+      if (typeof next === "object") {
+        if (!Array.isArray(current[segment])) current[segment] = [];
+        const list = current[segment] as unknown[];
+        let item = findItem(list, next.key);
+        if (!item) {
+          item = { ...next.key };
+          list.push(item);
+        }
+        current = item;
+        continue;
+      }
+      let child = asObject(current[segment]);
+      if (!child) {
+        child = {};
+        current[segment] = child;
+      }
+      current = child;
+    }
+    // An item segment: the string segment before it already stepped into the item.
+  }
+}
+
+/** Deletes the field (or list item) at `path`; maps and lists emptied by the removal go too, as in server-side apply. */
 function deletePath(obj: JsonObject, path: string): void {
-  const segments = JSON.parse(path) as string[];
-  const parents: JsonObject[] = [];
-  let current: JsonObject | undefined = obj;
+  const segments = JSON.parse(path) as PathSegment[];
+  const parents: Array<JsonObject | unknown[]> = [];
+  let current: JsonObject | unknown[] = obj;
   for (const segment of segments.slice(0, -1)) {
     parents.push(current);
-    current = asObject(current[segment]);
-    if (!current) return;
+    const next: unknown =
+      typeof segment === "string"
+        ? Array.isArray(current)
+          ? undefined
+          : current[segment]
+        : findItem(current, segment.key);
+    if (typeof next !== "object" || next === null) return;
+    current = next as JsonObject | unknown[];
   }
-  delete current[segments[segments.length - 1]!];
-  // Maps emptied by the removal go too, as in server-side apply.
+  const last = segments.at(-1)!;
+  if (typeof last === "string") {
+    if (Array.isArray(current)) return;
+    delete current[last];
+  } else {
+    const item = findItem(current, last.key);
+    if (item && Array.isArray(current)) current.splice(current.indexOf(item), 1);
+  }
   for (let i = parents.length - 1; i >= 0; i--) {
-    const child = asObject(parents[i]![segments[i]!]);
-    if (child && Object.keys(child).length === 0) delete parents[i]![segments[i]!];
-    else break;
+    const parent = parents[i]!;
+    const segment = segments[i]!;
+    if (typeof segment !== "string" || Array.isArray(parent)) break;
+    const child = parent[segment];
+    const empty = Array.isArray(child) ? child.length === 0 : Object.keys(asObject(child) ?? {}).length === 0;
+    if (!empty || (!Array.isArray(child) && asObject(child) === undefined)) break;
+    delete parent[segment];
   }
 }
 
+/** As the real server names a field in a conflict: `.spec.template.spec.containers[name="a"].image`. */
 function dottedPath(path: string): string {
-  return `.${(JSON.parse(path) as string[]).join(".")}`;
+  return (JSON.parse(path) as PathSegment[])
+    .map((s) =>
+      typeof s === "string"
+        ? `.${s}`
+        : `[${Object.entries(s.key)
+            .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+            .join(",")}]`,
+    )
+    .join("");
 }
 
 function fieldsV1(paths: Set<string>): JsonObject {
   const root: JsonObject = {};
   for (const path of paths) {
     let current = root;
-    for (const segment of JSON.parse(path) as string[]) {
-      const key = `f:${segment}`;
+    for (const segment of JSON.parse(path) as PathSegment[]) {
+      const key = typeof segment === "string" ? `f:${segment}` : `k:${JSON.stringify(segment.key)}`;
       current[key] ??= {};
       current = current[key] as JsonObject;
     }
+    // A list item's own entry, as the real server writes it.
+    if (typeof (JSON.parse(path) as PathSegment[]).at(-1) === "object") current["."] = {};
   }
   return root;
 }

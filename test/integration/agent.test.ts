@@ -12,7 +12,7 @@ import { recordStrace } from "../../lib/strace/record.ts";
 import { nonReturningSyscalls } from "../../lib/syscalls/non-returning.ts";
 import { scmpArchesForNode } from "../../lib/syscalls/architectures.ts";
 import { COMPACT_LAYOUT, createCompactParser } from "../../services/agent/intake/compact-alert.ts";
-import { agentHttp, startAgentProcess, type AgentProcess } from "../helpers/agent-process.ts";
+import { agentHttp, agentMetric, startAgentProcess, type AgentProcess } from "../helpers/agent-process.ts";
 import {
   control,
   prepareBroker,
@@ -207,9 +207,16 @@ describe("node agent with a stand-in Falco and a real nats-server", () => {
       (await health()).counters.eventsSent! > 0 ? true : undefined,
     );
     await server.kill();
-    await new Promise((r) => setTimeout(r, 2500));
+    // The outage lasts until the agent has spooled batches, however long that takes.
+    const spooled = await eventually("the agent to spool batches while NATS is down", async () => {
+      const n = await agentMetric(agent, "seccompose_agent_messages_spooled_total");
+      return n >= 2 ? n : undefined;
+    });
     await server.restart();
     await settle();
+    expect(await agentMetric(agent, "seccompose_agent_messages_replayed_total")).toBeGreaterThanOrEqual(
+      spooled,
+    );
     expect((await control(nc, "stop", { sessionId: "outage1" }))[0]?.ok).toBe(true);
 
     const stored = await readSessionMessages(nc, "outage1");

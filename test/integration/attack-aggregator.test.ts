@@ -1,6 +1,6 @@
 /**
  * Issue 9, aggregator side, from the attacker's side: each attack runs with node-a's *agent*
- * credentials against a real nats-server configured with the shipped permission model
+ * credentials (its node-held NKey seed) against a real nats-server configured with the shipped permission model
  * (deploy/nats-permissions.json), while the real aggregator process and the CLI use theirs. Each
  * test asserts that the session, the stored profile and the aggregator's memory are unaffected.
  * An `admin` user exists only to inject faults (a lost checkpoint, a lost message).
@@ -44,6 +44,7 @@ import { checkpointHeadKey } from "../../services/aggregator/checkpoint.ts";
 import { startAggregatorProcess, type AggregatorProcess } from "../helpers/aggregator-process.ts";
 import { eventually } from "../helpers/eventually.ts";
 import { startNatsServer, type NatsServerHandle } from "../helpers/nats.ts";
+import { sessionRecord } from "../helpers/session-record.ts";
 
 const NODE_A = "node-a";
 const NODE_B = "node-b";
@@ -151,16 +152,7 @@ function honest(session: string, node = NODE_B): EventMessage[] {
 }
 
 function record(id: string, extra: Partial<SessionRecord> = {}): SessionRecord {
-  return {
-    schemaVersion: 1,
-    id,
-    mode: "oneshot",
-    state: "running",
-    createdAt: new Date().toISOString(),
-    targets: { namespaces: ["shop"] },
-    profile: {},
-    ...extra,
-  };
+  return sessionRecord(id, { targets: { namespaces: ["shop"] }, ...extra });
 }
 
 /** The CLI's writes: the record as `start` creates it, its node set, then `stop`'s deadline. */
@@ -225,7 +217,7 @@ async function rssBytes(pid: number): Promise<number> {
 }
 
 beforeAll(async () => {
-  const users = [...natsUsers([NODE_A, NODE_B], password), ADMIN];
+  const users = [...natsUsers([NODE_A, NODE_B]), ADMIN];
   server = await startNatsServer({ config: `authorization { users: ${JSON.stringify(users)} }` });
   await startAggregator();
   cli = await connectAs("cli");
@@ -290,9 +282,11 @@ describe("attacks on the aggregator with node-a's agent credentials", () => {
     expect(s).toMatchObject({ state: "complete", lateBatches: 0, batchesMerged: 4 });
     expect(names(await storedDocument(id))).toEqual([...HONEST].sort());
     // What a member node says about its own workloads is not checked against pods outside
-    // Kubernetes: the status says so and shows what each node reported.
+    // Kubernetes (attack-pod-ownership.test.ts is the attack inside): the status says so, and why,
+    // and shows what each node reported.
     const all = await status(id);
     expect(all.podOwnershipChecked).toBe(false);
+    expect(all.podOwnershipReason).toMatch(/no Kubernetes API/);
     expect(all.sessions[0]!.nodes.map((n) => [n.name, n.workloads])).toEqual([
       [NODE_A, 1],
       [NODE_B, 1],

@@ -1,7 +1,7 @@
 /**
  * Attacks on the control plane, run with the attacker's own credentials against a real nats-server
  * configured with the shipped permission model (deploy/nats-permissions.json): node-a's agent
- * credentials forge control replies and try to make the server deliver in their name; the `cli`
+ * credentials (its node-held NKey seed) forge control replies and try to make the server deliver in their name; the `cli`
  * user floods an agent with start requests and session records. The real agent of node-b and the
  * real CLI must be unaffected: only node-b is counted, only sessions with a record start, and an
  * agent's sessions stay bounded.
@@ -25,9 +25,10 @@ import {
   replySubject,
   replySubjectsOf,
 } from "../../lib/subjects.ts";
-import { natsUsers, userName, type Component } from "../deploy/nats-users.ts";
+import { natsUsers, userName, writeAgentSeed, type Component } from "../deploy/nats-users.ts";
 import { connectAs as connectUser, testPassword } from "../deploy/nats-users.ts";
 import { startAgentProcess, type AgentProcess } from "../helpers/agent-process.ts";
+import { startAggregatorProcess, type AggregatorProcess } from "../helpers/aggregator-process.ts";
 import { sessionRecord } from "../helpers/cluster.ts";
 import { eventually } from "../helpers/eventually.ts";
 import { startNatsServer, type NatsServerHandle } from "../helpers/nats.ts";
@@ -43,6 +44,8 @@ const password = testPassword;
 let dir: string;
 let server: NatsServerHandle;
 let agentB: AgentProcess;
+/** `start` needs an aggregator that consumes; this one runs with the shipped aggregator permissions. */
+let aggregatorProcess: AggregatorProcess;
 const connections: NatsConnection[] = [];
 let cli: NatsConnection;
 let attacker: NatsConnection;
@@ -108,7 +111,7 @@ async function rssKiB(pid: number): Promise<number> {
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "seccompose-attack-"));
   server = await startNatsServer({
-    config: `authorization { users: ${JSON.stringify(natsUsers([NODE_A, NODE_B], password))} }`,
+    config: `authorization { users: ${JSON.stringify(natsUsers([NODE_A, NODE_B]))} }`,
   });
   // The aggregator's credentials create the stream and buckets, as it does at start-up.
   const aggregator = await connectAs("aggregator");
@@ -118,18 +121,22 @@ beforeAll(async () => {
   const config = join(dir, "agent.yaml");
   await writeFile(config, `sessions:\n  maxActive: ${MAX_ACTIVE}\n  maxFinished: 4\n`);
   await writeFile(join(dir, "pods.json"), JSON.stringify({ pods: [] }));
+  // node-b's real agent logs in with its own seed; the attacker holds node-a's.
+  const seedB = join(dir, "node-b.nk");
+  await writeAgentSeed(NODE_B, seedB);
   agentB = await startAgentProcess({
     node: NODE_B,
     natsUrls: [server.url],
     stateDir: join(dir, "state-b"),
     podsFile: join(dir, "pods.json"),
-    env: {
-      SECCOMPOSE_NATS_USER: userName("agent", NODE_B),
-      SECCOMPOSE_NATS_PASS: password(`agent-${NODE_B}`),
-    },
+    env: { SECCOMPOSE_NATS_NKEY_FILE: seedB },
     extraArgs: ["--config", config],
   });
 
+  aggregatorProcess = await startAggregatorProcess({
+    natsUrls: [server.url],
+    extraArgs: ["--nats-user", userName("aggregator"), "--nats-pass", password(userName("aggregator"))],
+  });
   cli = await connectAs("cli");
   attacker = await connectAs("agent", NODE_A);
   attacker.subscribe("sc.ctl.>", { callback: (_err, msg) => forgeReplies(msg) });
@@ -138,6 +145,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await agentB?.kill().catch(() => {});
+  await aggregatorProcess?.kill().catch(() => {});
   await Promise.all(connections.map((nc) => nc.close()));
   await server?.stop();
   await rm(dir, { recursive: true, force: true });
@@ -274,7 +282,9 @@ describe("sessions on an agent (the cli user's credentials)", () => {
       "node-b to refuse the records beyond its bound",
       () =>
         agentB.logs.filter(
-          (l) => l.msg === "could not apply a session record" && String(l.err).includes("maxActiveSessions"),
+          (l) =>
+            l.msg === "could not apply a session record" &&
+            String((l.err as { message?: unknown } | undefined)?.message).includes("maxActiveSessions"),
         ).length >= refused,
     );
     const [reply] = await gather(cli, "health", {}, { expected: 1 });

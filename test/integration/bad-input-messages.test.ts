@@ -122,6 +122,7 @@ describe("control plane under malformed requests", () => {
     const controller: AgentController = {
       startSession: async (s: SessionRecord) => void calls.push(`start ${s.id}`),
       stopSession: async (id: string) => (calls.push(`stop ${id}`), { batches: 0 }),
+      dropSession: async (id: string) => void calls.push(`drop ${id}`),
       sessionStatus: () => [],
       health: (): AgentHealth => ({
         node: "node-a",

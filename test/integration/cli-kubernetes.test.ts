@@ -2,7 +2,8 @@
  * The CLI's Kubernetes side through the real binary, against the stand-in API server
  * (test/helpers/fake-apiserver.ts; no real API server runs in CI): target resolution, the agent
  * DaemonSet as the expectation of agents, the port-forward to the in-cluster NATS with the CLI's
- * password from its Secret, and install/uninstall with the rollout wait.
+ * password from its Secret, and install/uninstall with the rollout wait (node enrollment in
+ * detail: install-enrollment.test.ts).
  */
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -13,9 +14,11 @@ import { parseAllDocuments } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SessionRecord } from "../../lib/contracts/types.ts";
 import { BUCKET_SESSIONS } from "../../lib/subjects.ts";
-import { bcryptVerify } from "../../cli/install/bcrypt.ts";
+import bcrypt from "bcryptjs";
 import { loadManifests } from "../../cli/install/manifests.ts";
 import { startAgentProcess, type AgentProcess } from "../helpers/agent-process.ts";
+import { startEnrollmentKubelet, type EnrollmentKubelet } from "../helpers/enrollment-kubelet.ts";
+import { startAggregatorProcess, type AggregatorProcess } from "../helpers/aggregator-process.ts";
 import { prepareBroker } from "../helpers/cluster.ts";
 import { eventually } from "../helpers/eventually.ts";
 import {
@@ -34,6 +37,7 @@ import { runCli, spawnCli } from "./cli.ts";
 const CLI_PASSWORD = "cli-secret-password";
 const AGENT_PASSWORD = "agent-password";
 const ADMIN_PASSWORD = "admin-password";
+const AGGREGATOR_PASSWORD = "aggregator-password";
 
 let dir: string;
 let env: NodeJS.ProcessEnv;
@@ -66,6 +70,7 @@ describe("session commands in a cluster", () => {
   let nc: NatsConnection;
   let api: FakeApiServer;
   let agent: AgentProcess;
+  let aggregator: AggregatorProcess;
 
   beforeAll(async () => {
     server = await startNatsServer({
@@ -73,6 +78,7 @@ describe("session commands in a cluster", () => {
         { user: cli, password: "${CLI_PASSWORD}" }
         { user: agent, password: "${AGENT_PASSWORD}" }
         { user: admin, password: "${ADMIN_PASSWORD}" }
+        { user: aggregator, password: "${AGGREGATOR_PASSWORD}" }
       ] }`,
     });
     nc = await connect({ servers: server.url, user: "admin", pass: ADMIN_PASSWORD });
@@ -163,10 +169,16 @@ describe("session commands in a cluster", () => {
       podsFile: join(dir, "no-pods.json"),
       extraArgs: ["--nats-user", "agent", "--nats-pass", AGENT_PASSWORD],
     });
+    // start refuses to start a session no aggregator would finalise.
+    aggregator = await startAggregatorProcess({
+      natsUrls: [server.url],
+      extraArgs: ["--nats-user", "aggregator", "--nats-pass", AGGREGATOR_PASSWORD],
+    });
   }, 60_000);
 
   afterAll(async () => {
     await agent?.kill();
+    await aggregator?.kill();
     await nc?.close();
     await api?.stop();
     await server?.stop();
@@ -222,6 +234,7 @@ describe("session commands in a cluster", () => {
 
 describe("seccompose install and uninstall", () => {
   let api: FakeApiServer;
+  let kubelet: EnrollmentKubelet;
 
   beforeAll(async () => {
     api = await startFakeApiServer({
@@ -230,18 +243,21 @@ describe("seccompose install and uninstall", () => {
         makeNode({ name: "node-b", kernelVersion: "4.19.0-25-amd64" }),
       ],
     });
+    kubelet = startEnrollmentKubelet(api, { namespace: "seccompose", root: join(dir, "node-identities") });
   });
   afterAll(async () => {
+    await kubelet?.stop();
     await api?.stop();
   });
 
-  it("install --dry-run -o yaml prints the manifests with credentials generated for the nodes, and changes nothing", async () => {
+  it("install --dry-run -o yaml prints the manifests with the generated credentials, enrolls nothing and changes nothing", async () => {
     const before = api.requests.length;
     const r = await runCli(["install", "--kubeconfig", api.kubeconfigPath, "--dry-run", "-o", "yaml"], {
       env,
     });
     expect(r.code).toBe(0);
     expect(api.requests.slice(before).filter((q) => q.method !== "GET")).toEqual([]);
+    expect(api.list("Pod", "seccompose")).toEqual([]);
     const objects = parseAllDocuments(r.stdout).map(
       (d) => d.toJS() as FakeObject & { data?: Record<string, string> },
     );
@@ -249,18 +265,24 @@ describe("seccompose install and uninstall", () => {
     for (const kind of ["Namespace", "StatefulSet", "DaemonSet", "Deployment", "Secret", "ClusterRole"])
       expect(kinds).toContain(kind);
 
-    const find = (name: string) => objects.find((o) => o.kind === "Secret" && o.metadata?.name === name)!;
-    const agents = find("seccompose-agent-nats").data!;
-    expect(Object.keys(agents).sort()).toEqual(["node-a", "node-b"]);
+    const secrets = objects.filter((o) => o.kind === "Secret");
+    expect(secrets.map((o) => o.metadata?.name).sort()).toEqual([
+      "nats-auth",
+      "seccompose-aggregator-nats",
+      "seccompose-cli-nats",
+    ]);
+    const find = (name: string) => secrets.find((o) => o.metadata?.name === name)!;
     const auth = find("nats-auth").data!;
     const users = (
       JSON.parse(unb64(auth["users.json"]!)) as { users: Array<{ user: string; password: string }> }
     ).users;
-    expect(users.map((u) => u.user)).toEqual(["agent-node-a", "agent-node-b", "aggregator", "cli"]);
+    // No node is enrolled before the real install: no agent user yet.
+    expect(users.map((u) => u.user)).toEqual(["aggregator", "cli"]);
     const hash = (user: string) => users.find((u) => u.user === user)!.password;
-    expect(bcryptVerify(unb64(agents["node-a"]!), hash("agent-node-a"))).toBe(true);
-    expect(bcryptVerify(unb64(find("seccompose-cli-nats").data!.password!), hash("cli"))).toBe(true);
-    expect(bcryptVerify(unb64(agents["node-a"]!), hash("agent-node-b"))).toBe(false);
+    expect(bcrypt.compareSync(unb64(find("seccompose-cli-nats").data!.password!), hash("cli"))).toBe(true);
+    expect(bcrypt.compareSync(unb64(find("seccompose-cli-nats").data!.password!), hash("aggregator"))).toBe(
+      false,
+    );
     expect(unb64(auth["routes.conf"]!).match(/@nats-\d\.nats-headless:6222/g)).toHaveLength(3);
     const nats = objects.find((o) => o.kind === "StatefulSet") as {
       spec: { template: { metadata: { annotations: Record<string, string> } } };
@@ -270,11 +292,15 @@ describe("seccompose install and uninstall", () => {
     );
 
     expect(r.stderr).toContain("no existing install in namespace seccompose");
+    expect(r.stderr).toContain(
+      "node(s) to enroll (a one-shot pod on each creates its NATS key): node-a, node-b",
+    );
     expect(r.stderr).toContain("Node node-b: kernel 4.19.0-25-amd64 is older than 5.8");
   }, 60_000);
 
   it("install server-side applies every object and waits for the rollout, with progress, while the workloads become ready", async () => {
-    const expected = (await loadManifests("default")).length + 4;
+    // Every object once, and the three credential Secrets.
+    const expected = (await loadManifests("default")).length + 3;
     const before = api.requests.length;
     const install = spawnCli(["install", "--kubeconfig", api.kubeconfigPath, "--timeout", "60s"], env);
     const setStatus = (kind: string, name: string, status: Record<string, unknown>) => {
@@ -316,7 +342,8 @@ describe("seccompose install and uninstall", () => {
     expect(applies).toHaveLength(expected);
     expect(applies.every((q) => q.query.fieldManager === "seccompose")).toBe(true);
 
-    // Installing again keeps the passwords and their hashes: nothing changes.
+    expect(kubelet.runs.map((run) => run.node).sort()).toEqual(["node-a", "node-b"]);
+    // Installing again keeps the keys, passwords and hashes: nothing changes, nobody is enrolled.
     const authBefore = api.get("Secret", "seccompose", "nats-auth")!.data;
     const again = await runCli(["install", "--kubeconfig", api.kubeconfigPath, "--output", "json"], { env });
     expect(again.code).toBe(0);
@@ -325,6 +352,7 @@ describe("seccompose install and uninstall", () => {
     expect(result.applied).toHaveLength(expected);
     expect(new Set(result.applied.map((a) => a.action))).toEqual(new Set(["unchanged"]));
     expect(api.get("Secret", "seccompose", "nats-auth")!.data).toEqual(authBefore);
+    expect(kubelet.runs).toHaveLength(2);
   }, 120_000);
 
   it("uninstall deletes what install applied, generated Secrets included", async () => {

@@ -141,7 +141,7 @@ describe("seccompose start, outside Kubernetes", () => {
     expect(stored).toMatchObject({ id: "miss2", state: "running", targets: { namespaces: ["shop"] } });
 
     for (const id of ["miss1", "miss2"])
-      expect((await cli("stop", id, "--timeout", "20s", "-o", join(dir, id))).code).toBe(0);
+      expect((await cli("stop", id, "--timeout", "20s", "--output-dir", join(dir, id))).code).toBe(0);
   }, 90_000);
 
   it("refuses an id that is taken and a syscall it cannot record arguments of", async () => {
@@ -195,7 +195,7 @@ describe("a session on two nodes", () => {
     expect(text.stdout).toContain("shop/StatefulSet/db/pg");
 
     const out = join(dir, "s1");
-    const stopped = await cli("stop", "s1", "--timeout", "30s", "-o", out);
+    const stopped = await cli("stop", "s1", "--timeout", "30s", "--output-dir", out);
     expect(stopped.stderr).toContain("session s1 finalised: complete");
     expect(stopped.code).toBe(0);
     expect(stopped.stdout.trim().split("\n").sort()).toEqual([
@@ -316,7 +316,7 @@ describe("a session on two nodes", () => {
     const stored = await spawnCli(["events", "s2", "--output", "json"], env).exited;
     expect(stored.code).toBe(0);
     expect(stored.stdout.split("\n")[0]).toBe(result.stdout.split("\n")[0]);
-    expect((await cli("stop", "s2", "--timeout", "30s", "-o", join(dir, "s2"))).code).toBe(0);
+    expect((await cli("stop", "s2", "--timeout", "30s", "--output-dir", join(dir, "s2"))).code).toBe(0);
   }, 90_000);
 
   it("a continuous session publishes profile revisions, and freeze marks a workload frozen", async () => {
@@ -370,14 +370,14 @@ describe("a session on two nodes", () => {
         ? true
         : undefined;
     });
-    const stopped = await cli("stop", "c1", "--timeout", "30s", "-o", join(dir, "c1"));
+    const stopped = await cli("stop", "c1", "--timeout", "30s", "--output-dir", join(dir, "c1"));
     expect(stopped.code).toBe(0);
   }, 120_000);
 
   it("stop exits 6 when the aggregator does not finalise the session in time", async () => {
     expect((await cli("start", "-n", "shop", "--id", "late1", "--expect-agents", "2")).code).toBe(0);
     await aggregator.kill();
-    const r = await cli("stop", "late1", "--timeout", "1s", "-o", join(dir, "late1"));
+    const r = await cli("stop", "late1", "--timeout", "1s", "--output-dir", join(dir, "late1"));
     expect(r.code).toBe(6);
     expect(r.stderr).toMatch(/SC_WAIT_TIMEOUT.*late1 was not finalised: the aggregator did not answer/);
   }, 60_000);

@@ -114,7 +114,7 @@ afterAll(async () => {
 });
 
 describe("profile names of workloads that used to collide", () => {
-  it("stop -o writes one file per workload, and profile get --install keeps each workload's own profile", async () => {
+  it("stop --output-dir writes one file per workload, and profile get --install keeps each workload's own profile", async () => {
     const started = await cli(
       "start",
       "-n",
@@ -140,7 +140,7 @@ describe("profile names of workloads that used to collide", () => {
     );
 
     const out = join(dir, "n1");
-    const stopped = await cli("stop", "n1", "--timeout", "30s", "-o", out, "--output", "json");
+    const stopped = await cli("stop", "n1", "--timeout", "30s", "--output-dir", out, "--output", "json");
     expect(stopped.code).toBe(0);
     const result = JSON.parse(stopped.stdout) as { files: Array<{ path: string; workload: string }> };
     expect(result.files.map((f) => f.path).sort()).toEqual(EXPECTED_FILES.map((f) => join(out, f)));
@@ -186,7 +186,7 @@ describe("profile names of workloads that used to collide", () => {
       60_000,
     );
     const out = join(dir, "n2");
-    const stopped = await cli("stop", "n2", "--timeout", "30s", "-o", out);
+    const stopped = await cli("stop", "n2", "--timeout", "30s", "--output-dir", out);
     expect(stopped.code).toBe(11);
     expect(stopped.stderr).toMatch(
       /error \[SC_PROFILE_NAME_COLLISION\]: workloads long\/Deployment\/x+13rjw\/app and long\/Deployment\/x+18zgs\/app would both get profile name "long-deployment-x+\.109d0784ed"; nothing was written/,

@@ -332,7 +332,7 @@ describe.skipIf(skip)("the real agent supervising the real Falco", () => {
         expect((await runInContainer(containers.get(r.node)!, r.cmd, CWD)).code).toBe(0);
 
       const out = join(dir, "cluster1");
-      const stopped = await runCli(["stop", "cluster1", "--timeout", "60s", "-o", out], { env });
+      const stopped = await runCli(["stop", "cluster1", "--timeout", "60s", "--output-dir", out], { env });
       expect(stopped.stderr).toContain("finalised: complete");
       expect(stopped.code, stopped.stderr).toBe(0);
       const files = stopped.stdout.trim().split("\n");

@@ -59,7 +59,7 @@ async function record(
   extra: string[] = [],
 ): Promise<{ profile: Record<string, unknown>; path: string; stdout: string }> {
   const path = join(dir, `${name}.json`);
-  const res = await runCli(["record", "-o", path, ...extra, "--", ...cmd]);
+  const res = await runCli(["record", "--output-file", path, ...extra, "--", ...cmd]);
   expect(res.stderr).toMatch(/profile written to/);
   expect(res.code).toBe(0);
   return { profile: JSON.parse(await readFile(path, "utf8")), path, stdout: res.stdout };
@@ -97,7 +97,15 @@ describe("profiles recorded by seccompose record", () => {
   }
 
   it("records every process of a pipeline and every thread, not just the first", async () => {
-    const res = await runCli(["record", "-o", join(dir, "threads.json"), "--", SYSTEM_PYTHON, "-c", THREADS]);
+    const res = await runCli([
+      "record",
+      "--output-file",
+      join(dir, "threads.json"),
+      "--",
+      SYSTEM_PYTHON,
+      "-c",
+      THREADS,
+    ]);
     const processes = Number(/from (\d+) processes\/threads/.exec(res.stderr)?.[1]);
     expect(processes).toBeGreaterThanOrEqual(9);
   });
@@ -137,7 +145,15 @@ describe("profiles recorded by seccompose record", () => {
   });
 
   it("passes the traced command's exit status through", async () => {
-    const res = await runCli(["record", "-o", join(dir, "false.json"), "--", "sh", "-c", "exit 7"]);
+    const res = await runCli([
+      "record",
+      "--output-file",
+      join(dir, "false.json"),
+      "--",
+      "sh",
+      "-c",
+      "exit 7",
+    ]);
     expect(res.code).toBe(7);
   });
 });

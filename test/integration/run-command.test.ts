@@ -28,7 +28,7 @@ afterAll(async () => {
 
 async function recorded(name: string, extra: string[] = [], cmd = LS_AND_EXIT, status = 3): Promise<Profile> {
   const path = join(dir, `${name}.json`);
-  const res = await runCli(["record", "-o", path, ...extra, "--", ...cmd]);
+  const res = await runCli(["record", "--output-file", path, ...extra, "--", ...cmd]);
   expect(res.code, res.stderr).toBe(status);
   return JSON.parse(await readFile(path, "utf8")) as Profile;
 }

@@ -9,7 +9,11 @@ import { scmpArchesForNode } from "../../lib/syscalls/architectures.ts";
 import { runUnderProfile } from "../helpers/enforce.ts";
 import { aggregatorStatus } from "../../cli/cluster/aggregator.ts";
 import { control, readSessionMessages } from "../helpers/cluster.ts";
+import { agentMetric } from "../helpers/agent-process.ts";
 import { eventually } from "../helpers/eventually.ts";
+import type { NatsServerHandle } from "../helpers/nats.ts";
+import { STREAM_EVENTS } from "../../lib/subjects.ts";
+import { jetstreamManager } from "@nats-io/jetstream";
 import { System, type NodeSpec, type PodSpec } from "./system.ts";
 
 /**
@@ -76,7 +80,7 @@ async function run(
     await opts.fault?.(system, session);
     await system.settle(session, CONTAINERS);
     const out = join(root, `${name}.profiles`);
-    const stopped = await system.cli(["stop", session, "-o", out, "--timeout", "90s"]);
+    const stopped = await system.cli(["stop", session, "--output-dir", out, "--timeout", "90s"]);
     expect(stopped.code, stopped.stderr).toBe(opts.stopCode ?? 0);
     const files = new Map<string, string>();
     for (const f of (await readdir(out)).sort()) files.set(f, await readFile(join(out, f), "utf8"));
@@ -132,8 +136,13 @@ describe("the whole system: 3 agents, 2 workloads, driven through the CLI", () =
   it("gives byte-identical profiles after the aggregator is SIGKILLed and restarted mid-session", async () => {
     let restored = false;
     const faulty = await run("aggregator-kill", {
-      fault: async (system) => {
-        await new Promise((r) => setTimeout(r, 1500));
+      fault: async (system, session) => {
+        // Killed once it has merged part of the session and a checkpoint covers some of it.
+        await eventually("the aggregator to merge and checkpoint part of the session", async () => {
+          const status = await aggregatorStatus(system.nc, session);
+          const merged = status.sessions.find((x) => x.session === session)?.batchesMerged ?? 0;
+          return merged > 0 && (status.checkpoint?.streamSeq ?? 0) > 0;
+        });
         await system.aggregator.kill();
         await system.restartAggregator();
         restored = system.aggregator.logs.some((l) => l.msg === "restored the checkpoint");
@@ -144,33 +153,79 @@ describe("the whole system: 3 agents, 2 workloads, driven through the CLI", () =
   }, 180_000);
 
   it("gives byte-identical profiles when one node of a 3-node NATS cluster is killed and restarted", async () => {
+    const seen = { leader: "", newLeader: "", lastSeqAtKill: 0, lastSeqAtStop: 0 };
+    let killed: NatsServerHandle | undefined;
     const faulty = await run("nats-cluster-node", {
       cluster: true,
+      keep: true,
+      // The stream's leader is killed and stays down for the rest of the session (settle and stop).
       fault: async (system) => {
-        await system.servers[2]!.kill();
-        await new Promise((r) => setTimeout(r, 3000));
-        await system.servers[2]!.restart();
+        const jsm = await jetstreamManager(system.nc);
+        const before = await jsm.streams.info(STREAM_EVENTS);
+        seen.leader = before.cluster?.leader ?? "";
+        seen.lastSeqAtKill = before.state.last_seq;
+        killed = system.servers.find((s) => s.name === seen.leader);
+        expect(killed, `stream leader ${seen.leader}`).toBeDefined();
+        await killed!.kill();
+        seen.newLeader = await eventually("another server to lead SC_EVENTS", async () => {
+          const leader = (await jsm.streams.info(STREAM_EVENTS)).cluster?.leader;
+          return leader !== undefined && leader !== seen.leader ? leader : undefined;
+        });
       },
     });
+    try {
+      const jsm = await jetstreamManager(faulty.system.nc);
+      seen.lastSeqAtStop = (await jsm.streams.info(STREAM_EVENTS)).state.last_seq;
+      await killed!.restart();
+      // The restarted server catches up as a replica of the stream.
+      await eventually("the restarted server to be a current replica again", async () => {
+        const info = await jsm.streams.info(STREAM_EVENTS);
+        return info.cluster?.replicas?.some((r) => r.name === seen.leader && r.current) ?? false;
+      });
+    } finally {
+      await faulty.system.stop();
+    }
+    expect(seen.newLeader).not.toBe(seen.leader);
+    // The end of the session (final batches, FINs) went through the cluster while the old leader was down.
+    expect(seen.lastSeqAtStop).toBeGreaterThan(seen.lastSeqAtKill);
     expect(faulty.files).toEqual(reference.files);
   }, 180_000);
 
   it("gives byte-identical profiles when the single NATS server restarts while agents spool", async () => {
     let replayed = 0;
+    const outage = { spooled: 0, replayedDuring: 0, sentDuring: 0, replayed: 0, sentAfter: 0 };
     const faulty = await run("nats-restart", {
       fault: async (system) => {
+        const agents = [...system.agents.values()];
         await system.servers[0]!.kill();
-        await new Promise((r) => setTimeout(r, 4000));
+        // The outage lasts until an agent has spooled something, however long that takes.
+        const spooler = await eventually("an agent to spool while NATS is down", async () => {
+          for (const a of agents)
+            if ((await agentMetric(a, "seccompose_agent_messages_spooled_total")) > 0) return a;
+          return undefined;
+        });
+        outage.spooled = await agentMetric(spooler, "seccompose_agent_messages_spooled_total");
+        outage.replayedDuring = await agentMetric(spooler, "seccompose_agent_messages_replayed_total");
+        outage.sentDuring = await agentMetric(spooler, "seccompose_agent_batches_sent_total");
         await system.servers[0]!.restart();
         await eventually("agents to replay their spool", () => {
-          replayed = [...system.agents.values()].filter((a) =>
+          replayed = agents.filter((a) =>
             a.logs.some((l) => l.msg === "spooled event messages replayed to JetStream"),
           ).length;
           return replayed > 0 ? true : undefined;
         });
+        outage.replayed = await eventually("the spooling agent to replay what it spooled", async () => {
+          const n = await agentMetric(spooler, "seccompose_agent_messages_replayed_total");
+          return n >= outage.spooled ? n : undefined;
+        });
+        outage.sentAfter = await agentMetric(spooler, "seccompose_agent_batches_sent_total");
       },
     });
     expect(replayed).toBeGreaterThan(0);
+    // A spooled batch counts as sent only once JetStream acknowledged its replay.
+    expect(outage.sentAfter - outage.sentDuring).toBeGreaterThanOrEqual(
+      outage.replayed - outage.replayedDuring,
+    );
     expect(faulty.files).toEqual(reference.files);
   }, 180_000);
 
@@ -180,7 +235,10 @@ describe("the whole system: 3 agents, 2 workloads, driven through the CLI", () =
       // The gap qualifies the result: partial (exit 7), the profiles themselves unchanged.
       stopCode: 7,
       fault: async (system) => {
-        await new Promise((r) => setTimeout(r, 1500));
+        // Killed once JetStream acknowledged some of its batches: the restart has a past to resume.
+        await eventually("node-2 to send batches", async () => {
+          return (await agentMetric(system.agents.get("node-2")!, "seccompose_agent_batches_sent_total")) > 0;
+        });
         await system.agents.get("node-2")!.kill();
         await system.startAgent("node-2");
       },

@@ -88,7 +88,7 @@ describe("the npm package", () => {
 
   it("installed from the tarball, records a command into a working profile", async () => {
     const out = join(dir, "true.json");
-    const { stderr } = await run(bin, ["record", "-o", out, "--", "/bin/true"], { cwd: dir });
+    const { stderr } = await run(bin, ["record", "--output-file", out, "--", "/bin/true"], { cwd: dir });
     expect(stderr).toMatch(/recorded \d+ syscalls/);
     const profile = JSON.parse(await readFile(out, "utf8")) as {
       defaultAction: string;

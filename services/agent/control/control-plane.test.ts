@@ -1,3 +1,6 @@
+import { mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { connect } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { pino } from "pino";
@@ -23,19 +26,17 @@ import { startNatsServer } from "../../../test/helpers/nats.ts";
 import type { NatsServerHandle } from "../../../test/helpers/nats.ts";
 import type { AgentController } from "../ports.ts";
 import { ControlPlane } from "./control-plane.ts";
+import {
+  createProfileInstaller,
+  createProfileLister,
+  createProfileRemover,
+} from "../install/profile-installer.ts";
+import { sessionRecord } from "../../../test/helpers/session-record.ts";
 
 const logger = pino({ level: "silent" });
 
-function sessionRecord(id: string, state: SessionRecord["state"] = "running"): SessionRecord {
-  return {
-    schemaVersion: 1,
-    id,
-    mode: "oneshot",
-    state,
-    createdAt: "2026-11-27T10:00:00Z",
-    targets: { namespaces: ["shop"] },
-    profile: {},
-  };
+function record(id: string, state: SessionRecord["state"] = "running"): SessionRecord {
+  return sessionRecord(id, { state, createdAt: "2026-11-27T10:00:00Z", targets: { namespaces: ["shop"] } });
 }
 
 class FakeController implements AgentController {
@@ -69,6 +70,11 @@ class FakeController implements AgentController {
     const status = this.sessions.get(sessionId);
     if (status) status.state = "stopped";
     return { batches: status?.batchesSent ?? 0 };
+  }
+
+  async dropSession(sessionId: string): Promise<void> {
+    this.calls.push(`drop ${sessionId}`);
+    this.sessions.delete(sessionId);
   }
 
   sessionStatus(sessionId?: string): NodeSessionStatus[] {
@@ -187,6 +193,54 @@ describe("ControlPlane", () => {
     return replies;
   }
 
+  it("lists its seccomp directory on sc.ctl.installed and removes one file on its own uninstall subject only", async () => {
+    const seccompDir = await mkdtemp(join(tmpdir(), "seccompose-control-"));
+    try {
+      const install = createProfileInstaller("node-a", seccompDir);
+      const installed = await install({ name: "p", profile: '{"defaultAction":"SCMP_ACT_ERRNO"}' });
+      await writeFile(join(tmpdir(), "outside-control.json"), "{}");
+      const plane = await ControlPlane.start({
+        nc,
+        node: "node-a",
+        controller: new FakeController("node-a"),
+        sessionRecord: async () => undefined,
+        installer: install,
+        lister: createProfileLister("node-a", seccompDir),
+        remover: createProfileRemover("node-a", seccompDir),
+        logger,
+      });
+      planes.push(plane);
+      const [listed] = await gather(
+        CONTROL_SUBJECTS.installed,
+        { schemaVersion: 1, op: "installed", requestId: "l1" },
+        1,
+      );
+      expect(assertValid("controlReply", listed, "test").profiles).toEqual([
+        { name: "p", path: installed.path, bytes: installed.bytes, sha256: installed.sha256 },
+      ]);
+
+      const uninstall = (name: string) => ({ schemaVersion: 1, op: "uninstall", requestId: "u1", name });
+      const [refused] = await gather(
+        nodeControlSubject("node-a", "uninstall"),
+        uninstall("../outside-control"),
+        1,
+      );
+      expect(refused).toMatchObject({ ok: false, error: { code: "SC_MESSAGE_INVALID" } });
+      expect(await readFile(join(tmpdir(), "outside-control.json"), "utf8")).toBe("{}");
+      expect(await gather(nodeControlSubject("node-b", "uninstall"), uninstall("p"), 1)).toEqual([]);
+      const [removed] = await gather(nodeControlSubject("node-a", "uninstall"), uninstall("p"), 1);
+      expect(assertValid("controlReply", removed, "test").uninstalled).toEqual({
+        name: "p",
+        path: installed.path,
+        removed: true,
+      });
+      expect(await readdir(seccompDir)).toEqual([]);
+    } finally {
+      await rm(seccompDir, { recursive: true, force: true });
+      await rm(join(tmpdir(), "outside-control.json"), { force: true });
+    }
+  });
+
   it("answers a health request with a schema-valid reply carrying the agent's health", async () => {
     const { controller } = await startPlane("node-a");
     const [reply] = await gather(
@@ -212,7 +266,7 @@ describe("ControlPlane", () => {
 
   it("starts a session on a start request and replies with the session's status", async () => {
     const { controller } = await startPlane("node-a");
-    records.set("s-start", sessionRecord("s-start"));
+    records.set("s-start", record("s-start"));
     const [reply] = await gather(
       CONTROL_SUBJECTS.start,
       { schemaVersion: 1, op: "start", requestId: "req-2", sessionId: "s-start" },
@@ -228,8 +282,8 @@ describe("ControlPlane", () => {
 
   it("stops a session on a stop request and reports status for one session on a status request", async () => {
     const { controller } = await startPlane("node-a");
-    await controller.startSession(sessionRecord("s-stop"));
-    await controller.startSession(sessionRecord("s-other"));
+    await controller.startSession(record("s-stop"));
+    await controller.startSession(record("s-other"));
     await gather(
       CONTROL_SUBJECTS.stop,
       { schemaVersion: 1, op: "stop", requestId: "req-3", sessionId: "s-stop" },
@@ -285,7 +339,7 @@ describe("ControlPlane", () => {
 
   it("reports the controller's failure with its error code and counts it", async () => {
     const { plane, controller } = await startPlane("node-a");
-    records.set("s-fail", sessionRecord("s-fail"));
+    records.set("s-fail", record("s-fail"));
     controller.failNextStart = new SeccomposeError(
       "SC_CONFIG_INVALID",
       "label selector app in (x is malformed",
@@ -350,7 +404,7 @@ describe("ControlPlane", () => {
 
   it("starts the session as its record says, whatever else the request holds", async () => {
     const { controller } = await startPlane("node-a");
-    records.set("s-stored", sessionRecord("s-stored", "stopping"));
+    records.set("s-stored", record("s-stored", "stopping"));
     const started: SessionRecord[] = [];
     controller.startSession = async (session) => void started.push(session);
     await gather(
@@ -358,6 +412,6 @@ describe("ControlPlane", () => {
       { schemaVersion: 1, op: "start", requestId: "req-12", sessionId: "s-stored" },
       1,
     );
-    expect(started).toEqual([sessionRecord("s-stored", "stopping")]);
+    expect(started).toEqual([record("s-stored", "stopping")]);
   });
 });

@@ -1,6 +1,7 @@
 /**
  * The agent's side of scatter-gather control: every agent subscribes (no queue group, so each one
- * answers) to sc.ctl.start|stop|status|health, plus its own node's profile and install subjects. A
+ * answers) to sc.ctl.start|stop|status|health|installed, plus its own node's profile, install and
+ * uninstall subjects. A
  * request that is not valid JSON or breaks the contract gets an error reply and is counted; it never
  * throws out of the subscription.
  *
@@ -15,6 +16,7 @@ import type {
   ControlReply,
   ControlRequest,
   ProfileDocument,
+  ProfileSyncReport,
   SessionRecord,
 } from "../../../lib/contracts/index.ts";
 import { SeccomposeError, isSeccomposeError } from "../../../lib/errors.ts";
@@ -24,7 +26,14 @@ import {
   nodeControlSubject,
   replySubject,
 } from "../../../lib/subjects.ts";
-import { createProfileInstaller, type ProfileInstaller } from "../install/profile-installer.ts";
+import {
+  createProfileInstaller,
+  createProfileLister,
+  createProfileRemover,
+  type ProfileInstaller,
+  type ProfileLister,
+  type ProfileRemover,
+} from "../install/profile-installer.ts";
 import type { AgentController } from "../ports.ts";
 
 export interface ControlPlaneOptions {
@@ -39,6 +48,12 @@ export interface ControlPlaneOptions {
   sessionRecord: (sessionId: string) => Promise<SessionRecord | undefined>;
   /** Writes profiles into the node's seccomp directory (sc.node.<node>.install); default: none configured. */
   installer?: ProfileInstaller;
+  /** Lists the profiles in the node's seccomp directory (sc.ctl.installed); default: none configured. */
+  lister?: ProfileLister;
+  /** Removes a profile from it (sc.node.<node>.uninstall); default: none configured. */
+  remover?: ProfileRemover;
+  /** The last sync of the directory with KV sc_installed, reported with the list. */
+  lastSync?: () => ProfileSyncReport | undefined;
   logger: Logger;
 }
 
@@ -88,6 +103,9 @@ export class ControlPlane {
   readonly #controller: AgentController;
   readonly #sessionRecord: ControlPlaneOptions["sessionRecord"];
   readonly #installer: ProfileInstaller;
+  readonly #lister: ProfileLister;
+  readonly #remover: ProfileRemover;
+  readonly #lastSync: () => ProfileSyncReport | undefined;
   readonly #logger: Logger;
   readonly #subscriptions: Subscription[] = [];
   readonly #inProgress = new Set<Promise<void>>();
@@ -99,6 +117,9 @@ export class ControlPlane {
     this.#controller = opts.controller;
     this.#sessionRecord = opts.sessionRecord;
     this.#installer = opts.installer ?? createProfileInstaller(opts.node, undefined);
+    this.#lister = opts.lister ?? createProfileLister(opts.node, undefined);
+    this.#remover = opts.remover ?? createProfileRemover(opts.node, undefined);
+    this.#lastSync = opts.lastSync ?? (() => undefined);
     this.#logger = opts.logger;
   }
 
@@ -110,6 +131,7 @@ export class ControlPlane {
     }
     plane.#subscribe(nodeControlSubject(opts.node, "profile"), "profile");
     plane.#subscribe(nodeControlSubject(opts.node, "install"), "install");
+    plane.#subscribe(nodeControlSubject(opts.node, "uninstall"), "uninstall");
     // A request sent right after start() must find the subscriptions in place.
     await opts.nc.flush();
     return plane;
@@ -167,7 +189,7 @@ export class ControlPlane {
       );
     } catch (err) {
       this.#stats.invalid++;
-      this.#logger.warn({ subject: msg.subject, err: (err as Error).message }, "invalid control request");
+      this.#logger.warn({ subject: msg.subject, err }, "invalid control request");
       this.#respond(msg.subject, replyToken, this.#errorReply(requestId, err, endpoint), requestId);
       return;
     }
@@ -177,10 +199,7 @@ export class ControlPlane {
       reply = endpoint === "profile" ? await this.#profiles(request) : await this.#execute(request);
     } catch (err) {
       this.#stats.failed++;
-      this.#logger.error(
-        { subject: msg.subject, requestId, err: (err as Error).message },
-        "control request failed",
-      );
+      this.#logger.error({ subject: msg.subject, requestId, err }, "control request failed");
       reply = this.#errorReply(requestId, err, endpoint);
     }
     this.#respond(msg.subject, request.replyToken, reply, requestId);
@@ -223,6 +242,14 @@ export class ControlPlane {
         break;
       case "install":
         reply = { ...base, installed: await this.#installer(request) };
+        break;
+      case "installed": {
+        const sync = this.#lastSync();
+        reply = { ...base, profiles: await this.#lister(), ...(sync !== undefined ? { sync } : {}) };
+        break;
+      }
+      case "uninstall":
+        reply = { ...base, uninstalled: await this.#remover(request.name) };
         break;
     }
     return assertValid("controlReply", reply, `node ${this.#node}'s own reply`, "SC_CONTROL_FAILED");

@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from "node:timers/promises";
 import { connect } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
@@ -14,23 +13,17 @@ import type {
 import { SessionDirectory } from "../../../lib/nats/session-directory.ts";
 import { ensureKv } from "../../../lib/nats/streams.ts";
 import { BUCKET_SESSIONS } from "../../../lib/subjects.ts";
+import { eventually } from "../../../test/helpers/eventually.ts";
 import { startNatsServer } from "../../../test/helpers/nats.ts";
 import type { NatsServerHandle } from "../../../test/helpers/nats.ts";
 import type { AgentController } from "../ports.ts";
 import { SessionWatch } from "./session-watch.ts";
+import { sessionRecord } from "../../../test/helpers/session-record.ts";
 
 const logger = pino({ level: "silent" });
 
-function sessionRecord(id: string, state: SessionRecord["state"]): SessionRecord {
-  return {
-    schemaVersion: 1,
-    id,
-    mode: "oneshot",
-    state,
-    createdAt: "2026-11-27T10:00:00Z",
-    targets: { namespaces: ["shop"] },
-    profile: {},
-  };
+function record(id: string, state: SessionRecord["state"]): SessionRecord {
+  return sessionRecord(id, { state, createdAt: "2026-11-27T10:00:00Z", targets: { namespaces: ["shop"] } });
 }
 
 /** Records the calls the watch makes, in order. */
@@ -46,6 +39,10 @@ class RecordingController implements AgentController {
     return { batches: 0 };
   }
 
+  async dropSession(sessionId: string): Promise<void> {
+    this.calls.push(`drop ${sessionId}`);
+  }
+
   sessionStatus(): NodeSessionStatus[] {
     return [];
   }
@@ -57,14 +54,6 @@ class RecordingController implements AgentController {
   nodeProfiles(): ProfileDocument[] {
     return [];
   }
-}
-
-async function until(condition: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    if (condition()) return;
-    await sleep(25);
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 describe("SessionWatch", () => {
@@ -107,10 +96,10 @@ describe("SessionWatch", () => {
   }
 
   it("applies the records present before it started, latest value per session, before start() resolves", async () => {
-    await kv.put("s-run", JSON.stringify(sessionRecord("s-run", "running")));
-    await kv.put("s-done", JSON.stringify(sessionRecord("s-done", "running")));
-    await kv.put("s-done", JSON.stringify(sessionRecord("s-done", "stopped")));
-    await kv.put("s-halting", JSON.stringify(sessionRecord("s-halting", "stopping")));
+    await kv.put("s-run", JSON.stringify(record("s-run", "running")));
+    await kv.put("s-done", JSON.stringify(record("s-done", "running")));
+    await kv.put("s-done", JSON.stringify(record("s-done", "stopped")));
+    await kv.put("s-halting", JSON.stringify(record("s-halting", "stopping")));
     const controller = new RecordingController();
 
     await startWatch(controller);
@@ -123,22 +112,22 @@ describe("SessionWatch", () => {
     const watch = await startWatch(controller);
     expect(controller.calls).toEqual([]);
 
-    await kv.put("s-live", JSON.stringify(sessionRecord("s-live", "running")));
-    await until(() => controller.calls.length === 1, "the start");
-    await kv.put("s-live", JSON.stringify(sessionRecord("s-live", "stopping")));
-    await until(() => controller.calls.length === 2, "the stop");
+    await kv.put("s-live", JSON.stringify(record("s-live", "running")));
+    await eventually("the start", () => controller.calls.length === 1);
+    await kv.put("s-live", JSON.stringify(record("s-live", "stopping")));
+    await eventually("the stop", () => controller.calls.length === 2);
     await kv.delete("s-gone");
-    await until(() => controller.calls.length === 3, "the stop of a deleted record");
+    await eventually("the drop of a deleted record", () => controller.calls.length === 3);
 
-    expect(controller.calls).toEqual(["start s-live", "stop s-live", "stop s-gone"]);
+    expect(controller.calls).toEqual(["start s-live", "stop s-live", "drop s-gone"]);
     expect(watch.stats()).toEqual({ applied: 3, invalid: 0, failed: 0 });
   });
 
   it("skips and counts records that are not JSON, break the contract or sit under another session's key", async () => {
     await kv.put("s-garbage", "{nope");
-    await kv.put("s-bad", JSON.stringify({ ...sessionRecord("s-bad", "running"), state: "paused" }));
-    await kv.put("s-mismatch", JSON.stringify(sessionRecord("s-other", "running")));
-    await kv.put("s-good", JSON.stringify(sessionRecord("s-good", "running")));
+    await kv.put("s-bad", JSON.stringify({ ...record("s-bad", "running"), state: "paused" }));
+    await kv.put("s-mismatch", JSON.stringify(record("s-other", "running")));
+    await kv.put("s-good", JSON.stringify(record("s-good", "running")));
     const controller = new RecordingController();
 
     const watch = await startWatch(controller);
@@ -148,14 +137,14 @@ describe("SessionWatch", () => {
   });
 
   it("notices changes it was not told of, such as a purged bucket, at its periodic check", async () => {
-    await kv.put("s-purged", JSON.stringify(sessionRecord("s-purged", "running")));
+    await kv.put("s-purged", JSON.stringify(record("s-purged", "running")));
     const controller = new RecordingController();
     await startWatch(controller, 200);
     expect(controller.calls).toEqual(["start s-purged"]);
 
     // A stream purge republishes nothing: only the check of the stream's sequences finds it.
     await (await jetstreamManager(nc)).streams.purge(`KV_${BUCKET_SESSIONS}`);
-    await until(() => controller.calls.length === 2, "the stop of the purged record");
-    expect(controller.calls).toEqual(["start s-purged", "stop s-purged"]);
+    await eventually("the drop of the purged record", () => controller.calls.length === 2);
+    expect(controller.calls).toEqual(["start s-purged", "drop s-purged"]);
   });
 });

@@ -64,24 +64,29 @@ export class SessionWatch {
     await this.#follower?.stop();
   }
 
-  /** A running record starts its session; any other state, or a deleted record, stops it. */
+  /**
+   * A running record starts its session and any other state stops it; a deleted record (`seccompose
+   * session delete`) drops it, with everything the agent kept of it.
+   */
   #apply({ id, record }: RecordChange): Promise<void> {
-    return record?.state === "running"
+    if (record === undefined) return this.#control(id, "drop", () => this.#controller.dropSession(id));
+    return record.state === "running"
       ? this.#control(id, "start", () => this.#controller.startSession(record))
       : this.#control(id, "stop", () => this.#controller.stopSession(id));
   }
 
-  async #control(session: string, action: "start" | "stop", call: () => Promise<unknown>): Promise<void> {
+  async #control(
+    session: string,
+    action: "start" | "stop" | "drop",
+    call: () => Promise<unknown>,
+  ): Promise<void> {
     try {
       await call();
       this.#stats.applied++;
       this.#logger.info({ session, action }, "session record applied");
     } catch (err) {
       this.#stats.failed++;
-      this.#logger.error(
-        { session, action, err: (err as Error).message },
-        "could not apply a session record",
-      );
+      this.#logger.error({ session, action, err }, "could not apply a session record");
     }
   }
 }

@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { AgentHealth } from "../../../lib/contracts/types.ts";
 import type { ProbeServer } from "../../../lib/http/probe-server.ts";
 import type { FalcoStatus } from "../ports.ts";
+import type { PublisherStats } from "../publish/event-publisher.ts";
 import { agentReadiness, startAgentHttpServer } from "./agent-http.ts";
 
 const logger = pino({ level: "silent" });
@@ -28,6 +29,22 @@ function health(overrides: Partial<AgentHealth["counters"]> = {}, restarts = 3):
   };
 }
 
+function publisher(overrides: Partial<PublisherStats> = {}): PublisherStats {
+  return {
+    batchesSent: 30,
+    finsSent: 2,
+    eventsSent: 900,
+    duplicates: 1,
+    spooled: 12,
+    replayed: 10,
+    rejected: 0,
+    inFlight: 0,
+    spoolMessages: 2,
+    spoolBytes: 65536,
+    ...overrides,
+  };
+}
+
 describe("agent HTTP server", () => {
   let server: ProbeServer | undefined;
 
@@ -48,6 +65,7 @@ describe("agent HTTP server", () => {
       host: "127.0.0.1",
       logger,
       health: () => current,
+      publisher: () => publisher(),
       control: () => ({ requests: 9, invalid: 2, failed: 1 }),
       readiness: () => ({ ready: true, reasons: [] }),
     });
@@ -58,8 +76,14 @@ describe("agent HTTP server", () => {
     for (const line of [
       "seccompose_agent_alerts_read_total 1234",
       "seccompose_agent_parse_errors_total 5",
-      "seccompose_agent_events_sent_total 987",
-      "seccompose_agent_batches_sent_total 42",
+      // What JetStream acknowledged, from the publisher: not the 42 batches handed to it.
+      "seccompose_agent_events_sent_total 900",
+      "seccompose_agent_batches_sent_total 30",
+      "seccompose_agent_fins_sent_total 2",
+      "seccompose_agent_messages_spooled_total 12",
+      "seccompose_agent_messages_replayed_total 10",
+      "seccompose_agent_messages_duplicate_total 1",
+      "seccompose_agent_messages_rejected_total 0",
       "seccompose_agent_spool_bytes 65536",
       "seccompose_agent_falco_restarts_total 3",
       "seccompose_agent_falco_capturing 1",
@@ -87,6 +111,7 @@ describe("agent HTTP server", () => {
       host: "127.0.0.1",
       logger,
       health: () => health(),
+      publisher: () => publisher(),
       readiness: agentReadiness(
         () => connected,
         () => falco,

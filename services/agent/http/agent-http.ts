@@ -1,6 +1,7 @@
 /**
- * The agent's probes and Prometheus metrics. Metric values are read from the agent's health
- * counters at scrape time, so the counters stay the single source of truth.
+ * The agent's probes and Prometheus metrics. Metric values are read at scrape time from their
+ * single sources of truth: the health counters, and for what reached JetStream the publisher's own
+ * statistics (a batch handed to the publisher may still sit in the spool).
  */
 import { Counter, Gauge } from "prom-client";
 import type { Registry } from "prom-client";
@@ -9,10 +10,12 @@ import type { AgentHealth } from "../../../lib/contracts/types.ts";
 import { createMetricsRegistry, startProbeServer } from "../../../lib/http/probe-server.ts";
 import type { ProbeServer, Readiness } from "../../../lib/http/probe-server.ts";
 import type { ControlPlaneStats } from "../control/control-plane.ts";
+import type { PublisherStats } from "../publish/event-publisher.ts";
 import type { FalcoStatus } from "../ports.ts";
 
 export interface AgentMetricSources {
   health: () => AgentHealth;
+  publisher: () => PublisherStats;
   control?: () => ControlPlaneStats;
 }
 
@@ -30,8 +33,11 @@ function counterFrom(registry: Registry, name: string, help: string, read: () =>
 }
 
 export function registerAgentMetrics(registry: Registry, sources: AgentMetricSources): void {
-  const counter = (key: "alertsRead" | "parseErrors" | "eventsSent" | "batchesSent" | "falcoDrops") => () =>
-    sources.health().counters[key];
+  const counter = (key: "alertsRead" | "parseErrors" | "falcoDrops") => () => sources.health().counters[key];
+  const published =
+    (key: "eventsSent" | "batchesSent" | "finsSent" | "spooled" | "replayed" | "duplicates" | "rejected") =>
+    () =>
+      sources.publisher()[key];
   counterFrom(
     registry,
     "seccompose_agent_alerts_read_total",
@@ -48,13 +54,43 @@ export function registerAgentMetrics(registry: Registry, sources: AgentMetricSou
     registry,
     "seccompose_agent_events_sent_total",
     "Syscall events in batches acknowledged by JetStream.",
-    counter("eventsSent"),
+    published("eventsSent"),
   );
   counterFrom(
     registry,
     "seccompose_agent_batches_sent_total",
-    "Event batches acknowledged by JetStream.",
-    counter("batchesSent"),
+    "Event batches acknowledged by JetStream, directly or after a replay from the spool; duplicates included.",
+    published("batchesSent"),
+  );
+  counterFrom(
+    registry,
+    "seccompose_agent_fins_sent_total",
+    "End-of-session markers acknowledged by JetStream.",
+    published("finsSent"),
+  );
+  counterFrom(
+    registry,
+    "seccompose_agent_messages_spooled_total",
+    "Event messages written to the disk spool because JetStream did not acknowledge them.",
+    published("spooled"),
+  );
+  counterFrom(
+    registry,
+    "seccompose_agent_messages_replayed_total",
+    "Spooled event messages acknowledged by JetStream after a replay.",
+    published("replayed"),
+  );
+  counterFrom(
+    registry,
+    "seccompose_agent_messages_duplicate_total",
+    "Acknowledgements saying JetStream already stored the message (a resend after a lost ack).",
+    published("duplicates"),
+  );
+  counterFrom(
+    registry,
+    "seccompose_agent_messages_rejected_total",
+    "Event messages JetStream refused for good (not retried).",
+    published("rejected"),
   );
   counterFrom(
     registry,

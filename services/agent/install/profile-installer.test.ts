@@ -16,7 +16,12 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { InstallProfileRequest } from "../../../lib/contracts/types.ts";
 import { isValid } from "../../../lib/contracts/validators.ts";
-import { checkProfileName, createProfileInstaller } from "./profile-installer.ts";
+import {
+  checkProfileName,
+  createProfileInstaller,
+  createProfileLister,
+  createProfileRemover,
+} from "./profile-installer.ts";
 
 const PROFILE = `${JSON.stringify({ defaultAction: "SCMP_ACT_ERRNO", syscalls: [{ names: ["read"], action: "SCMP_ACT_ALLOW" }] })}\n`;
 
@@ -76,6 +81,65 @@ describe("profile installer", () => {
       code: "SC_CONFIG_INVALID",
       message: expect.stringContaining("node node-a has no seccomp directory configured (--seccomp-dir"),
     });
+  });
+});
+
+describe("listing and removing installed profiles", () => {
+  it("lists the regular profile files with their size and digest, skipping temporaries, links and directories", async () => {
+    const seccompDir = join(dir, "seccompose");
+    const install = createProfileInstaller("node-a", seccompDir);
+    const list = createProfileLister("node-a", seccompDir);
+    expect(await list()).toEqual([]);
+    const b = await install(request("b.deployment.web.nginx"));
+    const a = await install(request("a.deployment.web.nginx", `${PROFILE} `));
+    await writeFile(join(seccompDir, ".c.json.0123.tmp"), PROFILE);
+    await writeFile(join(seccompDir, "notes.txt"), "x");
+    await symlink(join(dir, "elsewhere.json"), join(seccompDir, "link.json"));
+    await mkdir(join(seccompDir, "dir.json"));
+    const { unchanged: _u, ...withoutFlag } = b;
+    expect(await list()).toEqual([a, withoutFlag]);
+    expect(a.sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(a.sha256).not.toBe(b.sha256);
+  });
+
+  it("removes one profile file, says when there was none, and refuses a name that is not a file name", async () => {
+    const seccompDir = join(dir, "seccompose");
+    await createProfileInstaller("node-a", seccompDir)(request("p"));
+    await createProfileInstaller("node-a", seccompDir)(request("q"));
+    const remove = createProfileRemover("node-a", seccompDir);
+    expect(await remove("p")).toEqual({ name: "p", path: join(seccompDir, "p.json"), removed: true });
+    expect(await readdir(seccompDir)).toEqual(["q.json"]);
+    expect(await remove("p")).toMatchObject({ removed: false });
+    await writeFile(join(dir, "outside.json"), "precious\n");
+    for (const name of ["../outside", "/etc/passwd", ".q", "a/b"]) {
+      await expect(remove(name), name).rejects.toMatchObject({ code: "SC_MESSAGE_INVALID" });
+    }
+    expect(await readFile(join(dir, "outside.json"), "utf8")).toBe("precious\n");
+    expect(await readdir(seccompDir)).toEqual(["q.json"]);
+  });
+
+  it("refuses to remove a link or a directory under a profile's name, and works only in a trusted directory", async () => {
+    const seccompDir = join(dir, "seccompose");
+    await mkdir(seccompDir);
+    await writeFile(join(dir, "outside.json"), "precious\n");
+    await symlink(join(dir, "outside.json"), join(seccompDir, "victim.json"));
+    await mkdir(join(seccompDir, "sub.json"));
+    const remove = createProfileRemover("node-a", seccompDir);
+    for (const name of ["victim", "sub"]) {
+      await expect(remove(name)).rejects.toMatchObject({
+        code: "SC_FILE_UNSAFE",
+        message: expect.stringContaining("not a regular file"),
+      });
+    }
+    expect(await readFile(join(dir, "outside.json"), "utf8")).toBe("precious\n");
+    expect((await lstat(join(seccompDir, "victim.json"))).isSymbolicLink()).toBe(true);
+
+    const open = join(dir, "open");
+    await mkdir(open);
+    await writeFile(join(open, "p.json"), PROFILE);
+    await chmod(open, 0o777);
+    await expect(createProfileRemover("node-a", open)("p")).rejects.toMatchObject({ code: "SC_FILE_UNSAFE" });
+    expect(await readdir(open)).toEqual(["p.json"]);
   });
 });
 

@@ -1,19 +1,32 @@
 /**
- * Installs a seccomp profile on this node: `<seccompDir>/<name>.json`, where the kubelet finds it
- * as `localhostProfile: seccompose/<name>.json`. Written through a temporary file and a rename in
- * the same directory, so a container starting meanwhile reads the old or the new profile, never
- * half of one. The agent runs as root on the host, so nothing in that directory is followed: a
- * symbolic link as the directory, the target or a temporary name is refused (SC_FILE_UNSAFE).
+ * This node's seccomp directory: installs a seccomp profile as `<seccompDir>/<name>.json`, where
+ * the kubelet finds it as `localhostProfile: seccompose/<name>.json`, lists the profiles there, and
+ * removes one. Written through a temporary file and a rename in the same directory, so a container
+ * starting meanwhile reads the old or the new profile, never half of one. The agent runs as root on
+ * the host, so nothing in that directory is followed: a symbolic link as the directory, the target
+ * or a temporary name is refused (SC_FILE_UNSAFE), and only regular files named like a profile are
+ * listed or removed.
  */
 import { createHash } from "node:crypto";
 import { constants } from "node:fs";
-import { mkdir, open } from "node:fs/promises";
+import { lstat, mkdir, open, readdir, unlink } from "node:fs/promises";
 import { join } from "node:path";
-import type { InstalledProfile, InstallProfileRequest } from "../../../lib/contracts/types.ts";
+import type {
+  InstalledProfile,
+  InstallProfileRequest,
+  UninstalledProfile,
+} from "../../../lib/contracts/types.ts";
 import { isSeccomposeError, SeccomposeError } from "../../../lib/errors.ts";
-import { checkTrustedDirectory, writeFileAtomic } from "../../../lib/atomic-file.ts";
+import { checkTrustedDirectory, syncDirectory, writeFileAtomic } from "../../../lib/atomic-file.ts";
 
-export type ProfileInstaller = (request: InstallProfileRequest) => Promise<InstalledProfile>;
+export type ProfileInstaller = (
+  request: Pick<InstallProfileRequest, "name" | "profile">,
+) => Promise<InstalledProfile>;
+export type ProfileLister = () => Promise<InstalledProfile[]>;
+export type ProfileRemover = (name: string) => Promise<UninstalledProfile>;
+
+/** The schema's upper bound on a profile's text, plus room for multi-byte characters. */
+const MAX_PROFILE_BYTES = 4_000_000;
 
 /** Same rule as the schema's ProfileFileName; checked again because it becomes a path. */
 const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
@@ -54,18 +67,23 @@ function checkProfileText(text: string, name: string): void {
   }
 }
 
+function requireSeccompDir(node: string, seccompDir: string | undefined, what: string): string {
+  if (seccompDir === undefined) {
+    throw new SeccomposeError(
+      "SC_CONFIG_INVALID",
+      `the agent on node ${node} has no seccomp directory configured (--seccomp-dir or SECCOMPOSE_SECCOMP_DIR), so it cannot ${what} profiles`,
+    );
+  }
+  return seccompDir;
+}
+
 /**
  * The installer of a node whose profiles go to `seccompDir`; without one configured, every
  * request fails with SC_CONFIG_INVALID naming the setting.
  */
-export function createProfileInstaller(node: string, seccompDir: string | undefined): ProfileInstaller {
+export function createProfileInstaller(node: string, configured: string | undefined): ProfileInstaller {
   return async (request) => {
-    if (seccompDir === undefined) {
-      throw new SeccomposeError(
-        "SC_CONFIG_INVALID",
-        `the agent on node ${node} has no seccomp directory configured (--seccomp-dir or SECCOMPOSE_SECCOMP_DIR), so it cannot install profiles`,
-      );
-    }
+    const seccompDir = requireSeccompDir(node, configured, "install");
     const name = checkProfileName(request.name);
     checkProfileText(request.profile, name);
     const path = join(seccompDir, `${name}.json`);
@@ -95,8 +113,11 @@ export function createProfileInstaller(node: string, seccompDir: string | undefi
   };
 }
 
-/** The installed file's bytes, undefined when there is none; a link is refused, not read through. */
-async function readCurrent(path: string): Promise<Buffer | undefined> {
+/**
+ * The installed file's bytes, undefined when there is none (or, with `maxBytes`, when it is larger);
+ * a link is refused, not read through.
+ */
+async function readCurrent(path: string, maxBytes?: number): Promise<Buffer | undefined> {
   let handle;
   try {
     handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
@@ -109,8 +130,85 @@ async function readCurrent(path: string): Promise<Buffer | undefined> {
     throw err;
   }
   try {
+    if (maxBytes !== undefined && (await handle.stat()).size > maxBytes) return undefined;
     return await handle.readFile();
   } finally {
     await handle.close();
   }
+}
+
+/** Lists the profiles installed in `seccompDir`: regular files named `<profile name>.json`, sorted by name. */
+export function createProfileLister(node: string, configured: string | undefined): ProfileLister {
+  return async () => {
+    const seccompDir = requireSeccompDir(node, configured, "list");
+    let entries;
+    try {
+      entries = await readdir(seccompDir, { withFileTypes: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
+      throw new SeccomposeError(
+        "SC_FILE_READ",
+        `node ${node} cannot read ${seccompDir}: ${(err as Error).message}`,
+        { cause: err },
+      );
+    }
+    const profiles: InstalledProfile[] = [];
+    for (const entry of entries) {
+      const name = entry.name.endsWith(".json") ? entry.name.slice(0, -".json".length) : "";
+      // Temporary files start with a dot; links and directories are not profiles we wrote.
+      if (!SAFE_NAME.test(name) || !entry.isFile()) continue;
+      const path = join(seccompDir, entry.name);
+      const bytes = await readCurrent(path, MAX_PROFILE_BYTES).catch(() => undefined);
+      if (bytes === undefined) continue;
+      profiles.push({
+        name,
+        path,
+        bytes: bytes.length,
+        sha256: createHash("sha256").update(bytes).digest("hex"),
+      });
+    }
+    return profiles.sort((a, b) => a.name.localeCompare(b.name));
+  };
+}
+
+/**
+ * Removes `<seccompDir>/<name>.json`. The name is one safe file name (never a path), the directory
+ * must be trusted, and only a regular file is removed: a link or a directory under that name is
+ * refused (SC_FILE_UNSAFE). A missing file is not an error (`removed: false`), so removal can be
+ * repeated.
+ */
+export function createProfileRemover(node: string, configured: string | undefined): ProfileRemover {
+  return async (requested) => {
+    const seccompDir = requireSeccompDir(node, configured, "remove");
+    const name = checkProfileName(requested);
+    const path = join(seccompDir, `${name}.json`);
+    try {
+      const st = await lstat(path).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === "ENOENT") return undefined;
+        throw err;
+      });
+      if (st === undefined) return { name, path, removed: false };
+      await checkTrustedDirectory(seccompDir);
+      if (!st.isFile()) {
+        throw new SeccomposeError(
+          "SC_FILE_UNSAFE",
+          `${path} is not a regular file (a symbolic link or a directory); refusing to remove it`,
+        );
+      }
+      // unlink never follows a link, so a file swapped for one meanwhile removes only the link.
+      await unlink(path);
+      await syncDirectory(seccompDir);
+    } catch (err) {
+      if (isSeccomposeError(err, "SC_FILE_UNSAFE")) {
+        throw new SeccomposeError(err.code, `node ${node}: ${err.message}`, { cause: err });
+      }
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return { name, path, removed: false };
+      throw new SeccomposeError(
+        "SC_FILE_WRITE",
+        `node ${node} cannot remove ${path}: ${(err as Error).message}`,
+        { cause: err },
+      );
+    }
+    return { name, path, removed: true };
+  };
 }

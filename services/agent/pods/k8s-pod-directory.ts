@@ -1,5 +1,5 @@
 import type { Kube } from "../../../lib/k8s/client.ts";
-import { watchNodePods, type PodWatch } from "../../../lib/k8s/pod-watch.ts";
+import { watchPods, type PodWatch } from "../../../lib/k8s/pod-watch.ts";
 import type { PodDirectory, PodInfo } from "../ports.ts";
 import { podInfoFromK8sPod } from "./k8s-pod.ts";
 
@@ -21,7 +21,7 @@ export class KubernetesPodDirectory implements PodDirectory {
     node: string,
     onError: (err: Error) => void,
   ): Promise<KubernetesPodDirectory> {
-    return new KubernetesPodDirectory(await watchNodePods(kube, { node, onError }));
+    return new KubernetesPodDirectory(await watchPods(kube, { node, onError }));
   }
 
   byUid(uid: string): PodInfo | undefined {

@@ -3,6 +3,7 @@
  * workload. Pure, so the pod watch and the tests share it.
  */
 import type { V1OwnerReference, V1Pod } from "@kubernetes/client-node";
+import { podContainerIds } from "../../../lib/k8s/pod-containers.ts";
 import type { PodInfo } from "../ports.ts";
 
 /**
@@ -25,17 +26,7 @@ export function podInfoFromK8sPod(pod: V1Pod, ownerLookup: OwnerLookup): PodInfo
   if (meta?.uid === undefined || meta.name === undefined) return undefined;
   const namespace = meta.namespace ?? "default";
   const labels = { ...(meta.labels ?? {}) };
-  const containers: Record<string, string> = {};
-  const status = pod.status;
-  for (const statuses of [
-    status?.initContainerStatuses,
-    status?.containerStatuses,
-    status?.ephemeralContainerStatuses,
-  ]) {
-    for (const s of statuses ?? []) {
-      if (s.containerID) containers[stripRuntimePrefix(s.containerID)] = s.name;
-    }
-  }
+  const containers = Object.fromEntries(podContainerIds(pod));
   return {
     uid: meta.uid,
     name: meta.name,
@@ -44,12 +35,6 @@ export function podInfoFromK8sPod(pod: V1Pod, ownerLookup: OwnerLookup): PodInfo
     owner: resolveOwner(meta.name, namespace, labels, meta.ownerReferences, ownerLookup),
     containers,
   };
-}
-
-/** `containerd://<id>`, `cri-o://<id>`, `docker://<id>` → `<id>`, the form cgroup paths carry. */
-export function stripRuntimePrefix(containerId: string): string {
-  const at = containerId.indexOf("://");
-  return at === -1 ? containerId : containerId.slice(at + 3);
 }
 
 function resolveOwner(

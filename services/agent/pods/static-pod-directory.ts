@@ -15,7 +15,7 @@
  */
 import { ErrorCodes, SeccomposeError } from "../../../lib/errors.ts";
 import type { PodDirectory, PodInfo } from "../ports.ts";
-import { stripRuntimePrefix } from "./k8s-pod.ts";
+import { stripRuntimePrefix } from "../../../lib/k8s/pod-containers.ts";
 import { parseYamlText, readTextFile } from "../../../lib/structured-file.ts";
 
 // As accepted from cgroup paths (services/agent/intake/cgroup.ts): runtimes differ in length.

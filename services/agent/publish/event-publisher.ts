@@ -22,6 +22,7 @@ import { isTransientNatsError, toSeccomposeError } from "../../../lib/nats/error
 import { STREAM_EVENTS, batchMessageId, eventSubject, finMessageId } from "../../../lib/subjects.ts";
 import type { EventPublisher } from "../ports.ts";
 import { Signal } from "./signal.ts";
+import { SerialQueue } from "../../../lib/serial-queue.ts";
 import { Spool } from "./spool.ts";
 import type { SpoolEntry, SpoolRecord } from "./spool.ts";
 
@@ -108,7 +109,7 @@ export class JetStreamEventPublisher implements EventPublisher {
   #inFlight = 0;
   #spoolWrites = 0;
   /** Spool appends run one after another, so files reach the spool index in publish order. */
-  #appendChain: Promise<unknown> = Promise.resolve();
+  readonly #appends = new SerialQueue();
   #lastOrder: number;
   #connected: boolean;
   #closing = false;
@@ -358,8 +359,7 @@ export class JetStreamEventPublisher implements EventPublisher {
       events: outgoing.events,
       data: outgoing.data,
     };
-    const append = this.#appendChain.then(() => this.#spool.append(outgoing.order, record));
-    this.#appendChain = append.catch(() => undefined);
+    const append = this.#appends.run(() => this.#spool.append(outgoing.order, record));
     try {
       await append;
       this.#stats.spooled++;

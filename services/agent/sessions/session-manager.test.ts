@@ -19,6 +19,7 @@ import type {
 } from "../ports.ts";
 import { SessionManager, type SessionManagerDeps } from "./session-manager.ts";
 import { sessionDataFile } from "./session-store.ts";
+import { sessionRecord } from "../../../test/helpers/session-record.ts";
 
 const T0 = 1_800_000_000_000;
 const HOLD_MS = 5_000;
@@ -114,15 +115,11 @@ class FakePods implements PodDirectory {
 }
 
 function session(id: string, targets: SessionRecord["targets"] = {}, argSyscalls?: string[]): SessionRecord {
-  return {
-    schemaVersion: 1,
-    id,
-    mode: "oneshot",
-    state: "running",
+  return sessionRecord(id, {
     createdAt: "2027-01-15T10:00:00Z",
     targets,
     profile: argSyscalls ? { argSyscalls } : {},
-  };
+  });
 }
 
 function syscall(
@@ -709,6 +706,45 @@ describe("SessionManager health", () => {
     expect(health.counters.eventsSent).toBe(publisher.batches("s1")[0]!.workloads[0]!.syscalls.length);
     expect(health.lastErrors).toHaveLength(20);
     expect(health.lastErrors.at(-1)).toMatchObject({ code: "SC_INTERNAL", message: "broken 24" });
+    expect(health.recent).toEqual({ windowSeconds: 300, alertsRead: 1, parseErrors: 26, errors: 26 });
+  });
+
+  it("counts parse errors over a recent window: an old one is history, not the present", async () => {
+    const m = manager({ healthWindowMs: 60_000 });
+    await m.startSession(session("s1"));
+    m.noteParseError(new SeccomposeError("SC_ALERT_MALFORMED", "Falco alert is not JSON"));
+    expect(m.health().recent).toMatchObject({ parseErrors: 1, errors: 1 });
+    now += 61_000;
+    m.handleAlert(syscall("read", WEB_UID, WEB_CID, now));
+    const health = m.health();
+    expect(health.recent).toEqual({ windowSeconds: 60, alertsRead: 1, parseErrors: 0, errors: 0 });
+    // Since boot, it still counts.
+    expect(health.counters.parseErrors).toBe(1);
+    expect(health.lastErrors).toHaveLength(1);
+    await m.close();
+  });
+});
+
+describe("SessionManager deleted sessions", () => {
+  it("drops a deleted session without a FIN, removes its local record and reconfigures Falco", async () => {
+    const m = manager();
+    await m.startSession(session("d1"));
+    await m.startSession(session("d2"));
+    recordReads(m, 2);
+    await m.flush();
+    await readFile(sessionDataFile(stateDir, "d1"), "utf8");
+    await m.dropSession("d1");
+    expect(m.sessionStatus().map((s) => s.sessionId)).toEqual(["d2"]);
+    await expect(readFile(sessionDataFile(stateDir, "d1"), "utf8")).rejects.toMatchObject({ code: "ENOENT" });
+    expect(publisher.fins("d1")).toEqual([]);
+    expect(falco.applied.at(-1)).toEqual(["d2"]);
+    // Nothing of it comes back after a restart, and a drop of an unknown session is no error.
+    await m.close();
+    const restarted = manager();
+    await restarted.restore();
+    expect(restarted.sessionStatus().map((s) => s.sessionId)).toEqual(["d2"]);
+    await restarted.dropSession("nope");
+    await restarted.close();
   });
 });
 

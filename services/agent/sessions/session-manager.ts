@@ -37,6 +37,7 @@ import { NoveltyTracker, type ContainerMeta } from "../edge/novelty-tracker.ts";
 import type { FalcoAlert, FalcoSyscallAlert } from "../intake/alert.ts";
 import { compileTargets, type TargetMatcher } from "../pods/targets.ts";
 import { HeldEvents } from "./held-events.ts";
+import { RecentCounts } from "./recent-counts.ts";
 import type { AgentController, CaptureChange, EventPublisher, FalcoControl, PodDirectory } from "../ports.ts";
 import {
   readAllSessionData,
@@ -78,9 +79,12 @@ export interface SessionManagerDeps {
    * removed. Default 32.
    */
   maxFinishedSessions?: number;
+  /** The window of health's `recent` counts. Default 300 s. */
+  healthWindowMs?: number;
 }
 
 const MAX_LAST_ERRORS = 20;
+export const DEFAULT_HEALTH_WINDOW_MS = 300_000;
 /** How long stop waits for the probe that proves every alert before it arrived. */
 const STOP_BARRIER_MS = 10_000;
 /** Drop windows closer than this are one window; bounds the FIN's gap list under sustained drops. */
@@ -145,6 +149,9 @@ export class SessionManager implements AgentController {
     unattributedEvents: 0,
   };
   readonly #lastErrors: AgentHealth["lastErrors"] = [];
+  readonly #recent: RecentCounts<"alertsRead" | "parseErrors" | "errors">;
+  /** alertsRead already booked into #recent: alerts are booked in bulk, keeping handleAlert free of clock reads. */
+  #alertsBooked = 0;
 
   // Control operations run one at a time; publishing and writing the local record too.
   #controlChain: Promise<unknown> = Promise.resolve();
@@ -174,6 +181,11 @@ export class SessionManager implements AgentController {
     this.#log = deps.logger;
     this.#nonReturning = nonReturningSyscalls(scmpArchesForNode(deps.arch));
     this.#held = new HeldEvents(deps.maxHeldEvents ?? DEFAULT_MAX_HELD_EVENTS);
+    this.#recent = new RecentCounts(
+      ["alertsRead", "parseErrors", "errors"],
+      deps.healthWindowMs ?? DEFAULT_HEALTH_WINDOW_MS,
+      this.#clock,
+    );
     deps.pods.onChange(() => this.#onPodsChanged());
     deps.falco.onCaptureChange((change) => this.#onCaptureChange(change));
   }
@@ -307,6 +319,36 @@ export class SessionManager implements AgentController {
     return this.#control(() => this.#stop(sessionId));
   }
 
+  /**
+   * The session's record was deleted: it stops at once, without a last flush or FIN (nobody would
+   * take them), and its local record is removed. Batches already handed to the publisher may still
+   * go out; the aggregator refuses them as data of a session without a record.
+   */
+  dropSession(sessionId: string): Promise<void> {
+    return this.#control(async () => {
+      const session = this.#sessions.get(sessionId);
+      if (session === undefined) return;
+      const wasRunning = session.state === "running";
+      this.#sessions.delete(sessionId);
+      const finished = this.#finished.indexOf(sessionId);
+      if (finished >= 0) this.#finished.splice(finished, 1);
+      this.#refreshRunning();
+      // After any flush under way, which may still write the record it has in hand.
+      await this.#exclusive(() => removeSessionData(this.#deps.stateDir, sessionId));
+      this.#log.info(
+        { session: sessionId },
+        "session deleted: its local record and unsent data are discarded",
+      );
+      if (wasRunning) {
+        try {
+          await this.#applyFalco();
+        } catch (err) {
+          this.#noteError(err);
+        }
+      }
+    });
+  }
+
   sessionStatus(sessionId?: string): NodeSessionStatus[] {
     const sessions = sessionId === undefined ? [...this.#sessions.values()] : [this.#sessions.get(sessionId)];
     return sessions
@@ -341,6 +383,7 @@ export class SessionManager implements AgentController {
         spoolBytes: this.#deps.publisher.spoolBytes(),
         heldEvents: this.#held.size,
       },
+      recent: { windowSeconds: Math.round(this.#recent.windowMs / 1000), ...this.#bookAlerts().counts() },
       lastErrors: this.#lastErrors.map((e) => ({ ...e })),
     };
   }
@@ -392,14 +435,24 @@ export class SessionManager implements AgentController {
     }
   }
 
+  /** Books the alerts read since the last call into the recent window (at each flush, and for health). */
+  #bookAlerts(): RecentCounts<"alertsRead" | "parseErrors" | "errors"> {
+    const read = this.#counters.alertsRead - this.#alertsBooked;
+    if (read > 0) this.#recent.add("alertsRead", read);
+    this.#alertsBooked = this.#counters.alertsRead;
+    return this.#recent;
+  }
+
   /** Counts an alert line that could not be parsed. */
   noteParseError(err: unknown): void {
     this.#counters.parseErrors++;
+    this.#recent.add("parseErrors");
     this.#noteError(err, "debug");
   }
 
   /** Drains every session into batches and publishes them; also ends the hold of events whose pod never appeared. */
   flush(): Promise<void> {
+    this.#bookAlerts();
     return this.#exclusive(async () => {
       this.#expireHeld(this.#clock());
       for (const session of this.#sessions.values()) {
@@ -708,6 +761,7 @@ export class SessionManager implements AgentController {
     const message = err instanceof Error ? err.message : String(err);
     this.#lastErrors.push({ code, message, at: new Date(this.#clock()).toISOString() });
     if (this.#lastErrors.length > MAX_LAST_ERRORS) this.#lastErrors.shift();
+    this.#recent.add("errors");
     this.#log[level]({ code, err: message }, "agent error");
   }
 }
