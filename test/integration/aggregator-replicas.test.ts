@@ -2,12 +2,13 @@
  * Aggregator replicas dividing the partitions of SC_EVENTS by leases: failover on the real 3-node
  * NATS cluster (one of 3 replicas SIGKILLed mid-session), a replica joining, and fencing of a
  * replica paused (SIGSTOP) past its lease. Every profile must be byte-identical to what one
- * aggregator publishes for the same recorded input, and written once.
+ * aggregator publishes for the same recorded input, and written once. Requests about a session
+ * (status, freeze, delete) are answered by exactly the replica holding its partition.
  */
 import { jetstream } from "@nats-io/jetstream";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
-import { connect } from "@nats-io/transport-node";
+import { connect, createInbox } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterEach, describe, expect, it } from "vitest";
 import type { AggregatorStatus, EventMessage, SessionRecord } from "../../lib/contracts/types.ts";
@@ -16,6 +17,8 @@ import { encodeEventMessage } from "../../lib/nats/codec.ts";
 import { partitionOf } from "../../lib/partitions.ts";
 import { workloadToken } from "../../lib/profile/workload-key.ts";
 import {
+  AGGREGATOR_DELETE_SUBJECT,
+  AGGREGATOR_FREEZE_SUBJECT,
   AGGREGATOR_STATUS_SUBJECT,
   BUCKET_AGGREGATOR_LEASES,
   BUCKET_AGGREGATOR_STATE,
@@ -23,11 +26,14 @@ import {
   BUCKET_SESSIONS,
   batchMessageId,
   eventSubject,
+  eventSubjectsOf,
   finMessageId,
   profileKey,
+  STREAM_EVENTS,
 } from "../../lib/subjects.ts";
 import { checkpointHeadKey } from "../../services/aggregator/checkpoint.ts";
 import { fixtureWorkload, syntheticRecording } from "../../services/aggregator/recording-fixture.ts";
+import { requestDelete } from "../../cli/cluster/aggregator.ts";
 import { startAggregatorProcess, type AggregatorProcess } from "../helpers/aggregator-process.ts";
 import { eventually } from "../helpers/eventually.ts";
 import { startNatsCluster, startNatsServer } from "../helpers/nats.ts";
@@ -125,6 +131,21 @@ async function sessionStatus(
   } catch {
     return undefined;
   }
+}
+
+/** Every reply to one request within `ms` (a request answered by several replicas has several). */
+async function allReplies(nc: NatsConnection, subject: string, body: unknown, ms = 1500): Promise<unknown[]> {
+  const inbox = createInbox();
+  const replies: unknown[] = [];
+  const sub = nc.subscribe(inbox, {
+    callback: (_err, msg) => {
+      replies.push(msg.json());
+    },
+  });
+  nc.publish(subject, JSON.stringify(body), { reply: inbox });
+  await new Promise((r) => setTimeout(r, ms));
+  sub.unsubscribe();
+  return replies;
 }
 
 /** Every profile's stored bytes, once every session is finalised. */
@@ -298,6 +319,93 @@ describe("aggregator replicas", () => {
       await server.stop();
     }
   }, 300_000);
+
+  it("status, freeze and delete of a session are answered by the one replica holding its partition", async () => {
+    const expected = await referenceProfiles();
+    const server = await startNatsServer();
+    const nc = await connect({ servers: server.url });
+    try {
+      await replica([server.url]);
+      await replica([server.url], [], true);
+      const held = await eventually(
+        "partitions shared by 2 replicas",
+        async () => {
+          const h = await leaseHolders(nc);
+          return h.size === PARTITIONS && new Set(h.values()).size === 2 ? h : undefined;
+        },
+        60_000,
+      );
+      const js = jetstream(nc);
+      const sessions = await new Kvm(js).open(BUCKET_SESSIONS);
+      for (const s of SESSIONS) await sessions.put(s, JSON.stringify(record(s)));
+      await publishAll(js, [...batches, ...fins]);
+      expect(await finalProfiles(nc)).toEqual(expected);
+
+      // Status about every session: each replica about its own partitions.
+      const whole = (await allReplies(nc, AGGREGATOR_STATUS_SUBJECT, {})) as AggregatorStatus[];
+      expect(whole.map((st) => st.partitions!.length).sort()).toEqual([3, 3]);
+      expect(whole.flatMap((st) => st.sessions.map((x) => x.session)).sort()).toEqual([...SESSIONS].sort());
+
+      // One session of each replica: one reply each, from the holder of its partition.
+      const owner = (s: string) => held.get(partitionOf(s, PARTITIONS))!;
+      const [a, b] = [SESSIONS[0]!, SESSIONS.find((s) => owner(s) !== owner(SESSIONS[0]!))!];
+      expect(b).toBeDefined();
+      for (const s of [a, b]) {
+        const status = (await allReplies(nc, AGGREGATOR_STATUS_SUBJECT, {
+          session: s,
+        })) as AggregatorStatus[];
+        expect(status.map((st) => st.instance)).toEqual([owner(s)]);
+        // A one-shot session cannot be frozen: the refusal comes once, from the same replica's view.
+        const freeze = await allReplies(nc, AGGREGATOR_FREEZE_SUBJECT, {
+          session: s,
+          workloadTokens: [workloadToken(fixtureWorkload(0))],
+        });
+        expect(freeze).toEqual([expect.objectContaining({ code: "SC_USAGE" })]);
+      }
+      const deleted = await allReplies(nc, AGGREGATOR_DELETE_SUBJECT, { session: a });
+      expect(deleted).toEqual([
+        {
+          session: a,
+          record: true,
+          state: "stopped",
+          keys: WORKLOADS,
+          objects: 0,
+          events: NODES.length * 13,
+        },
+      ]);
+      expect(await requestDelete(nc, { session: b })).toMatchObject({ session: b, keys: WORKLOADS });
+      // Nothing of them is left: record, profiles, events, the owning replica's state.
+      const profiles = await new Kvm(js).open(BUCKET_PROFILES);
+      for (const s of [a, b]) {
+        expect((await sessions.get(s))?.operation).not.toBe("PUT");
+        expect((await profiles.get(profileKey(s, workloadToken(fixtureWorkload(0)))))?.operation).not.toBe(
+          "PUT",
+        );
+        const info = await (
+          await js.jetstreamManager()
+        ).streams.info(STREAM_EVENTS, {
+          subjects_filter: eventSubjectsOf(s),
+        });
+        expect(info.state.subjects ?? {}).toEqual({});
+        const status = (await allReplies(nc, AGGREGATOR_STATUS_SUBJECT, {
+          session: s,
+        })) as AggregatorStatus[];
+        expect(status.map((st) => st.sessions)).toEqual([[]]);
+      }
+      // The other sessions are untouched.
+      const rest = SESSIONS.filter((s) => s !== a && s !== b);
+      const keys = rest.flatMap((s) =>
+        Array.from({ length: WORKLOADS }, (_, w) => profileKey(s, workloadToken(fixtureWorkload(w)))),
+      );
+      const kept = await finalProfiles(nc, rest, keys);
+      for (const key of keys) expect(kept.get(key)).toBe(expected.get(key));
+      for (const s of rest) expect(await sessionStatus(nc, s)).toMatchObject({ state: "complete" });
+    } finally {
+      for (const p of running) await p.kill();
+      await nc.close();
+      await server.stop();
+    }
+  }, 180_000);
 
   it("a replica paused (SIGSTOP) past its lease writes nothing once resumed", async () => {
     const session = "fenced";
