@@ -167,6 +167,8 @@ describe("the whole system: 3 agents, 2 workloads, driven through the CLI", () =
         killed = system.servers.find((s) => s.name === seen.leader);
         expect(killed, `stream leader ${seen.leader}`).toBeDefined();
         await killed!.kill();
+        // The CLI knows one server: one that stays up.
+        system.cliUrl = system.servers.find((s) => s !== killed)!.url;
         seen.newLeader = await eventually("another server to lead SC_EVENTS", async () => {
           const leader = (await jsm.streams.info(STREAM_EVENTS)).cluster?.leader;
           return leader !== undefined && leader !== seen.leader ? leader : undefined;

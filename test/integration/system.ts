@@ -168,9 +168,12 @@ export class System {
     });
   }
 
+  /** The NATS server the CLI is pointed at; a fault that kills it points the CLI at another. */
+  cliUrl: string | undefined;
+
   /** The real CLI, pointed at this system's NATS. */
   cli(args: string[]): Promise<CliResult> {
-    return runCli([...args, "--nats-url", this.urls[0]!]);
+    return runCli([...args, "--nats-url", this.cliUrl ?? this.urls[0]!]);
   }
 
   /** Waits until every agent has seen events of `session` and none has seen more for a few seconds. */
