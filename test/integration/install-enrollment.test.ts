@@ -82,7 +82,10 @@ function keepRolledOut(): () => Promise<void> {
       currentRevision: "nats-1",
       updateRevision: "nats-1",
     }),
-    Deployment: () => ({ replicas: 1, updatedReplicas: 1, readyReplicas: 1, availableReplicas: 1 }),
+    Deployment: (o) => {
+      const n = (o.spec as { replicas?: number } | undefined)?.replicas ?? 1;
+      return { replicas: n, updatedReplicas: n, readyReplicas: n, availableReplicas: n };
+    },
     DaemonSet: () => {
       const n = api.list("Node").length;
       return {
