@@ -49,7 +49,7 @@ const sessions = await new Kvm(js).open(BUCKET_SESSIONS);
 const profiles = await new Kvm(js).open(BUCKET_PROFILES);
 
 async function publish(client: JetStreamClient, m: EventMessage): Promise<void> {
-  await client.publish(eventSubject(m.session, m.node), encodeEventMessage(m), {
+  await client.publish(eventSubject(0, m.session, m.node), encodeEventMessage(m), {
     msgID: m.kind === "batch" ? batchMessageId(m.session, m.node, m.seq) : finMessageId(m.session, m.node),
   });
 }

@@ -163,7 +163,7 @@ async function floodRun() {
   let sent = 0;
   const inflight = new Set<Promise<PubAck>>();
   for (const m of flood()) {
-    const p = js.publish(eventSubject(m.session, m.node), encodeEventMessage(m), {
+    const p = js.publish(eventSubject(0, m.session, m.node), encodeEventMessage(m), {
       msgID: batchMessageId(m.session, m.node, m.kind === "batch" ? m.seq : 0),
     });
     inflight.add(p);

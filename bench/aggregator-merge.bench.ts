@@ -80,7 +80,7 @@ async function oneRun(): Promise<Run> {
     const batches = recordingBatches(spec);
     for (let i = 0; i < encoded.length; i++) {
       const batch = batches.next().value!;
-      const p = js.publish(eventSubject(batch.session, batch.node), encoded[i]!, {
+      const p = js.publish(eventSubject(0, batch.session, batch.node), encoded[i]!, {
         msgID: batchMessageId(batch.session, batch.node, batch.seq),
       });
       inflight.add(p);
@@ -89,7 +89,7 @@ async function oneRun(): Promise<Run> {
     }
     await Promise.all(inflight);
     for (const [i, node] of spec.nodes.entries())
-      await js.publish(eventSubject(spec.session, node), encodedFins[i]!, {
+      await js.publish(eventSubject(0, spec.session, node), encodedFins[i]!, {
         msgID: finMessageId(spec.session, node),
       });
     const fillSeconds = (performance.now() - fillStart) / 1000;

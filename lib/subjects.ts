@@ -10,7 +10,15 @@ export const BUCKET_AGGREGATOR_STATE = "sc_aggregator";
 export const OBJECT_STORE_PROFILES = "sc_profiles_big";
 /** Profiles `profile apply` installed on every node (key: profile name); agents install them at start. */
 export const BUCKET_INSTALLED = "sc_installed";
-export const AGGREGATOR_DURABLE = "sc_aggregator";
+/** Partition leases and live aggregator replicas; the bucket's max_age is the lease expiry. */
+export const BUCKET_AGGREGATOR_LEASES = "sc_aggregator_leases";
+/** The single durable consumer of aggregators before partitions (filter `sc.ev.>`); see LEGACY_EVENT_SUBJECTS. */
+export const LEGACY_AGGREGATOR_DURABLE = "sc_aggregator";
+
+/** The durable pull consumer of one partition of SC_EVENTS. */
+export function aggregatorDurable(partition: number): string {
+  return `sc_aggregator_${partition}`;
+}
 
 /** Scatter-gather control requests, answered by every agent. */
 export const CONTROL_SUBJECTS = {
@@ -56,15 +64,31 @@ export function subjectToken(value: string): string {
   return out;
 }
 
-export function eventSubject(session: string, node: string): string {
-  return `sc.ev.${session}.${subjectToken(node)}`;
+/**
+ * Events of a session from a node: `sc.ev.<partition>.<session>.<node>`. The partition is the
+ * session record's (lib/partitions.ts), so each aggregator replica consumes only its partitions.
+ */
+export function eventSubject(partition: number, session: string, node: string): string {
+  return `sc.ev.${partition}.${session}.${subjectToken(node)}`;
 }
 
-export const EVENT_SUBJECTS_ALL = "sc.ev.>";
+/** Every event subject of one partition: the stream's subject and the filter of its durable. */
+export function partitionSubjects(partition: number): string {
+  return `sc.ev.${partition}.*.*`;
+}
 
-/** Every node's events of one session. */
+/** Every event subject of every session, whatever its partition. */
+export const EVENT_SUBJECTS_ALL = "sc.ev.*.*.*";
+
+/** The stream's only subject before partitions (events on `sc.ev.<session>.<node>`). */
+export const LEGACY_EVENT_SUBJECTS = "sc.ev.>";
+
+/**
+ * Every node's events of one session, whatever its partition: a session whose record is gone
+ * (deleted, or never written) can still be found.
+ */
 export function eventSubjectsOf(session: string): string {
-  return `sc.ev.${session}.>`;
+  return `sc.ev.*.${session}.*`;
 }
 
 /** Requests for one agent only (render its node's profile, install or remove a profile on its node). */

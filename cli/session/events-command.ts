@@ -11,7 +11,7 @@ import { isSeccomposeError } from "../../lib/errors.ts";
 import { decodeEventMessage } from "../../lib/nats/codec.ts";
 import { toSeccomposeError } from "../../lib/nats/errors.ts";
 import { workloadId } from "../../lib/profile/workload-key.ts";
-import { STREAM_EVENTS } from "../../lib/subjects.ts";
+import { STREAM_EVENTS, eventSubjectsOf } from "../../lib/subjects.ts";
 import { withCluster } from "../cluster/connection.ts";
 import { addClusterOptions, clusterSettings, type ClusterFlags } from "../cluster/options.ts";
 import { jsonText, note, terminalSafe, warn } from "../output.ts";
@@ -51,7 +51,7 @@ export function registerEvents(program: Command): void {
     await withCluster(settings, async (ctx) => {
       const { nc } = await ctx.broker();
       const jsm = await jetstreamManager(nc);
-      const subject = `sc.ev.${session}.>`;
+      const subject = eventSubjectsOf(session);
       let stopped = false;
       const stop = () => (stopped = true);
       process.once("SIGINT", stop);

@@ -3,6 +3,8 @@
  * the session's desired state to KV sc_sessions (agents watch it), asks every agent to start, and
  * records the agents that acknowledged as the session's expected nodes.
  */
+import { streamPartitions } from "../../lib/nats/streams.ts";
+import { partitionOf } from "../../lib/partitions.ts";
 import type { Command } from "commander";
 import type { ControlReply, SessionRecord } from "../../lib/contracts/types.ts";
 import { ErrorCodes, SeccomposeError, isSeccomposeError } from "../../lib/errors.ts";
@@ -113,6 +115,8 @@ async function startSession(
   }
 
   await requireConsumingAggregator(nc);
+  // The session's events go to one partition of SC_EVENTS, fixed here for agents and aggregators.
+  draft.partition = partitionOf(draft.id, await streamPartitions(await js.jetstreamManager()));
   const store = await SessionStore.open(js);
   await store.create(draft);
   const acks = await gather(nc, "start", { sessionId: draft.id }, { expected: health.length });

@@ -69,7 +69,7 @@ export type Timestamp = string;
  */
 export type ArgTuple = UInt64String[];
 /**
- * One message on stream SC_EVENTS, subject sc.ev.<session>.<node>, msgpack-encoded: a SyscallEventBatch or the node's FinMarker. Counts are cumulative per node, so the aggregator merges by maximum and a redelivered or reordered batch changes nothing.
+ * One message on stream SC_EVENTS, subject sc.ev.<partition>.<session>.<node> (the partition is the session record's), msgpack-encoded: a SyscallEventBatch or the node's FinMarker. Counts are cumulative per node, so the aggregator merges by maximum and a redelivered or reordered batch changes nothing.
  *
  * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
  * via the `definition` "EventMessage".
@@ -103,6 +103,7 @@ export type ReplyToken = string;
 export type ProfileFileName = string;
 
 export interface SeccomposeContracts {
+  StreamLoss?: StreamLoss;
   SessionId?: SessionId;
   NodeName?: NodeName;
   SyscallName?: SyscallName;
@@ -163,6 +164,18 @@ export interface SeccomposeContracts {
   CliConfig?: CliConfig;
 }
 /**
+ * Stream messages discarded before the aggregator consumed them: sequences firstSeq..lastSeq of the stream.
+ *
+ * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
+ * via the `definition` "StreamLoss".
+ */
+export interface StreamLoss {
+  stream: string;
+  firstSeq: number;
+  lastSeq: number;
+  reason: string;
+}
+/**
  * What one profile is for: namespace + owning controller + container, so replicas on different nodes merge.
  *
  * This interface was referenced by `SeccomposeContracts`'s JSON-Schema
@@ -220,6 +233,10 @@ export interface SessionRecord {
    * RFC 3339 UTC timestamp.
    */
   stopDeadline?: string;
+  /**
+   * Partition of stream SC_EVENTS that carries the session's events (sc.ev.<partition>.<session>.<node>), chosen by `start` from a hash of the id; absent in records written before partitions: 0.
+   */
+  partition?: number;
   /**
    * Nodes whose agents acknowledged the start; the aggregator waits for a FIN from each.
    */
@@ -663,6 +680,10 @@ export interface ProfileDocument {
     reason?: string;
   }[];
   /**
+   * Ranges of stream SC_EVENTS that were discarded (stream limits max_age or max_bytes, or a purge) before the aggregator consumed them, while this session accepted data. The lost messages cannot be read any more, so which session they belonged to is unknown: every session of the partition that accepted data then is marked, and any loss makes the status partial.
+   */
+  streamLoss?: StreamLoss[];
+  /**
    * Batches that arrived after the session was finalised and are merged into this revision. Such a revision is stored only under <session>.<workload token>.rev.<revision>: the final document under <session>.<workload token> is never overwritten.
    */
   lateBatches?: number;
@@ -826,6 +847,18 @@ export interface AggregatorConfig {
   httpPort?: number;
   logLevel?: "fatal" | "error" | "warn" | "info" | "debug" | "trace";
   replicas?: number;
+  /**
+   * Partitions of stream SC_EVENTS (default 1): the unit of work that aggregator replicas divide among themselves. Fixed once the stream exists.
+   */
+  partitions?: number;
+  /**
+   * Name of this replica in partition leases and checkpoints (default: random per process). The Deployment sets the pod name: a restarted container then takes its partitions back at once instead of waiting for their leases to expire. No two running replicas may share it.
+   */
+  replicaId?: string;
+  /**
+   * How long a replica's lease on a partition lasts without renewal (default 10000): a dead replica's partitions are taken over after at most this long. Renewed every third of it.
+   */
+  leaseTtlMs?: number;
   stream?: {
     maxBytes?: number;
     maxAgeSeconds?: number;
@@ -1031,6 +1064,10 @@ export interface AggregatorSessionStatus {
    * Nodes outside expectedNodes whose data was refused (at most 32 named).
    */
   foreignNodes?: NodeName[];
+  /**
+   * Stream ranges discarded before they were consumed while the session accepted data; any makes the result partial.
+   */
+  streamLoss?: StreamLoss[];
   /**
    * Messages kept until expectedNodes is written, then merged or refused.
    */
@@ -1420,6 +1457,14 @@ export interface AggregatorStatus {
    * Whether the stream as it was when this process started has been merged; until then no session is finalised at its deadline.
    */
   caughtUp?: boolean;
+  /**
+   * Partitions of SC_EVENTS this replica holds a lease on and aggregates; its sessions are theirs.
+   */
+  partitions?: number[];
+  /**
+   * Stream messages discarded (stream limits or a purge) before this aggregator consumed them, since its state began. When several partitions share the stream this is an upper bound: discarded messages cannot be read, so those of other partitions in a lost range count too.
+   */
+  lostMessages?: number;
   refused?: RefusalCounts1;
 }
 /**

@@ -43,6 +43,7 @@ export type {
   StartRequest,
   StatusRequest,
   StopRequest,
+  StreamLoss,
   SyscallEvent,
   SyscallEventBatch,
   UninstalledProfile,

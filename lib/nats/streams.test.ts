@@ -5,10 +5,10 @@ import type { JetStreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isSeccomposeError } from "../errors.ts";
-import { BUCKET_SESSIONS, EVENT_SUBJECTS_ALL, STREAM_EVENTS } from "../subjects.ts";
+import { BUCKET_SESSIONS, partitionSubjects, STREAM_EVENTS } from "../subjects.ts";
 import { startNatsServer } from "../../test/helpers/nats.ts";
 import type { NatsServerHandle } from "../../test/helpers/nats.ts";
-import { ensureEventStream, ensureKv } from "./streams.ts";
+import { ensureEventStream, ensureKv, streamPartitions } from "./streams.ts";
 
 describe("JetStream assets", () => {
   let server: NatsServerHandle;
@@ -35,7 +35,7 @@ describe("JetStream assets", () => {
     });
     expect(created.config).toMatchObject({
       name: STREAM_EVENTS,
-      subjects: [EVENT_SUBJECTS_ALL],
+      subjects: [partitionSubjects(0)],
       max_bytes: 32 * 1024 * 1024,
       max_age: nanos(3_600_000),
       max_msg_size: 512 * 1024,
@@ -43,7 +43,7 @@ describe("JetStream assets", () => {
       discard: DiscardPolicy.Old,
       num_replicas: 1,
     });
-    await jetstream(nc).publish("sc.ev.s1.node-a", "kept");
+    await jetstream(nc).publish("sc.ev.0.s1.node-a", "kept");
 
     const updated = await ensureEventStream(jsm, { maxBytes: 16 * 1024 * 1024, maxMsgSize: 256 * 1024 });
     expect(updated.config).toMatchObject({ max_bytes: 16 * 1024 * 1024, max_msg_size: 256 * 1024 });
@@ -51,6 +51,14 @@ describe("JetStream assets", () => {
 
     const again = await ensureEventStream(jsm, { maxBytes: 16 * 1024 * 1024, maxMsgSize: 256 * 1024 });
     expect(again.config.max_bytes).toBe(16 * 1024 * 1024);
+  });
+
+  it("keeps the partition count of an existing stream, which anyone may read, and refuses another", async () => {
+    expect(await streamPartitions(jsm)).toBe(1);
+    const err = await ensureEventStream(jsm, { partitions: 4 }).catch((e: unknown) => e);
+    expect(isSeccomposeError(err, "SC_CONFIG_INVALID")).toBe(true);
+    expect((err as Error).message).toMatch(/has 1 partition\(s\), the configuration asks for 4/);
+    expect((await jsm.streams.info(STREAM_EVENTS)).config.subjects).toEqual([partitionSubjects(0)]);
   });
 
   it("refuses a duplicate window longer than the maximum age before asking the server", async () => {

@@ -14,8 +14,9 @@ import type {
 import { Kvm } from "@nats-io/kv";
 import type { KV } from "@nats-io/kv";
 import { SeccomposeError } from "../errors.ts";
-import { BUCKET_SESSIONS, EVENT_SUBJECTS_ALL, SESSION_CHANGES_PREFIX, STREAM_EVENTS } from "../subjects.ts";
-import { isRepublishUnchangeable, isStreamNameInUse, toSeccomposeError } from "./errors.ts";
+import { partitionsOfStream, streamSubjects } from "../partitions.ts";
+import { BUCKET_SESSIONS, SESSION_CHANGES_PREFIX, STREAM_EVENTS } from "../subjects.ts";
+import { isRepublishUnchangeable, isStreamNameInUse, isStreamNotFound, toSeccomposeError } from "./errors.ts";
 
 export interface EventStreamLimits {
   /** Total stream size; the oldest messages are discarded beyond it. -1 = unlimited. */
@@ -27,6 +28,8 @@ export interface EventStreamLimits {
   /** How long a message id is remembered for de-duplication. */
   duplicateWindowSeconds?: number;
   replicas?: number;
+  /** Partitions (subjects `sc.ev.<p>.*.*`); fixed once the stream exists. */
+  partitions?: number;
 }
 
 export const EVENT_STREAM_DEFAULTS: Required<EventStreamLimits> = {
@@ -36,6 +39,7 @@ export const EVENT_STREAM_DEFAULTS: Required<EventStreamLimits> = {
   // Longer than the server's 2 minutes: agents replay their spool after outages of several minutes.
   duplicateWindowSeconds: 10 * 60,
   replicas: 1,
+  partitions: 1,
 };
 
 function eventStreamSettings(limits: EventStreamLimits): Partial<StreamUpdateConfig> {
@@ -47,7 +51,7 @@ function eventStreamSettings(limits: EventStreamLimits): Partial<StreamUpdateCon
     );
   }
   return {
-    subjects: [EVENT_SUBJECTS_ALL],
+    subjects: streamSubjects(l.partitions),
     max_bytes: l.maxBytes,
     max_age: nanos(l.maxAgeSeconds * 1000),
     max_msg_size: l.maxMsgSize,
@@ -57,7 +61,11 @@ function eventStreamSettings(limits: EventStreamLimits): Partial<StreamUpdateCon
   };
 }
 
-/** Creates stream SC_EVENTS on `sc.ev.>`, or updates its limits when it exists with others. */
+/**
+ * Creates stream SC_EVENTS with one subject per partition, or updates its limits when it exists
+ * with others. The partition count cannot change (a session's partition is in its record), nor can
+ * a stream of aggregators before partitions be used (services/aggregator/upgrade.ts converts it).
+ */
 export async function ensureEventStream(
   jsm: JetStreamManager,
   limits: EventStreamLimits = {},
@@ -75,10 +83,38 @@ export async function ensureEventStream(
       throw toSeccomposeError(err, `creating stream ${STREAM_EVENTS}`);
     }
   }
+  const existing = partitionsOfStream((await jsm.streams.info(STREAM_EVENTS)).config.subjects ?? []);
+  const wanted = limits.partitions ?? EVENT_STREAM_DEFAULTS.partitions;
+  if (existing !== wanted) {
+    const has =
+      existing === "legacy"
+        ? "the subject sc.ev.> of aggregators before partitions"
+        : existing === undefined
+          ? "subjects seccompose did not write"
+          : `${existing} partition(s)`;
+    throw new SeccomposeError(
+      "SC_CONFIG_INVALID",
+      `stream ${STREAM_EVENTS} has ${has}, the configuration asks for ${wanted} partition(s); the partition count is fixed once the stream exists: to change it, stop every session, let the aggregators finalise them, delete the stream (nats stream rm ${STREAM_EVENTS}) and start the aggregators again (deploy/README.md)`,
+    );
+  }
   try {
     return await jsm.streams.update(STREAM_EVENTS, settings);
   } catch (err) {
     throw toSeccomposeError(err, `updating the limits of stream ${STREAM_EVENTS}`);
+  }
+}
+
+/**
+ * The partition count of stream SC_EVENTS, as its subjects say; 1 when the stream does not exist
+ * yet or predates partitions (its sessions all go to partition 0).
+ */
+export async function streamPartitions(jsm: JetStreamManager): Promise<number> {
+  try {
+    const found = partitionsOfStream((await jsm.streams.info(STREAM_EVENTS)).config.subjects ?? []);
+    return typeof found === "number" ? found : 1;
+  } catch (err) {
+    if (isStreamNotFound(err)) return 1;
+    throw toSeccomposeError(err, `reading the partitions of stream ${STREAM_EVENTS}`);
   }
 }
 

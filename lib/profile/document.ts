@@ -1,4 +1,4 @@
-import type { ProfileDocument } from "../contracts/types.ts";
+import type { ProfileDocument, StreamLoss } from "../contracts/types.ts";
 import { scmpArchesForNodes } from "../syscalls/architectures.ts";
 import { countsByNode, WorkloadObservations } from "./observations.ts";
 
@@ -11,6 +11,8 @@ export interface DocumentMeta {
   status: ProfileDocument["status"];
   missingNodes?: readonly string[];
   gaps?: readonly DocumentGap[];
+  /** Stream ranges discarded before they were consumed while the session accepted data. */
+  streamLoss?: readonly StreamLoss[];
   /** Batches merged after finalisation (a late revision). */
   lateBatches?: number;
   argSyscalls: readonly string[];
@@ -58,6 +60,7 @@ export function toProfileDocument(wo: WorkloadObservations, meta: DocumentMeta):
   };
   if (meta.missingNodes && meta.missingNodes.length > 0) doc.missingNodes = [...meta.missingNodes].sort();
   if (meta.gaps && meta.gaps.length > 0) doc.gaps = meta.gaps.map((g) => ({ ...g }));
+  if (meta.streamLoss && meta.streamLoss.length > 0) doc.streamLoss = meta.streamLoss.map((l) => ({ ...l }));
   if (meta.lateBatches !== undefined && meta.lateBatches > 0) doc.lateBatches = meta.lateBatches;
   if (meta.argSyscalls.length > 0) doc.argSyscalls = [...meta.argSyscalls].sort();
   if (meta.convergedAt !== undefined) doc.convergedAt = meta.convergedAt;

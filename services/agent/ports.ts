@@ -67,7 +67,8 @@ export interface FalcoControl {
 /** Publishes a node's batches and FIN markers to JetStream, spooling while NATS is unreachable (services/agent/publish/). */
 export interface EventPublisher {
   /** Resolves when the batch is acknowledged by the stream or safely spooled to disk. */
-  publish(message: SyscallEventBatch | FinMarker): Promise<void>;
+  /** `partition`: the session record's partition, the subject's first token after `sc.ev`. */
+  publish(message: SyscallEventBatch | FinMarker, partition: number): Promise<void>;
   /** Resolves when nothing is in flight and the spool is empty (or rejects after `timeoutMs`). */
   drain(timeoutMs: number): Promise<void>;
   spoolBytes(): number;

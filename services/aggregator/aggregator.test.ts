@@ -21,7 +21,7 @@ import { assertValid, isValid } from "../../lib/contracts/validators.ts";
 import { encodeEventMessage } from "../../lib/nats/codec.ts";
 import { workloadToken } from "../../lib/profile/workload-key.ts";
 import {
-  AGGREGATOR_DURABLE,
+  aggregatorDurable,
   AGGREGATOR_STATUS_SUBJECT,
   BUCKET_PROFILES,
   BUCKET_SESSIONS,
@@ -61,7 +61,7 @@ async function publishAll(js: JetStreamClient, messages: EventMessage[], withIds
         .slice(i, i + 64)
         .map((m) =>
           js.publish(
-            eventSubject(m.session, m.node),
+            eventSubject(0, m.session, m.node),
             encodeEventMessage(m),
             withIds ? { msgID: messageId(m) } : {},
           ),
@@ -251,13 +251,13 @@ describe("aggregator on a real NATS server", () => {
     });
     const record = sessionRecord("bad", { expectedNodes: ["node-a"] });
     await sessions.put("bad", JSON.stringify(record));
-    const subject = eventSubject("bad", "node-a");
+    const subject = eventSubject(0, "bad", "node-a");
     await js.publish(subject, new Uint8Array([0xc1, 0xff, 0x00, 0x13]));
     const invalid = structuredClone(rec.batches[0]!) as SyscallEventBatch;
     invalid.workloads[0]!.syscalls[0]!.count = -1;
     await js.publish(subject, pack({ ...invalid, seq: 99 }));
     // A valid batch on another node's subject: a node may only speak for itself.
-    await js.publish(eventSubject("bad", "node-b"), encodeEventMessage({ ...rec.batches[0]!, seq: 98 }));
+    await js.publish(eventSubject(0, "bad", "node-b"), encodeEventMessage({ ...rec.batches[0]!, seq: 98 }));
     await publishAll(js, [...rec.batches, ...rec.fins]);
 
     const token = workloadToken(fixtureWorkload(0));
@@ -272,7 +272,7 @@ describe("aggregator on a real NATS server", () => {
     expect(after.sessions[0]).toMatchObject({ state: "complete", batchesMerged: 3 });
     expect(((await metrics.badBatches.get()).values[0]?.value ?? 0) - metricBefore).toBe(3);
     // Settled (terminated or acked) after the next checkpoint: nothing is left to redeliver.
-    const info = await (await jetstreamManager(nc)).consumers.info(STREAM_EVENTS, AGGREGATOR_DURABLE);
+    const info = await (await jetstreamManager(nc)).consumers.info(STREAM_EVENTS, aggregatorDurable(0));
     expect(info.num_ack_pending).toBe(0);
   });
 

@@ -1,14 +1,15 @@
 /**
- * Wires the aggregator's parts around one NATS connection:
+ * The aggregator of one partition of SC_EVENTS (a replica runs one per partition it holds, see
+ * replica.ts), and startAggregator, which sets up NATS and starts the replica:
  *
  *   SC_EVENTS ──durable pull──► decode + validate ──► AggregatorState.apply (merge, drift)
  *                                   │ bad: counted, terminated at the next checkpoint
  *   every checkpointIntervalMs ──► snapshot → KV sc_aggregator ──► ack/term the messages it covers
  *   every tick, and at once when a node completes ──► AggregatorState.due() ──► Publisher
- *   KV sc_sessions ──watch──► AggregatorState.setRecord      sc.agg.status ──► buildStatus
- *   Kubernetes pods ──cluster-wide watch──► PodHistory ◄── AggregatorState checks every workload entry
- *                                           (entries waiting for a pod are checked again every tick)
- *   sc.agg.freeze ──► record (freeze) or state + checkpoint (accept)   sc.agg.delete ──► deletion.ts
+ *   replica's KV sc_sessions watch ──► AggregatorState.setRecord (this partition's sessions)
+ *   replica's Kubernetes pod watch ──► PodHistory ◄── AggregatorState checks every workload entry
+ *                                      (entries waiting for a pod are checked again every tick)
+ *   replica's sc.agg.freeze (accept) and sc.agg.delete, for this partition's sessions ──► accept, forget
  *
  * Crash safety (see checkpoint.ts): messages are settled only after a checkpoint reflecting them is
  * stored, and at start the durable consumer resumes right after its ack floor. Whatever the moment
@@ -17,48 +18,51 @@
  * uninterrupted run. Publications are repeated when a crash comes between publishing and the next
  * checkpoint; they carry the same bytes (one-shot) or the next unused revision (continuous).
  */
-import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { JetStreamManager, JsMsg } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import { Objm } from "@nats-io/obj";
 import { StorageType } from "@nats-io/jetstream";
-import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
-import type { AggregatorConfig, AggregatorStatus } from "../../lib/contracts/types.ts";
+import type { AggregatorConfig, AggregatorStatus, SessionRecord } from "../../lib/contracts/types.ts";
 import { ErrorCodes, isSeccomposeError, SeccomposeError } from "../../lib/errors.ts";
 import { connectNats } from "../../lib/nats/connect.ts";
 import { DEFAULT_MAX_EVENT_MESSAGE_BYTES, decodeEventMessage } from "../../lib/nats/codec.ts";
 import { EVENT_STREAM_DEFAULTS, ensureEventStream, ensureKv } from "../../lib/nats/streams.ts";
+import type { RecordChange } from "../../lib/nats/session-records.ts";
+import { recordPartition } from "../../lib/partitions.ts";
+import { observationsFromDocument, toProfileDocument } from "../../lib/profile/document.ts";
+import { workloadToken } from "../../lib/profile/workload-key.ts";
 import {
-  AGGREGATOR_DURABLE,
+  BUCKET_AGGREGATOR_LEASES,
   BUCKET_AGGREGATOR_STATE,
   BUCKET_INSTALLED,
   BUCKET_PROFILES,
   BUCKET_SESSIONS,
   OBJECT_STORE_PROFILES,
   STREAM_EVENTS,
+  aggregatorDurable,
   eventSubject,
   profileKey,
+  profileRevisionKey,
 } from "../../lib/subjects.ts";
-import { CheckpointStore, encodeSnapshot } from "./checkpoint.ts";
+import { CheckpointStore, encodeSnapshot, partitionKeyPrefix } from "./checkpoint.ts";
 import type { LoadedCheckpoint } from "./checkpoint.ts";
 import { reconcileRevision } from "./continuous.ts";
-import { observationsFromDocument, toProfileDocument } from "../../lib/profile/document.ts";
 import { EventConsumer, durableInfo, ensureDurable, settle } from "./consumer.ts";
 import type { AggregatorMetrics } from "./metrics.ts";
+import { DEFAULT_LEASE_TTL_MS } from "./partition-leases.ts";
 import { Publisher } from "./publisher.ts";
-import { profileRevisionKey } from "../../lib/subjects.ts";
-import { workloadToken } from "../../lib/profile/workload-key.ts";
-import { SessionRecordWatch, type RecordChange } from "../../lib/nats/session-records.ts";
+import { startReplica, type PartitionWorker, type RunningAggregator, type WorkerContext } from "./replica.ts";
 import { AggregatorState } from "./session-state.ts";
 import type { AcceptOutcome, Action, Clock, MergeOutcome } from "./session-state.ts";
 import { startPodOwnership, type PodOwnership } from "./pod-ownership.ts";
-import { buildStatus, serveStatus } from "./status.ts";
-import { serveFreeze } from "./freeze.ts";
-import { serveDelete } from "./deletion.ts";
+import { buildStatus } from "./status.ts";
 import type { ConsumerStatus } from "./status.ts";
+import { StreamLossWatch, streamLoss, type LostRange } from "./stream-loss.ts";
+import { upgradeLegacyStream } from "./upgrade.ts";
 
 export const DEFAULT_CHECKPOINT_INTERVAL_MS = 1000;
 export const DEFAULT_KV_VALUE_MAX_BYTES = 512 * 1024;
@@ -70,6 +74,8 @@ const MAX_UNSETTLED_BYTES = 16 * 1024 * 1024;
 /** Merged-but-unsettled messages the server lets us hold; a checkpoint is forced at half of it. */
 const MAX_ACK_PENDING = 20_000;
 const PULL_MAX_BYTES = 4 * 1024 * 1024;
+/** How often the stream's first sequence is compared with what was consumed (discarded messages). */
+const STREAM_WATCH_MS = 1000;
 /** How often deadlines, debounce windows and convergence are looked at. */
 const DEFAULT_TICK_MS = 250;
 /** The aggregator's NATS user may subscribe to reply inboxes under this prefix only (deploy/nats-permissions.json). */
@@ -89,16 +95,13 @@ export interface AggregatorOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-export interface RunningAggregator {
-  readonly instance: string;
-  readonly nc: NatsConnection;
-  /** True once consuming; false again when stopping or failed. */
-  ready(): boolean;
-  status(session?: string): Promise<AggregatorStatus>;
-  /** Stops consuming, stores a last checkpoint, settles and closes the connection. */
-  stop(): Promise<void>;
-  /** Settles when the aggregator stopped: resolves after stop(), rejects on a fatal error. */
-  readonly done: Promise<void>;
+export type { RunningAggregator } from "./replica.ts";
+
+interface Stores {
+  sessions: KV;
+  profiles: KV;
+  state: KV;
+  objects: Awaited<ReturnType<typeof ensureObjectStore>>;
 }
 
 async function ensureObjectStore(nc: NatsConnection, replicas: number) {
@@ -113,23 +116,26 @@ async function ensureObjectStore(nc: NatsConnection, replicas: number) {
   }
 }
 
-class Aggregator implements RunningAggregator {
-  readonly instance = randomBytes(6).toString("hex");
+/**
+ * The aggregator of one partition: its durable consumer, its state and checkpoint, its
+ * finalisations. A replica (replica.ts) runs one per partition it holds a lease on.
+ */
+export class Aggregator implements PartitionWorker {
+  readonly instance: string;
+  readonly partition: number;
   readonly nc: NatsConnection;
-  readonly done: Promise<void>;
+  readonly #ctx: WorkerContext;
   readonly #o: AggregatorOptions;
   readonly #log: Logger;
   readonly #m: AggregatorMetrics;
   readonly #jsm: JetStreamManager;
   readonly #store: CheckpointStore;
   readonly #publisher: Publisher;
-  readonly #stores: { sessions: KV; objects: Awaited<ReturnType<typeof ensureObjectStore>> };
-  readonly #records = new SessionRecordWatch();
   readonly #pods: PodOwnership;
+  readonly #unwatchPods: () => void;
   readonly #maxMessageBytes: number;
   #state: AggregatorState;
   #consumer: EventConsumer | undefined;
-  readonly #subscriptions: Subscription[] = [];
   #timers: NodeJS.Timeout[] = [];
   #ready = false;
   #stopping = false;
@@ -140,20 +146,24 @@ class Aggregator implements RunningAggregator {
   #prunedForeign = false;
   readonly #refusalsLogged = new Set<string>();
   #checkingCatchUp = false;
+  #lossWatch: StreamLossWatch | undefined;
+  #watchingStream = false;
   #lastCheckpoint: { streamSeq: number; writtenAt: string } | undefined;
   #checkpointsWritten = 0;
-  #resolveDone!: () => void;
-  #rejectDone!: (err: unknown) => void;
 
   constructor(
     o: AggregatorOptions,
+    ctx: WorkerContext,
     nc: NatsConnection,
     jsm: JetStreamManager,
-    stores: { sessions: KV; profiles: KV; state: KV; objects: Awaited<ReturnType<typeof ensureObjectStore>> },
+    stores: Stores,
     pods: PodOwnership,
   ) {
     this.#o = o;
-    this.#log = o.logger.child({ instance: this.instance });
+    this.#ctx = ctx;
+    this.instance = ctx.instance;
+    this.partition = ctx.partition;
+    this.#log = o.logger.child({ instance: this.instance, partition: ctx.partition });
     this.#m = o.metrics;
     this.nc = nc;
     this.#jsm = jsm;
@@ -162,6 +172,7 @@ class Aggregator implements RunningAggregator {
     this.#store = new CheckpointStore(stores.state, {
       instance: this.instance,
       chunkBytes: Math.max(1024, Math.min(kvLimit, maxPayload - PAYLOAD_HEADROOM)),
+      prefix: partitionKeyPrefix(ctx.partition),
     });
     this.#publisher = new Publisher({
       nc,
@@ -170,23 +181,17 @@ class Aggregator implements RunningAggregator {
       sessions: stores.sessions,
       kvValueMaxBytes: Math.min(kvLimit, maxPayload - PAYLOAD_HEADROOM),
     });
-    this.#stores = { sessions: stores.sessions, objects: stores.objects };
     this.#maxMessageBytes = o.config.stream?.maxMsgSize ?? DEFAULT_MAX_EVENT_MESSAGE_BYTES;
     this.#pods = pods;
     this.#state = new AggregatorState(o.clock ?? Date.now, o.config.limits, pods.check);
     // An entry waits only for the pod watch: a change may let it through at once.
-    pods.onChange(() => {
+    this.#unwatchPods = pods.onChange(() => {
       if (this.#state.waitingEntries > 0) this.#scheduleTick();
     });
-    this.done = new Promise((resolve, reject) => {
-      this.#resolveDone = resolve;
-      this.#rejectDone = reject;
-    });
-    // Callers may only look at `done` on failure; an unobserved rejection must not crash the process.
-    this.done.catch(() => undefined);
   }
 
-  async start(sessions: KV): Promise<void> {
+  /** Takes the partition over from its checkpoint and durable consumer; `records`: every session record known. */
+  async start(records: Iterable<SessionRecord>): Promise<void> {
     const clock = this.#o.clock ?? Date.now;
     let loaded: LoadedCheckpoint | undefined;
     try {
@@ -211,55 +216,55 @@ class Aggregator implements RunningAggregator {
         "restored the checkpoint",
       );
     }
+    // Fencing: rewriting the head (compare-and-set on the revision just read) makes every later
+    // checkpoint of a previous owner fail, so it can never ack what this state does not reflect.
+    if (!this.#ctx.holds())
+      throw new SeccomposeError("SC_CHECKPOINT_CONFLICT", "the lease was lost while starting");
+    await this.#store.write(encodeSnapshot(this.#state.snapshot()), {
+      streamSeq: loaded?.head.streamSeq ?? this.#state.highestStreamSeq,
+      coveredSeq: loaded?.head.coveredSeq ?? 0,
+      writtenAt: new Date(clock()).toISOString(),
+    });
     // Deadlines wait until what is in the stream now is merged: a restart after a session's deadline
     // must not call nodes missing whose data sits unconsumed in the stream. Set before the records
     // arrive, since each record change runs the deadline check.
     const streamInfo = await this.#jsm.streams.info(STREAM_EVENTS);
     this.#state.catchUpTo(streamInfo.state.last_seq);
-    await this.#records.start(
-      sessions,
-      (c) => this.#onRecord(c),
-      (session, error) => this.#log.warn({ session }, `skipped: ${error}`),
-      this.#log,
-    );
+    for (const record of records) this.onRecord({ id: record.id, record });
     await this.#reconcileRevisions();
     const intervalMs = this.#o.config.checkpointIntervalMs ?? DEFAULT_CHECKPOINT_INTERVAL_MS;
     const start = await ensureDurable(
       this.#jsm,
+      this.partition,
       { ackWaitMs: Math.max(30_000, 10 * intervalMs), maxAckPending: MAX_ACK_PENDING },
       loaded?.head.coveredSeq,
       this.#log,
     );
-    this.#m.lagSource = async () => (await durableInfo(this.#jsm))?.num_pending;
-    this.#subscriptions.push(serveStatus(this.nc, (s) => this.status(s), this.#log));
-    this.#subscriptions.push(
-      serveFreeze(this.nc, sessions, (s, tokens, names) => this.#accept(s, tokens, names), this.#log),
+    this.#lossWatch = new StreamLossWatch(
+      start.coveredSeq,
+      this.#o.config.partitions === undefined || this.#o.config.partitions === 1,
     );
-    this.#subscriptions.push(
-      serveDelete(
-        this.nc,
-        {
-          sessions,
-          jsm: this.#jsm,
-          objects: this.#stores.objects,
-          forget: (id) => this.#forget(id),
-          checkpoint: async () => {
-            if (!(await this.#checkpointNow())) {
-              throw new SeccomposeError(
-                ErrorCodes.SC_NATS_UNREACHABLE,
-                "the session is deleted, but the aggregator could not store a checkpoint without it yet (it retries)",
-              );
-            }
-          },
-        },
-        this.#log,
-      ),
-    );
+    {
+      // Messages discarded while no aggregator ran are found before anything new is merged.
+      const { state } = await this.#jsm.streams.info(STREAM_EVENTS);
+      const lost = this.#lossWatch.look({
+        firstSeq: state.first_seq,
+        lastSeq: state.last_seq,
+        pending: 1,
+        inFlight: false,
+      });
+      if (lost !== undefined) this.#onStreamLoss(lost);
+    }
     this.#consumer = new EventConsumer(jetstream(this.nc), {
       maxBytes: PULL_MAX_BYTES,
+      partition: this.partition,
       start,
       logger: this.#log,
       handle: (m) => this.#handle(m),
+      onFirstDelivery: (seq) => {
+        const lost = this.#lossWatch?.delivered(seq);
+        if (lost !== undefined) this.#onStreamLoss(lost);
+      },
       onUnsettled: (n, bytes) => {
         if ((n >= MAX_ACK_PENDING / 2 || bytes >= MAX_UNSETTLED_BYTES) && this.#checkpointing === undefined) {
           void this.#checkpoint();
@@ -268,10 +273,14 @@ class Aggregator implements RunningAggregator {
     });
     await this.#consumer.start();
     this.#timers.push(setInterval(() => void this.#checkpoint(), intervalMs));
+    this.#timers.push(setInterval(() => void this.#watchStream(), STREAM_WATCH_MS));
     this.#timers.push(setInterval(() => this.#scheduleTick(), this.#o.tickMs ?? DEFAULT_TICK_MS));
     this.#scheduleTick();
     this.#ready = true;
-    this.#log.info({ durable: AGGREGATOR_DURABLE, stream: STREAM_EVENTS }, "aggregator consuming");
+    this.#log.info(
+      { durable: aggregatorDurable(this.partition), stream: STREAM_EVENTS },
+      "aggregator consuming",
+    );
   }
 
   ready(): boolean {
@@ -279,7 +288,7 @@ class Aggregator implements RunningAggregator {
   }
 
   /** Accepted drift is in the state, then in a checkpoint, before the requester hears of it. */
-  async #accept(
+  async accept(
     session: string,
     tokens: readonly string[],
     names: readonly string[],
@@ -300,11 +309,30 @@ class Aggregator implements RunningAggregator {
   }
 
   /** Drops a deleted session's state; waits for a publication pass under way, which may still concern it. */
-  async #forget(id: string): Promise<boolean> {
+  async forget(id: string): Promise<boolean> {
     const forgotten = this.#state.forget(id);
     this.#dirty = true;
     await this.#ticking;
     return forgotten;
+  }
+
+  /**
+   * A deleted session's events were purged from the stream: the sequences they leave out, up to the
+   * stream's last one now, are no loss (stream-loss.ts).
+   */
+  async excusePurge(): Promise<void> {
+    const { state } = await this.#jsm.streams.info(STREAM_EVENTS);
+    this.#lossWatch?.purged(state.last_seq);
+  }
+
+  /** Stores a checkpoint that reflects the state as it is now; SC_NATS_UNREACHABLE when that failed. */
+  async checkpointNow(what: string): Promise<void> {
+    if (!(await this.#checkpointNow())) {
+      throw new SeccomposeError(
+        ErrorCodes.SC_NATS_UNREACHABLE,
+        `${what}, but the aggregator could not store a checkpoint without it yet (it retries)`,
+      );
+    }
   }
 
   /** A checkpoint that reflects the state as it is now; false when storing it failed. */
@@ -328,7 +356,9 @@ class Aggregator implements RunningAggregator {
     }
   }
 
-  #onRecord(change: RecordChange): void {
+  /** A session record changed; records of other partitions are not this aggregator's business. */
+  onRecord(change: RecordChange): void {
+    if (change.record !== undefined && recordPartition(change.record) !== this.partition) return;
     if (change.record === undefined) this.#state.clearRecord(change.id);
     // Messages held until the node set was written are merged or refused now.
     else for (const outcome of this.#state.setRecord(change.record)) this.#afterMerge(outcome);
@@ -361,7 +391,7 @@ class Aggregator implements RunningAggregator {
     let outcome: MergeOutcome;
     try {
       const message = decodeEventMessage(m.data, source, this.#maxMessageBytes);
-      const expected = eventSubject(message.session, message.node);
+      const expected = eventSubject(this.partition, message.session, message.node);
       if (m.subject !== expected) {
         throw new SeccomposeError(
           "SC_MESSAGE_INVALID",
@@ -455,6 +485,43 @@ class Aggregator implements RunningAggregator {
     return true;
   }
 
+  /** Looks for messages the stream discarded before they were consumed (see stream-loss.ts). */
+  async #watchStream(): Promise<void> {
+    const watch = this.#lossWatch;
+    if (watch === undefined || this.#watchingStream || this.#stopping) return;
+    this.#watchingStream = true;
+    try {
+      // Stream first, consumer second: nothing pending then means nothing up to last_seq is missing.
+      const { state } = await this.#jsm.streams.info(STREAM_EVENTS);
+      const info = await durableInfo(this.#jsm, this.partition);
+      const consumer = this.#consumer;
+      if (info === undefined || consumer === undefined) return;
+      const lost = watch.look({
+        firstSeq: state.first_seq,
+        lastSeq: state.last_seq,
+        pending: info.num_pending,
+        // A delivery that went missing in transit counts as in flight until the next restart.
+        inFlight: !consumer.contiguous || info.delivered.consumer_seq > consumer.lastDelivery,
+      });
+      if (lost !== undefined) this.#onStreamLoss(lost);
+    } catch (err) {
+      this.#log.warn({ err: (err as Error).message }, "could not compare the stream with what was consumed");
+    } finally {
+      this.#watchingStream = false;
+    }
+  }
+
+  #onStreamLoss(range: LostRange): void {
+    const loss = streamLoss(STREAM_EVENTS, range);
+    const sessions = this.#state.noteStreamLoss(loss);
+    this.#m.lostMessages.inc(range.lastSeq - range.firstSeq + 1);
+    this.#dirty = true;
+    this.#log.warn(
+      { stream: STREAM_EVENTS, firstSeq: range.firstSeq, lastSeq: range.lastSeq, sessions },
+      "stream messages were discarded before they were consumed; the sessions accepting data are partial",
+    );
+  }
+
   /** Runs due() and performs its actions, one pass at a time; a request during a pass queues one more. */
   #scheduleTick(): void {
     if (this.#stopping) return;
@@ -470,7 +537,8 @@ class Aggregator implements RunningAggregator {
         for (const outcome of rechecked) this.#afterMerge(outcome);
         if (rechecked.length > 0) this.#dirty = true;
         for (const action of this.#state.due()) {
-          if (this.#stopping) return;
+          // Fencing: a replica that lost its lease (paused, cut off) publishes nothing.
+          if (this.#stopping || !this.#ctx.holds()) return;
           try {
             await this.#perform(action);
           } catch (err) {
@@ -502,7 +570,7 @@ class Aggregator implements RunningAggregator {
     if (this.#state.caughtUp() || this.#checkingCatchUp) return;
     this.#checkingCatchUp = true;
     try {
-      const info = await durableInfo(this.#jsm);
+      const info = await durableInfo(this.#jsm, this.partition);
       if (
         info !== undefined &&
         info.num_pending === 0 &&
@@ -526,12 +594,30 @@ class Aggregator implements RunningAggregator {
         const key = profileKey(action.session, p.token);
         // A finished result is never replaced by a lesser one (e.g. rebuilt without a checkpoint
         // from a stream that lost messages): only a complete result may replace a partial one.
-        const stored = await this.#publisher.storedDocument(key);
-        if (
-          stored !== undefined &&
-          stored.doc.status !== "recording" &&
-          !isUpgrade(stored.doc.status, p.document.status)
-        ) {
+        // Written with compare-and-set against what was read, so two writers (a replica that lost
+        // its lease and the one that took over) can never store two different finals.
+        let storage: "kv" | "object" | false = false;
+        let stored: Awaited<ReturnType<Publisher["storedDocument"]>>;
+        for (;;) {
+          stored = await this.#publisher.storedDocument(key);
+          if (
+            stored !== undefined &&
+            stored.doc.status !== "recording" &&
+            !isUpgrade(stored.doc.status, p.document.status)
+          ) {
+            break;
+          }
+          if (!this.#ctx.holds()) {
+            throw new SeccomposeError(
+              "SC_CHECKPOINT_CONFLICT",
+              `the lease on partition ${this.partition} expired`,
+            );
+          }
+          const revision = stored?.revision ?? (await this.#publisher.revisionOf(key));
+          storage = await this.#publisher.putProfile(key, p.document, revision);
+          if (storage !== false) break;
+        }
+        if (storage === false && stored !== undefined) {
           log.warn(
             {
               workload: p.token,
@@ -550,7 +636,7 @@ class Aggregator implements RunningAggregator {
           });
           continue;
         }
-        const storage = await this.#publisher.putProfile(key, p.document);
+        if (storage === false) continue;
         if (action.mode === "continuous") {
           await this.#publisher.putProfile(
             profileRevisionKey(action.session, p.token, p.document.revision),
@@ -665,6 +751,12 @@ class Aggregator implements RunningAggregator {
     if (this.#checkpointing !== undefined) return this.#checkpointing;
     const consumer = this.#consumer;
     if (consumer === undefined || (consumer.unsettled === 0 && !this.#dirty)) return Promise.resolve();
+    if (!this.#ctx.holds()) {
+      this.#lose(
+        new SeccomposeError("SC_CHECKPOINT_CONFLICT", `the lease on partition ${this.partition} expired`),
+      );
+      return Promise.resolve();
+    }
     this.#checkpointing = (async () => {
       // Taken together, synchronously: the snapshot reflects exactly the messages in `settlement`.
       const settlement = consumer.take();
@@ -687,7 +779,7 @@ class Aggregator implements RunningAggregator {
         consumer.putBack(settlement);
         this.#dirty = true;
         if (isSeccomposeError(err, "SC_CHECKPOINT_CONFLICT")) {
-          this.#fail(err);
+          this.#lose(err);
           return;
         }
         this.#log.error({ err: (err as Error).message }, "checkpoint failed; will retry");
@@ -704,14 +796,18 @@ class Aggregator implements RunningAggregator {
     return this.#checkpointing;
   }
 
+  async lag(): Promise<number | undefined> {
+    return (await durableInfo(this.#jsm, this.partition))?.num_pending;
+  }
+
   async status(session?: string): Promise<AggregatorStatus> {
     let consumer: ConsumerStatus | undefined;
     try {
-      const info = await durableInfo(this.#jsm);
+      const info = await durableInfo(this.#jsm, this.partition);
       if (info !== undefined) {
         consumer = {
           stream: STREAM_EVENTS,
-          durable: AGGREGATOR_DURABLE,
+          durable: aggregatorDurable(this.partition),
           numPending: info.num_pending,
           numAckPending: info.num_ack_pending,
           ackFloor: info.ack_floor.stream_seq,
@@ -730,35 +826,34 @@ class Aggregator implements RunningAggregator {
     });
   }
 
-  #fail(err: unknown): void {
-    this.#log.fatal({ err: (err as Error).message }, "aggregator stopping on a fatal error");
-    this.#ready = false;
-    this.#stopping = true;
-    for (const t of this.#timers) clearInterval(t);
-    void (async () => {
-      await this.#consumer?.stop().catch(() => undefined);
-      await this.#pods.stop().catch(() => undefined);
-      await this.nc.close().catch(() => undefined);
-      this.#rejectDone(err);
-    })();
+  /** Another replica owns the partition now: stop at once, writing nothing more. */
+  #lose(err: unknown): void {
+    if (this.#stopping) return;
+    this.#log.warn({ err: (err as Error).message }, "partition lost to another replica; stopping it here");
+    void this.abort().finally(() => this.#ctx.onLost(err));
   }
 
-  async stop(): Promise<void> {
-    if (this.#stopping) return this.done;
+  /** Stops without a last checkpoint: the lease is gone, so nothing more may be written. */
+  async abort(): Promise<void> {
     this.#stopping = true;
     this.#ready = false;
+    this.#unwatchPods();
+    for (const t of this.#timers) clearInterval(t);
+    await this.#consumer?.stop().catch(() => undefined);
+  }
+
+  /** Stops consuming, stores a last checkpoint and settles what it covers (the lease is then released). */
+  async stop(): Promise<void> {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    this.#ready = false;
+    this.#unwatchPods();
     for (const t of this.#timers) clearInterval(t);
     await this.#consumer?.stop();
     await this.#ticking;
     await this.#checkpointing;
     await this.#checkpoint();
-    for (const sub of this.#subscriptions) sub.unsubscribe();
-    await this.#records.stop();
-    await this.#pods.stop();
-    await this.nc.drain();
-    this.#log.info("aggregator stopped");
-    this.#resolveDone();
-    return this.done;
+    this.#log.info("partition stopped");
   }
 }
 
@@ -781,8 +876,9 @@ async function readPassword(file: string): Promise<string> {
 }
 
 /**
- * Starts the pod watch of the ownership check (when on), connects, creates or updates the stream,
- * buckets and object store, restores state and starts consuming.
+ * Starts the pod watch of the ownership check (when on; one per replica, shared by its partitions),
+ * connects, creates or updates the stream, buckets and object store, then runs a replica that takes
+ * partitions by lease and an aggregator for each (replica.ts).
  */
 export async function startAggregator(o: AggregatorOptions): Promise<RunningAggregator> {
   const { config, logger } = o;
@@ -814,21 +910,37 @@ export async function startAggregator(o: AggregatorOptions): Promise<RunningAggr
     const jsm = await jetstreamManager(nc);
     const js = jetstream(nc);
     const replicas = config.replicas ?? 1;
-    await ensureEventStream(jsm, { ...config.stream, replicas });
-    const stores = {
+    const partitions = config.partitions ?? 1;
+    const state = await ensureKv(js, BUCKET_AGGREGATOR_STATE, { replicas });
+    await upgradeLegacyStream(jsm, state, partitions, logger);
+    await ensureEventStream(jsm, { ...config.stream, replicas, partitions });
+    const leaseTtlMs = config.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS;
+    const stores: Stores = {
       sessions: await ensureKv(js, BUCKET_SESSIONS, {
         replicas,
         warn: (message) => logger.warn({ bucket: BUCKET_SESSIONS }, message),
       }),
       profiles: await ensureKv(js, BUCKET_PROFILES, { replicas }),
-      state: await ensureKv(js, BUCKET_AGGREGATOR_STATE, { replicas }),
+      state,
       objects: await ensureObjectStore(nc, replicas),
     };
     // Written by the CLI (`profile apply`), read by agents at start; the aggregator only owns it.
     await ensureKv(js, BUCKET_INSTALLED, { replicas });
-    const aggregator = new Aggregator(o, nc, jsm, stores, pods);
-    await aggregator.start(stores.sessions);
-    return aggregator;
+    const leases = await ensureKv(js, BUCKET_AGGREGATOR_LEASES, { replicas, ttlSeconds: leaseTtlMs / 1000 });
+    return await startReplica({
+      logger,
+      metrics: o.metrics,
+      nc,
+      jsm,
+      sessions: stores.sessions,
+      objects: stores.objects,
+      leases,
+      partitions,
+      leaseTtlMs,
+      pods,
+      ...(config.replicaId !== undefined ? { replicaId: config.replicaId } : {}),
+      worker: (ctx) => new Aggregator(o, ctx, nc, jsm, stores, pods),
+    });
   } catch (err) {
     await pods.stop().catch(() => undefined);
     await nc.close().catch(() => undefined);

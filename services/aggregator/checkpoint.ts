@@ -11,8 +11,9 @@
  * alternating between slots a and b, and only then made current by writing the small head key
  * `checkpoint` that names instance, slot, chunk count and SHA-256. A crash while writing chunks leaves
  * the head on the previous, complete slot. The head is written with compare-and-set on its revision,
- * so a second aggregator instance that started meanwhile (the design runs one) makes this one's next
- * checkpoint fail instead of interleaving states; chunk keys carry the instance id for the same reason.
+ * so once a replica that took a partition over rewrote its head, the previous owner's next checkpoint
+ * fails instead of interleaving states; chunk keys carry the instance id for the same reason. Each
+ * partition's keys start with `p<partition>.`.
  */
 import { createHash } from "node:crypto";
 import { pack, unpack } from "msgpackr";
@@ -21,6 +22,15 @@ import { isCasConflict } from "../../lib/nats/errors.ts";
 import type { StateSnapshot } from "./session-state.ts";
 
 export const CHECKPOINT_HEAD_KEY = "checkpoint";
+
+/** Keys of one partition's checkpoint start with this (`p<partition>.checkpoint`, `p<partition>.chunk.…`). */
+export function partitionKeyPrefix(partition: number): string {
+  return `p${partition}.`;
+}
+
+export function checkpointHeadKey(partition: number): string {
+  return `${partitionKeyPrefix(partition)}${CHECKPOINT_HEAD_KEY}`;
+}
 
 export interface CheckpointHead {
   schemaVersion: 1;
@@ -83,8 +93,8 @@ export function sha256Hex(bytes: Uint8Array): string {
   return createHash("sha256").update(bytes).digest("hex");
 }
 
-function chunkKey(instance: string, slot: "a" | "b", index: number): string {
-  return `chunk.${instance}.${slot}.${index}`;
+function chunkKey(prefix: string, instance: string, slot: "a" | "b", index: number): string {
+  return `${prefix}chunk.${instance}.${slot}.${index}`;
 }
 
 export interface LoadedCheckpoint {
@@ -96,19 +106,26 @@ export class CheckpointStore {
   readonly #kv: CheckpointKv;
   readonly #instance: string;
   readonly #chunkBytes: number;
+  readonly #prefix: string;
   /** Revision of the head key as this process last read or wrote it; 0: no head yet. */
   #headRevision = 0;
   #lastSlot: "a" | "b" | undefined;
 
-  constructor(kv: CheckpointKv, opts: { instance: string; chunkBytes: number }) {
+  /** `prefix`: of every key, so that partitions keep their checkpoints apart in one bucket. */
+  constructor(kv: CheckpointKv, opts: { instance: string; chunkBytes: number; prefix?: string }) {
     this.#kv = kv;
+    this.#prefix = opts.prefix ?? "";
     this.#instance = opts.instance;
     this.#chunkBytes = opts.chunkBytes;
   }
 
+  get #headKey(): string {
+    return `${this.#prefix}${CHECKPOINT_HEAD_KEY}`;
+  }
+
   /** The current checkpoint, or undefined when none was ever written. */
   async load(): Promise<LoadedCheckpoint | undefined> {
-    const entry = await this.#kv.get(CHECKPOINT_HEAD_KEY);
+    const entry = await this.#kv.get(this.#headKey);
     if (entry === null) return undefined;
     this.#headRevision = entry.revision;
     if (entry.operation !== "PUT") return undefined;
@@ -132,7 +149,7 @@ export class CheckpointStore {
     }
     const parts: Uint8Array[] = [];
     for (let i = 0; i < head.chunks; i++) {
-      const key = chunkKey(head.instance, head.slot, i);
+      const key = chunkKey(this.#prefix, head.instance, head.slot, i);
       const chunk = await this.#kv.get(key);
       if (chunk === null || chunk.operation !== "PUT") {
         throw new SeccomposeError("SC_CHECKPOINT_INVALID", `checkpoint chunk ${key} is missing`);
@@ -160,7 +177,9 @@ export class CheckpointStore {
   ): Promise<CheckpointHead> {
     const slot = this.#lastSlot === "a" ? "b" : "a";
     const chunks = splitChunks(bytes, this.#chunkBytes);
-    for (let i = 0; i < chunks.length; i++) await this.#kv.put(chunkKey(this.#instance, slot, i), chunks[i]!);
+    for (let i = 0; i < chunks.length; i++) {
+      await this.#kv.put(chunkKey(this.#prefix, this.#instance, slot, i), chunks[i]!);
+    }
     const head: CheckpointHead = {
       schemaVersion: 1,
       kind: "AggregatorCheckpoint",
@@ -177,13 +196,13 @@ export class CheckpointStore {
     try {
       this.#headRevision =
         this.#headRevision === 0
-          ? await this.#kv.create(CHECKPOINT_HEAD_KEY, value)
-          : await this.#kv.update(CHECKPOINT_HEAD_KEY, value, this.#headRevision);
+          ? await this.#kv.create(this.#headKey, value)
+          : await this.#kv.update(this.#headKey, value, this.#headRevision);
     } catch (err) {
       if (isCasConflict(err)) {
         throw new SeccomposeError(
           "SC_CHECKPOINT_CONFLICT",
-          `another aggregator wrote checkpoint key ${CHECKPOINT_HEAD_KEY} (expected revision ${this.#headRevision}); only one may run`,
+          `another aggregator wrote checkpoint key ${this.#headKey} (expected revision ${this.#headRevision}): it owns this partition now`,
           { cause: err },
         );
       }
@@ -196,8 +215,8 @@ export class CheckpointStore {
   /** Removes chunks left by earlier aggregator processes; call once this one's checkpoint is current. */
   async pruneForeignChunks(): Promise<number> {
     const foreign: string[] = [];
-    for await (const key of await this.#kv.keys("chunk.>")) {
-      if (key.split(".")[1] !== this.#instance) foreign.push(key);
+    for await (const key of await this.#kv.keys(`${this.#prefix}chunk.>`)) {
+      if (key.slice(this.#prefix.length).split(".")[1] !== this.#instance) foreign.push(key);
     }
     for (const key of foreign) await this.#kv.purge(key);
     return foreign.length;

@@ -41,6 +41,14 @@ const SETTINGS: readonly Setting[] = [
   setting("httpPort", "http-port", "integer", "port of /healthz, /readyz, /metrics"),
   setting("logLevel", "log-level", "string", "fatal|error|warn|info|debug|trace"),
   setting("replicas", "replicas", "integer", "replicas of the stream, buckets and object store"),
+  setting("partitions", "partitions", "integer", "partitions of SC_EVENTS (fixed once the stream exists)"),
+  setting("replicaId", "replica-id", "string", "this replica's stable name in leases (its pod's name)"),
+  setting(
+    "leaseTtlMs",
+    "lease-ttl-ms",
+    "integer",
+    "a replica's partition lease expires after this long unrenewed",
+  ),
   setting(
     "stream.maxBytes",
     "stream-max-bytes",

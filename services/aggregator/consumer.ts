@@ -1,5 +1,5 @@
 /**
- * The durable pull consumer on SC_EVENTS. Messages are handed to the merge one at a time, in
+ * The durable pull consumer of one partition of SC_EVENTS (filter `sc.ev.<p>.*.*`). Messages are handed to the merge one at a time, in
  * delivery order, and are neither acked nor terminated here: they wait until a checkpoint reflects
  * them (see checkpoint.ts), then `settle()` acks the good ones and terminates the bad ones.
  */
@@ -15,7 +15,7 @@ import type {
 import { nanos } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { isConsumerNotFound } from "../../lib/nats/errors.ts";
-import { AGGREGATOR_DURABLE, EVENT_SUBJECTS_ALL, STREAM_EVENTS } from "../../lib/subjects.ts";
+import { STREAM_EVENTS, aggregatorDurable, partitionSubjects } from "../../lib/subjects.ts";
 
 export interface DurableSettings {
   /** Must exceed the checkpoint interval: messages stay unacked until a checkpoint covers them. */
@@ -37,6 +37,7 @@ export type DurablePlan = { action: "keep" } | { action: "create"; startAfter: n
 export function planDurable(
   info: ConsumerInfo | undefined,
   checkpointCovered: number | undefined,
+  partition: number,
 ): DurablePlan {
   if (info === undefined) {
     return {
@@ -56,7 +57,7 @@ export function planDurable(
   }
   const startAfter = Math.max(floor, checkpointCovered ?? 0);
   const c = info.config;
-  if (c.ack_policy !== AckPolicy.Explicit || c.filter_subject !== EVENT_SUBJECTS_ALL) {
+  if (c.ack_policy !== AckPolicy.Explicit || c.filter_subject !== partitionSubjects(partition)) {
     return { action: "create", startAfter, reason: "the consumer's ack policy or filter differs" };
   }
   if (info.num_ack_pending > 0) {
@@ -72,11 +73,15 @@ export interface DurableStart {
   deliveredSeq: number;
 }
 
-function durableConfig(settings: DurableSettings, startAfter: number): Partial<ConsumerConfig> {
+function durableConfig(
+  settings: DurableSettings,
+  startAfter: number,
+  partition: number,
+): Partial<ConsumerConfig> {
   return {
-    durable_name: AGGREGATOR_DURABLE,
+    durable_name: aggregatorDurable(partition),
     ack_policy: AckPolicy.Explicit,
-    filter_subject: EVENT_SUBJECTS_ALL,
+    filter_subject: partitionSubjects(partition),
     ack_wait: nanos(settings.ackWaitMs),
     max_ack_pending: settings.maxAckPending,
     max_deliver: -1,
@@ -86,9 +91,13 @@ function durableConfig(settings: DurableSettings, startAfter: number): Partial<C
   };
 }
 
-export async function durableInfo(jsm: JetStreamManager): Promise<ConsumerInfo | undefined> {
+export async function durableInfo(
+  jsm: JetStreamManager,
+  partition: number,
+  durable = aggregatorDurable(partition),
+): Promise<ConsumerInfo | undefined> {
   try {
-    return await jsm.consumers.info(STREAM_EVENTS, AGGREGATOR_DURABLE);
+    return await jsm.consumers.info(STREAM_EVENTS, durable);
   } catch (err) {
     if (isConsumerNotFound(err)) return undefined;
     throw err;
@@ -98,12 +107,14 @@ export async function durableInfo(jsm: JetStreamManager): Promise<ConsumerInfo |
 /** Creates, recreates or updates the durable consumer according to `planDurable`. */
 export async function ensureDurable(
   jsm: JetStreamManager,
+  partition: number,
   settings: DurableSettings,
   checkpointCovered: number | undefined,
   logger: Logger,
 ): Promise<DurableStart> {
-  const info = await durableInfo(jsm);
-  const plan = planDurable(info, checkpointCovered);
+  const durable = aggregatorDurable(partition);
+  const info = await durableInfo(jsm, partition);
+  const plan = planDurable(info, checkpointCovered, partition);
   if (plan.action === "keep" && info !== undefined) {
     // On 2.9 `add` of an existing durable updates its mutable settings; the start position stays.
     await jsm.consumers.add(STREAM_EVENTS, {
@@ -111,18 +122,15 @@ export async function ensureDurable(
       ack_wait: nanos(settings.ackWaitMs),
       max_ack_pending: settings.maxAckPending,
     });
-    logger.info(
-      { durable: AGGREGATOR_DURABLE, ackFloor: info.ack_floor.stream_seq },
-      "resuming the durable consumer",
-    );
+    logger.info({ durable, ackFloor: info.ack_floor.stream_seq }, "resuming the durable consumer");
     // Nothing is pending, so everything delivered so far was acked, hence covered by a checkpoint.
     return { coveredSeq: info.ack_floor.stream_seq, deliveredSeq: info.delivered.consumer_seq };
   }
   const startAfter = plan.action === "create" ? plan.startAfter : 0;
-  if (info !== undefined) await jsm.consumers.delete(STREAM_EVENTS, AGGREGATOR_DURABLE);
-  await jsm.consumers.add(STREAM_EVENTS, durableConfig(settings, startAfter));
+  if (info !== undefined) await jsm.consumers.delete(STREAM_EVENTS, durable);
+  await jsm.consumers.add(STREAM_EVENTS, durableConfig(settings, startAfter, partition));
   logger.info(
-    { durable: AGGREGATOR_DURABLE, startAfter, reason: plan.action === "create" ? plan.reason : "new" },
+    { durable, startAfter, reason: plan.action === "create" ? plan.reason : "new" },
     "created the durable consumer",
   );
   return { coveredSeq: startAfter, deliveredSeq: 0 };
@@ -145,10 +153,16 @@ export interface EventConsumerOptions {
    * long to merge starves the socket, and the server drops a client that does not read in time.
    */
   maxBytes: number;
+  partition: number;
   start: DurableStart;
   logger: Logger;
   /** Merges one message; false: it is bad and will be terminated. Must not throw. */
   handle: (m: JsMsg) => boolean;
+  /**
+   * Called before `handle` with the stream sequence of a first delivery that follows every earlier
+   * delivery (nothing went missing in transit), for the detection of discarded messages.
+   */
+  onFirstDelivery?: (streamSeq: number) => void;
   /** Called after each message with the number of messages, and their bytes, awaiting a checkpoint. */
   onUnsettled: (count: number, bytes: number) => void;
 }
@@ -194,11 +208,23 @@ export class EventConsumer {
       return;
     }
     this.#lastDelivery = deliverySequence;
-    if (deliveryCount === 1 && streamSequence > this.#covered) this.#covered = streamSequence;
+    if (deliveryCount !== 1) return;
+    this.#opts.onFirstDelivery?.(streamSequence);
+    if (streamSequence > this.#covered) this.#covered = streamSequence;
+  }
+
+  /** Consumer (delivery) sequence of the last message this process received. */
+  get lastDelivery(): number {
+    return this.#lastDelivery;
+  }
+
+  /** Whether every delivery so far was received (see covered()). */
+  get contiguous(): boolean {
+    return this.#deliveriesContiguous;
   }
 
   async start(): Promise<void> {
-    const consumer = await this.#js.consumers.get(STREAM_EVENTS, AGGREGATOR_DURABLE);
+    const consumer = await this.#js.consumers.get(STREAM_EVENTS, aggregatorDurable(this.#opts.partition));
     const messages = await consumer.consume({ max_bytes: this.#opts.maxBytes });
     this.#messages = messages;
     const logger = this.#opts.logger;
@@ -215,9 +241,10 @@ export class EventConsumer {
     })();
     this.#loop = (async () => {
       for await (const m of messages) {
+        // Synchronous with the merge: a checkpoint sees both or neither.
+        this.#track(m);
         (this.#opts.handle(m) ? this.#settlement.acks : this.#settlement.terms).push(m);
         this.#unsettledBytes += m.data.length;
-        this.#track(m);
         this.#opts.onUnsettled(this.unsettled, this.#unsettledBytes);
       }
     })();

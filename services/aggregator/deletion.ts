@@ -7,7 +7,8 @@
  *
  * Order: the record goes first (agents drop their state for it when they see it gone, and data
  * still arriving is refused as of a session without a record), then the aggregator's state of it,
- * then the documents, objects and events.
+ * then the documents, objects and events. With several replicas, the one holding the session's
+ * partition answers (it holds the session's state); the others stay quiet.
  */
 import type { JetStreamManager } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
@@ -33,6 +34,8 @@ export interface DeletionDeps {
   forget(session: string): Promise<boolean>;
   /** Stores a checkpoint without the session. */
   checkpoint(): Promise<void>;
+  /** The session's events are purged (called before and after): the holes they leave are no loss. */
+  excusePurge(): Promise<void>;
 }
 
 /** The session's record and its state, or "absent". */
@@ -66,7 +69,9 @@ export async function deleteSession(deps: DeletionDeps, request: DeleteRequest):
     await deps.objects.delete(info.name);
     objects++;
   }
+  await deps.excusePurge();
   const events = (await deps.jsm.streams.purge(STREAM_EVENTS, { filter: eventSubjectsOf(id) })).purged;
+  await deps.excusePurge();
   await deps.checkpoint();
   if (state === "absent" && !forgotten && keys === 0 && objects === 0 && events === 0) {
     throw new SeccomposeError(
@@ -77,7 +82,10 @@ export async function deleteSession(deps: DeletionDeps, request: DeleteRequest):
   return { session: id, record: state !== "absent", state, keys, objects, events };
 }
 
-export function serveDelete(nc: NatsConnection, deps: DeletionDeps, logger: Logger): Subscription {
+/** What deleting `session` takes; undefined: another replica answers for it. */
+export type DeletionOwner = (session: string) => DeletionDeps | undefined;
+
+export function serveDelete(nc: NatsConnection, owner: DeletionOwner, logger: Logger): Subscription {
   const fail = (code: string, message: string): string =>
     JSON.stringify({ code, message } satisfies ErrorBody);
   return nc.subscribe(AGGREGATOR_DELETE_SUBJECT, {
@@ -100,6 +108,8 @@ export function serveDelete(nc: NatsConnection, deps: DeletionDeps, logger: Logg
         return;
       }
       const r = request as DeleteRequest;
+      const deps = owner(r.session);
+      if (deps === undefined) return;
       deleteSession(deps, r).then(
         (reply) => {
           logger.info(reply, "session deleted");

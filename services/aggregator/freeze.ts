@@ -3,7 +3,8 @@
  * frozen: a request only edits its `continuous.frozen` list (compare-and-set), and the aggregator,
  * like everyone else, learns of the freeze (or unfreeze) from the record's KV watch. Accepting
  * drift (`accept`) is an operation on the aggregator's state instead, not a desired state: the
- * aggregator applies it and stores a checkpoint before it replies.
+ * aggregator applies it and stores a checkpoint before it replies. With several replicas, the one
+ * holding the session's partition answers; the others stay quiet.
  */
 import type { KV } from "@nats-io/kv";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
@@ -88,10 +89,13 @@ export async function handleFreeze(
   return { session: request.session, frozen: record.continuous?.frozen ?? [], accepted };
 }
 
+/** How the aggregator answering for `session` accepts drift; undefined: another replica answers for it. */
+export type FreezeOwner = (session: string) => AcceptDrift | undefined;
+
 export function serveFreeze(
   nc: NatsConnection,
   sessions: KV,
-  accept: AcceptDrift,
+  owner: FreezeOwner,
   logger: Logger,
 ): Subscription {
   const fail = (code: string, message: string): string =>
@@ -119,6 +123,8 @@ export function serveFreeze(
         return;
       }
       const r = request as FreezeRequest;
+      const accept = owner(r.session);
+      if (accept === undefined) return;
       handleFreeze(sessions, accept, r).then(
         (reply) => {
           logger.info(

@@ -45,7 +45,7 @@ async function publishAll(js: JetStreamClient, messages: EventMessage[]): Promis
   for (let i = 0; i < messages.length; i += 32) {
     await Promise.all(
       messages.slice(i, i + 32).map((m) =>
-        js.publish(eventSubject(m.session, m.node), encodeEventMessage(m), {
+        js.publish(eventSubject(0, m.session, m.node), encodeEventMessage(m), {
           msgID:
             m.kind === "batch" ? batchMessageId(m.session, m.node, m.seq) : finMessageId(m.session, m.node),
         }),

@@ -16,6 +16,7 @@ export interface AggregatorMetrics {
   convergences: Counter;
   driftEvents: Counter;
   checkpoints: Counter;
+  lostMessages: Counter;
   consumerLag: Gauge;
   unsettledMessages: Gauge;
   /** Read at every scrape for the consumer lag gauge; set by the running aggregator. */
@@ -82,6 +83,11 @@ export function createMetrics(registry: Registry = createMetricsRegistry()): Agg
     checkpoints: new Counter({
       name: "seccompose_aggregator_checkpoints_total",
       help: "State checkpoints stored in KV.",
+      registers,
+    }),
+    lostMessages: new Counter({
+      name: "seccompose_aggregator_lost_messages_total",
+      help: "Stream messages discarded (stream limits or a purge) before the aggregator consumed them; an upper bound when partitions share the stream. Every session accepting data then is partial.",
       registers,
     }),
     consumerLag: new Gauge({

@@ -192,8 +192,8 @@ export interface PodOwnership {
   readonly check: PodHistory | undefined;
   /** Why the check is off; undefined when it is on. */
   readonly offReason: string | undefined;
-  /** Called after every pod change recorded. */
-  onChange(listener: () => void): void;
+  /** Called after every pod change recorded, until the returned function is called. */
+  onChange(listener: () => void): () => void;
   stop(): Promise<void>;
 }
 
@@ -205,7 +205,7 @@ export interface PodOwnershipOptions {
 }
 
 function off(reason: string): PodOwnership {
-  return { check: undefined, offReason: reason, onChange: () => {}, stop: async () => {} };
+  return { check: undefined, offReason: reason, onChange: () => () => {}, stop: async () => {} };
 }
 
 /**
@@ -222,7 +222,7 @@ export async function startPodOwnership(o: PodOwnershipOptions): Promise<PodOwne
     return off("no Kubernetes API: no kubeconfig is configured and the aggregator does not run in a pod");
   }
   const history = new PodHistory({ maxEndedPods: o.config.limits?.maxEndedPods });
-  const listeners: Array<() => void> = [];
+  const listeners = new Set<() => void>();
   let full = false;
   let watch: PodWatch;
   try {
@@ -250,7 +250,10 @@ export async function startPodOwnership(o: PodOwnershipOptions): Promise<PodOwne
   return {
     check: history,
     offReason: undefined,
-    onChange: (listener) => void listeners.push(listener),
+    onChange: (listener) => {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
     stop: () => watch.stop(),
   };
 }

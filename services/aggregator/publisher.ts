@@ -75,11 +75,34 @@ export class Publisher {
     this.#o = opts;
   }
 
-  /** Stores `doc` under `key`; returns where the document itself went. */
-  async putProfile(key: string, doc: ProfileDocument): Promise<"kv" | "object"> {
+  /**
+   * Stores `doc` under `key`; returns where the document itself went. With `expectRevision`, only
+   * if the key is still at that KV revision (0: absent): false when another writer came first.
+   */
+  async putProfile(key: string, doc: ProfileDocument): Promise<"kv" | "object">;
+  async putProfile(
+    key: string,
+    doc: ProfileDocument,
+    expectRevision: number,
+  ): Promise<"kv" | "object" | false>;
+  async putProfile(
+    key: string,
+    doc: ProfileDocument,
+    expectRevision?: number,
+  ): Promise<"kv" | "object" | false> {
     const stored = storedProfile(key, doc, this.#o.kvValueMaxBytes);
     if (stored.where === "object") await this.#o.objects.putBlob({ name: key }, stored.object);
-    await this.#o.profiles.put(key, stored.value);
+    if (expectRevision === undefined) {
+      await this.#o.profiles.put(key, stored.value);
+      return stored.where;
+    }
+    try {
+      if (expectRevision === 0) await this.#o.profiles.create(key, stored.value);
+      else await this.#o.profiles.update(key, stored.value, expectRevision);
+    } catch (err) {
+      if (isCasConflict(err) || /key exists/i.test(String(err))) return false;
+      throw err;
+    }
     return stored.where;
   }
 
@@ -91,11 +114,14 @@ export class Publisher {
    * The document stored under `key` (following a pointer into the Object Store) and where it is,
    * or undefined when nothing (valid) is.
    */
-  async storedDocument(key: string): Promise<{ doc: ProfileDocument; storage: "kv" | "object" } | undefined> {
+  async storedDocument(
+    key: string,
+  ): Promise<{ doc: ProfileDocument; storage: "kv" | "object"; revision: number } | undefined> {
     const entry = await this.#o.profiles.get(key);
     if (entry === null || entry.operation !== "PUT") return undefined;
+    const revision = entry.revision;
     const value: unknown = entry.json();
-    if (isValid("profileDocument", value)) return { doc: value as ProfileDocument, storage: "kv" };
+    if (isValid("profileDocument", value)) return { doc: value as ProfileDocument, storage: "kv", revision };
     if (!isValid("profilePointer", value)) return undefined;
     const bytes = await this.#o.objects.getBlob((value as ProfilePointer).object);
     if (bytes === null) return undefined;
@@ -105,7 +131,15 @@ export class Publisher {
     } catch {
       return undefined;
     }
-    return isValid("profileDocument", doc) ? { doc: doc as ProfileDocument, storage: "object" } : undefined;
+    return isValid("profileDocument", doc)
+      ? { doc: doc as ProfileDocument, storage: "object", revision }
+      : undefined;
+  }
+
+  /** KV revision of `key` (0: absent or deleted). */
+  async revisionOf(key: string): Promise<number> {
+    const entry = await this.#o.profiles.get(key);
+    return entry === null ? 0 : entry.revision;
   }
 
   /** Revision of the latest document stored for a workload, or undefined when there is none. */

@@ -28,6 +28,7 @@ import type {
   ProfileDocument,
   RefusalCounts,
   SessionRecord,
+  StreamLoss,
   SyscallEventBatch,
   WorkloadEvents,
   WorkloadKey,
@@ -68,6 +69,7 @@ import {
 } from "./pod-ownership.ts";
 import { ErrorCodes, SeccomposeError } from "../../lib/errors.ts";
 import { SeqSet, type SeqRange } from "./seq-set.ts";
+import { streamLoss } from "./stream-loss.ts";
 
 export type Clock = () => number;
 
@@ -111,6 +113,8 @@ const MAX_GAPS_PER_NODE = 64;
 const MAX_HELD_NODES = 5000;
 /** Names of refused nodes kept per session, for status. */
 const MAX_FOREIGN_NODES = 32;
+/** Lost stream ranges kept per session; more make no difference to the (already partial) result. */
+const MAX_STREAM_LOSS = 32;
 /** Events of waiting workload entries, all nodes and sessions together. */
 export const MAX_OWNERSHIP_WAIT_EVENTS = 200_000;
 
@@ -260,6 +264,8 @@ export class SessionState {
   readonly foreignNodes = new Set<string>();
   /** Messages that came before the node set was written, per node, in arrival order. */
   readonly held = new Map<string, EventMessage[]>();
+  /** Stream ranges discarded before they were consumed while this session accepted data. */
+  readonly streamLoss: StreamLoss[] = [];
   /** Workload entries waiting for the pod watch, in arrival order. */
   waiting: WaitingEntry[] = [];
 
@@ -465,6 +471,8 @@ export class AggregatorState {
   badMessages = 0;
   /** Highest stream sequence merged so far. */
   highestStreamSeq = 0;
+  /** Stream messages discarded before they were consumed (an upper bound when partitions share the stream). */
+  lostMessages = 0;
   /** Refusals of every session, including sessions that do not exist (not kept per id). */
   readonly refused = noRefusals();
   readonly limits: Limits;
@@ -539,6 +547,35 @@ export class AggregatorState {
       }
     }
     return { ...unmerged(message), refused: why };
+  }
+
+  /**
+   * Stream messages were discarded before they were consumed. Which session they belonged to cannot
+   * be read any more, so every session that accepted data (not finalised; its record running or
+   * stopping) is marked, and cannot be complete. Returns the sessions marked.
+   */
+  noteStreamLoss(loss: StreamLoss): string[] {
+    this.lostMessages += loss.lastSeq - loss.firstSeq + 1;
+    const ids = new Set<string>();
+    for (const [id, record] of this.#records) if (record.state !== "stopped") ids.add(id);
+    for (const [id, s] of this.sessions) if (s.finalised === undefined) ids.add(id);
+    const marked: string[] = [];
+    for (const id of [...ids].sort()) {
+      const session = this.session(id);
+      if (session.finalised !== undefined) continue;
+      marked.push(id);
+      const last = session.streamLoss.at(-1);
+      if (last !== undefined && last.stream === loss.stream && last.lastSeq + 1 >= loss.firstSeq) {
+        const range = {
+          firstSeq: Math.min(last.firstSeq, loss.firstSeq),
+          lastSeq: Math.max(last.lastSeq, loss.lastSeq),
+        };
+        Object.assign(last, streamLoss(loss.stream, range));
+      } else if (session.streamLoss.length < MAX_STREAM_LOSS) {
+        session.streamLoss.push({ ...loss });
+      }
+    }
+    return marked;
   }
 
   /** Merges, holds or refuses one validated message. */
@@ -1203,10 +1240,11 @@ export class AggregatorState {
     const limited = participating.filter((n) => session.nodes.get(n)?.limited === true);
     const missing = [...new Set([...incomplete, ...limited])].sort();
     const gaps = this.#gaps(session, participating);
+    const streamLoss = session.streamLoss;
     let status: "complete" | "partial";
     if (participating.length > 0 && incomplete.length === 0) {
-      // Every node is done; a gap or a limit still means something may not have been seen.
-      status = missing.length === 0 && gaps.length === 0 ? "complete" : "partial";
+      // Every node is done; a gap, a limit or a stream loss still means something may not have been seen.
+      status = missing.length === 0 && gaps.length === 0 && streamLoss.length === 0 ? "complete" : "partial";
     } else {
       const deadline = record.stopDeadline;
       if (deadline === undefined || now < Date.parse(deadline) || !this.caughtUp()) return undefined;
@@ -1230,6 +1268,7 @@ export class AggregatorState {
             status,
             missingNodes: status === "partial" ? missing : [],
             gaps,
+            streamLoss,
             argSyscalls: session.argSyscalls,
             ...(continuous && t.convergedAt !== undefined ? { convergedAt: iso(t.convergedAt) } : {}),
             ...(continuous && t.frozen !== undefined ? { frozen: true } : {}),
@@ -1326,6 +1365,7 @@ export class AggregatorState {
       version: 1,
       badMessages: this.badMessages,
       highestStreamSeq: this.highestStreamSeq,
+      lostMessages: this.lostMessages,
       refused: { ...this.refused },
       sessions: [...this.sessions.values()].map(sessionToSnapshot),
     };
@@ -1340,6 +1380,7 @@ export class AggregatorState {
     const state = new AggregatorState(clock, limits, ownership);
     state.badMessages = snapshot.badMessages;
     state.highestStreamSeq = snapshot.highestStreamSeq;
+    state.lostMessages = snapshot.lostMessages ?? 0;
     Object.assign(state.refused, snapshot.refused ?? {});
     for (const snap of snapshot.sessions) {
       const s = sessionFromSnapshot(snap);
@@ -1358,6 +1399,7 @@ export interface StateSnapshot {
   version: 1;
   badMessages: number;
   highestStreamSeq: number;
+  lostMessages?: number;
   /** Absent in checkpoints written before refusals were counted; so are the optional fields below. */
   refused?: RefusalCounts;
   sessions: SessionSnapshot[];
@@ -1406,6 +1448,7 @@ export interface SessionSnapshot {
   waiting?: WaitingEntry[];
   late?: LateSnapshot[];
   lastLateAt?: number;
+  streamLoss?: StreamLoss[];
 }
 
 export interface LateSnapshot {
@@ -1485,6 +1528,7 @@ function sessionToSnapshot(s: SessionState): SessionSnapshot {
   snap.foreignNodes = [...s.foreignNodes];
   // Held messages are acked with the checkpoint that carries them, so they must be in it.
   snap.held = [...s.held.values()].flat();
+  if (s.streamLoss.length > 0) snap.streamLoss = s.streamLoss.map((l) => ({ ...l }));
   if (s.waiting.length > 0) snap.waiting = [...s.waiting];
   if (s.late.size > 0) {
     snap.late = [...s.late.values()].map((lw) => ({
@@ -1544,6 +1588,7 @@ function sessionFromSnapshot(snap: SessionSnapshot): SessionState {
     });
   }
   s.lastLateAt = snap.lastLateAt ?? 0;
+  for (const l of snap.streamLoss ?? []) s.streamLoss.push({ ...l });
   s.waiting = [...(snap.waiting ?? [])];
   for (const w of snap.workloads) {
     const wo = observationsFromSnapshot(w);

@@ -108,6 +108,7 @@ function sessionStatus(s: SessionState): AggregatorSessionStatus {
     ownershipWaiting: s.waiting.length,
     tuples: s.tuples,
   };
+  if (s.streamLoss.length > 0) out.streamLoss = s.streamLoss.map((l) => ({ ...l }));
   if (s.foreignNodes.size > 0) out.foreignNodes = [...s.foreignNodes].sort();
   if (s.record?.expectedNodes !== undefined) out.expectedNodes = [...s.record.expectedNodes].sort();
   const missing = s.finalised !== undefined ? s.finalised.missingNodes : s.incompleteNodes();
@@ -133,6 +134,7 @@ export function buildStatus(state: AggregatorState, inputs: StatusInputs): Aggre
     podOwnershipChecked: inputs.podOwnershipOff === undefined,
     caughtUp: state.caughtUp(),
     refused: { ...state.refused },
+    lostMessages: state.lostMessages,
   };
   if (inputs.podOwnershipOff !== undefined) status.podOwnershipReason = inputs.podOwnershipOff;
   if (inputs.consumer !== undefined) status.consumer = inputs.consumer;

@@ -14,6 +14,7 @@ import * as k8s from "@kubernetes/client-node";
 import type {
   V1ClusterRole,
   V1ClusterRoleBinding,
+  V1PodDisruptionBudget,
   V1ConfigMap,
   V1Container,
   V1DaemonSet,
@@ -397,6 +398,21 @@ describe.each(OVERLAYS)("overlay %s", (overlay) => {
     const container = aggregator.spec!.template.spec!.containers[0]!;
     expect(Number(envOf(container, "SECCOMPOSE_REPLICAS").value)).toBe(servers);
     expect(servers).toBe(overlay === "dev" ? 1 : 3);
+  });
+
+  it("runs 2+ aggregator replicas that roll without Recreate, name themselves by pod, and keep one through drains", () => {
+    const aggregator = find<V1Deployment>(objects(), "Deployment", "seccompose-aggregator");
+    expect(aggregator.spec!.replicas).toBeGreaterThanOrEqual(2);
+    expect(aggregator.spec!.strategy?.type).toBe("RollingUpdate");
+    expect(aggregator.spec!.strategy?.rollingUpdate?.maxUnavailable).toBe(0);
+    const container = aggregator.spec!.template.spec!.containers[0]!;
+    expect(envOf(container, "SECCOMPOSE_REPLICA_ID").valueFrom?.fieldRef?.fieldPath).toBe("metadata.name");
+    expect(Number(envOf(container, "SECCOMPOSE_PARTITIONS").value)).toBeGreaterThanOrEqual(
+      aggregator.spec!.replicas!,
+    );
+    const pdb = find<V1PodDisruptionBudget>(objects(), "PodDisruptionBudget", "seccompose-aggregator");
+    expect(pdb.spec!.minAvailable).toBe(1);
+    expect(pdb.spec!.selector!.matchLabels).toEqual(aggregator.spec!.selector.matchLabels);
   });
 
   it("connects each component as the NATS user the permission model names", () => {

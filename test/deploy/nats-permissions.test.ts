@@ -12,9 +12,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensureEventStream, ensureKv } from "../../lib/nats/streams.ts";
 import {
   AGGREGATOR_DELETE_SUBJECT,
-  AGGREGATOR_DURABLE,
   AGGREGATOR_FREEZE_SUBJECT,
+  aggregatorDurable,
   AGGREGATOR_STATUS_SUBJECT,
+  BUCKET_AGGREGATOR_LEASES,
   BUCKET_AGGREGATOR_STATE,
   BUCKET_INSTALLED,
   BUCKET_PROFILES,
@@ -90,12 +91,13 @@ beforeAll(async () => {
   await ensureKv(js, BUCKET_SESSIONS, { history: 5 });
   await ensureKv(js, BUCKET_PROFILES, { history: 10 });
   await ensureKv(js, BUCKET_AGGREGATOR_STATE);
+  await ensureKv(js, BUCKET_AGGREGATOR_LEASES, { ttlSeconds: 10 });
   await ensureKv(js, BUCKET_INSTALLED);
   await new Objm(aggregator).create(OBJECT_STORE_PROFILES);
   await (
     await jetstreamManager(aggregator)
   ).consumers.add(STREAM_EVENTS, {
-    durable_name: AGGREGATOR_DURABLE,
+    durable_name: aggregatorDurable(0),
     ack_policy: AckPolicy.Explicit,
   });
 });
@@ -118,13 +120,16 @@ describe("agent permissions", () => {
   });
 
   it("lets an agent publish event batches on its own node's subject and on no other node's", async () => {
-    const ack = await jetstream(agentB).publish(eventSubject(SESSION, NODE_B), "batch", {
+    const ack = await jetstream(agentB).publish(eventSubject(0, SESSION, NODE_B), "batch", {
       msgID: batchMessageId(SESSION, NODE_B, 1),
     });
     expect(ack.stream).toBe(STREAM_EVENTS);
 
-    const forged = eventSubject(SESSION, NODE_B);
+    const forged = eventSubject(0, SESSION, NODE_B);
     await expectPublishDenied(jetstream(agentA).publish(forged, "forged"), forged);
+    // Whatever the partition: the node token is the last one.
+    const otherPartition = eventSubject(5, SESSION, NODE_B);
+    await expectPublishDenied(jetstream(agentA).publish(otherPartition, "forged"), otherPartition);
   });
 
   it("lets an agent read session desired state but not write it, and keeps it from reading profiles", async () => {
@@ -283,12 +288,12 @@ describe("control requests", () => {
 
 describe("aggregator permissions", () => {
   it("lets the aggregator consume and ack SC_EVENTS through its durable consumer and recreate it", async () => {
-    await jetstream(agentA).publish(eventSubject("s-consume", NODE_A), "batch", {
+    await jetstream(agentA).publish(eventSubject(0, "s-consume", NODE_A), "batch", {
       msgID: batchMessageId("s-consume", NODE_A, 1),
     });
-    const consumer = await jetstream(aggregator).consumers.get(STREAM_EVENTS, AGGREGATOR_DURABLE);
+    const consumer = await jetstream(aggregator).consumers.get(STREAM_EVENTS, aggregatorDurable(0));
     let seen: string | undefined;
-    while (seen !== eventSubject("s-consume", NODE_A)) {
+    while (seen !== eventSubject(0, "s-consume", NODE_A)) {
       const msg = await consumer.next({ expires: 2_000 });
       if (msg === null) throw new Error("the durable consumer delivered nothing");
       seen = msg.subject;
@@ -296,18 +301,22 @@ describe("aggregator permissions", () => {
     }
 
     const jsm = await jetstreamManager(aggregator);
-    await jsm.consumers.delete(STREAM_EVENTS, AGGREGATOR_DURABLE);
+    await jsm.consumers.delete(STREAM_EVENTS, aggregatorDurable(0));
     const info = await jsm.consumers.add(STREAM_EVENTS, {
-      durable_name: AGGREGATOR_DURABLE,
+      durable_name: aggregatorDurable(0),
       ack_policy: AckPolicy.Explicit,
     });
-    expect(info.name).toBe(AGGREGATOR_DURABLE);
+    expect(info.name).toBe(aggregatorDurable(0));
   });
 
   it("lets the aggregator write profiles, checkpoints and large profiles and notify the CLI", async () => {
     const key = profileKey("s-write", WORKLOAD);
     await (await new Kvm(aggregator).open(BUCKET_PROFILES)).put(key, "{}");
     await (await new Kvm(aggregator).open(BUCKET_AGGREGATOR_STATE)).put("head", "1");
+    // Partition leases: claim, renew with compare-and-set, hand back.
+    const leases = await new Kvm(aggregator).open(BUCKET_AGGREGATOR_LEASES);
+    const claimed = await leases.create("partition.3", "{}");
+    await leases.delete("partition.3", { previousSeq: await leases.update("partition.3", "{}", claimed) });
     const os = await new Objm(aggregator).open(OBJECT_STORE_PROFILES);
     await os.putBlob({ name: key }, new Uint8Array(200_000));
     expect(await os.delete(key)).toBeTruthy();
@@ -341,7 +350,7 @@ describe("aggregator permissions", () => {
     await aggregator.flush();
     expect((await cli.request(AGGREGATOR_STATUS_SUBJECT, "{}", { timeout: 2_000 })).string()).toBe("ok");
 
-    const forged = eventSubject(SESSION, NODE_A);
+    const forged = eventSubject(0, SESSION, NODE_A);
     await expectPublishDenied(jetstream(aggregator).publish(forged, "forged"), forged);
     await expectPublishDenied(aggregator.request(CONTROL_SUBJECTS.start, "{}"), CONTROL_SUBJECTS.start);
   });
@@ -357,8 +366,8 @@ describe("session deletion", () => {
     await profiles.put(profileKey("s-keep", WORKLOAD), "{}");
     const os = await new Objm(aggregator).open(OBJECT_STORE_PROFILES);
     await os.putBlob({ name: profileKey("s-del", WORKLOAD) }, new Uint8Array(1000));
-    await jetstream(agentA).publish(eventSubject("s-del", NODE_A), "batch");
-    await jetstream(agentA).publish(eventSubject("s-keep", NODE_A), "batch");
+    await jetstream(agentA).publish(eventSubject(0, "s-del", NODE_A), "batch");
+    await jetstream(agentA).publish(eventSubject(0, "s-keep", NODE_A), "batch");
 
     const jsm = await jetstreamManager(aggregator);
     expect(
@@ -417,21 +426,21 @@ describe("CLI permissions", () => {
 
     const jsm = await jetstreamManager(cli);
     expect((await jsm.streams.info(STREAM_EVENTS)).config.name).toBe(STREAM_EVENTS);
-    expect((await jsm.consumers.info(STREAM_EVENTS, AGGREGATOR_DURABLE)).name).toBe(AGGREGATOR_DURABLE);
+    expect((await jsm.consumers.info(STREAM_EVENTS, aggregatorDurable(0))).name).toBe(aggregatorDurable(0));
   });
 
   it("lets the CLI follow events by sequence without any consumer of its own", async () => {
-    await jetstream(agentA).publish(eventSubject("follow", NODE_A), "batch");
+    await jetstream(agentA).publish(eventSubject(0, "follow", NODE_A), "batch");
     const jsm = await jetstreamManager(cli);
     const first = await jsm.streams.getMessage(STREAM_EVENTS, {
       seq: 1,
-      next_by_subj: "sc.ev.follow.>",
+      next_by_subj: "sc.ev.*.follow.*",
     } as unknown as Parameters<typeof jsm.streams.getMessage>[1]);
-    expect(first?.subject).toBe(eventSubject("follow", NODE_A));
+    expect(first?.subject).toBe(eventSubject(0, "follow", NODE_A));
   });
 
   it("keeps the CLI from publishing events, writing profiles, creating consumers on or purging the event stream", async () => {
-    const forged = eventSubject(SESSION, NODE_A);
+    const forged = eventSubject(0, SESSION, NODE_A);
     await expectPublishDenied(jetstream(cli).publish(forged, "forged"), forged);
     const profiles = await new Kvm(cli).open(BUCKET_PROFILES);
     await expectPublishDenied(profiles.put("forged", "{}"), `$KV.${BUCKET_PROFILES}.forged`);

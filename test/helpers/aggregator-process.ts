@@ -13,6 +13,8 @@ export async function startAggregatorProcess(opts: {
   natsUrls: string[];
   extraArgs?: string[];
   env?: NodeJS.ProcessEnv;
+  /** Ready once the replica runs, even holding no partition (a standby); default: once consuming. */
+  standby?: boolean;
 }): Promise<AggregatorProcess> {
   const httpPort = await getFreePort();
   const args = [
@@ -28,7 +30,7 @@ export async function startAggregatorProcess(opts: {
     "aggregator",
     args,
     opts.env ?? {},
-    (e) => e.msg === "aggregator consuming",
+    (e) => e.msg === (opts.standby === true ? "aggregator replica running" : "aggregator consuming"),
   );
   return Object.assign(service, { httpPort });
 }

@@ -95,10 +95,15 @@ export interface StoredMessage {
   message: EventMessage;
 }
 
-/** Every message of a session in SC_EVENTS, in stream order. */
-export async function readSessionMessages(nc: NatsConnection, session: string): Promise<StoredMessage[]> {
+/** Every message of a session in SC_EVENTS (its record's partition), in stream order. */
+export async function readSessionMessages(
+  nc: NatsConnection,
+  session: string,
+  partition = 0,
+): Promise<StoredMessage[]> {
   const consumer = await jetstream(nc).consumers.get(STREAM_EVENTS, {
-    filter_subjects: `sc.ev.${session}.>`,
+    // A consumer's filter must lie within the stream's subjects, which are per partition.
+    filter_subjects: `sc.ev.${partition}.${session}.*`,
   });
   const out: StoredMessage[] = [];
   for (;;) {

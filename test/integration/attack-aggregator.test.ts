@@ -25,7 +25,7 @@ import { assertValid } from "../../lib/contracts/validators.ts";
 import { encodeEventMessage } from "../../lib/nats/codec.ts";
 import { workloadToken } from "../../lib/profile/workload-key.ts";
 import {
-  AGGREGATOR_DURABLE,
+  aggregatorDurable,
   AGGREGATOR_STATUS_SUBJECT,
   BUCKET_AGGREGATOR_STATE,
   BUCKET_PROFILES,
@@ -40,7 +40,7 @@ import {
 import { natsUsers } from "../deploy/nats-users.ts";
 import { connectAs as connectUser, testPassword } from "../deploy/nats-users.ts";
 import type { Component } from "../deploy/nats-users.ts";
-import { CHECKPOINT_HEAD_KEY } from "../../services/aggregator/checkpoint.ts";
+import { checkpointHeadKey } from "../../services/aggregator/checkpoint.ts";
 import { startAggregatorProcess, type AggregatorProcess } from "../helpers/aggregator-process.ts";
 import { eventually } from "../helpers/eventually.ts";
 import { startNatsServer, type NatsServerHandle } from "../helpers/nats.ts";
@@ -104,7 +104,7 @@ async function publish(nc: NatsConnection, messages: EventMessage[], idSuffix = 
   for (let i = 0; i < messages.length; i += 32) {
     await Promise.all(
       messages.slice(i, i + 32).map((m) =>
-        js.publish(eventSubject(m.session, m.node), encodeEventMessage(m), {
+        js.publish(eventSubject(0, m.session, m.node), encodeEventMessage(m), {
           msgID:
             (m.kind === "batch"
               ? batchMessageId(m.session, m.node, m.seq)
@@ -360,7 +360,7 @@ describe("attacks on the aggregator with node-a's agent credentials", () => {
     // The checkpoint holds the bounded state only (5000 tuples: well under a few MiB).
     const head = await (
       await new Kvm(jetstream(admin)).open(BUCKET_AGGREGATOR_STATE)
-    ).get(CHECKPOINT_HEAD_KEY);
+    ).get(checkpointHeadKey(0));
     const bytes = head === null ? 0 : (head.json<{ bytes: number }>().bytes ?? 0);
     expect(bytes).toBeLessThan(4 * MiB);
     const rss = await rssBytes(aggregator.pid);
@@ -434,9 +434,9 @@ describe("restarts never lose data and never downgrade a finished result", () =>
     const jsm = await jetstreamManager(admin);
     // The checkpoint is lost, and so is node-b's FIN (the last message on its subject).
     await jsm.streams.delete(`KV_${BUCKET_AGGREGATOR_STATE}`);
-    const last = await jsm.streams.getMessage(STREAM_EVENTS, { last_by_subj: eventSubject(id, NODE_B) });
+    const last = await jsm.streams.getMessage(STREAM_EVENTS, { last_by_subj: eventSubject(0, id, NODE_B) });
     await jsm.streams.deleteMessage(STREAM_EVENTS, last!.seq);
-    await jsm.consumers.delete(STREAM_EVENTS, AGGREGATOR_DURABLE);
+    await jsm.consumers.delete(STREAM_EVENTS, aggregatorDurable(0));
     await startAggregator();
     const s = await finalised(id);
     // The rebuilt state can only call it partial; the stored result stays as it was.

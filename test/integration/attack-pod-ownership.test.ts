@@ -144,7 +144,7 @@ function fin(session: string, node: string, batches: number): EventMessage {
 async function publish(nc: NatsConnection, messages: EventMessage[]): Promise<void> {
   const js = jetstream(nc);
   for (const m of messages) {
-    await js.publish(eventSubject(m.session, m.node), encodeEventMessage(m), {
+    await js.publish(eventSubject(0, m.session, m.node), encodeEventMessage(m), {
       msgID: m.kind === "batch" ? batchMessageId(m.session, m.node, m.seq) : finMessageId(m.session, m.node),
     });
   }

@@ -316,11 +316,12 @@ describe("seccompose install and uninstall", () => {
     );
     setStatus("StatefulSet", "nats", { ...sts, readyReplicas: 3, availableReplicas: 3 });
     await eventually("the Deployment", () => api.get("Deployment", "seccompose", "seccompose-aggregator"));
+    // The manifests run 2 aggregator replicas.
     setStatus("Deployment", "seccompose-aggregator", {
-      replicas: 1,
-      updatedReplicas: 1,
-      readyReplicas: 1,
-      availableReplicas: 1,
+      replicas: 2,
+      updatedReplicas: 2,
+      readyReplicas: 2,
+      availableReplicas: 2,
     });
     await install.waitFor(/rollout DaemonSet seccompose-agent: /, "stderr");
     setStatus("DaemonSet", "seccompose-agent", {

@@ -82,7 +82,10 @@ function keepRolledOut(): () => Promise<void> {
       currentRevision: "nats-1",
       updateRevision: "nats-1",
     }),
-    Deployment: () => ({ replicas: 1, updatedReplicas: 1, readyReplicas: 1, availableReplicas: 1 }),
+    Deployment: (o) => {
+      const n = (o.spec as { replicas?: number } | undefined)?.replicas ?? 1;
+      return { replicas: n, updatedReplicas: n, readyReplicas: n, availableReplicas: n };
+    },
     DaemonSet: () => {
       const n = api.list("Node").length;
       return {
@@ -404,7 +407,7 @@ describe("the users.json install wrote, on a real nats-server", () => {
       node: "node-a",
       batches: batches.length,
     });
-    expect(stored.every((s) => s.subject === eventSubject("enrolled", "node-a"))).toBe(true);
+    expect(stored.every((s) => s.subject === eventSubject(0, "enrolled", "node-a"))).toBe(true);
     const nonReturning = new Set(nonReturningSyscalls(scmpArchesForNode(process.arch)));
     const expected = new Set(
       (await recordStrace(["ls", "-la", "/usr"], { stdio: "null" })).records.flatMap((r) =>
@@ -435,7 +438,7 @@ describe("the users.json install wrote, on a real nats-server", () => {
   });
 
   it("keeps node-a's seed from publishing node-b's events or control replies", async () => {
-    const forged = eventSubject("enrolled", NODE_B);
+    const forged = eventSubject(0, "enrolled", NODE_B);
     await expect(jetstream(attacker).publish(forged, "forged")).rejects.toThrow(
       `Permissions Violation for Publish to "${forged}"`,
     );

@@ -160,8 +160,8 @@ describe("JetStreamEventPublisher with a running server", () => {
   it("stores each of many concurrently published batches exactly once, under its batch message id, with the FIN last", async () => {
     const publisher = await open({ maxInFlight: 4 });
     const pending = [];
-    for (let seq = 1; seq <= 40; seq++) pending.push(publisher.publish(batch("s-one", seq)));
-    pending.push(publisher.publish(fin("s-one", 40)));
+    for (let seq = 1; seq <= 40; seq++) pending.push(publisher.publish(batch("s-one", seq), 0));
+    pending.push(publisher.publish(fin("s-one", 40), 0));
     await Promise.all(pending);
 
     const stored = await storedMessages(jsm);
@@ -178,9 +178,9 @@ describe("JetStreamEventPublisher with a running server", () => {
 
   it("stores a batch published twice only once, the stream acknowledging the second copy as a duplicate", async () => {
     const publisher = await open();
-    await publisher.publish(batch("s-dup", 1));
-    await publisher.publish(batch("s-dup", 1));
-    await publisher.publish(batch("s-dup", 2));
+    await publisher.publish(batch("s-dup", 1), 0);
+    await publisher.publish(batch("s-dup", 1), 0);
+    await publisher.publish(batch("s-dup", 2), 0);
 
     const stored = await storedMessages(jsm);
     expect(stored.map((s) => s.msgId)).toEqual([
@@ -192,7 +192,7 @@ describe("JetStreamEventPublisher with a running server", () => {
 
   it("rejects a message larger than the configured maximum with SC_MESSAGE_TOO_LARGE and publishes nothing", async () => {
     const publisher = await open({ maxMessageBytes: 200 });
-    const error = await publisher.publish(batch("s-big", 1)).catch((e: unknown) => e);
+    const error = await publisher.publish(batch("s-big", 1), 0).catch((e: unknown) => e);
     expect(isSeccomposeError(error, "SC_MESSAGE_TOO_LARGE")).toBe(true);
     expect(await storedMessages(jsm)).toEqual([]);
   });
@@ -200,7 +200,7 @@ describe("JetStreamEventPublisher with a running server", () => {
   it("rejects a batch the stream refuses for good without spooling it", async () => {
     await jsm.streams.update(STREAM_EVENTS, { max_msg_size: 64 });
     const publisher = await open();
-    const error = await publisher.publish(batch("s-refused", 1)).catch((e: unknown) => e);
+    const error = await publisher.publish(batch("s-refused", 1), 0).catch((e: unknown) => e);
     expect(isSeccomposeError(error, "SC_JETSTREAM_REJECTED")).toBe(true);
     expect(publisher.spoolBytes()).toBe(0);
     expect(publisher.stats().rejected).toBe(1);
@@ -240,7 +240,7 @@ describe("JetStreamEventPublisher across NATS outages", () => {
     const pending: Promise<void>[] = [];
     const publishRange = (from: number, to: number): void => {
       for (let seq = from; seq <= to; seq++)
-        for (const session of sessions) pending.push(publisher.publish(batch(session, seq)));
+        for (const session of sessions) pending.push(publisher.publish(batch(session, seq), 0));
     };
 
     publishRange(1, 10);
@@ -249,7 +249,7 @@ describe("JetStreamEventPublisher across NATS outages", () => {
     publishRange(11, 15);
     await server.kill();
     publishRange(16, 30);
-    for (const session of sessions) pending.push(publisher.publish(fin(session, 30)));
+    for (const session of sessions) pending.push(publisher.publish(fin(session, 30), 0));
     await Promise.all(pending);
 
     expect(publisher.spoolBytes()).toBeGreaterThan(0);
@@ -276,7 +276,7 @@ describe("JetStreamEventPublisher across NATS outages", () => {
     let error: unknown;
     let spooled = 0;
     for (let seq = 1; seq <= 50 && error === undefined; seq++) {
-      await publisher.publish(batch("s-full", seq)).then(
+      await publisher.publish(batch("s-full", seq), 0).then(
         () => spooled++,
         (e: unknown) => (error = e),
       );
@@ -295,8 +295,8 @@ describe("JetStreamEventPublisher across NATS outages", () => {
     const stateDir = await newStateDir();
     const first = await open(stateDir);
     await server.kill();
-    for (let seq = 1; seq <= 5; seq++) await first.publish(batch("s-restart", seq));
-    await first.publish(fin("s-restart", 5));
+    for (let seq = 1; seq <= 5; seq++) await first.publish(batch("s-restart", seq), 0);
+    await first.publish(fin("s-restart", 5), 0);
     const left = first.spoolBytes();
     expect(left).toBeGreaterThan(0);
     await first.close();

@@ -160,7 +160,7 @@ export class JetStreamEventPublisher implements EventPublisher {
     return publisher;
   }
 
-  publish(message: SyscallEventBatch | FinMarker): Promise<void> {
+  publish(message: SyscallEventBatch | FinMarker, partition: number): Promise<void> {
     let data: Uint8Array;
     try {
       data = encodeEventMessage(message, this.#maxMessageBytes);
@@ -175,7 +175,7 @@ export class JetStreamEventPublisher implements EventPublisher {
     });
     const outgoing: Outgoing = {
       order: ++this.#lastOrder,
-      subject: eventSubject(message.session, message.node),
+      subject: eventSubject(partition, message.session, message.node),
       msgId:
         message.kind === "batch"
           ? batchMessageId(message.session, message.node, message.seq)

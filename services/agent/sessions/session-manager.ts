@@ -9,6 +9,7 @@
  * renumbered, and after a restart it is published again with the same seq, which the stream and
  * the aggregator de-duplicate.
  */
+import { recordPartition } from "../../../lib/partitions.ts";
 import type { Logger } from "pino";
 import type {
   AgentHealth,
@@ -609,7 +610,7 @@ export class SessionManager implements AgentController {
       };
       if (session.gaps.length > 0)
         fin.gaps = session.gaps.map(({ from, to, reason }) => gapOf(from, to, reason));
-      await this.#deps.publisher.publish(fin);
+      await this.#deps.publisher.publish(fin, recordPartition(session.record));
       session.state = "stopped";
       session.dirty = true;
       await this.#persist(session);
@@ -657,7 +658,7 @@ export class SessionManager implements AgentController {
       if (this.#needsPersist(session)) await this.#persist(session);
       while (session.pending.length > 0) {
         const batch = session.pending[0]!;
-        await this.#deps.publisher.publish(batch);
+        await this.#deps.publisher.publish(batch, recordPartition(session.record));
         session.pending.shift();
         session.batchesSent++;
         session.dirty = true;
