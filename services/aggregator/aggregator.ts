@@ -199,15 +199,13 @@ export class Aggregator implements PartitionWorker {
     } catch (err) {
       if (!isSeccomposeError(err, "SC_CHECKPOINT_INVALID")) throw err;
       // Without a usable checkpoint nothing counts as covered: the whole stream is merged again.
-      this.#log.error(
-        { code: err.code, err: err.message },
-        "checkpoint unreadable; rebuilding from the stream",
-      );
+      this.#log.error({ err }, "checkpoint unreadable; rebuilding from the stream");
     }
     if (loaded !== undefined) {
       this.#state = AggregatorState.restore(loaded.snapshot, clock, this.#o.config.limits, this.#pods.check);
       this.#log.info(
         {
+          event: "checkpoint.restored",
           streamSeq: loaded.head.streamSeq,
           coveredSeq: loaded.head.coveredSeq,
           sessions: loaded.snapshot.sessions.length,
@@ -278,7 +276,7 @@ export class Aggregator implements PartitionWorker {
     this.#scheduleTick();
     this.#ready = true;
     this.#log.info(
-      { durable: aggregatorDurable(this.partition), stream: STREAM_EVENTS },
+      { event: "aggregator.consuming", durable: aggregatorDurable(this.partition), stream: STREAM_EVENTS },
       "aggregator consuming",
     );
   }
@@ -403,8 +401,7 @@ export class Aggregator implements PartitionWorker {
       this.#state.noteBadMessage();
       this.#m.badBatches.inc();
       const fields = { subject: m.subject, seq: m.seq, bytes: m.data.length };
-      if (isSeccomposeError(err))
-        this.#log.warn({ ...fields, code: err.code, err: err.message }, "bad message");
+      if (isSeccomposeError(err)) this.#log.warn({ ...fields, err }, "bad message");
       else this.#log.error({ ...fields, err }, "merging a message failed");
       return false;
     }
@@ -428,6 +425,7 @@ export class Aggregator implements PartitionWorker {
           podUid: r.podUid,
           reason: r.reason,
           code: "SC_MESSAGE_REFUSED",
+          event: "entry.refused",
         },
         "workload entry refused by the pod ownership check; further ones like it are only counted",
       );
@@ -505,7 +503,7 @@ export class Aggregator implements PartitionWorker {
       });
       if (lost !== undefined) this.#onStreamLoss(lost);
     } catch (err) {
-      this.#log.warn({ err: (err as Error).message }, "could not compare the stream with what was consumed");
+      this.#log.warn({ err }, "could not compare the stream with what was consumed");
     } finally {
       this.#watchingStream = false;
     }
@@ -543,7 +541,7 @@ export class Aggregator implements PartitionWorker {
             await this.#perform(action);
           } catch (err) {
             this.#log.error(
-              { session: action.session, action: action.kind, err: (err as Error).message },
+              { session: action.session, action: action.kind, err },
               "publishing failed; will retry",
             );
           }
@@ -580,7 +578,7 @@ export class Aggregator implements PartitionWorker {
         this.#log.info({ streamSeq: this.#state.highestStreamSeq }, "caught up with the stream");
       }
     } catch (err) {
-      this.#log.warn({ err: (err as Error).message }, "could not read the consumer info");
+      this.#log.warn({ err }, "could not read the consumer info");
     } finally {
       this.#checkingCatchUp = false;
     }
@@ -620,6 +618,7 @@ export class Aggregator implements PartitionWorker {
         if (storage === false && stored !== undefined) {
           log.warn(
             {
+              event: "profile.final-kept",
               workload: p.token,
               stored: stored.doc.status,
               revision: stored.doc.revision,
@@ -668,7 +667,13 @@ export class Aggregator implements PartitionWorker {
       });
       this.#m.sessionsFinalised.inc({ status: action.status });
       log.info(
-        { status: action.status, missingNodes: action.missingNodes, workloads: profiles.length, record },
+        {
+          event: "session.finalised",
+          status: action.status,
+          missingNodes: action.missingNodes,
+          workloads: profiles.length,
+          record,
+        },
         "session finalised",
       );
       return;
@@ -782,7 +787,7 @@ export class Aggregator implements PartitionWorker {
           this.#lose(err);
           return;
         }
-        this.#log.error({ err: (err as Error).message }, "checkpoint failed; will retry");
+        this.#log.error({ err }, "checkpoint failed; will retry");
         return;
       }
       if (!this.#prunedForeign) {
@@ -814,7 +819,7 @@ export class Aggregator implements PartitionWorker {
         };
       }
     } catch (err) {
-      this.#log.warn({ err: (err as Error).message }, "could not read the consumer info for status");
+      this.#log.warn({ err }, "could not read the consumer info for status");
     }
     return buildStatus(this.#state, {
       instance: this.instance,
@@ -829,7 +834,7 @@ export class Aggregator implements PartitionWorker {
   /** Another replica owns the partition now: stop at once, writing nothing more. */
   #lose(err: unknown): void {
     if (this.#stopping) return;
-    this.#log.warn({ err: (err as Error).message }, "partition lost to another replica; stopping it here");
+    this.#log.warn({ event: "partition.lost", err }, "partition lost to another replica; stopping it here");
     void this.abort().finally(() => this.#ctx.onLost(err));
   }
 

@@ -122,7 +122,10 @@ export async function ensureDurable(
       ack_wait: nanos(settings.ackWaitMs),
       max_ack_pending: settings.maxAckPending,
     });
-    logger.info({ durable, ackFloor: info.ack_floor.stream_seq }, "resuming the durable consumer");
+    logger.info(
+      { event: "consumer.resumed", durable, ackFloor: info.ack_floor.stream_seq },
+      "resuming the durable consumer",
+    );
     // Nothing is pending, so everything delivered so far was acked, hence covered by a checkpoint.
     return { coveredSeq: info.ack_floor.stream_seq, deliveredSeq: info.delivered.consumer_seq };
   }

@@ -91,7 +91,7 @@ export function serveDelete(nc: NatsConnection, owner: DeletionOwner, logger: Lo
   return nc.subscribe(AGGREGATOR_DELETE_SUBJECT, {
     callback: (err, msg) => {
       if (err !== null) {
-        logger.error({ err: err.message }, "delete subscription failed");
+        logger.error({ err }, "delete subscription failed");
         return;
       }
       let request: unknown;

@@ -103,7 +103,7 @@ export function serveFreeze(
   return nc.subscribe(AGGREGATOR_FREEZE_SUBJECT, {
     callback: (err, msg) => {
       if (err !== null) {
-        logger.error({ err: err.message }, "freeze subscription failed");
+        logger.error({ err }, "freeze subscription failed");
         return;
       }
       let request: unknown;

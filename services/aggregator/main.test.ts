@@ -150,7 +150,7 @@ describe("seccompose-aggregator process", () => {
 
     const second = await spawnAggregator(url);
     await eventually("restart answering", () => status(client));
-    expect(second.logs.some((l) => l.msg === "restored the checkpoint")).toBe(true);
+    expect(second.logs.some((l) => l.event === "checkpoint.restored")).toBe(true);
     // This process stores checkpoints of its own, then is killed right after the last FIN is
     // published, possibly while finalising.
     await eventually("a checkpoint by the restarted process", async () => (await status(client)).checkpoint);
@@ -171,7 +171,7 @@ describe("seccompose-aggregator process", () => {
     // A graceful stop settled everything: the next process keeps the durable consumer as it is.
     const fourth = await spawnAggregator(url);
     const again = await finalOutcome(client);
-    expect(fourth.logs.some((l) => l.msg === "resuming the durable consumer")).toBe(true);
+    expect(fourth.logs.some((l) => l.event === "consumer.resumed")).toBe(true);
     expect(again).toEqual(outcome);
     await fourth.stop();
   });

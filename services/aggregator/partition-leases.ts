@@ -99,7 +99,7 @@ export class PartitionLeases {
   /** Heartbeat, renewals, then hand back or claim partitions towards the fair share; one at a time. */
   round(): Promise<void> {
     this.#round ??= this.#doRound()
-      .catch((err: unknown) => this.#o.logger.warn({ err: (err as Error).message }, "lease round failed"))
+      .catch((err: unknown) => this.#o.logger.warn({ err }, "lease round failed"))
       .finally(() => {
         this.#round = undefined;
       });
@@ -118,7 +118,7 @@ export class PartitionLeases {
         held.validUntil = sentAt + ttlMs - Math.floor(ttlMs / 5);
       } catch (err) {
         if (!this.#held.has(p)) continue;
-        logger.warn({ partition: p, err: (err as Error).message }, "partition lease lost");
+        logger.warn({ event: "partition.lease-lost", partition: p, err }, "partition lease lost");
         this.drop(p);
       }
     }
@@ -127,7 +127,7 @@ export class PartitionLeases {
     const share = fairShare(partitions, live);
     for (const p of this.held().reverse()) {
       if (this.#held.size <= share || this.#stopped) break;
-      await this.#release(p, "handing a partition back to share the work");
+      await this.#release(p, "partition.handed-back", "handing a partition back to share the work");
     }
     if (this.#stopped) return;
     // Start at a replica-dependent offset, so replicas starting together rarely race for the same key.
@@ -143,8 +143,14 @@ export class PartitionLeases {
       try {
         await handlers.acquired(p);
       } catch (err) {
-        logger.error({ partition: p, err: (err as Error).message }, "could not take the partition over");
-        if (this.#held.has(p)) await this.#release(p, "giving the lease back after a failed start", false);
+        logger.error({ partition: p, err }, "could not take the partition over");
+        if (this.#held.has(p))
+          await this.#release(
+            p,
+            "partition.start-failed",
+            "giving the lease back after a failed start",
+            false,
+          );
       }
     }
   }
@@ -170,13 +176,13 @@ export class PartitionLeases {
     }
   }
 
-  async #release(partition: number, why: string, graceful = true): Promise<void> {
+  async #release(partition: number, event: string, why: string, graceful = true): Promise<void> {
     const held = this.#held.get(partition);
     if (held === undefined) return;
     if (graceful) await this.#o.handlers.releasing(partition);
     this.#held.delete(partition);
     await this.#kv.delete(leaseKey(partition), { previousSeq: held.revision }).catch(() => undefined);
-    this.#o.logger.info({ partition }, why);
+    this.#o.logger.info({ event, partition }, why);
   }
 
   /** Hands every partition back gracefully and removes the heartbeat. */
@@ -184,7 +190,8 @@ export class PartitionLeases {
     this.#stopped = true;
     if (this.#timer !== undefined) clearInterval(this.#timer);
     await this.#round;
-    for (const p of this.held()) await this.#release(p, "partition handed back at shutdown");
+    for (const p of this.held())
+      await this.#release(p, "partition.released", "partition handed back at shutdown");
     await this.#kv.delete(replicaKey(this.#o.replica)).catch(() => undefined);
   }
 }

@@ -238,7 +238,7 @@ export async function startPodOwnership(o: PodOwnershipOptions): Promise<PodOwne
         }
         for (const listener of listeners) listener();
       },
-      onError: (err) => o.logger.warn({ err: err.message }, "pod watch failed; retrying"),
+      onError: (err) => o.logger.warn({ err }, "pod watch failed; retrying"),
     });
   } catch (err) {
     if (mode === "required") throw err;

@@ -247,7 +247,7 @@ class Replica implements RunningAggregator {
     );
     await this.#leases.start();
     this.#log.info(
-      { partitions: this.#o.partitions, held: this.#leases.held() },
+      { event: "replica.running", partitions: this.#o.partitions, held: this.#leases.held() },
       "aggregator replica running",
     );
   }
@@ -273,7 +273,7 @@ class Replica implements RunningAggregator {
     return this.nc.subscribe(AGGREGATOR_STATUS_SUBJECT, {
       callback: (err, msg) => {
         if (err !== null) {
-          this.#log.error({ err: err.message }, "status subscription failed");
+          this.#log.error({ err }, "status subscription failed");
           return;
         }
         const asked = requestedSession(msg.data);

@@ -166,7 +166,7 @@ export function serveStatus(
   return nc.subscribe(AGGREGATOR_STATUS_SUBJECT, {
     callback: (err, msg) => {
       if (err !== null) {
-        logger.error({ err: err.message }, "status subscription failed");
+        logger.error({ err }, "status subscription failed");
         return;
       }
       const asked = requestedSession(msg.data);

@@ -30,7 +30,7 @@ export async function startAggregatorProcess(opts: {
     "aggregator",
     args,
     opts.env ?? {},
-    (e) => e.msg === (opts.standby === true ? "aggregator replica running" : "aggregator consuming"),
+    (e) => e.event === (opts.standby === true ? "replica.running" : "aggregator.consuming"),
   );
   return Object.assign(service, { httpPort });
 }

@@ -300,8 +300,8 @@ describe("aggregator replicas", () => {
         },
         60_000,
       );
-      expect(first.logs.some((l) => l.msg === "handing a partition back to share the work")).toBe(true);
-      expect(second.logs.some((l) => l.msg === "restored the checkpoint")).toBe(true);
+      expect(first.logs.some((l) => l.event === "partition.handed-back")).toBe(true);
+      expect(second.logs.some((l) => l.event === "checkpoint.restored")).toBe(true);
       expect(held.size).toBe(PARTITIONS);
       await publishAll(js, [...batches.slice(batches.length / 2), ...fins]);
       expect(await finalProfiles(nc)).toEqual(expected);
@@ -464,7 +464,7 @@ describe("aggregator replicas", () => {
         "the standby took the partition over",
         async () =>
           (await leaseHolders(nc)).get(0) !== undefined &&
-          standby.logs.some((l) => l.msg === "aggregator consuming"),
+          standby.logs.some((l) => l.event === "aggregator.consuming"),
         30_000,
       );
       const finals = await finalProfiles(nc, [session], keys);
@@ -474,26 +474,20 @@ describe("aggregator replicas", () => {
       const resumedAt = Date.now();
       process.kill(paused.pid, "SIGCONT");
       await eventually("the paused replica noticed its lease is gone", () =>
-        paused.logs.some(
-          (l) =>
-            l.msg === "partition lease lost" ||
-            l.msg === "partition lost to another replica; stopping it here",
-        ),
+        paused.logs.some((l) => l.event === "partition.lease-lost" || l.event === "partition.lost"),
       );
       await new Promise((r) => setTimeout(r, 2000));
       expect(written.of(keys)).toEqual([1]);
       written.stop();
       expect((await finalProfiles(nc, [session], keys)).get(keys[0]!)).toBe(finals.get(keys[0]!));
       expect(
-        paused.logs.filter((l) => (l.time as number) >= resumedAt && l.msg === "session finalised"),
+        paused.logs.filter((l) => (l.time as number) >= resumedAt && l.event === "session.finalised"),
       ).toEqual([]);
       // The standby's checkpoints go on undisturbed: the paused replica wrote none over them.
       const standbyName = standby.logs.find((l) => typeof l.instance === "string")!.instance;
       const head = await (await new Kvm(js).open(BUCKET_AGGREGATOR_STATE)).get(checkpointHeadKey(0));
       expect(head?.json<{ instance: string }>().instance).toBe(standbyName);
-      expect(standby.logs.some((l) => l.msg === "partition lost to another replica; stopping it here")).toBe(
-        false,
-      );
+      expect(standby.logs.some((l) => l.event === "partition.lost")).toBe(false);
       expect(await sessionStatus(nc, session)).toMatchObject({ state: "complete" });
     } finally {
       for (const p of running) await p.kill();

@@ -442,6 +442,6 @@ describe("restarts never lose data and never downgrade a finished result", () =>
     // The rebuilt state can only call it partial; the stored result stays as it was.
     expect(s).toMatchObject({ state: "partial", missingNodes: [NODE_B] });
     expect(await storedText(id)).toBe(before);
-    expect(aggregator.logs.some((l) => l.msg === "kept the stored final profile")).toBe(true);
+    expect(aggregator.logs.some((l) => l.event === "profile.final-kept")).toBe(true);
   }, 60_000);
 });

@@ -346,10 +346,7 @@ describe("node-a's agent credentials cannot add syscalls to pods that are not no
     expect(all.podOwnershipReason).toBeUndefined();
     expect(all.refused).toMatchObject(refusals);
 
-    const logged = aggregator.logs.filter(
-      (l) =>
-        l.msg === "workload entry refused by the pod ownership check; further ones like it are only counted",
-    );
+    const logged = aggregator.logs.filter((l) => l.event === "entry.refused");
     expect(logged).toContainEqual(
       expect.objectContaining({
         session: ATTACKED,

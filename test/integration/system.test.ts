@@ -144,7 +144,7 @@ describe("the whole system: 3 agents, 2 workloads, driven through the CLI", () =
         });
         await system.aggregator.kill();
         await system.restartAggregator();
-        restored = system.aggregator.logs.some((l) => l.msg === "restored the checkpoint");
+        restored = system.aggregator.logs.some((l) => l.event === "checkpoint.restored");
       },
     });
     expect(restored).toBe(true);
