@@ -30,7 +30,8 @@
  * session's finalised event (published after its final documents are in KV) beside the same
  * documents put into a scratch KV bucket by one client.
  *
- *   npx node bench/scale-sim.bench.ts          (SCALE_NODES=100,300 SCALE_REPLICAS=1 to narrow it)
+ *   npx node bench/scale-sim.bench.ts          (SCALE_NODES=100,300 SCALE_REPLICAS=1 to narrow it;
+ *   SCALE_AGGREGATOR_NODE_OPTIONS="--cpu-prof --cpu-prof-dir=DIR" profiles the aggregators)
  */
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
