@@ -51,6 +51,7 @@ aggregator) are wall time and only reliable on a quiet machine.
 | aggregator-ownership | merge events/s with the pod ownership check | the same merge without the check | ≥ 0.9× |
 | aggregator-finalise | last FIN → profiles in KV | stream publish + the same KV puts seen by a watch | p50 ≤ 10× |
 | pipeline | syscall events/s, 3 agents | the same alert bytes published raw to JetStream and read back | ≥ 1× |
+| scale-sim | per N = 100/300/1,000 simulated nodes and K = 1/3 aggregators: bus events/s and bytes/s, stream bytes, lag, aggregator CPU and RSS, last FIN → final documents | raw durable consumer of the same stream; the same aggregator idle; the same final documents put into KV by one client | stop → final p99 < 5 s (absolute, from issue 14) |
 
 **The JSON intake cannot beat a naive reader, and compact stays the default.** Both are built on
 \`JSON.parse\`, which alone takes about 58% of the JSON parser's CPU time (\`--cpu-prof\`); the parser
