@@ -16,6 +16,7 @@ import { assertValid, isValid } from "../../lib/contracts/validators.ts";
 import { ErrorCodes, SeccomposeError, isSeccomposeError, type ErrorCode } from "../../lib/errors.ts";
 import { toSeccomposeError } from "../../lib/nats/errors.ts";
 import { isNoResponders, isRequestTimeout } from "./request-errors.ts";
+import { subscribeValid } from "./valid-events.ts";
 import {
   AGGREGATOR_DELETE_SUBJECT,
   AGGREGATOR_FREEZE_SUBJECT,
@@ -151,18 +152,12 @@ export interface FinalisedWatch {
 export async function watchFinalised(nc: NatsConnection, session: string): Promise<FinalisedWatch> {
   let resolve!: (event: SessionFinalisedEvent) => void;
   const finalised = new Promise<SessionFinalisedEvent>((r) => (resolve = r));
-  const sub: Subscription = nc.subscribe(statusEventSubject(session), {
-    callback: (err, msg) => {
-      if (err !== null) return;
-      let value: unknown;
-      try {
-        value = msg.json();
-      } catch {
-        return;
-      }
-      if (isValid("sessionFinalisedEvent", value)) resolve(value as SessionFinalisedEvent);
-    },
-  });
+  const sub: Subscription = subscribeValid<SessionFinalisedEvent>(
+    nc,
+    statusEventSubject(session),
+    "sessionFinalisedEvent",
+    resolve,
+  );
   await nc.flush();
   return { finalised, stop: () => sub.unsubscribe() };
 }

@@ -6,10 +6,10 @@
  */
 import type { Command } from "commander";
 import type { DriftEvent, DriftReport, SessionRecord } from "../../lib/contracts/types.ts";
-import { isValid } from "../../lib/contracts/validators.ts";
 import { workloadId } from "../../lib/profile/workload-key.ts";
 import { driftSubject, driftSubjectsOf } from "../../lib/subjects.ts";
 import { readDriftReports } from "../cluster/drift-store.ts";
+import { subscribeValid } from "../cluster/valid-events.ts";
 import { withCluster } from "../cluster/connection.ts";
 import { addClusterOptions, clusterSettings, type ClusterFlags } from "../cluster/options.ts";
 import { ProfileStore } from "../cluster/profile-store.ts";
@@ -50,18 +50,12 @@ export function registerDrift(program: Command): void {
       const live: DriftEvent[] = [];
       let onEvent = (event: DriftEvent): void => void live.push(event);
       const sub = flags.follow
-        ? nc.subscribe(token !== undefined ? driftSubject(session, token) : driftSubjectsOf(session), {
-            callback: (err, msg) => {
-              if (err !== null) return;
-              let value: unknown;
-              try {
-                value = msg.json();
-              } catch {
-                return;
-              }
-              if (isValid("driftEvent", value)) onEvent(value as DriftEvent);
-            },
-          })
+        ? subscribeValid<DriftEvent>(
+            nc,
+            token !== undefined ? driftSubject(session, token) : driftSubjectsOf(session),
+            "driftEvent",
+            (event) => onEvent(event),
+          )
         : undefined;
       try {
         if (sub !== undefined) await nc.flush();

@@ -52,6 +52,7 @@ import {
   type FakeObject,
 } from "../helpers/fake-apiserver.ts";
 import { startNatsServer, type NatsServerHandle } from "../helpers/nats.ts";
+import { sessionRecord } from "../helpers/session-record.ts";
 
 const NODE_A = "node-a";
 const NODE_B = "node-b";
@@ -151,17 +152,7 @@ async function publish(nc: NatsConnection, messages: EventMessage[]): Promise<vo
 }
 
 function record(id: string, extra: Partial<SessionRecord> = {}): SessionRecord {
-  return {
-    schemaVersion: 1,
-    id,
-    mode: "oneshot",
-    state: "running",
-    createdAt: new Date().toISOString(),
-    expectedNodes: [NODE_A, NODE_B],
-    targets: {},
-    profile: {},
-    ...extra,
-  };
+  return sessionRecord(id, { expectedNodes: [NODE_A, NODE_B], ...extra });
 }
 
 async function status(session?: string): Promise<AggregatorStatus> {
