@@ -327,19 +327,11 @@ export class SessionState {
   }
 }
 
-export interface DriftFinding {
+/** A drift entry as the merge reports it: which session, workload and frozen revision it is outside of. */
+export interface DriftFinding extends DriftEntry {
   session: string;
   workload: WorkloadKey;
   token: string;
-  node: string;
-  pod: string | undefined;
-  containerId: string | undefined;
-  syscall: string;
-  args: readonly string[] | undefined;
-  count: number;
-  firstSeen: number;
-  lastSeen: number;
-  detectedAt: number;
   frozenRevision: number;
 }
 
