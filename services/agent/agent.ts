@@ -194,6 +194,7 @@ export async function startAgent(config: ResolvedAgentConfig, logger: Logger): P
     backoffMs: config.falco.restartBackoffMs,
     ...(config.falco.swapTimeoutMs !== undefined ? { swapTimeoutMs: config.falco.swapTimeoutMs } : {}),
     env: { ...process.env, FALCO_HOSTNAME: config.nodeName },
+    ...(process.env.POD_UID !== undefined ? { ownPodUid: process.env.POD_UID } : {}),
     logger,
     onLine: (line) => {
       try {

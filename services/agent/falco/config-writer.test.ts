@@ -95,6 +95,13 @@ describe("renderFalcoFiles", () => {
     expect(COMPACT_FIELDS).toContain(CGROUP_FIELD);
   });
 
+  it("also matches the listed pod threads a Falco may not know, on the thread id alone", () => {
+    const { rule } = render([session("s1")], { unknownPodThreads: [4711, 42, 0, -1, 1.5] });
+    expect(rule["condition"]).toBe(
+      `(${CGROUP_FIELD} contains "kubepods" or (not ${CGROUP_FIELD} exists and thread.tid in (4711, 42))) and not evt.type in (switch, page_fault)`,
+    );
+  });
+
   it("matches cgroupfs, systemd and nested kubelet cgroup paths with its cgroup test", () => {
     const needle = /contains "([^"]+)"/.exec(render([session("s1")]).rule["condition"] as string)![1]!;
     for (const path of [

@@ -110,6 +110,12 @@ export interface FalcoConfigOptions {
    * needs). The probe's `openat` is never left out. Set by the adaptive syscall set.
    */
   excludeSyscalls?: readonly string[];
+  /**
+   * Host tids of pod threads that ran before this Falco starts (pod-threads.ts): matched even
+   * when Falco's start-up scan left them unknown. Listed at each start, not part of what
+   * decides whether the configuration changed.
+   */
+  unknownPodThreads?: readonly number[];
   /** Which pair of files: Falco runs from one slot while a successor starts from the other. */
   slot?: FalcoSlot;
   /** Falco's `buffered_outputs` (default: compact alerts only); to measure what it changes. */
@@ -172,7 +178,7 @@ const JSON_OUTPUT_MARKER = "sc1";
 
 const CONTAINER_FIELDS = ["container.id"] as const;
 const K8S_FIELDS = ["k8s.ns.name", "k8s.pod.name", "k8s.pod.uid"] as const;
-const BASE_CONDITION = `${CGROUP_FIELD} contains "kubepods" and not evt.type in (switch, page_fault)`;
+const EVENT_TYPES = "not evt.type in (switch, page_fault)";
 // A namespace is a DNS label; anything else cannot name one and must not reach a condition.
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const FIELD_LINE = /^([a-z][a-z0-9_]*(?:\.[A-Za-z0-9_]+)+)(?:[\s[]|$)/;
@@ -212,6 +218,7 @@ export function renderFalcoFiles(
       options.fieldSupport ?? NO_METADATA_FIELDS,
       options.probePrefix,
       options.excludePodUids ?? [],
+      options.unknownPodThreads ?? [],
     ),
   };
 }
@@ -223,12 +230,25 @@ export function renderFalcoFiles(
 export function ruleCondition(
   narrowingSessions: readonly SessionRecord[],
   fieldSupport: FieldSupport,
+  unknownPodThreads: readonly number[] = [],
 ): string {
   const namespaces = fieldSupport.k8s ? targetNamespaces(narrowingSessions) : null;
-  if (namespaces === null) return BASE_CONDITION;
+  const base = `${podThreadCondition(unknownPodThreads)} and ${EVENT_TYPES}`;
+  if (namespaces === null) return base;
   // The container plugin may not have looked a new container up yet; its first syscalls (the
   // exec and the loader's) matter most for a profile, so events without a namespace stay in.
-  return `${BASE_CONDITION} and (not k8s.ns.name exists or k8s.ns.name in (${namespaces.join(", ")}))`;
+  return `${base} and (not k8s.ns.name exists or k8s.ns.name in (${namespaces.join(", ")}))`;
+}
+
+/**
+ * Threads of pod cgroups; with `unknownPodThreads`, also those of them a Falco that could not
+ * scan them at start knows no cgroup of (pod-threads.ts restores it from /proc).
+ */
+function podThreadCondition(unknownPodThreads: readonly number[]): string {
+  const inPods = `${CGROUP_FIELD} contains "kubepods"`;
+  const tids = unknownPodThreads.filter((tid) => Number.isSafeInteger(tid) && tid > 0);
+  if (tids.length === 0) return inPods;
+  return `(${inPods} or (not ${CGROUP_FIELD} exists and thread.tid in (${tids.join(", ")})))`;
 }
 
 /** The rule `output`: the intake's compact layout, or `key=%field` pairs whose values JSON output carries. */
@@ -281,11 +301,13 @@ function renderRules(
   fieldSupport: FieldSupport,
   probePrefix: string | undefined,
   excludePodUids: readonly string[],
+  unknownPodThreads: readonly number[],
 ): string {
   const rule = {
     rule: RULE_NAME,
     desc: "every event of processes in kubelet pod cgroups (seccompose agent)",
-    condition: ruleCondition(narrowingSessions, fieldSupport) + podExclusion(excludePodUids),
+    condition:
+      ruleCondition(narrowingSessions, fieldSupport, unknownPodThreads) + podExclusion(excludePodUids),
     output: ruleOutput(alertFormat, fieldSupport),
     priority: "DEBUG",
     source: "syscall",

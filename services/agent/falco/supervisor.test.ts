@@ -407,6 +407,12 @@ class FakeFalco {
 /** Lets stream events and promise continuations run. */
 const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
 
+/** Lets real I/O (the configuration written before a restart) finish while timers are fake. */
+async function settleUntil(condition: () => boolean, ms = 5_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!condition() && Date.now() < end) await settle();
+}
+
 describe("FalcoSupervisor timing and signals", () => {
   beforeEach(() => {
     vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
@@ -433,6 +439,7 @@ describe("FalcoSupervisor timing and signals", () => {
       await vi.advanceTimersByTimeAsync(delay - 1);
       expect(fake.runs).toHaveLength(before);
       await vi.advanceTimersByTimeAsync(1);
+      await settleUntil(() => fake.runs.length > before);
       expect(fake.runs).toHaveLength(before + 1);
       expect(supervisor.status().state).toBe("starting");
     };
@@ -558,6 +565,16 @@ describe("unseenProcesses", () => {
       const successor = [...Array(7).fill(line(11)), line(10)];
       expect(unseenProcesses(old, successor)).toEqual([`${cgroup} pid 10`]);
     }
+  });
+
+  it("does not count the running Falco's alerts of events the successor's driver is not asked for", () => {
+    const line = (type: string) =>
+      `16:30:21.000000000: Debug sc1|1764000000000000000|${type}|1|10|10|0|${cgroup}`;
+    const old = [...Array(40).fill(line("read")), ...Array(8).fill(line("getsid"))];
+    const successor = Array(8).fill(line("getsid"));
+    expect(unseenProcesses(old, successor)).toEqual([`${cgroup} pid 10`]);
+    expect(unseenProcesses(old, successor, new Set(["read"]))).toEqual([]);
+    expect(unseenProcesses(old, [], new Set(["read"]))).toEqual([`${cgroup} pid 10`]);
   });
 
   it("leaves host processes and Falco's own alerts alone", () => {

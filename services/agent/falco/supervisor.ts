@@ -51,6 +51,12 @@ import {
   type FieldSupport,
 } from "./config-writer.ts";
 import { LineSplitter } from "./line-splitter.ts";
+import {
+  attributeUnknownThread,
+  podThreads,
+  procThreadOrigins,
+  type ThreadOriginLookup,
+} from "./pod-threads.ts";
 import { writeFileAtomic } from "../../../lib/atomic-file.ts";
 
 export type SpawnFunction = (command: string, args: readonly string[], options: SpawnOptions) => ChildProcess;
@@ -92,6 +98,10 @@ export interface FalcoSupervisorDeps {
   /** Waits before the next optional swap after the 1st, 2nd, ... failed one; the last repeats. */
   swapRetryMs?: readonly number[];
   clock?: () => number;
+  /** The host's /proc, where pod threads are listed and unknown ones attributed; `$HOST_ROOT/proc` by default. */
+  procRoot?: string;
+  /** The agent's own pod, never in the rule: its reading of Falco's output would feed itself. */
+  ownPodUid?: string;
 }
 
 const DEFAULT_STABLE_AFTER_MS = 60_000;
@@ -206,6 +216,8 @@ export class FalcoSupervisor implements FalcoControl {
   #backoffIndex = 0;
   #restartTimer: NodeJS.Timeout | undefined;
   #queue: Promise<unknown> = Promise.resolve();
+  readonly #procRoot: string;
+  readonly #threadOrigins: ThreadOriginLookup;
 
   constructor(deps: FalcoSupervisorDeps) {
     if (deps.backoffMs.length === 0) {
@@ -221,6 +233,8 @@ export class FalcoSupervisor implements FalcoControl {
     this.#probeTagBytes = Buffer.from(this.#probeTag);
     // Falco reports the absolute path the agent opened.
     this.#probePrefix = `${resolve(deps.configDir)}/${this.#probeTag}`;
+    this.#procRoot = deps.procRoot ?? `${(deps.env ?? process.env).HOST_ROOT ?? ""}/proc`;
+    this.#threadOrigins = procThreadOrigins(this.#procRoot, this.#clock);
   }
 
   onCaptureChange(listener: (change: CaptureChange) => void): void {
@@ -347,7 +361,11 @@ export class FalcoSupervisor implements FalcoControl {
     return `${files.config}\n---\n${files.rules}`;
   }
 
-  #render(slot: FalcoSlot, targets: FalcoTargets = this.#targets): FalcoFiles {
+  #render(
+    slot: FalcoSlot,
+    targets: FalcoTargets = this.#targets,
+    unknownPodThreads?: readonly number[],
+  ): FalcoFiles {
     const options: FalcoConfigOptions = {
       configDir: this.#deps.configDir,
       alertFormat: this.#deps.alertFormat,
@@ -362,15 +380,26 @@ export class FalcoSupervisor implements FalcoControl {
     }
     if (this.#deps.narrowToNamespaces !== undefined)
       options.narrowToNamespaces = this.#deps.narrowToNamespaces;
-    if (targets.excludePodUids !== undefined) options.excludePodUids = targets.excludePodUids;
+    options.excludePodUids = this.#excludedPods(targets);
+    if (unknownPodThreads !== undefined) options.unknownPodThreads = unknownPodThreads;
     if (targets.excludeSyscalls !== undefined)
       options.excludeSyscalls = targets.excludeSyscalls.map(syscallToFalcoEvent);
     return renderFalcoFiles(targets.sessions, options);
   }
 
-  /** Writes the slot's pair of files for the current targets (rules first: falco.yaml names them). */
+  #excludedPods(targets: FalcoTargets): string[] {
+    const own = this.#deps.ownPodUid;
+    const excluded = targets.excludePodUids ?? [];
+    return own === undefined || own === "" ? [...excluded] : [...excluded, own];
+  }
+
+  /**
+   * Writes the slot's pair of files for the current targets (rules first: falco.yaml names them),
+   * with the pod threads running now, which the Falco about to start may not know.
+   */
   async #writeSlot(slot: FalcoSlot): Promise<FalcoFiles> {
-    const files = this.#render(slot);
+    const threads = podThreads(this.#procRoot, this.#excludedPods(this.#targets));
+    const files = this.#render(slot, this.#targets, threads);
     try {
       await mkdir(this.#deps.configDir, { recursive: true });
       await writeFileAtomic(files.rulesPath, files.rules);
@@ -461,9 +490,14 @@ export class FalcoSupervisor implements FalcoControl {
       return;
     }
     // The same span in both: from the cutover probe to the second one.
+    const repaired = new Set(incoming.repaired);
+    const notAskedFor = new Set(
+      (incoming.targets.excludeSyscalls ?? []).filter((name) => !repaired.has(name)).map(syscallToFalcoEvent),
+    );
     const blind = unseenProcesses(
       old.held.slice(0, old.heldAtVerify),
       incoming.held.slice(0, incoming.heldAtVerify),
+      notAskedFor,
     );
     if (blind.length > 0) {
       await this.#dropIncoming(incoming);
@@ -780,9 +814,10 @@ export class FalcoSupervisor implements FalcoControl {
     }
   }
 
-  #stdoutLine(run: FalcoRun, line: string): void {
+  #stdoutLine(run: FalcoRun, raw: string): void {
     // Probe alerts were handled as they arrived (scanForProbe); they are not alerts.
-    if (line.includes(this.#probeTag)) return;
+    if (raw.includes(this.#probeTag)) return;
+    const line = attributeUnknownThread(raw, this.#threadOrigins);
     const first = line.charCodeAt(0);
     // Alerts start with `{` (JSON) or a digit (the time of text alerts); the rest is Falco's
     // rule statistics, printed at exit and at every hot restart.
@@ -1017,6 +1052,12 @@ export class FalcoSupervisor implements FalcoControl {
         this.#restartTimer = undefined;
         if (this.#targets.sessions.length === 0 || this.#run !== null) return;
         this.#restarts += 1;
+        // Rewritten for the pod threads running now, which the restarted Falco may not know.
+        try {
+          await this.#writeSlot("a");
+        } catch (err) {
+          this.#deps.logger.warn({ err }, "Falco restarts on its previous configuration");
+        }
         this.#start("a");
       });
     }, delay);
@@ -1230,20 +1271,34 @@ export function handover(
 /**
  * Processes of pod cgroups with at least VERIFY_MIN_ALERTS alerts among the old Falco's lines
  * of which the successor's lines over the same time have fewer than a quarter: the successor
- * cannot attribute them (a process that makes fewer calls in the window goes unchecked).
+ * cannot attribute them (a process that makes fewer calls in the window goes unchecked). The old
+ * Falco's alerts of events the successor's driver is not asked for (`notAskedFor`, Falco event
+ * names) do not count: the successor cannot have them.
  */
-export function unseenProcesses(oldLines: readonly string[], newLines: readonly string[]): string[] {
-  const count = (lines: readonly string[]) => {
+export function unseenProcesses(
+  oldLines: readonly string[],
+  newLines: readonly string[],
+  notAskedFor: ReadonlySet<string> = new Set(),
+): string[] {
+  const count = (lines: readonly string[], skip: ReadonlySet<string>) => {
     const counts = new Map<string, number>();
     for (const line of lines) {
       const key = alertProcess(line);
-      if (key !== undefined && key.includes("kubepods")) counts.set(key, (counts.get(key) ?? 0) + 1);
+      if (key === undefined || !key.includes("kubepods")) continue;
+      if (skip.size > 0 && skip.has(alertType(line) ?? "")) continue;
+      counts.set(key, (counts.get(key) ?? 0) + 1);
     }
     return counts;
   };
-  const theirs = count(newLines);
-  return [...count(oldLines)]
+  const theirs = count(newLines, new Set());
+  return [...count(oldLines, notAskedFor)]
     .filter(([key, n]) => n >= VERIFY_MIN_ALERTS && (theirs.get(key) ?? 0) * 4 < n)
     .map(([key]) => key)
     .sort();
+}
+
+/** The event type of an alert line: compact's third field, or JSON's `evt.type`. */
+function alertType(line: string): string | undefined {
+  if (line.startsWith("{")) return /"evt\.type":"([^"]*)"/.exec(line)?.[1];
+  return line.split("|", 3)[2];
 }
