@@ -75,13 +75,13 @@ describe("attributeUnknownThread", () => {
 
   it("fills in the output fields of a JSON alert of a thread Falco did not know", () => {
     const unknown =
-      '{"hostname":"vm","output":"x","output_fields":{"evt.rawres":null,"evt.time":1796544170520546988,"proc.pid":-1,"thread.cgroup.cpu":null,"thread.tid":101},"priority":"Debug","rule":"r"}';
+      '{"hostname":"vm","output":"x","output_fields":{"evt.rawres":null,"evt.time":1796544170520546000,"proc.pid":-1,"thread.cgroup.cpu":null,"thread.tid":101},"priority":"Debug","rule":"r"}';
     const fields = (
       JSON.parse(attributeUnknownThread(unknown, lookup)) as { output_fields: Record<string, unknown> }
     ).output_fields;
     expect(fields).toEqual({
       "evt.rawres": null,
-      "evt.time": 1796544170520546988,
+      "evt.time": 1796544170520546000,
       "proc.pid": 100,
       "thread.cgroup.cpu": V1_CGROUP,
       "thread.tid": 101,
