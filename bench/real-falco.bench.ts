@@ -138,6 +138,8 @@ interface Figures {
   rareContainerSyscalls: number;
   /** Adaptive only: swaps, the first one's cutover after dd started, recall before and after it. */
   swaps?: number;
+  swapFailures?: number;
+  lastSwapFailure?: string;
   firstSwapAfterS?: number;
   recallBefore?: [seen: number, made: number];
   recallAfter?: [seen: number, made: number];
@@ -252,7 +254,7 @@ async function main(): Promise<void> {
       const before = f.recallBefore!;
       const after = f.recallAfter!;
       console.log(
-        `- run ${i + 1}: ${f.swaps} swap(s); the first cut over ${f.firstSwapAfterS === undefined ? "never" : `${f.firstSwapAfterS.toFixed(1)} s after dd started`}; rare syscalls seen: ${before[0]}/${before[1]} of those made before it, ${after[0]}/${after[1]} of those made after it`,
+        `- run ${i + 1}: ${f.swaps} swap(s), ${f.swapFailures} refused${f.lastSwapFailure === undefined ? "" : ` (last: ${f.lastSwapFailure})`}; the first cut over ${f.firstSwapAfterS === undefined ? "never" : `${f.firstSwapAfterS.toFixed(1)} s after dd started`}; rare syscalls seen: ${before[0]}/${before[1]} of those made before it, ${after[0]}/${after[1]} of those made after it`,
       );
     }
     console.log("");
@@ -630,6 +632,8 @@ async function viaAgent(
     if (options.adaptive) {
       const set = during!.health!.falco.driverSet!;
       figures.swaps = set.swaps;
+      figures.swapFailures = set.swapFailures;
+      if (set.lastSwapFailure !== undefined) figures.lastSwapFailure = set.lastSwapFailure;
       // With one swap (a lowering), the last cutover is the first.
       const cutover = set.swaps === 1 ? set.lastSwapAt : undefined;
       if (cutover !== undefined) figures.firstSwapAfterS = (cutover - run.ddAt) / 1000;

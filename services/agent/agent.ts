@@ -194,7 +194,9 @@ export async function startAgent(config: ResolvedAgentConfig, logger: Logger): P
     backoffMs: config.falco.restartBackoffMs,
     ...(config.falco.swapTimeoutMs !== undefined ? { swapTimeoutMs: config.falco.swapTimeoutMs } : {}),
     env: { ...process.env, FALCO_HOSTNAME: config.nodeName },
-    ...(process.env.POD_UID !== undefined ? { ownPodUid: process.env.POD_UID } : {}),
+    ...(process.env.SECCOMPOSE_OWN_POD_UID !== undefined
+      ? { ownPodUid: process.env.SECCOMPOSE_OWN_POD_UID }
+      : {}),
     logger,
     onLine: (line) => {
       try {
