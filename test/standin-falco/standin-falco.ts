@@ -1084,14 +1084,16 @@ function watchOpens(falco: StandinFalco, dir: string): void {
     if (name === null || seen.has(name)) return;
     seen.add(name);
     const podThread = podUid === "" ? null : /^pod-(open|exec)-(\d+)$/.exec(name);
-    // Only its creation is the pod's syscall, not its removal.
-    if (podThread && !existsSync(join(dir, name))) return;
+    // Only its creation is the pod's syscall, not its removal. Its time is the file's, the same
+    // in every stand-in, as a kernel's timestamp is the same in every Falco's copy of an event.
+    const created = podThread ? createdNs(join(dir, name)) : undefined;
+    if (podThread && created === undefined) return;
     if (podThread?.[1] === "exec") knowsPodProcess = true;
     if (podThread && !knowsPodProcess) return;
     const tid = podThread ? Number(podThread[2]) : 1;
     falco.event({
       type: podThread?.[1] === "exec" ? "execve" : "openat",
-      timeNs: nowNs(),
+      timeNs: created ?? nowNs(),
       rawres: 3n,
       pid: podThread ? POD_OPENS_PID : 1,
       tid,
@@ -1103,6 +1105,14 @@ function watchOpens(falco: StandinFalco, dir: string): void {
       fdName: join(dir, name),
     });
   }).unref();
+}
+
+function createdNs(path: string): bigint | undefined {
+  try {
+    return statSync(path, { bigint: true }).mtimeNs;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The process of STANDIN_POD_OPENS events. */
