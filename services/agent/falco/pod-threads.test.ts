@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { attributeUnknownThread, cpuCgroupPath, podThreads, procThreadOrigins } from "./pod-threads.ts";
+import { attributeUnknownThread, cpuCgroupPath, podThreads } from "./pod-threads.ts";
 
 const POD_A = "5d0c8a3e-1f2b-4a6c-9d7e-0b1a2c3d4e5f";
 const POD_B = "8e7f6a5b-4c3d-4e2f-8a1b-9c0d1e2f3a4b";
@@ -47,18 +47,36 @@ describe("cpuCgroupPath", () => {
 });
 
 describe("podThreads", () => {
-  it("lists every thread of processes in pod cgroups, not those of other cgroups or excluded pods", () => {
+  it("lists every thread of processes in pod cgroups, with its process and cgroup, not those of other cgroups or excluded pods", () => {
+    const podB = `/kubepods/besteffort/pod${POD_B}/${CONTAINER}`;
     addProcess(100, v1File(V1_CGROUP), [100, 101, 102]);
-    addProcess(200, v1File(`/kubepods/besteffort/pod${POD_B}/${CONTAINER}`), [200]);
+    addProcess(200, v1File(podB), [200]);
     addProcess(300, v1File("/system.slice/nats-server.service"), [300, 301]);
     mkdirSync(join(proc, "self"));
-    expect(podThreads(proc)).toEqual([100, 101, 102, 200]);
-    expect(podThreads(proc, [POD_B])).toEqual([100, 101, 102]);
-    expect(podThreads(proc, [], 2)).toEqual([100, 101]);
+    const a = { pid: 100, cgroup: V1_CGROUP };
+    expect([...podThreads(proc)]).toEqual([
+      [100, a],
+      [101, a],
+      [102, a],
+      [200, { pid: 200, cgroup: podB }],
+    ]);
+    expect([...podThreads(proc, [POD_B]).keys()]).toEqual([100, 101, 102]);
+    expect([...podThreads(proc, [], 2).keys()]).toEqual([100, 101]);
+  });
+
+  it("keeps what it listed after the threads exit: their last alerts come later", () => {
+    addProcess(100, v1File(V1_CGROUP), [100, 101]);
+    const listed = podThreads(proc);
+    rmSync(join(proc, "100"), { recursive: true });
+    rmSync(join(proc, "101"), { recursive: true });
+    const line = "08:02:50.5: Debug sc1|1|exit_group|0|-1|101|<NA>|<NA>|<NA>|<NA>|<NA>";
+    expect(attributeUnknownThread(line, (tid) => listed.get(tid) ?? null)).toBe(
+      `08:02:50.5: Debug sc1|1|exit_group|0|100|101|<NA>|<NA>|<NA>|<NA>|${V1_CGROUP}`,
+    );
   });
 
   it("lists nothing from a /proc it cannot read", () => {
-    expect(podThreads(join(proc, "missing"))).toEqual([]);
+    expect(podThreads(join(proc, "missing")).size).toBe(0);
   });
 });
 
@@ -94,19 +112,5 @@ describe("attributeUnknownThread", () => {
     expect(attributeUnknownThread(known, lookup)).toBe(known);
     expect(attributeUnknownThread(gone, lookup)).toBe(gone);
     expect(attributeUnknownThread("Events detected: 5", lookup)).toBe("Events detected: 5");
-  });
-});
-
-describe("procThreadOrigins", () => {
-  it("reads a thread's group and cgroup from /proc, and answers from its cache for a second", () => {
-    addProcess(100, v1File(V1_CGROUP), [100, 101]);
-    let now = 0;
-    const origins = procThreadOrigins(proc, () => now);
-    expect(origins(101)).toEqual({ pid: 100, cgroup: V1_CGROUP });
-    expect(origins(555)).toBeNull();
-    rmSync(join(proc, "101"), { recursive: true });
-    expect(origins(101)).toEqual({ pid: 100, cgroup: V1_CGROUP });
-    now = 1_000;
-    expect(origins(101)).toBeNull();
   });
 });

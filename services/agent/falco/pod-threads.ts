@@ -1,5 +1,5 @@
 /**
- * Pod threads a Falco does not know, and their attribution from /proc.
+ * Pod threads a Falco does not know, listed from /proc, and their attribution.
  *
  * A Falco learns the threads that ran before it started from its start-up scan. Where that scan
  * fails (the Falco 0.44.1 built for these machines: its task iterator fails the verifier, and
@@ -9,7 +9,7 @@
  *
  * So the agent lists, just before each Falco starts, the threads of pod cgroups (`podThreads`);
  * the rule also matches an unknown thread when it is one of those (config-writer), and the agent
- * restores the pid and cgroup of such an alert from /proc before anything reads it
+ * restores the pid and cgroup of such an alert from that listing before anything reads it
  * (`attributeUnknownThread`). A thread created between the listing and the start of capture, that
  * then neither execs nor clones, stays unknown: the same as before, but for a far smaller set.
  */
@@ -43,12 +43,6 @@ export function cpuCgroupPath(procCgroup: string): string | undefined {
   return unified;
 }
 
-/** The thread group id in a `/proc/<tid>/status` file. */
-function statusTgid(status: string): number | undefined {
-  const match = /^Tgid:\s*(\d+)$/m.exec(status);
-  return match === null ? undefined : Number(match[1]);
-}
-
 function readOrNull(path: string): string | null {
   try {
     return readFileSync(path, "latin1");
@@ -61,61 +55,42 @@ function readOrNull(path: string): string | null {
 export const MAX_LISTED_THREADS = 20_000;
 
 /**
- * The threads (host tids, ascending) of processes in kubelet pod cgroups under `procRoot`
- * (the host's /proc), except those of `excludePodUids`. A process's cgroup decides for all its
- * threads; a process that exits meanwhile is skipped.
+ * The threads of processes in kubelet pod cgroups under `procRoot` (the host's /proc), except
+ * those of `excludePodUids`, by host tid (ascending), each with its process and cgroup as the
+ * listing found them: an alert of such a thread is attributed from here, not from /proc when it
+ * arrives, because by then the thread may have exited (the last alerts of a process come after
+ * its exit). A process's cgroup decides for all its threads; one that exits meanwhile is skipped.
  */
 export function podThreads(
   procRoot: string,
   excludePodUids: readonly string[] = [],
   limit = MAX_LISTED_THREADS,
-): number[] {
+): Map<number, ThreadOrigin> {
   const excluded = new Set(excludePodUids);
   let entries: string[];
   try {
     entries = readdirSync(procRoot);
   } catch {
-    return [];
+    return new Map();
   }
-  const tids: number[] = [];
+  const threads: [number, ThreadOrigin][] = [];
   for (const entry of entries) {
     if (!/^\d+$/.test(entry)) continue;
     const cgroupFile = readOrNull(`${procRoot}/${entry}/cgroup`);
-    const path = cgroupFile === null ? undefined : cpuCgroupPath(cgroupFile);
-    const pod = path === undefined ? null : attributeCgroup(path);
-    if (pod === null || excluded.has(pod.podUid)) continue;
-    let threads: string[];
+    const cgroup = cgroupFile === null ? undefined : cpuCgroupPath(cgroupFile);
+    const pod = cgroup === undefined ? null : attributeCgroup(cgroup);
+    if (cgroup === undefined || pod === null || excluded.has(pod.podUid)) continue;
+    let tids: string[];
     try {
-      threads = readdirSync(`${procRoot}/${entry}/task`);
+      tids = readdirSync(`${procRoot}/${entry}/task`);
     } catch {
       continue;
     }
-    for (const tid of threads) if (/^\d+$/.test(tid)) tids.push(Number(tid));
+    const origin: ThreadOrigin = { pid: Number(entry), cgroup };
+    for (const tid of tids) if (/^\d+$/.test(tid)) threads.push([Number(tid), origin]);
   }
-  tids.sort((a, b) => a - b);
-  return tids.slice(0, limit);
-}
-
-/** How long a lookup is reused: long enough for a burst of alerts, far too short for a tid to be reused. */
-const LOOKUP_TTL_MS = 1_000;
-const LOOKUP_CACHE_LIMIT = 4_096;
-
-/** Pid and cgroup of a host thread from `procRoot`, cached briefly (null: the thread is gone). */
-export function procThreadOrigins(procRoot: string, clock: () => number = Date.now): ThreadOriginLookup {
-  const cache = new Map<number, { origin: ThreadOrigin | null; at: number }>();
-  return (tid) => {
-    const now = clock();
-    const cached = cache.get(tid);
-    if (cached !== undefined && now - cached.at < LOOKUP_TTL_MS) return cached.origin;
-    const cgroupFile = readOrNull(`${procRoot}/${tid}/cgroup`);
-    const status = readOrNull(`${procRoot}/${tid}/status`);
-    const cgroup = cgroupFile === null ? undefined : cpuCgroupPath(cgroupFile);
-    const pid = status === null ? undefined : statusTgid(status);
-    const origin = cgroup === undefined || pid === undefined ? null : { pid, cgroup };
-    if (cache.size >= LOOKUP_CACHE_LIMIT) cache.clear();
-    cache.set(tid, { origin, at: now });
-    return origin;
-  };
+  threads.sort((a, b) => a[0] - b[0]);
+  return new Map(threads.slice(0, limit));
 }
 
 const COMPACT_UNKNOWN_CGROUP = "|<NA>";
@@ -124,8 +99,8 @@ const JSON_UNKNOWN_PID = '"proc.pid":-1';
 const JSON_TID = /"thread\.tid":(\d+)/;
 
 /**
- * The alert line with the pid and cgroup of a thread Falco did not know filled in from /proc,
- * or the line itself when Falco knew the thread (or the thread is gone: then it stays
+ * The alert line with the pid and cgroup of a thread Falco did not know filled in from the listing,
+ * or the line itself when Falco knew the thread (or it was not listed: then it stays
  * unattributed, as before). Compact lines: `…sc1|rawtime|type|rawres|pid|tid|…|cgroup`, the
  * cgroup last. JSON lines: the two `output_fields` values (a container's text is escaped inside
  * JSON strings, so the unquoted patterns cannot come from it).

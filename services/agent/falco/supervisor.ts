@@ -54,7 +54,7 @@ import { LineSplitter } from "./line-splitter.ts";
 import {
   attributeUnknownThread,
   podThreads,
-  procThreadOrigins,
+  type ThreadOrigin,
   type ThreadOriginLookup,
 } from "./pod-threads.ts";
 import { writeFileAtomic } from "../../../lib/atomic-file.ts";
@@ -89,6 +89,8 @@ export interface FalcoSupervisorDeps {
   stableAfterMs?: number;
   /** Time between SIGTERM and SIGKILL when stopping. */
   stopGraceMs?: number;
+  /** How long the old Falco of a swap runs on to report its drops; 1.5 s by default. */
+  dropReportMs?: number;
   /** Limit for `--version` and `--list`. */
   probeTimeoutMs?: number;
   /** Time between capture probes while Falco has opened its source but no probe came back. */
@@ -106,6 +108,8 @@ export interface FalcoSupervisorDeps {
 
 const DEFAULT_STABLE_AFTER_MS = 60_000;
 const DEFAULT_STOP_GRACE_MS = 10_000;
+/** How long the old Falco of a swap runs on to report its drops (Falco checks once a second). */
+const DEFAULT_DROP_REPORT_MS = 1_500;
 const DEFAULT_PROBE_TIMEOUT_MS = 15_000;
 const DEFAULT_CAPTURE_PROBE_INTERVAL_MS = 250;
 const STDERR_TAIL_LINES = 50;
@@ -119,8 +123,10 @@ const QUEUE_FULL = "Outputs queue out of memory";
 const DROP_ALERT = "syscall event drop";
 const DEFAULT_SWAP_TIMEOUT_MS = 30_000;
 const DEFAULT_SWAP_RETRY_MS = [30_000, 120_000, 600_000];
-/** Both Falcos report the cutover probe within moments; this bounds a stuck one. */
+/** Both Falcos report a common probe within moments; this bounds a stuck one. */
 const CUTOVER_TIMEOUT_MS = 15_000;
+/** A probe neither Falco reported by then was dropped by one of them; the next one follows. */
+const PROBE_REPEAT_MS = 250;
 /** Both Falcos' alerts from the cutover probe to one made this much later are compared. */
 const VERIFY_MS = 500;
 /** A process with this many alerts from the running Falco must show up in the successor's. */
@@ -131,11 +137,14 @@ const MAX_CUTOVER_LINES = 500_000;
 const SELECTED_LINE = /\((\d+)\) syscalls selected in total/;
 const REPAIRED_LINE = /\+\(\d+\) repaired syscalls: (.*)$/;
 
+type ListedThreads = ReadonlyMap<number, ThreadOrigin>;
+
 /**
  * What happens to a Falco's alert lines: `forward` to onLine; `discard` (a successor before the
- * cutover probe); `hold` (either Falco after the cutover probe, until the other one saw it too).
+ * cutover probe); `hold` (either Falco after the cutover probe, until the other one saw it too);
+ * `drops` (the old Falco after a cutover: only its drop alerts are passed on).
  */
-type LineMode = "forward" | "discard" | "hold";
+type LineMode = "forward" | "discard" | "hold" | "drops";
 
 /** One Falco process. */
 interface FalcoRun {
@@ -146,13 +155,12 @@ interface FalcoRun {
   targets: FalcoTargets;
   signature: string;
   mode: LineMode;
-  /** The probe at which its lines stop (old) or start (successor) counting, during a swap. */
+  /** From this probe on its lines are held, during a swap. */
   cutoverSeq: number | undefined;
   passedCutover: boolean;
   held: string[];
-  /** A second probe after the cutover, and how many lines it held by then (the compared span). */
-  verifySeq: number | undefined;
-  heldAtVerify: number | undefined;
+  /** Each probe seen while holding, and how many lines it held by then. */
+  marks: Map<number, number>;
   /** From Falco's log: its final driver set size and the syscalls its repair added back. */
   driverSyscalls: number | undefined;
   repaired: string[];
@@ -177,6 +185,8 @@ interface FalcoRun {
   capturing: boolean;
   probeTimer: NodeJS.Timeout | undefined;
   stableTimer: NodeJS.Timeout | undefined;
+  /** Stops a swapped-out Falco now instead of after its drop report. */
+  retire?: () => void;
 }
 
 export class FalcoSupervisor implements FalcoControl {
@@ -194,6 +204,8 @@ export class FalcoSupervisor implements FalcoControl {
   readonly #probePrefix: string;
   readonly #probeTag: string;
   readonly #probeTagBytes: Buffer;
+  /** Old Falcos of swaps, reporting their last drops. */
+  readonly #retiring = new Set<FalcoRun>();
   #probeSeq = 0;
   #probeSeen = 0;
   #waiters: Array<{ seq: number; done: (ok: boolean) => void }> = [];
@@ -218,6 +230,14 @@ export class FalcoSupervisor implements FalcoControl {
   #queue: Promise<unknown> = Promise.resolve();
   readonly #procRoot: string;
   readonly #threadOrigins: ThreadOriginLookup;
+  /**
+   * Per slot, the pod threads listed in its last two renderings: a Falco goes on with the
+   * previous list until its reload has taken the new one.
+   */
+  readonly #listedThreads: Record<FalcoSlot, { current: ListedThreads; previous: ListedThreads }> = {
+    a: { current: new Map(), previous: new Map() },
+    b: { current: new Map(), previous: new Map() },
+  };
 
   constructor(deps: FalcoSupervisorDeps) {
     if (deps.backoffMs.length === 0) {
@@ -234,7 +254,12 @@ export class FalcoSupervisor implements FalcoControl {
     // Falco reports the absolute path the agent opened.
     this.#probePrefix = `${resolve(deps.configDir)}/${this.#probeTag}`;
     this.#procRoot = deps.procRoot ?? `${(deps.env ?? process.env).HOST_ROOT ?? ""}/proc`;
-    this.#threadOrigins = procThreadOrigins(this.#procRoot, this.#clock);
+    this.#threadOrigins = (tid) =>
+      this.#listedThreads.a.current.get(tid) ??
+      this.#listedThreads.b.current.get(tid) ??
+      this.#listedThreads.a.previous.get(tid) ??
+      this.#listedThreads.b.previous.get(tid) ??
+      null;
   }
 
   onCaptureChange(listener: (change: CaptureChange) => void): void {
@@ -399,7 +424,10 @@ export class FalcoSupervisor implements FalcoControl {
    */
   async #writeSlot(slot: FalcoSlot): Promise<FalcoFiles> {
     const threads = podThreads(this.#procRoot, this.#excludedPods(this.#targets));
-    const files = this.#render(slot, this.#targets, threads);
+    const listed = this.#listedThreads[slot];
+    listed.previous = listed.current;
+    listed.current = threads;
+    const files = this.#render(slot, this.#targets, [...threads.keys()]);
     try {
       await mkdir(this.#deps.configDir, { recursive: true });
       await writeFileAtomic(files.rulesPath, files.rules);
@@ -453,22 +481,22 @@ export class FalcoSupervisor implements FalcoControl {
       return;
     }
 
-    const seq = ++this.#probeSeq;
-    old.cutoverSeq = seq;
-    incoming.cutoverSeq = seq;
-    await this.#touchProbe(seq);
-    const both = await this.#waitFor(
-      () => (old.passedCutover && incoming.passedCutover) || gone(),
-      CUTOVER_TIMEOUT_MS,
-    );
-    if (!both || gone()) {
-      const reason = !both
-        ? `the cutover probe did not come back through both Falcos within ${CUTOVER_TIMEOUT_MS} ms`
-        : "a Falco exited or held too many alerts during the cutover";
+    // An overloaded Falco drops events, probes too: probes go on until both saw the same one.
+    const cutover = await this.#commonProbe([old, incoming], gone, true);
+    if (cutover === undefined || gone()) {
+      const reason =
+        cutover === undefined
+          ? `no cutover probe came back through both Falcos within ${CUTOVER_TIMEOUT_MS} ms`
+          : "a Falco exited or held too many alerts during the cutover";
       await this.#dropIncoming(incoming);
       if (this.#run === old) this.#swapFailed(old, raise, reason);
       return;
     }
+    // The old Falco's lines before that probe are its own; the successor's are not counted.
+    const oldBefore = old.marks.get(cutover)!;
+    for (const line of old.held.slice(0, oldBefore)) this.#forward(line);
+    rebaseHeld(old, cutover);
+    rebaseHeld(incoming, cutover);
 
     // Both hold what they saw after the cutover probe: the successor must see the same
     // containers. A Falco knows the processes that were running before it started only from
@@ -476,27 +504,22 @@ export class FalcoSupervisor implements FalcoControl {
     // task iterator fails the verifier and the fallback leaves them unknown): their events then
     // match no pod, and a cutover would lose them without a trace.
     await sleep(VERIFY_MS);
-    const verifySeq = ++this.#probeSeq;
-    old.verifySeq = verifySeq;
-    incoming.verifySeq = verifySeq;
-    await this.#touchProbe(verifySeq);
-    const verified = await this.#waitFor(
-      () => (old.heldAtVerify !== undefined && incoming.heldAtVerify !== undefined) || gone(),
-      CUTOVER_TIMEOUT_MS,
-    );
-    if (!verified || gone()) {
+    const verify = gone() ? undefined : await this.#commonProbe([old, incoming], gone, false);
+    if (verify === undefined || gone()) {
       await this.#dropIncoming(incoming);
       if (this.#run === old) this.#swapFailed(old, raise, "a Falco exited or fell behind during the cutover");
       return;
     }
+    const oldSpanEnd = old.marks.get(verify)!;
+    const newSpanEnd = incoming.marks.get(verify)!;
     // The same span in both: from the cutover probe to the second one.
     const repaired = new Set(incoming.repaired);
     const notAskedFor = new Set(
       (incoming.targets.excludeSyscalls ?? []).filter((name) => !repaired.has(name)).map(syscallToFalcoEvent),
     );
     const blind = unseenProcesses(
-      old.held.slice(0, old.heldAtVerify),
-      incoming.held.slice(0, incoming.heldAtVerify),
+      old.held.slice(0, oldSpanEnd),
+      incoming.held.slice(0, newSpanEnd),
       notAskedFor,
     );
     if (blind.length > 0) {
@@ -511,10 +534,10 @@ export class FalcoSupervisor implements FalcoControl {
 
     // The cutover: from the probe on, the new Falco's alerts count, except those of a process
     // it learnt of only since (at its next execve or clone): up to there, the old one's.
-    for (const line of handover(old.held, old.heldAtVerify!, incoming.held)) this.#forward(line);
+    for (const line of handover(old.held, oldSpanEnd, incoming.held)) this.#forward(line);
     for (const line of old.held) if (line.includes(DROP_ALERT)) this.#forward(line);
     old.held = [];
-    old.mode = "discard";
+    old.mode = "drops";
     old.capturing = false;
     old.stopping = true;
     this.#incoming = null;
@@ -535,13 +558,33 @@ export class FalcoSupervisor implements FalcoControl {
       },
       "swapped Falco without a capture gap",
     );
-    old.child.kill("SIGTERM");
-    const killer = setTimeout(
-      () => old.child.kill("SIGKILL"),
-      this.#deps.stopGraceMs ?? DEFAULT_STOP_GRACE_MS,
-    );
-    void old.closed.then(() => clearTimeout(killer));
+    this.#retire(old);
     this.#setState("running");
+  }
+
+  /**
+   * Touches probes, a new one every PROBE_REPEAT_MS, until one that both Falcos saw while
+   * holding came back, and returns it (undefined after CUTOVER_TIMEOUT_MS or when `gone`).
+   * With `cutover`, the runs start holding at the first of them they see.
+   */
+  async #commonProbe(runs: FalcoRun[], gone: () => boolean, cutover: boolean): Promise<number | undefined> {
+    const first = this.#probeSeq + 1;
+    if (cutover) for (const run of runs) run.cutoverSeq = first;
+    const common = () => {
+      const [head, ...rest] = runs;
+      let found: number | undefined;
+      for (const seq of head!.marks.keys()) {
+        if (seq >= first && (found === undefined || seq < found) && rest.every((r) => r.marks.has(seq)))
+          found = seq;
+      }
+      return found;
+    };
+    const deadline = this.#clock() + CUTOVER_TIMEOUT_MS;
+    while (!gone() && this.#clock() < deadline) {
+      await this.#touchProbe(++this.#probeSeq);
+      if (await this.#waitFor(() => common() !== undefined || gone(), PROBE_REPEAT_MS)) return common();
+    }
+    return undefined;
   }
 
   /** Gives a swap up: the old Falco goes on, or is reloaded when the change was a raise. */
@@ -578,8 +621,7 @@ export class FalcoSupervisor implements FalcoControl {
   #resumeForwarding(run: FalcoRun): void {
     run.cutoverSeq = undefined;
     run.passedCutover = false;
-    run.verifySeq = undefined;
-    run.heldAtVerify = undefined;
+    run.marks.clear();
     run.mode = "forward";
     const held = run.held;
     run.held = [];
@@ -593,6 +635,7 @@ export class FalcoSupervisor implements FalcoControl {
     incoming.stopping = true;
     incoming.mode = "discard";
     incoming.held = [];
+    incoming.marks.clear();
     incoming.child.kill("SIGKILL");
     await incoming.closed;
     this.#wake();
@@ -722,8 +765,7 @@ export class FalcoSupervisor implements FalcoControl {
       cutoverSeq: undefined,
       passedCutover: false,
       held: [],
-      verifySeq: undefined,
-      heldAtVerify: undefined,
+      marks: new Map(),
       driverSyscalls: undefined,
       repaired: [],
       closed: new Promise<void>((resolve) => (markClosed = resolve)),
@@ -832,6 +874,9 @@ export class FalcoSupervisor implements FalcoControl {
         return;
       case "discard":
         return;
+      case "drops":
+        if (line.includes(DROP_ALERT)) this.#forward(line);
+        return;
       case "hold":
         run.held.push(line);
         if (run.held.length > MAX_CUTOVER_LINES) this.#cutoverOverflow(run);
@@ -850,6 +895,7 @@ export class FalcoSupervisor implements FalcoControl {
     incoming.stopping = true;
     incoming.mode = "discard";
     incoming.held = [];
+    incoming.marks.clear();
     incoming.child.kill("SIGKILL");
     this.#resumeForwarding(old);
     this.#wake();
@@ -932,10 +978,9 @@ export class FalcoSupervisor implements FalcoControl {
     if (run.cutoverSeq !== undefined && !run.passedCutover && seq >= run.cutoverSeq) {
       run.passedCutover = true;
       run.mode = "hold";
-      this.#wake();
     }
-    if (run.verifySeq !== undefined && run.heldAtVerify === undefined && seq >= run.verifySeq) {
-      run.heldAtVerify = run.held.length;
+    if (run.mode === "hold") {
+      run.marks.set(seq, run.held.length);
       this.#wake();
     }
     // Only the Falco whose alerts are handed on can prove that those before a probe were.
@@ -1069,7 +1114,32 @@ export class FalcoSupervisor implements FalcoControl {
   }
 
   /** SIGTERM, SIGKILL after the grace period, and wait until its output is drained. */
+  /**
+   * Stops the old Falco of a swap once it reported its drops up to the cutover: Falco checks
+   * for drops once a second, so those of the second before the cutover come after it.
+   */
+  #retire(old: FalcoRun): void {
+    this.#retiring.add(old);
+    const stop = () => {
+      clearTimeout(drained);
+      old.child.kill("SIGTERM");
+    };
+    const drained = setTimeout(stop, this.#deps.dropReportMs ?? DEFAULT_DROP_REPORT_MS);
+    const killer = setTimeout(
+      () => old.child.kill("SIGKILL"),
+      (this.#deps.dropReportMs ?? DEFAULT_DROP_REPORT_MS) + (this.#deps.stopGraceMs ?? DEFAULT_STOP_GRACE_MS),
+    );
+    old.retire = stop;
+    void old.closed.then(() => {
+      clearTimeout(drained);
+      clearTimeout(killer);
+      this.#retiring.delete(old);
+    });
+  }
+
   async #terminate(): Promise<void> {
+    for (const old of this.#retiring) old.retire?.();
+    await Promise.all([...this.#retiring].map((old) => old.closed));
     const run = this.#run;
     if (run === null) return;
     run.stopping = true;
@@ -1177,6 +1247,16 @@ function kernelName(event: string): string[] {
 }
 
 /** The pod cgroup and process an alert line names: compact fields (pid 4th, cgroup last) or JSON's. */
+/** Drops a run's held lines before probe `seq` and counts its later probes from there. */
+function rebaseHeld(run: FalcoRun, seq: number): void {
+  const offset = run.marks.get(seq)!;
+  run.held = run.held.slice(offset);
+  for (const [mark, at] of run.marks) {
+    if (mark < seq) run.marks.delete(mark);
+    else run.marks.set(mark, at - offset);
+  }
+}
+
 function alertProcess(line: string): string | undefined {
   if (line.startsWith("{")) {
     const cgroup = /"thread\.cgroup\.cpu":"([^"]*)"/.exec(line)?.[1];
