@@ -48,6 +48,9 @@
  *   Falcos during a swap this way. With `STANDIN_LEARN_AT_EXEC=1` a stand-in reports none of that
  *   process's calls before its first `pod-exec-<n>`, as a Falco without a start-up scan of /proc
  *   learns a process that ran before it only at its next execve.
+ * - `STANDIN_PROBE_LOSS=<p>` (any mode): each file of the config directory that is not a
+ *   `pod-…` one (the agent's probes) is missed with probability p, as an overloaded Falco drops
+ *   events.
  * - `STANDIN_DROPS=<n>` (any mode): afterwards, n seconds' worth of one dropped event each,
  *   handled as `syscall_event_drops` says (log, alert, exit; only above `threshold`).
  * After its work it stays alive, like Falco, until SIGTERM.
@@ -1080,10 +1083,12 @@ function watchOpens(falco: StandinFalco, dir: string): void {
   const [podUid, containerId] = (process.env["STANDIN_POD_OPENS"] ?? "/").split("/") as [string, string];
   const pod: CommandSpec = { cmd: [], podUid, containerId };
   let knowsPodProcess = process.env["STANDIN_LEARN_AT_EXEC"] !== "1";
+  const probeLoss = Number(process.env["STANDIN_PROBE_LOSS"] ?? 0);
   watch(dir, (_event, name) => {
     if (name === null || seen.has(name)) return;
     seen.add(name);
     const podThread = podUid === "" ? null : /^pod-(open|exec)-(\d+)$/.exec(name);
+    if (!podThread && Math.random() < probeLoss) return;
     // Only its creation is the pod's syscall, not its removal. Its time is the file's, the same
     // in every stand-in, as a kernel's timestamp is the same in every Falco's copy of an event.
     const created = podThread ? createdNs(join(dir, name)) : undefined;

@@ -281,8 +281,11 @@ export class FalcoSupervisor implements FalcoControl {
       }, timeoutMs);
     });
     await this.#touchProbe(seq);
+    // A later probe proves as much; Falco may drop any one of them.
+    const repeat = setInterval(() => void this.#touchProbe(++this.#probeSeq), PROBE_REPEAT_MS);
     const ok = await done;
     clearTimeout(timer);
+    clearInterval(repeat);
     return ok;
   }
 
