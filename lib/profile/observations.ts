@@ -50,6 +50,22 @@ export class WorkloadObservations {
     args?: readonly string[],
     source?: string,
   ): void {
+    this.observeAs(contributorKey(node, source), syscall, count, firstSeen, args);
+  }
+
+  /**
+   * `observe` for a contributor key made once (contributorKey) for many events, and their count
+   * key when the caller made it already: on the aggregator's hot path, building the key per
+   * event (node and a 64-character container id) took a third of the merge's time.
+   */
+  observeAs(
+    contributor: string,
+    syscall: string,
+    count: number,
+    firstSeen: number,
+    args?: readonly string[],
+    key: string = tupleCountKey(contributor, args),
+  ): void {
     let stats = this.syscalls.get(syscall);
     if (stats === undefined) {
       stats = { counts: new Map(), firstSeen, argTuples: new Map(), anyArgs: false };
@@ -62,7 +78,6 @@ export class WorkloadObservations {
       const tupleKey = args.join(",");
       if (!stats.argTuples.has(tupleKey)) stats.argTuples.set(tupleKey, args);
     }
-    const key = countKey(node, args, source);
     const previous = stats.counts.get(key);
     if (previous === undefined || count > previous) stats.counts.set(key, count);
   }
@@ -92,7 +107,16 @@ export class WorkloadObservations {
  * and, when recorded, the argument tuple, whose counts are kept per tuple so they too merge by maximum.
  */
 export function countKey(node: string, args?: readonly string[], source?: string): string {
-  const contributor = source === undefined ? node : `${node}\u0001${source}`;
+  return tupleCountKey(contributorKey(node, source), args);
+}
+
+/** The contributor part of a count key: a node, or one container on it. */
+export function contributorKey(node: string, source?: string): string {
+  return source === undefined ? node : `${node}\u0001${source}`;
+}
+
+/** A count key from its contributor part; without arguments, the very same string. */
+export function tupleCountKey(contributor: string, args?: readonly string[]): string {
   return args === undefined ? contributor : `${contributor}\u0000${args.join(",")}`;
 }
 
@@ -129,8 +153,8 @@ export class ObservationSet {
     for (const entry of batch.workloads) {
       const wo = this.workload(entry.workload);
       wo.noteNode(batch.node, batch.arch, batch.droppedEvents);
-      for (const ev of entry.syscalls)
-        wo.observe(batch.node, ev.name, ev.count, ev.firstSeen, ev.args, entry.containerId);
+      const contributor = contributorKey(batch.node, entry.containerId);
+      for (const ev of entry.syscalls) wo.observeAs(contributor, ev.name, ev.count, ev.firstSeen, ev.args);
       events += entry.syscalls.length;
     }
     return events;

@@ -34,7 +34,7 @@ import type {
   WorkloadKey,
 } from "../../lib/contracts/types.ts";
 import { toProfileDocument, type DocumentGap } from "../../lib/profile/document.ts";
-import { countKey, WorkloadObservations } from "../../lib/profile/observations.ts";
+import { contributorKey, tupleCountKey, WorkloadObservations } from "../../lib/profile/observations.ts";
 import { scmpArchesForNode } from "../../lib/syscalls/architectures.ts";
 import { syscallNames } from "../../lib/syscalls/tables.ts";
 import { workloadId, workloadToken } from "../../lib/profile/workload-key.ts";
@@ -724,6 +724,7 @@ export class AggregatorState {
   ): void {
     const argSyscalls = session.argSyscalls;
     const limits = this.limits;
+    const contributor = contributorKey(batch.node, entry.containerId);
     let ws: WorkloadState | undefined;
     for (const ev of entry.syscalls) {
       if (!known.has(ev.name)) {
@@ -787,8 +788,8 @@ export class AggregatorState {
         }
       }
       const stats = wo.syscalls.get(ev.name);
-      const isNewEntry =
-        stats === undefined || !stats.counts.has(countKey(batch.node, ev.args, entry.containerId));
+      const key = tupleCountKey(contributor, ev.args);
+      const isNewEntry = stats === undefined || !stats.counts.has(key);
       if (isNewEntry) {
         if (node.tuples >= limits.maxTuplesPerNode || session.tuples >= limits.maxTuplesPerSession) {
           tally.overLimit++;
@@ -803,7 +804,7 @@ export class AggregatorState {
         (argSyscalls.includes(ev.name) &&
           (ev.args === undefined ? !stats.anyArgs : !stats.argTuples.has(ev.args.join(","))));
       // The container id keeps replicas of one workload on one node apart: their counts add up.
-      wo.observe(batch.node, ev.name, ev.count, ev.firstSeen, ev.args, entry.containerId);
+      wo.observeAs(contributor, ev.name, ev.count, ev.firstSeen, ev.args, key);
       if (changed) noteShapeChange(track, now);
     }
   }
@@ -999,7 +1000,9 @@ export class AggregatorState {
         lw.observations.noteNode(batch.node, batch.arch, batch.droppedEvents);
       }
       const stats = lw.observations.syscalls.get(ev.name);
-      if (stats === undefined || !stats.counts.has(countKey(batch.node, ev.args, entry.containerId))) {
+      const contributor = contributorKey(batch.node, entry.containerId);
+      const key = tupleCountKey(contributor, ev.args);
+      if (stats === undefined || !stats.counts.has(key)) {
         if (node.tuples >= limits.maxTuplesPerNode || session.tuples >= limits.maxTuplesPerSession) {
           tally.overLimit++;
           continue;
@@ -1007,7 +1010,7 @@ export class AggregatorState {
         node.tuples++;
         session.tuples++;
       }
-      lw.observations.observe(batch.node, ev.name, ev.count, ev.firstSeen, ev.args, entry.containerId);
+      lw.observations.observeAs(contributor, ev.name, ev.count, ev.firstSeen, ev.args, key);
       lw.version++;
       session.lastLateAt = now;
     }
