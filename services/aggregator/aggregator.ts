@@ -82,6 +82,34 @@ const DEFAULT_TICK_MS = 250;
 const AGGREGATOR_INBOX_PREFIX = "_INBOX.aggregator";
 /** Distinct (reason, session, node) refusals logged; beyond this they are only counted. */
 const MAX_REFUSALS_LOGGED = 1000;
+/** Final documents stored at once: each is a few KV round trips, and a session has thousands. */
+const FINAL_WRITE_CONCURRENCY = 32;
+
+type FinaliseAction = Extract<Action, { kind: "finalise" }>;
+
+/** `fn` over `items` with at most `limit` calls in flight; results in the items' order; the first error rejects. */
+async function mapConcurrently<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      try {
+        results[i] = await fn(items[i]!);
+      } catch (err) {
+        // No new calls after a failure; those in flight end on their own.
+        next = items.length;
+        throw err;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
 /** KV and JetStream headers ride along with a chunk inside the server's max_payload. */
 const PAYLOAD_HEADROOM = 8 * 1024;
 
@@ -584,72 +612,77 @@ export class Aggregator implements PartitionWorker {
     }
   }
 
+  /** Stores one workload's final document; what the SessionFinalised event lists for it. */
+  async #storeFinal(action: FinaliseAction, p: FinaliseAction["publications"][number], log: Logger) {
+    const key = profileKey(action.session, p.token);
+    // A finished result is never replaced by a lesser one (e.g. rebuilt without a checkpoint
+    // from a stream that lost messages): only a complete result may replace a partial one.
+    // Written with compare-and-set against what was read, so two writers (a replica that lost
+    // its lease and the one that took over) can never store two different finals.
+    let storage: "kv" | "object" | false = false;
+    let stored: Awaited<ReturnType<Publisher["storedDocument"]>>;
+    for (;;) {
+      stored = await this.#publisher.storedDocument(key);
+      if (
+        stored !== undefined &&
+        stored.doc.status !== "recording" &&
+        !isUpgrade(stored.doc.status, p.document.status)
+      ) {
+        break;
+      }
+      if (!this.#ctx.holds()) {
+        throw new SeccomposeError(
+          "SC_CHECKPOINT_CONFLICT",
+          `the lease on partition ${this.partition} expired`,
+        );
+      }
+      const revision = stored?.revision ?? (await this.#publisher.revisionOf(key));
+      storage = await this.#publisher.putProfile(key, p.document, revision);
+      if (storage !== false) break;
+    }
+    if (storage === false && stored !== undefined) {
+      log.warn(
+        {
+          event: "profile.final-kept",
+          workload: p.token,
+          stored: stored.doc.status,
+          revision: stored.doc.revision,
+          computed: p.document.status,
+        },
+        "kept the stored final profile",
+      );
+      return {
+        workload: p.workload,
+        key,
+        revision: stored.doc.revision,
+        syscalls: stored.doc.syscalls.length,
+        storage: stored.storage,
+      };
+    }
+    if (storage === false) return undefined;
+    if (action.mode === "continuous") {
+      await this.#publisher.putProfile(
+        profileRevisionKey(action.session, p.token, p.document.revision),
+        p.document,
+      );
+    }
+    return {
+      workload: p.workload,
+      key,
+      revision: p.document.revision,
+      syscalls: p.document.syscalls.length,
+      storage,
+    };
+  }
+
   async #perform(action: Action): Promise<void> {
     const log = this.#log.child({ session: action.session });
     if (action.kind === "finalise") {
-      const profiles = [];
-      for (const p of action.publications) {
-        const key = profileKey(action.session, p.token);
-        // A finished result is never replaced by a lesser one (e.g. rebuilt without a checkpoint
-        // from a stream that lost messages): only a complete result may replace a partial one.
-        // Written with compare-and-set against what was read, so two writers (a replica that lost
-        // its lease and the one that took over) can never store two different finals.
-        let storage: "kv" | "object" | false = false;
-        let stored: Awaited<ReturnType<Publisher["storedDocument"]>>;
-        for (;;) {
-          stored = await this.#publisher.storedDocument(key);
-          if (
-            stored !== undefined &&
-            stored.doc.status !== "recording" &&
-            !isUpgrade(stored.doc.status, p.document.status)
-          ) {
-            break;
-          }
-          if (!this.#ctx.holds()) {
-            throw new SeccomposeError(
-              "SC_CHECKPOINT_CONFLICT",
-              `the lease on partition ${this.partition} expired`,
-            );
-          }
-          const revision = stored?.revision ?? (await this.#publisher.revisionOf(key));
-          storage = await this.#publisher.putProfile(key, p.document, revision);
-          if (storage !== false) break;
-        }
-        if (storage === false && stored !== undefined) {
-          log.warn(
-            {
-              event: "profile.final-kept",
-              workload: p.token,
-              stored: stored.doc.status,
-              revision: stored.doc.revision,
-              computed: p.document.status,
-            },
-            "kept the stored final profile",
-          );
-          profiles.push({
-            workload: p.workload,
-            key,
-            revision: stored.doc.revision,
-            syscalls: stored.doc.syscalls.length,
-            storage: stored.storage,
-          });
-          continue;
-        }
-        if (storage === false) continue;
-        if (action.mode === "continuous") {
-          await this.#publisher.putProfile(
-            profileRevisionKey(action.session, p.token, p.document.revision),
-            p.document,
-          );
-        }
-        profiles.push({
-          workload: p.workload,
-          key,
-          revision: p.document.revision,
-          syscalls: p.document.syscalls.length,
-          storage,
-        });
-      }
+      // Workloads are independent: their KV round trips overlap instead of queueing.
+      const stored = await mapConcurrently(action.publications, FINAL_WRITE_CONCURRENCY, (p) =>
+        this.#storeFinal(action, p, log),
+      );
+      const profiles = stored.filter((entry) => entry !== undefined);
       // The drift left outside the final profiles, in its final state.
       for (const report of action.driftReports) await this.#publisher.putDriftReport(report);
       const record = await this.#publisher.markSessionStopped(action.session);
