@@ -33,7 +33,7 @@ function logStatus(logger: Logger, status: Status): void {
       logger.info({ server: status.server }, "reconnected to NATS");
       break;
     case "error":
-      logger.error({ err: status.error.message }, "NATS reported an error");
+      logger.error({ err: status.error }, "NATS reported an error");
       break;
     case "ldm":
       logger.warn({ server: status.server }, "NATS server entered lame duck mode; moving to another server");

@@ -117,7 +117,7 @@ export function serveDelete(nc: NatsConnection, owner: DeletionOwner, logger: Lo
         },
         (e: unknown) => {
           const code = (e as { code?: string }).code ?? ErrorCodes.SC_NATS_UNREACHABLE;
-          logger.warn({ session: r.session, err: (e as Error).message }, "delete request failed");
+          logger.warn({ session: r.session, err: e }, "delete request failed");
           msg.respond(fail(code, (e as Error).message));
         },
       );

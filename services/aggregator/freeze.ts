@@ -140,7 +140,7 @@ export function serveFreeze(
         },
         (e: unknown) => {
           const code = (e as { code?: string }).code ?? "SC_NATS_UNREACHABLE";
-          logger.warn({ session: r.session, err: (e as Error).message }, "freeze request failed");
+          logger.warn({ session: r.session, err: e }, "freeze request failed");
           msg.respond(fail(code, (e as Error).message));
         },
       );

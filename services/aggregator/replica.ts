@@ -288,7 +288,7 @@ class Replica implements RunningAggregator {
         this.status(asked.session).then(
           (reply) => msg.respond(JSON.stringify(reply)),
           (e: unknown) => {
-            this.#log.error({ err: (e as Error).message }, "could not build the status reply");
+            this.#log.error({ err: e }, "could not build the status reply");
             msg.respond(JSON.stringify({ code: "SC_NATS_UNREACHABLE", message: (e as Error).message }));
           },
         );

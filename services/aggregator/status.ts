@@ -177,7 +177,7 @@ export function serveStatus(
       status(asked.session).then(
         (reply) => msg.respond(JSON.stringify(reply)),
         (e: unknown) => {
-          logger.error({ err: (e as Error).message }, "could not build the status reply");
+          logger.error({ err: e }, "could not build the status reply");
           msg.respond(JSON.stringify({ code: "SC_NATS_UNREACHABLE", message: (e as Error).message }));
         },
       );

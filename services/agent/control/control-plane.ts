@@ -156,7 +156,7 @@ export class ControlPlane {
         }
         const answer = this.#answer(endpoint, msg)
           .catch((e: unknown) =>
-            this.#logger.error({ subject, err: (e as Error).message }, "could not answer a control request"),
+            this.#logger.error({ subject, err: e }, "could not answer a control request"),
           )
           .finally(() => this.#inProgress.delete(answer));
         this.#inProgress.add(answer);

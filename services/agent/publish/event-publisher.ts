@@ -326,7 +326,7 @@ export class JetStreamEventPublisher implements EventPublisher {
       } catch (err) {
         if (!isTransientNatsError(err)) {
           const error = toSeccomposeError(err, `publishing ${describe(record)}`);
-          this.#logger.error({ code: error.code, err: error.message }, "JetStream refused an event message");
+          this.#logger.error({ err: error }, "JetStream refused an event message");
           return { kind: "rejected", error };
         }
         if (!this.#connected || this.#closing || attempt >= this.#publishAttempts) {
