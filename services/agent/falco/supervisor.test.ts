@@ -15,15 +15,9 @@ import type { FalcoAlert, FalcoSyscallAlert } from "../intake/alert.ts";
 import { COMPACT_LAYOUT, createCompactParser } from "../intake/compact-alert.ts";
 import { parseJsonAlert } from "../intake/json-alert.ts";
 import type { FalcoState } from "../ports.ts";
-import {
-  FalcoSupervisor,
-  failureCause,
-  handover,
-  parseFalcoVersion,
-  unseenProcesses,
-  type FalcoSupervisorDeps,
-  type SpawnFunction,
-} from "./supervisor.ts";
+import { cleanLogLine, isErrorLine, parseFalcoVersion } from "./falco-log.ts";
+import { handover, unseenProcesses } from "./handover.ts";
+import { FalcoSupervisor, type FalcoSupervisorDeps, type SpawnFunction } from "./supervisor.ts";
 
 const STANDIN = fileURLToPath(new URL("../../../test/standin-falco/standin-falco.ts", import.meta.url));
 const POD_A = "5d0c8a3e-1f2b-4a6c-9d7e-0b1a2c3d4e5f";
@@ -529,7 +523,14 @@ describe("FalcoSupervisor capture probe and barrier (stand-in Falco)", () => {
   });
 });
 
-describe("failureCause", () => {
+describe("the cause of a Falco failure (the last error line the supervisor kept)", () => {
+  // What FalcoSupervisor keeps of each stderr line as `errors`, whose last names the cause.
+  const failureCause = (tail: string[]) =>
+    tail
+      .flatMap((line) => cleanLogLine(line) ?? [])
+      .filter(isErrorLine)
+      .at(-1);
+
   it("names the first error line, not the verifier log that ends Falco's output", () => {
     const tail = [
       "Sun Dec  6 02:40:00 2026: [libs]: libpman: unable to bump RLIMIT_MEMLOCK to RLIM_INFINITY (ignored, local patch) (errno: 1 | message: Operation not permitted)",

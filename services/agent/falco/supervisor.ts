@@ -50,6 +50,8 @@ import {
   type FalcoSlot,
   type FieldSupport,
 } from "./config-writer.ts";
+import { cleanLogLine, describeExit, isErrorLine, isRuleStatistics, parseFalcoVersion } from "./falco-log.ts";
+import { handover, unseenProcesses } from "./handover.ts";
 import { LineSplitter } from "./line-splitter.ts";
 import {
   attributeUnknownThread,
@@ -129,8 +131,6 @@ const CUTOVER_TIMEOUT_MS = 15_000;
 const PROBE_REPEAT_MS = 250;
 /** Both Falcos' alerts from the cutover probe to one made this much later are compared. */
 const VERIFY_MS = 500;
-/** A process with this many alerts from the running Falco must show up in the successor's. */
-const VERIFY_MIN_ALERTS = 5;
 /** Lines held per Falco between its cutover probe and the other's; more gives the swap up. */
 const MAX_CUTOVER_LINES = 500_000;
 /** Falco's debug line with its final driver set, and its info line with what repair added. */
@@ -909,7 +909,7 @@ export class FalcoSupervisor implements FalcoControl {
     if (cleaned !== undefined) {
       run.stderrTail.push(line);
       if (run.stderrTail.length > STDERR_TAIL_LINES) run.stderrTail.shift();
-      if (ERROR_WORDS.test(cleaned) && !isGenericOrIgnored(cleaned)) {
+      if (isErrorLine(cleaned)) {
         run.errors.push(cleaned);
         if (run.errors.length > STDERR_TAIL_LINES) run.errors.shift();
       }
@@ -1162,73 +1162,6 @@ export class FalcoSupervisor implements FalcoControl {
   }
 }
 
-/** The version from `falco --version`: text (`Falco version: 0.44.1`) or JSON (`falco_version`). */
-export function parseFalcoVersion(output: string): string | undefined {
-  const text = /^Falco version:\s*(\S+)/m.exec(output);
-  if (text) return text[1];
-  try {
-    const json: unknown = JSON.parse(output);
-    if (typeof json === "object" && json !== null && "falco_version" in json) {
-      const version = json.falco_version;
-      if (typeof version === "string" && version !== "") return version;
-    }
-  } catch {
-    // Neither form.
-  }
-  return undefined;
-}
-
-/** Falco's log prefix, `Sun Dec  6 02:40:00 2026: `. */
-const LOG_PREFIX = /^[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \d{4}: /;
-const ERROR_WORDS =
-  /\b(error|errors|failed|failure|fail|cannot|can't|unable|invalid|denied|not found|no such)\b/i;
-/** The kernel verifier's program log that libbpf passes on: instructions, registers, summaries. */
-const VERIFIER_NOISE =
-  /^(\d+: |\d+: \(|;|R\d|from \d+ to \d+|processed \d+ insns|verification time|stack depth|-- (BEGIN|END) PROG LOAD LOG --|last_idx|regs=|parent didn't have|mark_precise|frame\d|\.\.\.)/;
-
-/**
- * The cause of a Falco failure from its stderr lines: the last line that names an error,
- * skipping the kernel verifier's log (hundreds of instruction lines that end the output when
- * the probe does not load), Falco's generic "forcing termination" wrapper, and problems Falco
- * says it ignores. Undefined when no line names an error (e.g. after SIGKILL).
- */
-export function failureCause(stderrLines: readonly string[]): string | undefined {
-  return stderrLines
-    .map(cleanLogLine)
-    .filter(
-      (line): line is string => line !== undefined && ERROR_WORDS.test(line) && !isGenericOrIgnored(line),
-    )
-    .at(-1);
-}
-
-/** Falco's own wrapper around every event-source failure: it names no cause. */
-const GENERIC_FAILURE = "An error occurred in an event source, forcing termination";
-/** Problems Falco reports and carries on from (RLIMIT_MEMLOCK, TOCTOU mitigation tracepoints). */
-const IGNORED = /\bignored\b|\bignoring\b|will continue to work/i;
-
-function isGenericOrIgnored(line: string): boolean {
-  return line.startsWith(GENERIC_FAILURE) || IGNORED.test(line);
-}
-
-/** The line without Falco's time prefix, or undefined for an empty line or the verifier's log. */
-function cleanLogLine(line: string): string | undefined {
-  const cleaned = line.replace(LOG_PREFIX, "").trim();
-  return cleaned === "" || VERIFIER_NOISE.test(cleaned) ? undefined : cleaned;
-}
-
-function isRuleStatistics(line: string): boolean {
-  return (
-    line.startsWith(" ") ||
-    line.startsWith("Events detected: ") ||
-    line === "Rule counts by severity:" ||
-    line === "Triggered rules by rule name:"
-  );
-}
-
-function describeExit(code: number | null, signal: NodeJS.Signals | null): string {
-  return signal !== null ? `signal ${signal}` : `exit code ${code ?? "unknown"}`;
-}
-
 /**
  * Whether `next` captures something `current` does not: a syscall or a pod it no longer leaves
  * out, or other sessions' namespaces (when the rule is narrowed to them). Such a change cannot
@@ -1249,7 +1182,6 @@ function kernelName(event: string): string[] {
   return known.kind === "syscall" && event !== "" ? [known.name] : [];
 }
 
-/** The pod cgroup and process an alert line names: compact fields (pid 4th, cgroup last) or JSON's. */
 /** Drops a run's held lines before probe `seq` and counts its later probes from there. */
 function rebaseHeld(run: FalcoRun, seq: number): void {
   const offset = run.marks.get(seq)!;
@@ -1258,130 +1190,4 @@ function rebaseHeld(run: FalcoRun, seq: number): void {
     if (mark < seq) run.marks.delete(mark);
     else run.marks.set(mark, at - offset);
   }
-}
-
-function alertProcess(line: string): string | undefined {
-  if (line.startsWith("{")) {
-    const cgroup = /"thread\.cgroup\.cpu":"([^"]*)"/.exec(line)?.[1];
-    const pid = /"proc\.pid":(\d+)/.exec(line)?.[1];
-    return cgroup === undefined ? undefined : `${cgroup} pid ${pid ?? "?"}`;
-  }
-  const fields = line.split("|");
-  return fields.length < 6 ? undefined : `${fields.at(-1)!} pid ${fields[4]!}`;
-}
-
-/** What identifies one syscall in the alerts of either Falco (their times differ by a few hundred ns). */
-interface AlertEvent {
-  process: string;
-  /** Thread, event type and return value. */
-  call: string;
-  timeNs: bigint;
-}
-
-function alertEvent(line: string): AlertEvent | undefined {
-  const process = alertProcess(line);
-  if (process === undefined || !process.includes("kubepods")) return undefined;
-  if (line.startsWith("{")) {
-    const time = /"evt\.time":(\d+)/.exec(line)?.[1];
-    if (time === undefined) return undefined;
-    const tid = /"thread\.tid":(\d+)/.exec(line)?.[1];
-    const type = /"evt\.type":"([^"]*)"/.exec(line)?.[1];
-    const res = /"evt\.rawres":(-?\d+|null)/.exec(line)?.[1];
-    return { process, call: `${tid} ${type} ${res}`, timeNs: BigInt(time) };
-  }
-  // The compact layout: `<time>: <priority> sc1|rawtime|type|rawres|pid|tid|...|cgroup`.
-  const fields = line.split("|");
-  if (!/^\d+$/.test(fields[1]!)) return undefined;
-  return { process, call: `${fields[5]} ${fields[2]} ${fields[3]}`, timeNs: BigInt(fields[1]!) };
-}
-
-/** The same syscall in both Falcos' alerts lies closer than this (each driver takes its own time). */
-const SAME_EVENT_NS = 1_000_000n;
-
-/**
- * The old Falco's alerts after the cutover probe that a cutover must still hand on. A Falco
- * learns a process that ran before it started only at the process's next execve or clone, so
- * the successor's alerts of such a process start later than the cutover probe; until its first
- * one (found in the old Falco's alerts as the same thread, event and result at nearly the same
- * time), the old Falco's count. A process the successor has no alert of is handed on up to the
- * second probe (`oldSpanEnd`, where both outputs end at the same syscall); after it, the check
- * before the cutover (unseenProcesses) is all that guards it.
- */
-export function handover(
-  oldHeld: readonly string[],
-  oldSpanEnd: number,
-  newHeld: readonly string[],
-): string[] {
-  const firstNew = new Map<string, AlertEvent>();
-  for (const line of newHeld) {
-    const event = alertEvent(line);
-    if (event !== undefined && !firstNew.has(event.process)) firstNew.set(event.process, event);
-  }
-  const events = oldHeld.map(alertEvent);
-  const byProcess = new Map<string, number[]>();
-  events.forEach((event, i) => {
-    if (event === undefined) return;
-    const own = byProcess.get(event.process);
-    if (own === undefined) byProcess.set(event.process, [i]);
-    else own.push(i);
-  });
-  // Per process the index in oldHeld from which the successor's alerts count.
-  const from = new Map<string, number>();
-  for (const [process, first] of firstNew) {
-    let best: number | undefined;
-    let bestDistance = SAME_EVENT_NS;
-    let later: number | undefined;
-    for (const i of byProcess.get(process) ?? []) {
-      const event = events[i]!;
-      if (later === undefined && event.timeNs >= first.timeNs) later = i;
-      const distance =
-        event.timeNs > first.timeNs ? event.timeNs - first.timeNs : first.timeNs - event.timeNs;
-      if (event.call === first.call && distance < bestDistance) {
-        best = i;
-        bestDistance = distance;
-      }
-    }
-    // Without the same event (the old Falco dropped it or is behind), its time decides.
-    from.set(process, best ?? later ?? oldHeld.length);
-  }
-  return oldHeld.filter((_, i) => {
-    const event = events[i];
-    if (event === undefined) return false;
-    return i < (from.get(event.process) ?? oldSpanEnd);
-  });
-}
-
-/**
- * Processes of pod cgroups with at least VERIFY_MIN_ALERTS alerts among the old Falco's lines
- * of which the successor's lines over the same time have fewer than a quarter: the successor
- * cannot attribute them (a process that makes fewer calls in the window goes unchecked). The old
- * Falco's alerts of events the successor's driver is not asked for (`notAskedFor`, Falco event
- * names) do not count: the successor cannot have them.
- */
-export function unseenProcesses(
-  oldLines: readonly string[],
-  newLines: readonly string[],
-  notAskedFor: ReadonlySet<string> = new Set(),
-): string[] {
-  const count = (lines: readonly string[], skip: ReadonlySet<string>) => {
-    const counts = new Map<string, number>();
-    for (const line of lines) {
-      const key = alertProcess(line);
-      if (key === undefined || !key.includes("kubepods")) continue;
-      if (skip.size > 0 && skip.has(alertType(line) ?? "")) continue;
-      counts.set(key, (counts.get(key) ?? 0) + 1);
-    }
-    return counts;
-  };
-  const theirs = count(newLines, new Set());
-  return [...count(oldLines, notAskedFor)]
-    .filter(([key, n]) => n >= VERIFY_MIN_ALERTS && (theirs.get(key) ?? 0) * 4 < n)
-    .map(([key]) => key)
-    .sort();
-}
-
-/** The event type of an alert line: compact's third field, or JSON's `evt.type`. */
-function alertType(line: string): string | undefined {
-  if (line.startsWith("{")) return /"evt\.type":"([^"]*)"/.exec(line)?.[1];
-  return line.split("|", 3)[2];
 }
