@@ -3,7 +3,7 @@ import { isSeccomposeError } from "../../lib/errors.ts";
 import { CHECKPOINT_HEAD_KEY, CheckpointStore, encodeSnapshot, splitChunks } from "./checkpoint.ts";
 import type { CheckpointKv } from "./checkpoint.ts";
 import { AggregatorState } from "./session-state.ts";
-import type { StateSnapshot } from "./session-state.ts";
+import type { StateSnapshot } from "./state-snapshot.ts";
 
 /** A KV bucket in memory with the compare-and-set semantics of NATS KV (one revision counter per bucket). */
 class MemoryKv implements CheckpointKv {

@@ -19,7 +19,7 @@ import { createHash } from "node:crypto";
 import { pack, unpack } from "msgpackr";
 import { SeccomposeError } from "../../lib/errors.ts";
 import { isCasConflict } from "../../lib/nats/errors.ts";
-import type { StateSnapshot } from "./session-state.ts";
+import type { StateSnapshot } from "./state-snapshot.ts";
 
 export const CHECKPOINT_HEAD_KEY = "checkpoint";
 

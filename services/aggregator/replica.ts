@@ -27,7 +27,8 @@ import type { AggregatorMetrics } from "./metrics.ts";
 import { PartitionLeases } from "./partition-leases.ts";
 import type { LeaseKv } from "./partition-leases.ts";
 import type { PodOwnership } from "./pod-ownership.ts";
-import { noRefusals, type AcceptOutcome } from "./session-state.ts";
+import type { AcceptOutcome } from "./session-state.ts";
+import { noRefusals } from "./session.ts";
 import { requestedSession } from "./status.ts";
 
 export interface RunningAggregator {

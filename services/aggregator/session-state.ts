@@ -24,9 +24,7 @@ import type {
   DriftReport,
   EventMessage,
   FinMarker,
-  OwnershipRefusalCounts,
   ProfileDocument,
-  RefusalCounts,
   SessionRecord,
   StreamLoss,
   SyscallEventBatch,
@@ -52,23 +50,30 @@ import {
   noteShapeChange,
   shapeOf,
   takeDrift,
-  trackFromSnapshot,
-  trackToSnapshot,
   unfreeze,
   type ContinuousStep,
-  type ContinuousTrack,
   type DriftEntry,
-  type TrackSnapshot,
 } from "./continuous.ts";
 import {
   ACCEPT,
-  noOwnershipRefusals,
   type OwnershipCheck,
   type OwnershipRefusal,
   type OwnershipVerdict,
 } from "./pod-ownership.ts";
 import { ErrorCodes, SeccomposeError } from "../../lib/errors.ts";
-import { SeqSet, type SeqRange } from "./seq-set.ts";
+import {
+  SessionState,
+  canonicalKey,
+  noRefusals,
+  type BatchContext,
+  type EntryRefusal,
+  type LateWorkload,
+  type NodeState,
+  type Refusal,
+  type WaitingEntry,
+  type WorkloadState,
+} from "./session.ts";
+import { sessionFromSnapshot, sessionToSnapshot, type StateSnapshot } from "./state-snapshot.ts";
 import { streamLoss } from "./stream-loss.ts";
 
 export type Clock = () => number;
@@ -118,28 +123,6 @@ const MAX_STREAM_LOSS = 32;
 /** Events of waiting workload entries, all nodes and sessions together. */
 export const MAX_OWNERSHIP_WAIT_EVENTS = 200_000;
 
-/** Why a whole message was refused. */
-export type Refusal = Exclude<keyof RefusalCounts, "unknownSyscall" | "overLimit" | OwnershipRefusal>;
-
-export function noRefusals(): RefusalCounts {
-  return {
-    unknownSession: 0,
-    foreignNode: 0,
-    noNodeSet: 0,
-    heldOverflow: 0,
-    implausible: 0,
-    unknownSyscall: 0,
-    overLimit: 0,
-    ...noOwnershipRefusals(),
-  };
-}
-
-export interface Gap {
-  from: number;
-  to: number;
-  reason?: string;
-}
-
 const knownByNodeArch = new Map<string, ReadonlySet<string>>();
 
 /** Syscall names of a node architecture and its compat ABIs; throws SC_ARCH_UNKNOWN for an unsupported one. */
@@ -152,180 +135,8 @@ function knownSyscalls(arch: string): ReadonlySet<string> {
   return known;
 }
 
-export interface NodeState {
-  readonly name: string;
-  /** uname -m of the node; undefined until its first batch. */
-  arch: string | undefined;
-  droppedEvents: number;
-  readonly seqs: SeqSet;
-  /** Batches the node says it sent (its FIN); undefined until the FIN is merged. */
-  finBatches: number | undefined;
-  events: number;
-  /** sentAt of the newest batch or FIN, milliseconds since the epoch. */
-  lastEventAt: number | undefined;
-  /** Ids of the workloads this node reported. */
-  readonly workloads: Set<string>;
-  /** Count entries this node added. */
-  tuples: number;
-  /** Events refused (unknown names, limits). */
-  refusedEvents: number;
-  /** A limit cut this node's data: the result cannot be complete. */
-  limited: boolean;
-  /** From the node's FIN: when it recorded nothing although the session ran. */
-  readonly gaps: Gap[];
-  /** Workload entries of this node refused by the pod ownership check. */
-  readonly ownershipRefused: OwnershipRefusalCounts;
-  /** Events of this node's workload entries waiting for the pod watch. */
-  waitingEvents: number;
-}
-
-/** The part of a batch a workload entry is merged with. */
-/** What merging an entry needs of its batch; `sentAt` is absent in waiting entries of older checkpoints. */
-type BatchContext = Pick<SyscallEventBatch, "node" | "arch" | "droppedEvents"> & { sentAt?: number };
-
-/** A workload entry waiting for the pod watch to see its pod (or container). */
-export interface WaitingEntry extends BatchContext {
-  /** The session's start, for the check. */
-  sessionStart: number;
-  /** Aggregator clock when it began to wait. */
-  since: number;
-  entry: WorkloadEvents;
-}
-
-/** A workload entry the pod ownership check refused, for the log. */
-export interface EntryRefusal {
-  reason: OwnershipRefusal;
-  workload: WorkloadKey;
-  pod: string | undefined;
-  podUid: string | undefined;
-}
-
-export interface WorkloadState {
-  readonly id: string;
-  readonly token: string;
-  readonly observations: WorkloadObservations;
-  readonly track: ContinuousTrack;
-}
-
-export interface FinalisedWorkload {
-  workload: WorkloadKey;
-  token: string;
-  revision: number;
-  syscalls: number;
-  /** Revision of the newest document with late data (stored under `<key>.rev.<n>`), once published. */
-  lateRevision?: number;
-  /** Frozen when the session was finalised. */
-  frozen?: boolean;
-  /** Drift entries not taken into the profile at finalisation (its drift report lists them). */
-  drifted?: number;
-}
-
-/** Data that came after finalisation for one workload: published as a new revision, never merged into the final one. */
-export interface LateWorkload {
-  readonly id: string;
-  readonly token: string;
-  readonly observations: WorkloadObservations;
-  /** Bumped by every merge that changed something; published up to `publishedVersion`. */
-  version: number;
-  publishedVersion: number;
-  /** Late revisions published so far. */
-  published: number;
-}
-
 /** Late data is published once no more came for this long, so a burst makes one revision. */
 const LATE_DEBOUNCE_MS = 1000;
-
-export interface FinalisedSession {
-  status: "complete" | "partial";
-  missingNodes: string[];
-  at: number;
-  /** What was published; the observations themselves are released once a session is final. */
-  workloads: FinalisedWorkload[];
-}
-
-export class SessionState {
-  readonly id: string;
-  record: SessionRecord | undefined;
-  readonly nodes = new Map<string, NodeState>();
-  readonly workloads = new Map<string, WorkloadState>();
-  batches = 0;
-  events = 0;
-  /** New batches that arrived after the session was finalised: merged into `late`, published as new revisions. */
-  lateBatches = 0;
-  readonly late = new Map<string, LateWorkload>();
-  /** Aggregator clock of the last late merge. */
-  lastLateAt = 0;
-  lastEventAt: number | undefined;
-  finalised: FinalisedSession | undefined;
-  /** Count entries in this session's observations. */
-  tuples = 0;
-  readonly refused = noRefusals();
-  /** Nodes outside the node set that sent data (bounded). */
-  readonly foreignNodes = new Set<string>();
-  /** Messages that came before the node set was written, per node, in arrival order. */
-  readonly held = new Map<string, EventMessage[]>();
-  /** Stream ranges discarded before they were consumed while this session accepted data. */
-  readonly streamLoss: StreamLoss[] = [];
-  /** Workload entries waiting for the pod watch, in arrival order. */
-  waiting: WaitingEntry[] = [];
-
-  constructor(id: string) {
-    this.id = id;
-  }
-
-  get heldMessages(): number {
-    let n = 0;
-    for (const h of this.held.values()) n += h.length;
-    return n;
-  }
-
-  get mode(): SessionRecord["mode"] {
-    return this.record?.mode ?? "oneshot";
-  }
-
-  get argSyscalls(): readonly string[] {
-    return this.record?.profile.argSyscalls ?? [];
-  }
-
-  /** The session record's node set, sorted: only these nodes' data counts. */
-  participatingNodes(): string[] {
-    return [...new Set(this.record?.expectedNodes ?? [])].sort();
-  }
-
-  /** A node is complete once its FIN is merged together with every batch 1..N it announces. */
-  isNodeComplete(name: string): boolean {
-    const node = this.nodes.get(name);
-    return node?.finBatches !== undefined && node.seqs.coversPrefix(node.finBatches);
-  }
-
-  incompleteNodes(): string[] {
-    return this.participatingNodes().filter((n) => !this.isNodeComplete(n));
-  }
-
-  node(name: string): NodeState {
-    let node = this.nodes.get(name);
-    if (node === undefined) {
-      node = {
-        name,
-        arch: undefined,
-        droppedEvents: 0,
-        seqs: new SeqSet(),
-        finBatches: undefined,
-        events: 0,
-        lastEventAt: undefined,
-        workloads: new Set(),
-        tuples: 0,
-        refusedEvents: 0,
-        limited: false,
-        gaps: [],
-        ownershipRefused: noOwnershipRefusals(),
-        waitingEvents: 0,
-      };
-      this.nodes.set(name, node);
-    }
-    return node;
-  }
-}
 
 /** A drift entry as the merge reports it: which session, workload and frozen revision it is outside of. */
 export interface DriftFinding extends DriftEntry {
@@ -411,11 +222,6 @@ export type Action =
       lastChangeAt: number;
       publication: Publication;
     };
-
-/** Only the fields of a key, in schema order: agents may send them in any order, documents must not vary. */
-function canonicalKey(key: WorkloadKey): WorkloadKey {
-  return { namespace: key.namespace, kind: key.kind, name: key.name, container: key.container };
-}
 
 /** Events of a batch, or of one waiting entry, that were merged or refused. */
 interface Tally {
@@ -1387,214 +1193,4 @@ export class AggregatorState {
     }
     return state;
   }
-}
-
-/** Plain data, msgpack-friendly: what a checkpoint stores. Session records are not in it (KV has them). */
-export interface StateSnapshot {
-  version: 1;
-  badMessages: number;
-  highestStreamSeq: number;
-  lostMessages?: number;
-  /** Absent in checkpoints written before refusals were counted; so are the optional fields below. */
-  refused?: RefusalCounts;
-  sessions: SessionSnapshot[];
-}
-
-export interface NodeSnapshot {
-  name: string;
-  arch?: string;
-  droppedEvents: number;
-  seqs: SeqRange[];
-  finBatches?: number;
-  events: number;
-  lastEventAt?: number;
-  workloads?: string[];
-  tuples?: number;
-  refusedEvents?: number;
-  limited?: boolean;
-  gaps?: Gap[];
-  ownershipRefused?: OwnershipRefusalCounts;
-}
-
-/** [name, firstSeen, anyArgs, counts [key, count][], argument tuples] */
-export type SyscallSnapshot = [string, number, boolean, Array<[string, number]>, string[][]];
-
-export interface WorkloadSnapshot {
-  key: WorkloadKey;
-  nodes: Array<[string, string, number]>;
-  syscalls: SyscallSnapshot[];
-  track: TrackSnapshot;
-}
-
-export interface SessionSnapshot {
-  id: string;
-  batches: number;
-  events: number;
-  lateBatches: number;
-  lastEventAt?: number;
-  nodes: NodeSnapshot[];
-  workloads: WorkloadSnapshot[];
-  finalised?: FinalisedSession;
-  tuples?: number;
-  refused?: RefusalCounts;
-  foreignNodes?: string[];
-  held?: EventMessage[];
-  /** Acked with the checkpoint that carries them, like held messages. */
-  waiting?: WaitingEntry[];
-  late?: LateSnapshot[];
-  lastLateAt?: number;
-  streamLoss?: StreamLoss[];
-}
-
-export interface LateSnapshot {
-  key: WorkloadKey;
-  nodes: Array<[string, string, number]>;
-  syscalls: SyscallSnapshot[];
-  version: number;
-  publishedVersion: number;
-  published: number;
-}
-
-function observationsToSnapshot(
-  wo: WorkloadObservations,
-): Pick<WorkloadSnapshot, "key" | "nodes" | "syscalls"> {
-  return {
-    key: wo.key,
-    nodes: [...wo.nodes].map(([name, c]): [string, string, number] => [name, c.arch, c.droppedEvents]),
-    syscalls: [...wo.syscalls].map(([name, st]): SyscallSnapshot => [
-      name,
-      st.firstSeen,
-      st.anyArgs,
-      [...st.counts],
-      [...st.argTuples.values()].map((t) => [...t]),
-    ]),
-  };
-}
-
-function observationsFromSnapshot(
-  w: Pick<WorkloadSnapshot, "key" | "nodes" | "syscalls">,
-): WorkloadObservations {
-  const wo = new WorkloadObservations(canonicalKey(w.key));
-  for (const [name, arch, dropped] of w.nodes) wo.nodes.set(name, { arch, droppedEvents: dropped });
-  for (const [name, firstSeen, anyArgs, counts, tuples] of w.syscalls) {
-    wo.syscalls.set(name, {
-      counts: new Map(counts),
-      firstSeen,
-      anyArgs,
-      argTuples: new Map(tuples.map((t) => [t.join(","), t])),
-    });
-  }
-  return wo;
-}
-
-function sessionToSnapshot(s: SessionState): SessionSnapshot {
-  const snap: SessionSnapshot = {
-    id: s.id,
-    batches: s.batches,
-    events: s.events,
-    lateBatches: s.lateBatches,
-    nodes: [...s.nodes.values()].map((n) => {
-      const ns: NodeSnapshot = {
-        name: n.name,
-        droppedEvents: n.droppedEvents,
-        seqs: n.seqs.ranges(),
-        events: n.events,
-      };
-      if (n.arch !== undefined) ns.arch = n.arch;
-      if (n.finBatches !== undefined) ns.finBatches = n.finBatches;
-      if (n.lastEventAt !== undefined) ns.lastEventAt = n.lastEventAt;
-      ns.workloads = [...n.workloads];
-      ns.tuples = n.tuples;
-      ns.refusedEvents = n.refusedEvents;
-      ns.limited = n.limited;
-      ns.gaps = n.gaps;
-      ns.ownershipRefused = { ...n.ownershipRefused };
-      return ns;
-    }),
-    workloads: [...s.workloads.values()].map((ws) => ({
-      ...observationsToSnapshot(ws.observations),
-      track: trackToSnapshot(ws.track),
-    })),
-  };
-  if (s.lastEventAt !== undefined) snap.lastEventAt = s.lastEventAt;
-  if (s.finalised !== undefined) snap.finalised = s.finalised;
-  snap.tuples = s.tuples;
-  snap.refused = { ...s.refused };
-  snap.foreignNodes = [...s.foreignNodes];
-  // Held messages are acked with the checkpoint that carries them, so they must be in it.
-  snap.held = [...s.held.values()].flat();
-  if (s.streamLoss.length > 0) snap.streamLoss = s.streamLoss.map((l) => ({ ...l }));
-  if (s.waiting.length > 0) snap.waiting = [...s.waiting];
-  if (s.late.size > 0) {
-    snap.late = [...s.late.values()].map((lw) => ({
-      ...observationsToSnapshot(lw.observations),
-      version: lw.version,
-      publishedVersion: lw.publishedVersion,
-      published: lw.published,
-    }));
-    snap.lastLateAt = s.lastLateAt;
-  }
-  return snap;
-}
-
-function sessionFromSnapshot(snap: SessionSnapshot): SessionState {
-  const s = new SessionState(snap.id);
-  s.batches = snap.batches;
-  s.events = snap.events;
-  s.lateBatches = snap.lateBatches;
-  s.lastEventAt = snap.lastEventAt;
-  s.finalised = snap.finalised;
-  for (const n of snap.nodes) {
-    s.nodes.set(n.name, {
-      name: n.name,
-      arch: n.arch,
-      droppedEvents: n.droppedEvents,
-      seqs: SeqSet.fromRanges(n.seqs),
-      finBatches: n.finBatches,
-      events: n.events,
-      lastEventAt: n.lastEventAt,
-      workloads: new Set(n.workloads ?? []),
-      tuples: n.tuples ?? 0,
-      refusedEvents: n.refusedEvents ?? 0,
-      limited: n.limited ?? false,
-      gaps: n.gaps ?? [],
-      ownershipRefused: { ...noOwnershipRefusals(), ...n.ownershipRefused },
-      waitingEvents: 0,
-    });
-  }
-  s.tuples = snap.tuples ?? 0;
-  Object.assign(s.refused, snap.refused ?? {});
-  for (const name of snap.foreignNodes ?? []) s.foreignNodes.add(name);
-  for (const m of snap.held ?? []) {
-    const held = s.held.get(m.node);
-    if (held === undefined) s.held.set(m.node, [m]);
-    else held.push(m);
-  }
-  for (const l of snap.late ?? []) {
-    const wo = observationsFromSnapshot(l);
-    const id = workloadId(wo.key);
-    s.late.set(id, {
-      id,
-      token: workloadToken(wo.key),
-      observations: wo,
-      version: l.version,
-      publishedVersion: l.publishedVersion,
-      published: l.published,
-    });
-  }
-  s.lastLateAt = snap.lastLateAt ?? 0;
-  for (const l of snap.streamLoss ?? []) s.streamLoss.push({ ...l });
-  s.waiting = [...(snap.waiting ?? [])];
-  for (const w of snap.workloads) {
-    const wo = observationsFromSnapshot(w);
-    const key = wo.key;
-    const id = workloadId(key);
-    s.workloads.set(id, {
-      id,
-      token: workloadToken(key),
-      observations: wo,
-      track: trackFromSnapshot(w.track),
-    });
-  }
-  return s;
 }

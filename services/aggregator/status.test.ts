@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { assertValid } from "../../lib/contracts/validators.ts";
 import { noOwnershipRefusals } from "./pod-ownership.ts";
-import { AggregatorState, noRefusals } from "./session-state.ts";
+import { AggregatorState } from "./session-state.ts";
+import { noRefusals } from "./session.ts";
 import { buildStatus, requestedSession } from "./status.ts";
 
 const T0 = 1_764_000_000_000;

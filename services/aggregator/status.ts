@@ -12,7 +12,8 @@ import type {
 } from "../../lib/contracts/types.ts";
 import { isValid } from "../../lib/contracts/validators.ts";
 import { AGGREGATOR_STATUS_SUBJECT, profileKey, profileRevisionKey } from "../../lib/subjects.ts";
-import type { AggregatorState, SessionState } from "./session-state.ts";
+import type { AggregatorState } from "./session-state.ts";
+import type { SessionState } from "./session.ts";
 
 export type ConsumerStatus = NonNullable<AggregatorStatus["consumer"]>;
 
