@@ -27,22 +27,31 @@ export interface NatsConnectOptions {
 function logStatus(logger: Logger, status: Status): void {
   switch (status.type) {
     case "disconnect":
-      logger.warn({ server: status.server }, "disconnected from NATS; reconnecting");
+      logger.warn(
+        { event: "nats.disconnected", server: status.server },
+        "disconnected from NATS; reconnecting",
+      );
       break;
     case "reconnect":
-      logger.info({ server: status.server }, "reconnected to NATS");
+      logger.info({ event: "nats.reconnected", server: status.server }, "reconnected to NATS");
       break;
     case "error":
-      logger.error({ err: status.error }, "NATS reported an error");
+      logger.error({ event: "nats.error", err: status.error }, "NATS reported an error");
       break;
     case "ldm":
-      logger.warn({ server: status.server }, "NATS server entered lame duck mode; moving to another server");
+      logger.warn(
+        { event: "nats.lame-duck", server: status.server },
+        "NATS server entered lame duck mode; moving to another server",
+      );
       break;
     case "staleConnection":
-      logger.warn("NATS connection is stale (pings unanswered); reconnecting");
+      logger.warn({ event: "nats.stale" }, "NATS connection is stale (pings unanswered); reconnecting");
       break;
     case "slowConsumer":
-      logger.warn({ subject: status.sub.getSubject(), pending: status.pending }, "NATS slow consumer");
+      logger.warn(
+        { event: "nats.slow-consumer", subject: status.sub.getSubject(), pending: status.pending },
+        "NATS slow consumer",
+      );
       break;
     case "close":
       logger.info("NATS connection closed");
