@@ -17,12 +17,15 @@
  *
  * A configuration change while Falco captures is a **swap**, not a SIGHUP (which stops capture
  * for 2 to 3 s): a second Falco starts from the other slot's files (falco.yaml / falco-b.yaml)
- * while the first goes on; once a probe came back through the second, one more probe is the
- * cutover point. The old Falco's alerts are passed on up to that probe in its output, the new
- * one's from that probe in its output on, except for a process the new one learnt of only after
- * the probe (at its next execve or clone): its calls count from the old Falco up to the new one's
- * first alert of it (handover()). So no syscall is lost or counted twice (to within the kernel's
- * ordering of events on different CPUs in the same microsecond). Then the old one is stopped. A successor that does not capture in time or dies is killed and the old Falco goes on;
+ * while the first goes on; once a probe came back through the second, the cutover point is the
+ * first later probe that both report (probes are repeated: a busy Falco drops some). The old
+ * Falco's alerts are passed on up to that probe in its output, the new one's from that probe in
+ * its output on, except for a process the new one learnt of only after the probe (at its next
+ * execve or clone): its calls count from the old Falco up to the new one's first alert of it
+ * (handover.ts). So no syscall is lost or counted twice (to within the kernel's ordering of
+ * events on different CPUs in the same microsecond). Then the old one is stopped once it
+ * reported its last drops. A successor that does not capture in time or dies is killed and the
+ * old Falco goes on;
  * if the change was needed to capture more (a raise), the old one is reloaded with SIGHUP
  * instead, and that gap is booked like any other.
  *
