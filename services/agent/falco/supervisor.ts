@@ -585,8 +585,7 @@ export class FalcoSupervisor implements FalcoControl {
       }
       return found;
     };
-    const deadline = this.#clock() + CUTOVER_TIMEOUT_MS;
-    while (!gone() && this.#clock() < deadline) {
+    for (let tries = Math.ceil(CUTOVER_TIMEOUT_MS / PROBE_REPEAT_MS); tries > 0 && !gone(); tries--) {
       await this.#touchProbe(++this.#probeSeq);
       if (await this.#waitFor(() => common() !== undefined || gone(), PROBE_REPEAT_MS)) return common();
     }
