@@ -37,7 +37,6 @@ import { spawn, type ChildProcess, type SpawnOptions } from "node:child_process"
 import { randomBytes } from "node:crypto";
 import { mkdir, open, unlink } from "node:fs/promises";
 import { resolve } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "pino";
 import { ErrorCodes, SeccomposeError } from "../../../lib/errors.ts";
 import { falcoEventToSyscall, syscallToFalcoEvent } from "../../../lib/falco/event-names.ts";
@@ -488,7 +487,8 @@ export class FalcoSupervisor implements FalcoControl {
     }
 
     // An overloaded Falco drops events, probes too: probes go on until both saw the same one.
-    const cutover = await this.#commonProbe([old, incoming], gone, true);
+    const touched = new Map<number, number>();
+    const cutover = await this.#commonProbe([old, incoming], gone, touched, { cutover: true });
     if (cutover === undefined || gone()) {
       const reason =
         cutover === undefined
@@ -509,8 +509,13 @@ export class FalcoSupervisor implements FalcoControl {
     // its start-up scan, and the Falco 0.44.1 built for these machines does not get them (its
     // task iterator fails the verifier and the fallback leaves them unknown): their events then
     // match no pod, and a cutover would lose them without a trace.
-    await sleep(VERIFY_MS);
-    const verify = gone() ? undefined : await this.#commonProbe([old, incoming], gone, false);
+    // The span ends at a common probe made VERIFY_MS after the cutover probe or later; one made
+    // while the cutover probe was awaited may have come back through both already.
+    const spanEnd = touched.get(cutover)! + VERIFY_MS;
+    const verify = await this.#commonProbe([old, incoming], gone, touched, {
+      after: cutover,
+      eligible: (seq) => (touched.get(seq) ?? -Infinity) >= spanEnd,
+    });
     if (verify === undefined || gone()) {
       await this.#dropIncoming(incoming);
       if (this.#run === old) this.#swapFailed(old, raise, "a Falco exited or fell behind during the cutover");
@@ -569,24 +574,34 @@ export class FalcoSupervisor implements FalcoControl {
   }
 
   /**
-   * Touches probes, a new one every PROBE_REPEAT_MS, until one that both Falcos saw while
-   * holding came back, and returns it (undefined after CUTOVER_TIMEOUT_MS or when `gone`).
-   * With `cutover`, the runs start holding at the first of them they see.
+   * The first probe after `after` (else after every probe made so far) that both Falcos saw while
+   * holding and that is `eligible`; until one came back, touches a new probe every
+   * PROBE_REPEAT_MS, noting when in `touched`. Undefined after CUTOVER_TIMEOUT_MS or when `gone`.
+   * With `cutover`, the runs start holding at the first of these probes they see.
    */
-  async #commonProbe(runs: FalcoRun[], gone: () => boolean, cutover: boolean): Promise<number | undefined> {
-    const first = this.#probeSeq + 1;
-    if (cutover) for (const run of runs) run.cutoverSeq = first;
+  async #commonProbe(
+    runs: FalcoRun[],
+    gone: () => boolean,
+    touched: Map<number, number>,
+    options: { cutover?: boolean; after?: number; eligible?: (seq: number) => boolean },
+  ): Promise<number | undefined> {
+    const first = (options.after ?? this.#probeSeq) + 1;
+    if (options.cutover === true) for (const run of runs) run.cutoverSeq = first;
+    const eligible = options.eligible ?? (() => true);
     const common = () => {
       const [head, ...rest] = runs;
       let found: number | undefined;
       for (const seq of head!.marks.keys()) {
-        if (seq >= first && (found === undefined || seq < found) && rest.every((r) => r.marks.has(seq)))
-          found = seq;
+        if (seq < first || (found !== undefined && seq > found) || !eligible(seq)) continue;
+        if (rest.every((r) => r.marks.has(seq))) found = seq;
       }
       return found;
     };
     for (let tries = Math.ceil(CUTOVER_TIMEOUT_MS / PROBE_REPEAT_MS); tries > 0 && !gone(); tries--) {
-      await this.#touchProbe(++this.#probeSeq);
+      if (common() !== undefined) return common();
+      const seq = ++this.#probeSeq;
+      touched.set(seq, performance.now());
+      await this.#touchProbe(seq);
       if (await this.#waitFor(() => common() !== undefined || gone(), PROBE_REPEAT_MS)) return common();
     }
     return undefined;
