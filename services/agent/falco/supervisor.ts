@@ -187,8 +187,6 @@ interface FalcoRun {
   capturing: boolean;
   probeTimer: NodeJS.Timeout | undefined;
   stableTimer: NodeJS.Timeout | undefined;
-  /** Stops a swapped-out Falco now instead of after its drop report. */
-  retire?: () => void;
 }
 
 export class FalcoSupervisor implements FalcoControl {
@@ -206,8 +204,8 @@ export class FalcoSupervisor implements FalcoControl {
   readonly #probePrefix: string;
   readonly #probeTag: string;
   readonly #probeTagBytes: Buffer;
-  /** Old Falcos of swaps, reporting their last drops. */
-  readonly #retiring = new Set<FalcoRun>();
+  /** Old Falcos of swaps, reporting their last drops, each with what stops it at once. */
+  readonly #retiring = new Map<FalcoRun, () => void>();
   #probeSeq = 0;
   #probeSeen = 0;
   #waiters: Array<{ seq: number; done: (ok: boolean) => void }> = [];
@@ -1139,17 +1137,17 @@ export class FalcoSupervisor implements FalcoControl {
    * for drops once a second, so those of the second before the cutover come after it.
    */
   #retire(old: FalcoRun): void {
-    this.#retiring.add(old);
+    const reportMs = this.#deps.dropReportMs ?? DEFAULT_DROP_REPORT_MS;
     const stop = () => {
       clearTimeout(drained);
       old.child.kill("SIGTERM");
     };
-    const drained = setTimeout(stop, this.#deps.dropReportMs ?? DEFAULT_DROP_REPORT_MS);
+    const drained = setTimeout(stop, reportMs);
     const killer = setTimeout(
       () => old.child.kill("SIGKILL"),
-      (this.#deps.dropReportMs ?? DEFAULT_DROP_REPORT_MS) + (this.#deps.stopGraceMs ?? DEFAULT_STOP_GRACE_MS),
+      reportMs + (this.#deps.stopGraceMs ?? DEFAULT_STOP_GRACE_MS),
     );
-    old.retire = stop;
+    this.#retiring.set(old, stop);
     void old.closed.then(() => {
       clearTimeout(drained);
       clearTimeout(killer);
@@ -1158,8 +1156,8 @@ export class FalcoSupervisor implements FalcoControl {
   }
 
   async #terminate(): Promise<void> {
-    for (const old of this.#retiring) old.retire?.();
-    await Promise.all([...this.#retiring].map((old) => old.closed));
+    for (const stop of this.#retiring.values()) stop();
+    await Promise.all([...this.#retiring.keys()].map((old) => old.closed));
     const run = this.#run;
     if (run === null) return;
     run.stopping = true;
