@@ -19,16 +19,7 @@ let proc: string;
 function addProcess(pid: number, cgroupFile: string, tids: number[] = [pid]): void {
   mkdirSync(join(proc, String(pid), "task"), { recursive: true });
   writeFileSync(join(proc, String(pid), "cgroup"), cgroupFile);
-  writeFileSync(join(proc, String(pid), "status"), `Name:\tdd\nTgid:\t${pid}\nPid:\t${pid}\n`);
-  for (const tid of tids) {
-    mkdirSync(join(proc, String(pid), "task", String(tid)), { recursive: true });
-    if (tid !== pid) {
-      // /proc/<tid> of a thread that is not its group's leader: readable, though not listed.
-      mkdirSync(join(proc, String(tid)), { recursive: true });
-      writeFileSync(join(proc, String(tid), "cgroup"), cgroupFile);
-      writeFileSync(join(proc, String(tid), "status"), `Name:\tdd\nTgid:\t${pid}\nPid:\t${tid}\n`);
-    }
-  }
+  for (const tid of tids) mkdirSync(join(proc, String(pid), "task", String(tid)), { recursive: true });
 }
 
 beforeEach(() => {
@@ -68,7 +59,6 @@ describe("podThreads", () => {
     addProcess(100, v1File(V1_CGROUP), [100, 101]);
     const listed = podThreads(proc);
     rmSync(join(proc, "100"), { recursive: true });
-    rmSync(join(proc, "101"), { recursive: true });
     const line = "08:02:50.5: Debug sc1|1|exit_group|0|-1|101|<NA>|<NA>|<NA>|<NA>|<NA>";
     expect(attributeUnknownThread(line, (tid) => listed.get(tid) ?? null)).toBe(
       `08:02:50.5: Debug sc1|1|exit_group|0|100|101|<NA>|<NA>|<NA>|<NA>|${V1_CGROUP}`,
