@@ -778,14 +778,15 @@ export class AggregatorState {
     tally: Tally,
   ): void {
     const limits = this.limits;
+    const contributor = contributorKey(batch.node, entry.containerId);
     let lw: LateWorkload | undefined;
     for (const ev of entry.syscalls) {
       if (!known.has(ev.name)) {
         tally.unknownNames++;
         continue;
       }
-      const id = workloadId(entry.workload);
       if (lw === undefined) {
+        const id = workloadId(entry.workload);
         if (!this.#workloadAllowed(session, node, id)) {
           tally.overLimit += entry.syscalls.length;
           break;
@@ -806,7 +807,6 @@ export class AggregatorState {
         lw.observations.noteNode(batch.node, batch.arch, batch.droppedEvents);
       }
       const stats = lw.observations.syscalls.get(ev.name);
-      const contributor = contributorKey(batch.node, entry.containerId);
       const key = tupleCountKey(contributor, ev.args);
       if (stats === undefined || !stats.counts.has(key)) {
         if (node.tuples >= limits.maxTuplesPerNode || session.tuples >= limits.maxTuplesPerSession) {
