@@ -15,7 +15,10 @@
  * - the agent as shipped: the non-target pod in its pods file, so left out of the rule;
  * - the agent with the adaptive syscall set: heavy syscalls every target showed are left out
  *   of the driver set by a gap-free swap to a second Falco; recall is also split into the rare
- *   syscalls made before and after the first swap.
+ *   syscalls made before and after the first swap;
+ * - the agent with the hot-syscall split: a second Falco for read, write and the other cheap
+ *   syscalls, so the flood never reaches the driver of the Falco that reports everything else;
+ *   alone and with the adaptive set.
  * Once each, Falco alone with the agent's files (its stdout parsed with the agent's parsers):
  * compact unbuffered vs buffered output (the cost of unbuffered output), the non-target pod
  * left out, and read/write left out of the driver set from the start.
@@ -62,6 +65,8 @@ import {
 /** Seconds of `dd bs=1` in each of the two pods. */
 const LOAD_S = Number(process.env.REAL_FALCO_LOAD_S ?? 8);
 const RUNS = Number(process.env.REAL_FALCO_RUNS ?? 3);
+/** Only the configurations whose name contains this, and no gap measurements (to try one change). */
+const ONLY = process.env.REAL_FALCO_ONLY;
 /** The rare syscalls are made at random moments from 0.3 s after dd starts to 0.5 s before it ends. */
 const RARE_FROM_S = 0.3;
 const RARE_WINDOW_S = LOAD_S - RARE_FROM_S - 0.5;
@@ -180,15 +185,23 @@ async function main(): Promise<void> {
       },
       {
         name: "**the agent as shipped** (every pod's events formatted; the agent drops the non-target's)",
-        run: () => viaAgent(dir, rare, { knowsOther: false, adaptive: false }),
+        run: () => viaAgent(dir, rare, { knowsOther: false, adaptive: false, hot: false }),
       },
       {
         name: "the agent with falco.excludeNonTargetPods: the non-target pod left out of the rule",
-        run: () => viaAgent(dir, rare, { knowsOther: true, adaptive: false }),
+        run: () => viaAgent(dir, rare, { knowsOther: true, adaptive: false, hot: false }),
       },
       {
         name: "the agent with falco.excludeNonTargetPods and falco.adaptiveSyscalls.enabled",
-        run: () => viaAgent(dir, rare, { knowsOther: true, adaptive: true }),
+        run: () => viaAgent(dir, rare, { knowsOther: true, adaptive: true, hot: false }),
+      },
+      {
+        name: "the agent with falco.excludeNonTargetPods and falco.hotSyscalls.enabled (a second Falco for read, write, ...)",
+        run: () => viaAgent(dir, rare, { knowsOther: true, adaptive: false, hot: true }),
+      },
+      {
+        name: "the agent with falco.excludeNonTargetPods, falco.hotSyscalls.enabled and falco.adaptiveSyscalls.enabled",
+        run: () => viaAgent(dir, rare, { knowsOther: true, adaptive: true, hot: true }),
       },
     ];
     const once: Config[] = [
@@ -209,6 +222,10 @@ async function main(): Promise<void> {
         run: () => direct(dir, "lowered", { excludeSyscalls: ["read", "write"] }, "compact", rare, false),
       },
     ];
+    if (ONLY !== undefined) {
+      for (const list of [repeated, once])
+        list.splice(0, list.length, ...list.filter((c) => c.name.includes(ONLY)));
+    }
     const results = new Map<string, Figures[]>();
     for (let i = 0; i < RUNS; i++) {
       for (const config of repeated) {
@@ -217,8 +234,7 @@ async function main(): Promise<void> {
       }
     }
     for (const config of once) results.set(config.name, [await config.run()]);
-    const reload = await reloadGap(dir);
-    const swap = await swapGap(dir);
+    const gaps = ONLY === undefined ? { reload: await reloadGap(dir), swap: await swapGap(dir) } : undefined;
 
     console.log(
       `dd bs=1 for ${LOAD_S} s in the target pod and in a non-target pod at once; ${rare.length} rare syscalls`,
@@ -227,7 +243,7 @@ async function main(): Promise<void> {
       `made once each, at random moments from ${RARE_FROM_S} s to ${(RARE_FROM_S + RARE_WINDOW_S).toFixed(1)} s after dd started, by a running container of the target pod.`,
     );
     console.log(
-      `Median of ${RUNS} interleaved runs (min–max) for the first four rows; one run for the others.`,
+      `Median of ${RUNS} interleaved runs (min–max) for the first ${repeated.length} rows; one run for the others.`,
     );
     console.log("");
     console.log(
@@ -247,23 +263,29 @@ async function main(): Promise<void> {
         `| ${name} | ${col((f) => f.alerts / f.seconds)} | ${col((f) => f.drops)} | ${col((f) => f.falcoCpu, 1)} | ${col((f) => f.agentCpu, 1)} | ${col((f) => f.recall * 100)}% | ${last.missing.join(", ") || "-"} |`,
       );
     }
-    const adaptive = [...results.values()][3]!;
-    console.log("");
-    console.log("Adaptive syscall set, per run:");
-    for (const [i, f] of adaptive.entries()) {
-      const before = f.recallBefore!;
-      const after = f.recallAfter!;
-      console.log(
-        `- run ${i + 1}: ${f.swaps} swap(s), ${f.swapFailures} refused${f.lastSwapFailure === undefined ? "" : ` (last: ${f.lastSwapFailure})`}; the first cut over ${f.firstSwapAfterS === undefined ? "never" : `${f.firstSwapAfterS.toFixed(1)} s after dd started`}; rare syscalls seen: ${before[0]}/${before[1]} of those made before it, ${after[0]}/${after[1]} of those made after it`,
-      );
+    for (const config of repeated) {
+      const runs = results.get(config.name)!;
+      if (runs[0]!.swaps === undefined) continue;
+      console.log("");
+      console.log(`Adaptive syscall set, per run (${config.name}):`);
+      for (const [i, f] of runs.entries()) {
+        const before = f.recallBefore!;
+        const after = f.recallAfter!;
+        console.log(
+          `- run ${i + 1}: ${f.swaps} swap(s), ${f.swapFailures} refused${f.lastSwapFailure === undefined ? "" : ` (last: ${f.lastSwapFailure})`}; the first cut over ${f.firstSwapAfterS === undefined ? "never" : `${f.firstSwapAfterS.toFixed(1)} s after dd started`}; rare syscalls seen: ${before[0]}/${before[1]} of those made before it, ${after[0]}/${after[1]} of those made after it`,
+        );
+      }
     }
     console.log("");
-    console.log(
-      `capture gap of a reload (SIGHUP: Falco restarts in-process), from the last probe seen before to the first after: ${reload.map((ms) => `${ms} ms`).join(", ")}`,
-    );
-    console.log(
-      `capture gap of a swap (a second Falco, then a probe as the cutover point), ${swap.swaps} swaps while a heartbeat syscall ran every 2 ms: ${swap.made} heartbeats made, ${swap.seen} seen (${swap.made - swap.seen} lost${swap.seen > swap.made ? `, ${swap.seen - swap.made} too many` : ""}); longest interval between two seen heartbeats ${swap.longestMs.toFixed(1)} ms; each swap took ${swap.durations.map((ms) => `${(ms / 1000).toFixed(1)} s`).join(", ")} from the decision to the cutover`,
-    );
+    if (gaps !== undefined) {
+      const { reload, swap } = gaps;
+      console.log(
+        `capture gap of a reload (SIGHUP: Falco restarts in-process), from the last probe seen before to the first after: ${reload.map((ms) => `${ms} ms`).join(", ")}`,
+      );
+      console.log(
+        `capture gap of a swap (a second Falco, then a probe as the cutover point), ${swap.swaps} swaps while a heartbeat syscall ran every 2 ms: ${swap.made} heartbeats made, ${swap.seen} seen (${swap.made - swap.seen} lost${swap.seen > swap.made ? `, ${swap.seen - swap.made} too many` : ""}); longest interval between two seen heartbeats ${swap.longestMs.toFixed(1)} ms; each swap took ${swap.durations.map((ms) => `${(ms / 1000).toFixed(1)} s`).join(", ")} from the decision to the cutover`,
+      );
+    }
   } finally {
     cleanUpRealFalco();
     await rm(dir, { recursive: true, force: true });
@@ -552,7 +574,7 @@ async function direct(
 async function viaAgent(
   dir: string,
   rare: ReadonlyArray<[string, number]>,
-  options: { knowsOther: boolean; adaptive: boolean },
+  options: { knowsOther: boolean; adaptive: boolean; hot: boolean },
 ): Promise<Figures> {
   const pods = newPods();
   const server = await startNatsServer();
@@ -582,6 +604,7 @@ async function viaAgent(
       falco: {
         excludeNonTargetPods: options.knowsOther,
         ...(options.adaptive ? { adaptiveSyscalls: { enabled: true } } : {}),
+        ...(options.hot ? { hotSyscalls: { enabled: true } } : {}),
       },
     },
   });
@@ -594,8 +617,10 @@ async function viaAgent(
     if (problems.length > 0) throw new Error(problems.join("; "));
     const [health] = await control(nc, "health", {});
     const falcoPid = health!.health!.falco.pid!;
+    const hotPid = health!.health!.falco.hot?.pid;
     const before = {
       falco: await cpuSeconds(falcoPid),
+      hot: hotPid === undefined ? 0 : await cpuSeconds(hotPid),
       exited: await cpuSeconds(agent.pid, true),
       agent: await cpuSeconds(agent.pid),
       alerts: health!.health!.counters.alertsRead!,
@@ -606,8 +631,14 @@ async function viaAgent(
     // in the agent's reaped children's, with the part before the run taken off.
     const [during] = await control(nc, "health", {});
     const nowPid = during!.health!.falco.pid!;
+    const nowHotPid = during!.health!.falco.hot?.pid;
     const falcoCpu =
-      (await cpuSeconds(agent.pid, true)) - before.exited + (await cpuSeconds(nowPid)) - before.falco;
+      (await cpuSeconds(agent.pid, true)) -
+      before.exited +
+      (await cpuSeconds(nowPid)) -
+      before.falco +
+      (nowHotPid === undefined ? 0 : await cpuSeconds(nowHotPid)) -
+      before.hot;
     await control(nc, "stop", { sessionId: "bench1" }, 1, 60_000);
     const [after] = await control(nc, "health", {});
     const merged = mergeStored(await readSessionMessages(nc, "bench1"));

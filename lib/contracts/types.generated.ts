@@ -591,6 +591,22 @@ export interface AgentHealth {
        */
       lastSwapAt?: number;
     };
+    /**
+     * The hot-syscall split's second Falco, asked only for the hot syscalls (falco.hotSyscalls); pid, state and restarts above are the other one's, state the worse of both.
+     */
+    hot?: {
+      state: "stopped" | "starting" | "running" | "backoff" | "failed";
+      pid?: number;
+      restarts: number;
+      /**
+       * The hot syscalls.
+       */
+      syscalls: SyscallName[];
+      /**
+       * Size of its driver's syscall set as it reported it at start (the hot syscalls and what Falco's state needs).
+       */
+      driverSyscalls?: number;
+    };
   };
   activeSessions: SessionId[];
   counters: {
@@ -766,6 +782,21 @@ export interface AgentConfig {
      * How long the second Falco of a configuration swap may take to capture before the swap is given up. Default 30000.
      */
     swapTimeoutMs?: number;
+    /**
+     * Run a second Falco for the syscalls a workload can make millions of times (read, write, futex, ...), so that their floods cannot make Falco drop any other syscall (services/agent/falco/split-falco.ts).
+     */
+    hotSyscalls?: {
+      /**
+       * Default false: a second Falco costs its memory and a second pass of the kernel probe over every syscall (see docs/architecture.md).
+       */
+      enabled?: boolean;
+      /**
+       * The hot syscalls (kernel names). Default: the list in split-falco.ts. Neither the probe's openat nor a syscall Falco's own state needs may be one.
+       *
+       * @minItems 1
+       */
+      syscalls?: SyscallName[];
+    };
     /**
      * Stop asking Falco's driver for heavy syscalls every target workload container has shown (services/agent/falco/syscall-set-policy.ts).
      */

@@ -1,9 +1,11 @@
 import { mkdir } from "node:fs/promises";
 import { release } from "node:os";
+import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { ErrorCodes, SeccomposeError } from "../../lib/errors.ts";
 import { connectNats, trackConnected } from "../../lib/nats/connect.ts";
+import { syscallToFalcoEvent } from "../../lib/falco/event-names.ts";
 import { SessionDirectory } from "../../lib/nats/session-directory.ts";
 import { BUCKET_SESSIONS } from "../../lib/subjects.ts";
 import { localNodeArch } from "../../lib/syscalls/architectures.ts";
@@ -16,6 +18,8 @@ import {
 } from "./install/profile-installer.ts";
 import { startProfileSync } from "./install/profile-sync.ts";
 import { SessionWatch } from "./control/session-watch.ts";
+import type { SyscallPartition } from "./falco/config-writer.ts";
+import { DEFAULT_HOT_SYSCALLS, SplitFalco } from "./falco/split-falco.ts";
 import { FalcoSupervisor } from "./falco/supervisor.ts";
 import { DEFAULT_ADAPTIVE_OPTIONS, type AdaptiveSyscallOptions } from "./falco/syscall-set-policy.ts";
 import { agentReadiness, startAgentHttpServer } from "./http/agent-http.ts";
@@ -24,7 +28,7 @@ import { parseJsonAlert } from "./intake/json-alert.ts";
 import type { FalcoAlert } from "./intake/alert.ts";
 import { JetStreamEventPublisher } from "./publish/event-publisher.ts";
 import { StaticPodDirectory } from "./pods/static-pod-directory.ts";
-import type { FalcoStatus, PodDirectory } from "./ports.ts";
+import type { FalcoControl, FalcoStatus, PodDirectory } from "./ports.ts";
 import { KubernetesPodDirectory } from "./pods/k8s-pod-directory.ts";
 import { loadKube, type Kube } from "../../lib/k8s/client.ts";
 import { createPodReporter, FALCO_HEALTHY_CONDITION } from "../../lib/k8s/report.ts";
@@ -156,6 +160,62 @@ function adaptiveOptions(config: ResolvedAgentConfig): { adaptiveSyscalls?: Adap
   return { adaptiveSyscalls: { ...DEFAULT_ADAPTIVE_OPTIONS, ...rest } };
 }
 
+/** Where Falco's output and state go. */
+interface FalcoSinks {
+  onLine: (line: string) => void;
+  onStateChange: (status: FalcoStatus) => void;
+  onFailure: (reason: string) => void;
+}
+
+/** The supervised Falco: one, or with `falco.hotSyscalls` a pair split by syscall. */
+function createFalco(config: ResolvedAgentConfig, logger: Logger, sinks: FalcoSinks): FalcoControl {
+  const supervisor = (
+    partition: SyscallPartition | undefined,
+    configDir: string,
+    log: Logger,
+    onStateChange: (status: FalcoStatus) => void,
+  ) =>
+    new FalcoSupervisor({
+      binary: config.falco.binary,
+      extraArgs: config.falco.args,
+      configDir,
+      alertFormat: config.falco.alertFormat,
+      backoffMs: config.falco.restartBackoffMs,
+      ...(config.falco.swapTimeoutMs !== undefined ? { swapTimeoutMs: config.falco.swapTimeoutMs } : {}),
+      env: { ...process.env, FALCO_HOSTNAME: config.nodeName },
+      ...(process.env.SECCOMPOSE_OWN_POD_UID !== undefined
+        ? { ownPodUid: process.env.SECCOMPOSE_OWN_POD_UID }
+        : {}),
+      ...(partition !== undefined ? { partition } : {}),
+      logger: log,
+      onLine: sinks.onLine,
+      onStateChange,
+      onFailure: sinks.onFailure,
+    });
+  const hot = config.falco.hotSyscalls;
+  if (hot?.enabled !== true) {
+    return supervisor(undefined, config.falco.configDir, logger, sinks.onStateChange);
+  }
+  const hotSyscalls = hot.syscalls ?? DEFAULT_HOT_SYSCALLS;
+  const events = hotSyscalls.map(syscallToFalcoEvent);
+  // Either one's change is reported as the pair's state, which exists once both do.
+  const pair: { split?: SplitFalco } = {};
+  const report = () => {
+    if (pair.split !== undefined) sinks.onStateChange(pair.split.status());
+  };
+  pair.split = new SplitFalco({
+    rest: supervisor({ role: "rest", syscalls: events }, config.falco.configDir, logger, report),
+    hot: supervisor(
+      { role: "hot", syscalls: events },
+      join(config.falco.configDir, "hot"),
+      logger.child({ falco: "hot" }),
+      report,
+    ),
+    hotSyscalls,
+  });
+  return pair.split;
+}
+
 /** Starts every part of the node agent, in dependency order. */
 export async function startAgent(config: ResolvedAgentConfig, logger: Logger): Promise<RunningAgent> {
   await mkdir(config.stateDir, { recursive: true });
@@ -186,18 +246,7 @@ export async function startAgent(config: ResolvedAgentConfig, logger: Logger): P
   const warnMalformed = rateLimitedWarn(logger, 10_000);
   // Falco's line handler is needed before the session manager, which needs the supervisor, exists.
   const intake: { sessions?: SessionManager } = {};
-  const falco = new FalcoSupervisor({
-    binary: config.falco.binary,
-    extraArgs: config.falco.args,
-    configDir: config.falco.configDir,
-    alertFormat: config.falco.alertFormat,
-    backoffMs: config.falco.restartBackoffMs,
-    ...(config.falco.swapTimeoutMs !== undefined ? { swapTimeoutMs: config.falco.swapTimeoutMs } : {}),
-    env: { ...process.env, FALCO_HOSTNAME: config.nodeName },
-    ...(process.env.SECCOMPOSE_OWN_POD_UID !== undefined
-      ? { ownPodUid: process.env.SECCOMPOSE_OWN_POD_UID }
-      : {}),
-    logger,
+  const falco = createFalco(config, logger, {
     onLine: (line) => {
       try {
         intake.sessions?.handleAlert(parse(line));

@@ -76,6 +76,18 @@ describe("agent configuration", () => {
     );
   });
 
+  it("takes a hot-syscall split from the config file and refuses a hot syscall the main Falco needs", async () => {
+    const good = join(dir, "hot.yaml");
+    await writeFile(good, "falco:\n  hotSyscalls:\n    enabled: true\n    syscalls: [read, write]\n");
+    const config = await resolveAgentConfig(["--config", good, "--nats-url", "nats://x:1"], {});
+    expect(config.falco.hotSyscalls).toEqual({ enabled: true, syscalls: ["read", "write"] });
+    const bad = join(dir, "hot-bad.yaml");
+    await writeFile(bad, "falco:\n  hotSyscalls:\n    enabled: true\n    syscalls: [read, openat, clone]\n");
+    expect(await rejection(["--config", bad, "--nats-url", "nats://x:1"])).toMatch(
+      /SC_CONFIG_INVALID: falco.hotSyscalls.syscalls in .*hot-bad.yaml names openat, clone: the probe's openat/,
+    );
+  });
+
   it("takes the node's NKey seed file from the environment, and refuses it beside a password", async () => {
     const config = await resolveAgentConfig(["--nats-url", "nats://x:1", "--node-name", "n"], {
       SECCOMPOSE_NATS_NKEY_FILE: "/var/lib/seccompose-identity/nats-user.nk",

@@ -7,6 +7,7 @@ import { assertValid } from "../../lib/contracts/validators.ts";
 import { SeccomposeError } from "../../lib/errors.ts";
 import { readYamlMapping } from "../../lib/structured-file.ts";
 import { subjectToken } from "../../lib/subjects.ts";
+import { FALCO_STATE_SYSCALLS, PROBE_SYSCALL } from "./falco/config-writer.ts";
 
 /** Every default in one place (docs/agent.md documents each option). */
 export const AGENT_DEFAULTS = {
@@ -207,7 +208,23 @@ export async function resolveAgentConfig(
     flags.config ? `agent config (${flags.config}, environment and flags)` : "agent environment and flags",
     "SC_CONFIG_INVALID",
   ) as ResolvedAgentConfig;
+  checkHotSyscalls(valid.falco.hotSyscalls?.syscalls, flags.config);
   return valid;
+}
+
+/**
+ * The hot Falco reports only the hot syscalls: one that the other Falco needs (the probe's
+ * `openat`, the state syscalls every Falco is given back) cannot be one.
+ */
+function checkHotSyscalls(names: readonly string[] | undefined, file: string | undefined): void {
+  // The probe's event name is its kernel name.
+  const reserved = new Set([PROBE_SYSCALL, ...FALCO_STATE_SYSCALLS]);
+  const wrong = (names ?? []).filter((name) => reserved.has(name));
+  if (wrong.length === 0) return;
+  throw new SeccomposeError(
+    "SC_CONFIG_INVALID",
+    `falco.hotSyscalls.syscalls${file === undefined ? "" : ` in ${file}`} names ${wrong.join(", ")}: the probe's openat and the syscalls Falco's own state needs (${FALCO_STATE_SYSCALLS.join(", ")}) stay with the main Falco`,
+  );
 }
 
 /** The NATS password, from `nats.passFile` (a mounted Secret) when given: read at connect time, not at resolve time. */

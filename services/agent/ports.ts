@@ -37,6 +37,8 @@ export interface FalcoStatus {
   /** Milliseconds since the epoch at which the current capture was proven. */
   capturingSince?: number;
   driverSet: FalcoDriverSet;
+  /** The second Falco of a hot-syscall split (falco/split-falco.ts). */
+  hot?: NonNullable<AgentHealth["falco"]["hot"]>;
 }
 
 /** The driver's syscall set of the Falco whose alerts count, and its swaps (AgentHealth). */

@@ -93,8 +93,31 @@ const WORKLOADS: Workload[] = [
     cmd: ["sh", "-c", "echo bye; kill -TERM $$"],
   },
 ];
-/** Extra containers: one for workloads started right after capture, one for load. */
-const EXTRA = ["early", "late", "load", "survivor"] as const;
+/** Extra containers: workloads started right after capture, load, a flood beside rare syscalls. */
+const EXTRA = ["early", "late", "load", "survivor", "flood", "rare"] as const;
+
+/** x86_64 numbers of syscalls Python does not make by itself (bench/real-falco.bench.ts checks). */
+const RARE_SYSCALLS: ReadonlyArray<[string, number]> = [
+  ["getsid", 124],
+  ["getpgid", 121],
+  ["getpriority", 140],
+  ["times", 100],
+  ["getitimer", 36],
+  ["sched_getscheduler", 145],
+  ["getrusage", 98],
+  ["sched_rr_get_interval", 148],
+];
+
+/** Makes each syscall number of argv once, at random moments over argv[1] seconds. */
+const RARE_CALLER = [
+  "import ctypes, random, sys, time",
+  "libc = ctypes.CDLL(None, use_errno=True)",
+  "buf = ctypes.create_string_buffer(512)",
+  "window = float(sys.argv[1])",
+  "for nr in map(int, sys.argv[2:]):",
+  "    time.sleep(random.uniform(0, window / (len(sys.argv) - 2)))",
+  "    libc.syscall(nr, 0, buf, buf, buf)",
+].join("\n");
 
 function containerId(): string {
   return (randomUUID() + randomUUID()).replaceAll("-", "");
@@ -585,6 +608,66 @@ describe.skipIf(skip)("the real agent supervising the real Falco", () => {
         Number(result.stdout.trim()),
       );
     });
+  });
+
+  it("with the hot-syscall split, reports each syscall once, records every rare syscall made during a dd flood, and books the hot Falco's crash as a gap", async () => {
+    const node = "node-split";
+    agent = await startRealFalcoAgent({
+      node,
+      natsUrls: [server.url],
+      stateDir: join(dir, `state-${++sessions}`),
+      podsFile,
+      alertFormat: "compact",
+      configFile: { falco: { restartBackoffMs: [1000], hotSyscalls: { enabled: true } } },
+    });
+    const id = await startSession(node);
+    const split = (await health(node)).falco;
+    expect(split.state).toBe("running");
+    expect(split.hot).toMatchObject({ state: "running", restarts: 0 });
+    expect(split.hot!.syscalls).toEqual(expect.arrayContaining(["read", "write", "futex"]));
+    expect(split.hot!.pid).not.toBe(split.pid);
+
+    const forker = WORKLOADS.find((w) => w.owner === "forker")!;
+    await runInContainer(containers.get(forker.owner)!, forker.cmd, CWD);
+    // Read and written millions of times while the rare syscalls are made.
+    const flood = runInContainer(
+      containers.get("flood")!,
+      ["timeout", "4", "dd", "if=/dev/zero", "of=/dev/null", "bs=1"],
+      CWD,
+    );
+    await sleep(500);
+    const rare = await runInContainer(
+      containers.get("rare")!,
+      ["python3", "-c", RARE_CALLER, "3", ...RARE_SYSCALLS.map(([, nr]) => String(nr))],
+      CWD,
+    );
+    expect(rare.code, rare.stderr).toBe(0);
+    await flood;
+    // Either Falco down is a window without capture.
+    const killedAt = Date.now();
+    process.kill(split.hot!.pid!, "SIGKILL");
+    await eventually("the agent to see the hot Falco die", async () => {
+      const h = await health(node);
+      return h.falco.state !== "running" ? h : undefined;
+    });
+    expect(await waitCapturing(nc, [node], 60_000)).toEqual([]);
+    const restarted = (await health(node)).falco;
+    expect(restarted.hot!.restarts).toBe(1);
+    expect(restarted.pid).toBe(split.pid);
+    const { merged, fin } = await stopSession(id);
+    const down = (fin.gaps ?? []).filter((g) => g.reason?.includes("SIGKILL"));
+    expect(down.map((g) => g.reason)).toEqual(["the hot-syscall Falco: Falco exited (signal SIGKILL)"]);
+    expect(down[0]!.from).toBeGreaterThanOrEqual(killedAt - 1000);
+    expect(down[0]!.to).toBeGreaterThan(down[0]!.from + 900);
+
+    const recorded = merged.workload(keyOf("rare")).syscalls;
+    expect(RARE_SYSCALLS.map(([name]) => name).filter((name) => !recorded.has(name))).toEqual([]);
+    // The main Falco reports execve, the hot one write; neither reports the other's.
+    expect(recordedSet(merged, forker.owner)).toEqual((await straceSet(forker.cmd)).set);
+    const counts = (name: string) =>
+      countsByNode(merged.workload(keyOf(forker.owner)).syscalls.get(name)!).get(node);
+    expect(counts("execve")).toBe(2);
+    expect(merged.workload(keyOf("flood")).syscalls.has("write")).toBe(true);
   });
 
   it("detects that a Falco without the container plugin has no container or k8s fields, and its rules load", async () => {

@@ -182,6 +182,47 @@ describe("renderFalcoFiles", () => {
     });
   });
 
+  it("splits the syscalls between a hot Falco and one whose driver never delivers them", () => {
+    const hotNames = ["write", "read", "pread"];
+    const probePrefix = "/run/seccompose/falco/probe-n-";
+    const hot = render([session("s1")], { partition: { role: "hot", syscalls: hotNames }, probePrefix });
+    const rest = render([session("s1")], { partition: { role: "rest", syscalls: hotNames }, probePrefix });
+    const base = `${CGROUP_FIELD} contains "kubepods" and not evt.type in (switch, page_fault)`;
+    // rules[0] is the probe rule, rules[1] the capture rule.
+    expect(hot.rules[1]!["condition"]).toBe(`${base} and evt.type in (pread, read, write)`);
+    // Negated in the rule, a syscall without an event of its own would take all such ones out.
+    expect(rest.rules[1]!["condition"]).toBe(base);
+    // `all` keeps the I/O syscalls Falco ignores by default; the hot driver set is its own and the probe's.
+    expect(hot.config["base_syscalls"]).toEqual({
+      all: true,
+      custom_set: ["openat", "pread", "read", "write"],
+      repair: true,
+    });
+    expect(rest.config["base_syscalls"]).toEqual({
+      all: true,
+      custom_set: ["!switch", "!page_fault", "!pread", "!read", "!write"],
+      repair: true,
+    });
+  });
+
+  it("leaves a lowered hot syscall out of the hot driver set but keeps the rule, which never goes empty", () => {
+    const partition = { role: "hot" as const, syscalls: ["read", "write"] };
+    const { config, rules } = render([session("s1")], {
+      partition,
+      probePrefix: "/p/probe-",
+      excludeSyscalls: ["read", "write", "getpid"],
+    });
+    expect(config["base_syscalls"]).toEqual({
+      all: true,
+      custom_set: ["openat", "!getpid", "!read", "!write"],
+      repair: true,
+    });
+    expect(rules[1]!["condition"]).toContain("and evt.type in (read, write)");
+    expect(() => render([session("s1")], { partition: { role: "hot", syscalls: ["Bad Name"] } })).toThrow(
+      /a hot-syscall split needs at least one syscall/,
+    );
+  });
+
   it("renders the same text for the same input and does not depend on session order", () => {
     const options = { fieldSupport: ALL_FIELDS, narrowToNamespaces: true };
     const a = render([session("s1", ["b"]), session("s2", ["a"])], options).files;

@@ -20,6 +20,13 @@
  *   (falco/syscall-set-policy.ts) adds more negations; `repair: true` makes Falco add back what
  *   its own state needs (clone, execve, close, ... which attribution by cgroup relies on), so
  *   only the rest really leaves the driver set. With nothing left out, repair adds nothing.
+ * - The hot-syscall split (`partition`): two Falcos side by side, one (`hot`) asked only for the
+ *   cheap syscalls a workload can make millions of times (read, write, futex, ...), the other
+ *   (`rest`) for everything else, so no event is reported twice: the rest's driver set leaves
+ *   the hot syscalls out, and the hot rule matches only them (its driver also delivers the
+ *   state syscalls `repair` adds, which only the rest reports). A flood
+ *   of hot syscalls overloads only the hot Falco: the rest, rare syscalls and execs included,
+ *   is captured by a Falco whose driver never delivers the flood.
  * - `log_level: debug`: Falco then logs its final driver set once at start ("(N) syscalls
  *   selected in total"), which the agent reports; nothing more per event.
  * - `signaldeliver` stays in. Signal deliveries are rare next to syscalls, and they are the
@@ -120,6 +127,17 @@ export interface FalcoConfigOptions {
   slot?: FalcoSlot;
   /** Falco's `buffered_outputs` (default: compact alerts only); to measure what it changes. */
   bufferedOutputs?: boolean;
+  /**
+   * This Falco's share when two split the syscalls (hot-syscall split, see the top of this file):
+   * `hot` captures only `syscalls` (Falco event names), `rest` everything else.
+   */
+  partition?: SyscallPartition;
+}
+
+/** One of the two Falcos of a hot-syscall split, and the hot syscalls (Falco event names). */
+export interface SyscallPartition {
+  role: "hot" | "rest";
+  syscalls: readonly string[];
 }
 
 export interface FalcoFiles {
@@ -219,6 +237,7 @@ export function renderFalcoFiles(
       options.probePrefix,
       options.excludePodUids ?? [],
       options.unknownPodThreads ?? [],
+      options.partition,
     ),
   };
 }
@@ -302,12 +321,15 @@ function renderRules(
   probePrefix: string | undefined,
   excludePodUids: readonly string[],
   unknownPodThreads: readonly number[],
+  partition: SyscallPartition | undefined,
 ): string {
   const rule = {
     rule: RULE_NAME,
     desc: "every event of processes in kubelet pod cgroups (seccompose agent)",
     condition:
-      ruleCondition(narrowingSessions, fieldSupport, unknownPodThreads) + podExclusion(excludePodUids),
+      ruleCondition(narrowingSessions, fieldSupport, unknownPodThreads) +
+      podExclusion(excludePodUids) +
+      partitionCondition(partition),
     output: ruleOutput(alertFormat, fieldSupport),
     priority: "DEBUG",
     source: "syscall",
@@ -345,19 +367,7 @@ function renderConfig(rulesPath: string, options: FalcoConfigOptions): string {
       kind: "modern_ebpf",
       modern_ebpf: { cpus_for_each_buffer: 2, buf_size_preset: 4, drop_failed_exit: false },
     },
-    base_syscalls: {
-      all: true,
-      custom_set: [
-        "!switch",
-        "!page_fault",
-        ...syscallNegations(
-          (options.excludeSyscalls ?? []).filter(
-            (name) => options.probePrefix === undefined || name !== PROBE_SYSCALL,
-          ),
-        ),
-      ],
-      repair: true,
-    },
+    base_syscalls: driverSet(options),
     // Rules below this priority are not even loaded.
     priority: "debug",
     rule_matching: "first",
@@ -404,6 +414,50 @@ function renderConfig(rulesPath: string, options: FalcoConfigOptions): string {
 }
 
 const EVENT_NAME = /^[a-z][a-z0-9_]*$/;
+
+/**
+ * `base_syscalls`: the driver set is what the rules name (every event type for the one catch-all
+ * rule, only its syscalls and the probe's for a hot partition) plus `custom_set`, minus its
+ * negations: the scheduler and page-fault tracepoints, what is left out, and the hot syscalls for
+ * the rest. `repair` adds back what Falco's own state needs in every case.
+ */
+function driverSet(options: FalcoConfigOptions): { all: true; custom_set: string[]; repair: true } {
+  const keep = (name: string): boolean => options.probePrefix === undefined || name !== PROBE_SYSCALL;
+  const excluded = (options.excludeSyscalls ?? []).filter(keep);
+  const partition = options.partition;
+  if (partition?.role === "hot") {
+    const left = new Set(excluded);
+    const own = partition.syscalls.filter((name) => !left.has(name) && EVENT_NAME.test(name));
+    const probe = options.probePrefix === undefined ? [] : [PROBE_SYSCALL];
+    return {
+      // `all` is what keeps read, write and the other I/O syscalls Falco ignores by default.
+      all: true,
+      custom_set: [...new Set([...own, ...probe])].sort().concat(syscallNegations(excluded)),
+      repair: true,
+    };
+  }
+  const hot = partition === undefined ? [] : partition.syscalls.filter(keep);
+  return {
+    all: true,
+    custom_set: ["!switch", "!page_fault", ...syscallNegations([...excluded, ...hot])],
+    repair: true,
+  };
+}
+
+/**
+ * The hot Falco's rule matches only the hot syscalls (its driver also delivers the state
+ * syscalls repair adds). The rest's rule has no such test: its driver never delivers a hot
+ * syscall, and Falco indexes `not evt.type in (...)` by event code, so a negated syscall without
+ * an event of its own (e.g. `epoll_pwait`) would take every such generic syscall out of the rule.
+ */
+function partitionCondition(partition: SyscallPartition | undefined): string {
+  if (partition === undefined) return "";
+  const names = [...new Set(partition.syscalls)].filter((name) => EVENT_NAME.test(name)).sort();
+  if (names.length === 0) {
+    throw new SeccomposeError(ErrorCodes.SC_CONFIG_INVALID, "a hot-syscall split needs at least one syscall");
+  }
+  return partition.role === "hot" ? ` and evt.type in (${names.join(", ")})` : "";
+}
 
 function syscallNegations(names: readonly string[]): string[] {
   return [...new Set(names)]

@@ -51,6 +51,7 @@ import {
   type FalcoPlugin,
   type FalcoSlot,
   type FieldSupport,
+  type SyscallPartition,
 } from "./config-writer.ts";
 import { cleanLogLine, describeExit, isErrorLine, isRuleStatistics, parseFalcoVersion } from "./falco-log.ts";
 import { handover, unseenProcesses } from "./handover.ts";
@@ -108,6 +109,8 @@ export interface FalcoSupervisorDeps {
   procRoot?: string;
   /** The agent's own pod, never in the rule: its reading of Falco's output would feed itself. */
   ownPodUid?: string;
+  /** This Falco's share of the syscalls when two split them (split-falco.ts); all of them without. */
+  partition?: SyscallPartition;
 }
 
 const DEFAULT_STABLE_AFTER_MS = 60_000;
@@ -408,6 +411,7 @@ export class FalcoSupervisor implements FalcoControl {
     }
     if (this.#deps.narrowToNamespaces !== undefined)
       options.narrowToNamespaces = this.#deps.narrowToNamespaces;
+    if (this.#deps.partition !== undefined) options.partition = this.#deps.partition;
     options.excludePodUids = this.#excludedPods(targets);
     if (unknownPodThreads !== undefined) options.unknownPodThreads = unknownPodThreads;
     if (targets.excludeSyscalls !== undefined)

@@ -423,6 +423,7 @@ export class SessionManager implements AgentController {
     if (status.lastExit !== undefined) falco.lastExit = status.lastExit;
     if (status.lastExitLog !== undefined) falco.lastExitLog = status.lastExitLog;
     if (status.capturingSince !== undefined) falco.capturingSince = status.capturingSince;
+    if (status.hot !== undefined) falco.hot = status.hot;
     falco.driverSet = {
       ...status.driverSet,
       adaptive: this.#policy === undefined ? "disabled" : this.#policy.state(this.#clock()),
