@@ -86,6 +86,10 @@ describe("agent configuration", () => {
     expect(await rejection(["--config", bad, "--nats-url", "nats://x:1"])).toMatch(
       /SC_CONFIG_INVALID: falco.hotSyscalls.syscalls in .*hot-bad.yaml names openat, clone: the probe's openat/,
     );
+    await writeFile(bad, "falco:\n  hotSyscalls:\n    enabled: true\n    syscalls: [read, reed]\n");
+    expect(await rejection(["--config", bad, "--nats-url", "nats://x:1"])).toMatch(
+      /SC_CONFIG_INVALID: falco.hotSyscalls.syscalls in .*hot-bad.yaml names reed, not a syscall on SCMP_ARCH_/,
+    );
   });
 
   it("takes the node's NKey seed file from the environment, and refuses it beside a password", async () => {

@@ -7,6 +7,8 @@ import { assertValid } from "../../lib/contracts/validators.ts";
 import { SeccomposeError } from "../../lib/errors.ts";
 import { readYamlMapping } from "../../lib/structured-file.ts";
 import { subjectToken } from "../../lib/subjects.ts";
+import { nativeScmpArch } from "../../lib/syscalls/architectures.ts";
+import { syscallNumber } from "../../lib/syscalls/tables.ts";
 import { FALCO_STATE_SYSCALLS, PROBE_SYSCALL } from "./falco/config-writer.ts";
 
 /** Every default in one place (docs/agent.md documents each option). */
@@ -217,13 +219,23 @@ export async function resolveAgentConfig(
  * `openat`, the state syscalls every Falco is given back) cannot be one.
  */
 function checkHotSyscalls(names: readonly string[] | undefined, file: string | undefined): void {
+  const where = `falco.hotSyscalls.syscalls${file === undefined ? "" : ` in ${file}`}`;
+  // A name Falco does not know makes its rule fail to load, and the hot Falco would never run.
+  const native = nativeScmpArch(process.arch);
+  const unknown = (names ?? []).filter((name) => syscallNumber(native, name) === undefined);
+  if (unknown.length > 0) {
+    throw new SeccomposeError(
+      "SC_CONFIG_INVALID",
+      `${where} names ${unknown.join(", ")}, not a syscall on ${native}`,
+    );
+  }
   // The probe's event name is its kernel name.
   const reserved = new Set([PROBE_SYSCALL, ...FALCO_STATE_SYSCALLS]);
   const wrong = (names ?? []).filter((name) => reserved.has(name));
   if (wrong.length === 0) return;
   throw new SeccomposeError(
     "SC_CONFIG_INVALID",
-    `falco.hotSyscalls.syscalls${file === undefined ? "" : ` in ${file}`} names ${wrong.join(", ")}: the probe's openat and the syscalls Falco's own state needs (${FALCO_STATE_SYSCALLS.join(", ")}) stay with the main Falco`,
+    `${where} names ${wrong.join(", ")}: the probe's openat and the syscalls Falco's own state needs (${FALCO_STATE_SYSCALLS.join(", ")}) stay with the main Falco`,
   );
 }
 
