@@ -82,6 +82,22 @@ export class WorkloadObservations {
     if (previous === undefined || count > previous) stats.counts.set(key, count);
   }
 
+  /**
+   * Raises the count of a tuple this contributor has already (`key` from tupleCountKey), the
+   * common case of a merge (count updates, the exact counts at stop), without the lookups and
+   * joins a first observation needs; false when the tuple is new, for `observeAs` to book. A known
+   * count key implies its argument tuple or `anyArgs` is booked already.
+   */
+  raiseKnown(syscall: string, key: string, count: number, firstSeen: number): boolean {
+    const stats = this.syscalls.get(syscall);
+    if (stats === undefined) return false;
+    const previous = stats.counts.get(key);
+    if (previous === undefined) return false;
+    if (count > previous) stats.counts.set(key, count);
+    if (firstSeen < stats.firstSeen) stats.firstSeen = firstSeen;
+    return true;
+  }
+
   mergeFrom(other: WorkloadObservations): void {
     for (const [node, c] of other.nodes) this.noteNode(node, c.arch, c.droppedEvents);
     for (const [name, theirs] of other.syscalls) {
@@ -154,7 +170,12 @@ export class ObservationSet {
       const wo = this.workload(entry.workload);
       wo.noteNode(batch.node, batch.arch, batch.droppedEvents);
       const contributor = contributorKey(batch.node, entry.containerId);
-      for (const ev of entry.syscalls) wo.observeAs(contributor, ev.name, ev.count, ev.firstSeen, ev.args);
+      for (const ev of entry.syscalls) {
+        const key = tupleCountKey(contributor, ev.args);
+        if (!wo.raiseKnown(ev.name, key, ev.count, ev.firstSeen)) {
+          wo.observeAs(contributor, ev.name, ev.count, ev.firstSeen, ev.args, key);
+        }
+      }
       events += entry.syscalls.length;
     }
     return events;

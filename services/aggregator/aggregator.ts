@@ -18,6 +18,7 @@
  * uninterrupted run. Publications are repeated when a crash comes between publishing and the next
  * checkpoint; they carry the same bytes (one-shot) or the next unused revision (continuous).
  */
+import { performance } from "node:perf_hooks";
 import { readFile } from "node:fs/promises";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { JetStreamManager, JsMsg } from "@nats-io/jetstream";
@@ -70,9 +71,19 @@ export const DEFAULT_KV_VALUE_MAX_BYTES = 512 * 1024;
  * Payload bytes of merged-but-unsettled messages that force a checkpoint: each message keeps its
  * payload until settled, so a flood of large batches would otherwise hold up to maxAckPending of them.
  */
-const MAX_UNSETTLED_BYTES = 16 * 1024 * 1024;
-/** Merged-but-unsettled messages the server lets us hold; a checkpoint is forced at half of it. */
-const MAX_ACK_PENDING = 20_000;
+const MAX_UNSETTLED_BYTES = 64 * 1024 * 1024;
+/**
+ * Merged-but-unsettled messages the server lets us hold; a checkpoint is forced at half of it.
+ * Each checkpoint encodes the whole state, so in a stop burst of a thousand nodes (66,000
+ * messages, bench/scale-sim.bench.ts) this bounds how many full snapshots it costs.
+ */
+const MAX_ACK_PENDING = 60_000;
+/**
+ * The timer's checkpoint waits this many times as long as the last one took, after it ended:
+ * a snapshot grows with the state, and encoding a large one every second took a fifth of the
+ * aggregator's CPU at a thousand nodes.
+ */
+const CHECKPOINT_SPACING = 4;
 const PULL_MAX_BYTES = 4 * 1024 * 1024;
 /** How often the stream's first sequence is compared with what was consumed (discarded messages). */
 const STREAM_WATCH_MS = 1000;
@@ -177,6 +188,8 @@ export class Aggregator implements PartitionWorker {
   #lossWatch: StreamLossWatch | undefined;
   #watchingStream = false;
   #lastCheckpoint: { streamSeq: number; writtenAt: string } | undefined;
+  /** Monotonic ms before which the timer does not start another checkpoint (CHECKPOINT_SPACING). */
+  #nextTimedCheckpointAt = 0;
   #checkpointsWritten = 0;
 
   constructor(
@@ -298,7 +311,11 @@ export class Aggregator implements PartitionWorker {
       },
     });
     await this.#consumer.start();
-    this.#timers.push(setInterval(() => void this.#checkpoint(), intervalMs));
+    this.#timers.push(
+      setInterval(() => {
+        if (performance.now() >= this.#nextTimedCheckpointAt) void this.#checkpoint();
+      }, intervalMs),
+    );
     this.#timers.push(setInterval(() => void this.#watchStream(), STREAM_WATCH_MS));
     this.#timers.push(setInterval(() => this.#scheduleTick(), this.#o.tickMs ?? DEFAULT_TICK_MS));
     this.#scheduleTick();
@@ -795,6 +812,7 @@ export class Aggregator implements PartitionWorker {
       );
       return Promise.resolve();
     }
+    const startedAt = performance.now();
     this.#checkpointing = (async () => {
       // Taken together, synchronously: the snapshot reflects exactly the messages in `settlement`.
       const settlement = consumer.take();
@@ -830,6 +848,8 @@ export class Aggregator implements PartitionWorker {
       }
     })().finally(() => {
       this.#checkpointing = undefined;
+      const endedAt = performance.now();
+      this.#nextTimedCheckpointAt = endedAt + CHECKPOINT_SPACING * (endedAt - startedAt);
     });
     return this.#checkpointing;
   }

@@ -593,18 +593,17 @@ export class AggregatorState {
           continue;
         }
       }
-      const stats = wo.syscalls.get(ev.name);
       const key = tupleCountKey(contributor, ev.args);
-      const isNewEntry = stats === undefined || !stats.counts.has(key);
-      if (isNewEntry) {
-        if (node.tuples >= limits.maxTuplesPerNode || session.tuples >= limits.maxTuplesPerSession) {
-          tally.overLimit++;
-          node.limited = true;
-          continue;
-        }
-        node.tuples++;
-        session.tuples++;
+      // Most events raise a count this contributor has: nothing new to bound or to signal.
+      if (wo.raiseKnown(ev.name, key, ev.count, ev.firstSeen)) continue;
+      if (node.tuples >= limits.maxTuplesPerNode || session.tuples >= limits.maxTuplesPerSession) {
+        tally.overLimit++;
+        node.limited = true;
+        continue;
       }
+      node.tuples++;
+      session.tuples++;
+      const stats = wo.syscalls.get(ev.name);
       const changed =
         stats === undefined ||
         (argSyscalls.includes(ev.name) &&
