@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { SyscallEventBatch } from "../contracts/types.ts";
 import { assertValid } from "../contracts/validators.ts";
 import { toProfileDocument } from "./document.ts";
-import { ObservationSet } from "./observations.ts";
+import { ObservationSet, contributorKey, tupleCountKey } from "./observations.ts";
 
 const web = { namespace: "shop", kind: "Deployment", name: "web", container: "nginx" };
 const db = { namespace: "shop", kind: "StatefulSet", name: "db", container: "postgres" };
@@ -178,5 +178,20 @@ describe("observation merge", () => {
     const socket = doc.syscalls.find((s) => s.name === "socket");
     expect(socket?.args?.map((t) => t[0]).sort()).toEqual(["1", "10", "2"]);
     assertValid("profileDocument", doc, "merge", "SC_DOCUMENT_INVALID");
+  });
+
+  it("raises only a count its contributor has already, never lowers it, and keeps the earliest first-seen", () => {
+    const wo = new ObservationSet().workload(web);
+    const node = contributorKey("node-a", "c1");
+    const key = tupleCountKey(node, ["2"]);
+    expect(wo.raiseKnown("socket", key, 5, 100)).toBe(false);
+    wo.observeAs(node, "socket", 5, 100, ["2"], key);
+    expect(wo.raiseKnown("socket", key, 9, 50)).toBe(true);
+    expect(wo.raiseKnown("socket", key, 3, 70)).toBe(true);
+    expect(wo.raiseKnown("socket", tupleCountKey(node, ["10"]), 1, 10)).toBe(false);
+    const stats = wo.syscalls.get("socket")!;
+    expect([...stats.counts]).toEqual([[key, 9]]);
+    expect(stats.firstSeen).toBe(50);
+    expect([...stats.argTuples.keys()]).toEqual(["2"]);
   });
 });
