@@ -11,8 +11,8 @@
  *
  * Configurations, interleaved RUNS times (median and spread, bench/stats.ts):
  * - prototype: one catch-all rule, JSON output of every event with its output text, buffered;
- * - the agent as shipped, the non-target pod unknown to it (so matched by the rule);
- * - the agent as shipped: the non-target pod in its pods file, so left out of the rule;
+ * - the agent with its own defaults, the non-target pod unknown to it (so matched by the rule);
+ * - the agent with the non-target pod in its pods file and excludeNonTargetPods, so left out of the rule;
  * - the agent with the adaptive syscall set: heavy syscalls every target showed are left out
  *   of the driver set by a gap-free swap to a second Falco; recall is also split into the rare
  *   syscalls made before and after the first swap;
@@ -184,7 +184,7 @@ async function main(): Promise<void> {
         run: () => direct(dir, "prototype", {}, "json", rare, false),
       },
       {
-        name: "**the agent as shipped** (every pod's events formatted; the agent drops the non-target's)",
+        name: "the agent with its own defaults (one Falco; every pod's events formatted, the agent drops the non-target's)",
         run: () => viaAgent(dir, rare, { knowsOther: false, adaptive: false, hot: false }),
       },
       {
@@ -196,7 +196,7 @@ async function main(): Promise<void> {
         run: () => viaAgent(dir, rare, { knowsOther: true, adaptive: true, hot: false }),
       },
       {
-        name: "the agent with falco.excludeNonTargetPods and falco.hotSyscalls.enabled (a second Falco for read, write, ...)",
+        name: "**the agent with falco.excludeNonTargetPods and the hot-syscall split** (a second Falco for read, write, ...; the split as the DaemonSet ships it)",
         run: () => viaAgent(dir, rare, { knowsOther: true, adaptive: false, hot: true }),
       },
       {

@@ -90,6 +90,17 @@ describe("agent configuration", () => {
     expect(await rejection(["--config", bad, "--nats-url", "nats://x:1"])).toMatch(
       /SC_CONFIG_INVALID: falco.hotSyscalls.syscalls in .*hot-bad.yaml names reed, not a syscall on SCMP_ARCH_/,
     );
+    // The environment (the DaemonSet's way) replaces the file's setting.
+    const base = ["--config", good, "--nats-url", "nats://x:1"];
+    const on = await resolveAgentConfig(base, { SECCOMPOSE_FALCO_HOT_SYSCALLS: "on" });
+    expect(on.falco.hotSyscalls).toEqual({ enabled: true });
+    const off = await resolveAgentConfig(base, { SECCOMPOSE_FALCO_HOT_SYSCALLS: "off" });
+    expect(off.falco.hotSyscalls).toEqual({ enabled: false });
+    const listed = await resolveAgentConfig(base, { SECCOMPOSE_FALCO_HOT_SYSCALLS: "read, futex" });
+    expect(listed.falco.hotSyscalls).toEqual({ enabled: true, syscalls: ["read", "futex"] });
+    expect(await rejection(base, { SECCOMPOSE_FALCO_HOT_SYSCALLS: "read,clone" })).toMatch(
+      /SC_CONFIG_INVALID: SECCOMPOSE_FALCO_HOT_SYSCALLS names clone: the probe's openat/,
+    );
   });
 
   it("takes the node's NKey seed file from the environment, and refuses it beside a password", async () => {

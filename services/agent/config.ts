@@ -176,6 +176,7 @@ export async function resolveAgentConfig(
         pick(flags.alertFormat, env.SECCOMPOSE_ALERT_FORMAT, fileFalco.alertFormat as string) ??
         AGENT_DEFAULTS.alertFormat,
       restartBackoffMs: (fileFalco.restartBackoffMs as number[]) ?? [...AGENT_DEFAULTS.restartBackoffMs],
+      ...hotSyscallsFromEnv(env.SECCOMPOSE_FALCO_HOT_SYSCALLS),
     },
     batch: {
       flushIntervalMs: AGENT_DEFAULTS.flushIntervalMs,
@@ -210,16 +211,32 @@ export async function resolveAgentConfig(
     flags.config ? `agent config (${flags.config}, environment and flags)` : "agent environment and flags",
     "SC_CONFIG_INVALID",
   ) as ResolvedAgentConfig;
-  checkHotSyscalls(valid.falco.hotSyscalls?.syscalls, flags.config);
+  checkHotSyscalls(
+    valid.falco.hotSyscalls?.syscalls,
+    env.SECCOMPOSE_FALCO_HOT_SYSCALLS?.trim()
+      ? "SECCOMPOSE_FALCO_HOT_SYSCALLS"
+      : `falco.hotSyscalls.syscalls${flags.config === undefined ? "" : ` in ${flags.config}`}`,
+  );
   return valid;
+}
+
+/**
+ * `SECCOMPOSE_FALCO_HOT_SYSCALLS` (the DaemonSet has no config file): `on` for the default hot
+ * syscalls, `off`, or the hot syscalls themselves, comma-separated; it replaces the file's.
+ */
+function hotSyscallsFromEnv(value: string | undefined): { hotSyscalls?: unknown } {
+  if (value === undefined || value.trim() === "") return {};
+  const text = value.trim();
+  if (text === "on") return { hotSyscalls: { enabled: true } };
+  if (text === "off") return { hotSyscalls: { enabled: false } };
+  return { hotSyscalls: { enabled: true, syscalls: envList(text) } };
 }
 
 /**
  * The hot Falco reports only the hot syscalls: one that the other Falco needs (the probe's
  * `openat`, the state syscalls every Falco is given back) cannot be one.
  */
-function checkHotSyscalls(names: readonly string[] | undefined, file: string | undefined): void {
-  const where = `falco.hotSyscalls.syscalls${file === undefined ? "" : ` in ${file}`}`;
+function checkHotSyscalls(names: readonly string[] | undefined, where: string): void {
   // A name Falco does not know makes its rule fail to load, and the hot Falco would never run.
   const native = nativeScmpArch(process.arch);
   const unknown = (names ?? []).filter((name) => syscallNumber(native, name) === undefined);
