@@ -5,7 +5,7 @@
  * retried with the same message id (the stream drops the copy if the first attempt was stored).
  * When NATS is unreachable, or retries are exhausted, messages go to the on-disk spool instead,
  * and while the spool holds anything every new message joins it too, so the spool stays one FIFO;
- * a background loop replays it once connected and deletes each file after its ack.
+ * the spool replayer (spool-replayer.ts) replays it once connected.
  * A session's FIN is sent only after every earlier batch of that session was acknowledged (or
  * spooled ahead of it, and then the spool replays the FIN only after those batches' acks).
  */
@@ -23,8 +23,9 @@ import { STREAM_EVENTS, batchMessageId, eventSubject, finMessageId } from "../..
 import type { EventPublisher } from "../ports.ts";
 import { Signal } from "./signal.ts";
 import { SerialQueue } from "../../../lib/serial-queue.ts";
-import { Spool } from "./spool.ts";
-import type { SpoolEntry, SpoolRecord } from "./spool.ts";
+import { Spool, describeRecord } from "./spool.ts";
+import type { SpoolRecord } from "./spool.ts";
+import { SpoolReplayer } from "./spool-replayer.ts";
 
 export interface JetStreamEventPublisherOptions {
   nc: NatsConnection;
@@ -88,10 +89,6 @@ function countEvents(batch: SyscallEventBatch): number {
   return events;
 }
 
-function describe(record: SpoolRecord): string {
-  return `${record.kind === "fin" ? "FIN" : "batch"} ${record.msgId} on ${record.subject}`;
-}
-
 export class JetStreamEventPublisher implements EventPublisher {
   readonly #nc: NatsConnection;
   readonly #js: JetStreamClient;
@@ -116,11 +113,8 @@ export class JetStreamEventPublisher implements EventPublisher {
   #closed: Promise<void> | undefined;
   #replayLoop: Promise<void> | undefined;
   #statusIterator: AsyncIterable<unknown> | undefined;
+  readonly #replayer: SpoolReplayer;
 
-  /** Spool appended, reconnected or closing: the replay loop has work. */
-  readonly #work = new Signal();
-  /** Reconnected or closing: cuts a replay backoff short. */
-  readonly #urgent = new Signal();
   /** Any progress, for drain() and close(). */
   readonly #progress = new Signal();
 
@@ -146,6 +140,22 @@ export class JetStreamEventPublisher implements EventPublisher {
     this.#maxMessageBytes = opts.maxMessageBytes ?? DEFAULT_MAX_EVENT_MESSAGE_BYTES;
     this.#lastOrder = spool.lastOrder;
     this.#connected = !opts.nc.isClosed();
+    this.#replayer = new SpoolReplayer({
+      spool,
+      logger: opts.logger,
+      maxInFlight: this.#maxInFlight,
+      publishOnce: (record) => this.#publishOnce(record),
+      backoff: (failedRounds) => this.#backoff(failedRounds),
+      connected: () => this.#connected,
+      closing: () => this.#closing,
+      onAcked: (record, duplicate) => {
+        this.#countAck(record, duplicate);
+        this.#stats.replayed++;
+      },
+      onRejected: () => this.#stats.rejected++,
+      onProgress: () => this.#progress.notify(),
+      onEmptied: () => this.#pump(),
+    });
   }
 
   /** Opens the spool (a previous run's messages are replayed first) and starts the replay loop. */
@@ -236,8 +246,7 @@ export class JetStreamEventPublisher implements EventPublisher {
   async #shutdown(): Promise<void> {
     this.#closing = true;
     (this.#statusIterator as { stop?: () => void } | undefined)?.stop?.();
-    this.#work.notify();
-    this.#urgent.notify();
+    this.#replayer.wake(true);
     this.#pump();
     await this.#replayLoop;
     while (this.#waiting.length > 0 || this.#inFlight > 0 || this.#spoolWrites > 0) {
@@ -256,8 +265,7 @@ export class JetStreamEventPublisher implements EventPublisher {
           this.#pump();
         } else if (status.type === "reconnect") {
           this.#connected = true;
-          this.#work.notify();
-          this.#urgent.notify();
+          this.#replayer.wake(true);
           this.#pump();
         }
       }
@@ -266,7 +274,7 @@ export class JetStreamEventPublisher implements EventPublisher {
       this.#connected = false;
       this.#pump();
     });
-    this.#replayLoop = this.#runReplayLoop();
+    this.#replayLoop = this.#replayer.run();
   }
 
   #idle(): boolean {
@@ -325,7 +333,7 @@ export class JetStreamEventPublisher implements EventPublisher {
         return { kind: "acked", duplicate: ack.duplicate };
       } catch (err) {
         if (!isTransientNatsError(err)) {
-          const error = toSeccomposeError(err, `publishing ${describe(record)}`);
+          const error = toSeccomposeError(err, `publishing ${describeRecord(record)}`);
           this.#logger.error({ err: error }, "JetStream refused an event message");
           return { kind: "rejected", error };
         }
@@ -373,7 +381,7 @@ export class JetStreamEventPublisher implements EventPublisher {
     } finally {
       this.#spoolWrites--;
     }
-    this.#work.notify();
+    this.#replayer.wake(false);
     this.#finish(outgoing);
   }
 
@@ -401,84 +409,5 @@ export class JetStreamEventPublisher implements EventPublisher {
   #backoff(attempt: number): number {
     const steps = this.#retryBackoffMs;
     return steps[Math.min(attempt, steps.length) - 1] ?? 0;
-  }
-
-  async #runReplayLoop(): Promise<void> {
-    let failedRounds = 0;
-    while (!this.#closing) {
-      if (!this.#connected || this.#spool.size === 0) {
-        await this.#work.wait();
-        continue;
-      }
-      if (await this.#replayRound()) {
-        failedRounds = 0;
-        if (this.#spool.size === 0) {
-          this.#logger.info({ event: "spool.replayed" }, "spooled event messages replayed to JetStream");
-          this.#pump();
-        }
-      } else {
-        failedRounds++;
-        await this.#urgent.wait(this.#backoff(failedRounds));
-      }
-    }
-  }
-
-  /** Sends the spool in order with the same window as the direct path; false if a publish failed. */
-  async #replayRound(): Promise<boolean> {
-    const inFlight = new Set<Promise<void>>();
-    let ok = true;
-    for (const entry of this.#spool.entries()) {
-      if (!ok || this.#closing || !this.#connected) break;
-      if (entry.kind === "fin") await Promise.all(inFlight);
-      while (inFlight.size >= this.#maxInFlight) await Promise.race(inFlight);
-      if (!ok) break;
-      // Read here, one file after another, so the publishes leave in spool order.
-      let record: SpoolRecord;
-      try {
-        record = await this.#spool.read(entry);
-      } catch {
-        // The spool set the file aside and logged why; the rest of the queue goes on.
-        this.#progress.notify();
-        continue;
-      }
-      const replay: Promise<void> = this.#replayOne(entry, record)
-        .then(
-          (sent) => {
-            if (!sent) ok = false;
-          },
-          (err: unknown) => {
-            this.#logger.error({ file: entry.file, err }, "spool replay failed");
-            ok = false;
-          },
-        )
-        .finally(() => inFlight.delete(replay));
-      inFlight.add(replay);
-    }
-    await Promise.all(inFlight);
-    return ok && this.#connected;
-  }
-
-  /** True when the entry left the spool (acknowledged, or set aside as unpublishable). */
-  async #replayOne(entry: SpoolEntry, record: SpoolRecord): Promise<boolean> {
-    try {
-      const ack = await this.#publishOnce(record);
-      this.#countAck(record, ack.duplicate);
-      this.#stats.replayed++;
-    } catch (err) {
-      if (isTransientNatsError(err)) return false;
-      this.#stats.rejected++;
-      await this.#spool.reject(entry, toSeccomposeError(err, `replaying ${describe(record)}`).message);
-      this.#progress.notify();
-      return true;
-    }
-    try {
-      await this.#spool.remove(entry);
-    } catch (err) {
-      // Kept for the next round: re-publishing it is harmless, the stream drops the duplicate.
-      this.#logger.warn({ file: entry.file, err }, "cannot delete a replayed spool file");
-      return false;
-    }
-    this.#progress.notify();
-    return true;
   }
 }

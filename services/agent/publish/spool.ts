@@ -24,6 +24,11 @@ export interface SpoolRecord {
   data: Uint8Array;
 }
 
+/** How logs and errors name a message: its kind, message id and subject. */
+export function describeRecord(record: SpoolRecord): string {
+  return `${record.kind === "fin" ? "FIN" : "batch"} ${record.msgId} on ${record.subject}`;
+}
+
 export interface SpoolEntry {
   order: number;
   kind: SpooledKind;
