@@ -162,7 +162,8 @@ function adaptiveOptions(config: ResolvedAgentConfig): { adaptiveSyscalls?: Adap
 
 /** Where Falco's output and state go. */
 interface FalcoSinks {
-  onLine: (line: string) => void;
+  /** `hotSyscalls`: the line came from the hot-syscall split's second Falco, which reports only those. */
+  onLine: (line: string, hotSyscalls?: readonly string[]) => void;
   onStateChange: (status: FalcoStatus) => void;
   onFailure: (reason: string) => void;
 }
@@ -174,6 +175,7 @@ function createFalco(config: ResolvedAgentConfig, logger: Logger, sinks: FalcoSi
     configDir: string,
     log: Logger,
     onStateChange: (status: FalcoStatus) => void,
+    onLine: (line: string) => void = sinks.onLine,
   ) =>
     new FalcoSupervisor({
       binary: config.falco.binary,
@@ -188,7 +190,7 @@ function createFalco(config: ResolvedAgentConfig, logger: Logger, sinks: FalcoSi
         : {}),
       ...(partition !== undefined ? { partition } : {}),
       logger: log,
-      onLine: sinks.onLine,
+      onLine,
       onStateChange,
       onFailure: sinks.onFailure,
     });
@@ -210,6 +212,7 @@ function createFalco(config: ResolvedAgentConfig, logger: Logger, sinks: FalcoSi
       join(config.falco.configDir, "hot"),
       logger.child({ falco: "hot" }),
       report,
+      (line) => sinks.onLine(line, hotSyscalls),
     ),
     hotSyscalls,
   });
@@ -247,9 +250,9 @@ export async function startAgent(config: ResolvedAgentConfig, logger: Logger): P
   // Falco's line handler is needed before the session manager, which needs the supervisor, exists.
   const intake: { sessions?: SessionManager } = {};
   const falco = createFalco(config, logger, {
-    onLine: (line) => {
+    onLine: (line, hotSyscalls) => {
       try {
-        intake.sessions?.handleAlert(parse(line));
+        intake.sessions?.handleAlert(parse(line), hotSyscalls);
       } catch (err) {
         intake.sessions?.noteParseError(err);
         warnMalformed(err, line);

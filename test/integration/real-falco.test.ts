@@ -655,6 +655,11 @@ describe.skipIf(skip)("the real agent supervising the real Falco", () => {
     expect(restarted.hot!.restarts).toBe(1);
     expect(restarted.pid).toBe(split.pid);
     const { merged, fin } = await stopSession(id);
+    // The flood overloads only the hot Falco, whose drop windows name what they can hide.
+    const drops = (fin.gaps ?? []).filter((g) => g.reason?.includes(" dropped "));
+    expect(drops.length).toBeGreaterThan(0);
+    for (const gap of drops)
+      expect(gap.reason).toMatch(/^the hot-syscall Falco dropped \d+ events .*only .*read/);
     const down = (fin.gaps ?? []).filter((g) => g.reason?.includes("SIGKILL"));
     expect(down.map((g) => g.reason)).toEqual(["the hot-syscall Falco: Falco exited (signal SIGKILL)"]);
     expect(down[0]!.from).toBeGreaterThanOrEqual(killedAt - 1000);

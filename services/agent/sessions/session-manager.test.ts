@@ -406,6 +406,27 @@ describe("SessionManager batches", () => {
     expect(m.health().counters).toMatchObject({ batchesSent: batches.length, falcoDrops: 10 });
   });
 
+  it("keeps the hot-syscall Falco's drops in their own window, which names the only syscalls they can hide", async () => {
+    const m = manager();
+    await m.startSession(session("s1"));
+    const hot = ["read", "write"];
+    m.handleAlert(drop(5), hot);
+    m.handleAlert(drop(2));
+    now += 1000;
+    m.handleAlert(drop(4), hot);
+    m.handleAlert(drop(1));
+    await m.stopSession("s1");
+    const [fin] = publisher.fins("s1");
+    expect(fin).toMatchObject({ droppedEvents: 12 });
+    expect(fin!.gaps).toEqual([
+      expect.objectContaining({
+        reason:
+          "the hot-syscall Falco dropped 9 events (all processes of the node; only read, write can be missing)",
+      }),
+      expect.objectContaining({ reason: "Falco dropped 3 events (all processes of the node)" }),
+    ]);
+  });
+
   it("spreads a large backlog over several flushes and sends all of it on stop", async () => {
     const m = manager({ maxEventsPerBatch: 2, maxBatchesPerFlush: 2 });
     await m.startSession(session("s1"));

@@ -464,8 +464,12 @@ export class SessionManager implements AgentController {
       );
   }
 
-  /** Books one alert from Falco. Runs once per alert: keep it cheap. */
-  handleAlert(alert: FalcoAlert): void {
+  /**
+   * Books one alert from Falco. Runs once per alert: keep it cheap. `hotSyscalls`: the alert came
+   * from the hot-syscall split's second Falco (falco/split-falco.ts), whose drops can only have
+   * hidden those syscalls.
+   */
+  handleAlert(alert: FalcoAlert, hotSyscalls?: readonly string[]): void {
     this.#counters.alertsRead++;
     switch (alert.kind) {
       case "syscall":
@@ -476,7 +480,7 @@ export class SessionManager implements AgentController {
         const now = this.#clock();
         for (const session of this.#running) {
           session.droppedEvents += alert.nDrops;
-          this.#bookDrops(session, now, alert.nDrops);
+          this.#bookDrops(session, now, alert.nDrops, hotSyscalls);
           session.dirty = true;
         }
         return;
@@ -527,16 +531,24 @@ export class SessionManager implements AgentController {
    * Falco reports at most one drop alert a second, for the last second: adjacent seconds become
    * one window, named with the total, so a long overload is one gap rather than thousands.
    */
-  #bookDrops(session: Session, now: number, drops: number): void {
-    const last = session.gaps.at(-1);
+  #bookDrops(session: Session, now: number, drops: number, hotSyscalls: readonly string[] | undefined): void {
+    // The same Falco's window among the drop windows at the end (the two of a split report apart).
+    let last: Gap | undefined;
+    for (let i = session.gaps.length - 1; i >= 0 && session.gaps[i]!.drops !== undefined; i--) {
+      const gap = session.gaps[i]!;
+      if (gap.reason === dropReason(gap.drops!, hotSyscalls)) {
+        last = gap;
+        break;
+      }
+    }
     const total = last?.drops;
     if (last !== undefined && total !== undefined && now - last.to <= DROP_WINDOW_JOIN_MS) {
       last.to = now;
       last.drops = total + drops;
-      last.reason = dropReason(last.drops);
+      last.reason = dropReason(last.drops, hotSyscalls);
       return;
     }
-    session.gaps.push({ from: now - DROP_WINDOW_MS, to: now, drops, reason: dropReason(drops) });
+    session.gaps.push({ from: now - DROP_WINDOW_MS, to: now, drops, reason: dropReason(drops, hotSyscalls) });
   }
 
   /** Waits until every alert of a syscall made before the stop arrived; books what cannot be proven. */
@@ -981,8 +993,9 @@ export class SessionManager implements AgentController {
   }
 }
 
-function dropReason(drops: number): string {
-  return `Falco dropped ${drops} events (all processes of the node)`;
+function dropReason(drops: number, hotSyscalls: readonly string[] | undefined): string {
+  if (hotSyscalls === undefined) return `Falco dropped ${drops} events (all processes of the node)`;
+  return `the hot-syscall Falco dropped ${drops} events (all processes of the node; only ${hotSyscalls.join(", ")} can be missing)`;
 }
 
 function gapOf(from: number, to: number, reason: string | undefined): NonNullable<FinMarker["gaps"]>[number] {
