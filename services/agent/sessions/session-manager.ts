@@ -46,6 +46,14 @@ import { falcoEventToSyscall } from "../../../lib/falco/event-names.ts";
 import { workloadId } from "../../../lib/profile/workload-key.ts";
 import { HeldEvents } from "./held-events.ts";
 import { RecentCounts } from "./recent-counts.ts";
+import {
+  bookDrops,
+  closeCaptureGaps,
+  closeUncovered,
+  finGaps,
+  noteCaptureChange,
+  type RecordingGaps,
+} from "./recording-gaps.ts";
 import type {
   AgentController,
   CaptureChange,
@@ -58,7 +66,6 @@ import {
   readAllSessionData,
   removeSessionData,
   writeSessionData,
-  type Gap,
   type SessionData,
   type SessionState,
 } from "./session-store.ts";
@@ -106,15 +113,13 @@ const MAX_LAST_ERRORS = 20;
 export const DEFAULT_HEALTH_WINDOW_MS = 300_000;
 /** How long stop waits for the probe that proves every alert before it arrived. */
 const STOP_BARRIER_MS = 10_000;
-/** Drop windows closer than this are one window; bounds the FIN's gap list under sustained drops. */
-const DROP_WINDOW_JOIN_MS = 5_000;
-const DROP_WINDOW_MS = 1_000;
 const DEFAULT_MAX_HELD_EVENTS = 10_000;
 const DEFAULT_MAX_BATCHES_PER_FLUSH = 20;
 export const DEFAULT_MAX_ACTIVE_SESSIONS = 16;
 export const DEFAULT_MAX_FINISHED_SESSIONS = 32;
 
-interface Session {
+/** A session on this node; its gap fields are RecordingGaps' (recording-gaps.ts). */
+interface Session extends RecordingGaps {
   record: SessionRecord;
   state: SessionState;
   matcher: TargetMatcher;
@@ -126,22 +131,9 @@ interface Session {
   droppedEvents: number;
   /** Calls seen before the tracker was (re)created; the tracker counts the rest. */
   eventsSeenBefore: number;
-  gaps: Gap[];
-  /** Local time the session started (or was restored) on this node. */
-  startedAt: number;
-  /** Falco captured at some moment of the session; a session it never captured for is one gap. */
-  captured: boolean;
-  /** Capture ended while the session ran; closed into a gap when it resumes or the session stops. */
-  down: { from: number; reason: string } | undefined;
   pending: SyscallEventBatch[];
-  /** Tracker calls already in the local record, and whether anything else changed since. */
+  /** Tracker calls already in the local record (`dirty`: whether anything else changed since). */
   persistedRecorded: number;
-  dirty: boolean;
-  /**
-   * A workload container that had not shown every syscall the driver left out made a syscall:
-   * from then until the set is raised, its calls of those syscalls were not seen (a gap).
-   */
-  uncovered: { from: number; workloads: Map<string, WorkloadKey>; syscalls: string[] } | undefined;
   /** Per workload id, its syscall counts as of `seenGen` (see #seenOf). */
   seen: { gen: number; counts: Map<string, Map<string, number>> } | undefined;
 }
@@ -233,18 +225,7 @@ export class SessionManager implements AgentController {
 
   /** Books Falco's capture windows into every running session: a window without capture is a gap. */
   #onCaptureChange(change: CaptureChange): void {
-    for (const session of this.#running) {
-      if (change.capturing) {
-        session.captured = true;
-        if (session.down !== undefined) {
-          addGap(session.gaps, { from: session.down.from, to: change.at, reason: session.down.reason });
-          session.down = undefined;
-          session.dirty = true;
-        }
-      } else if (session.captured && session.down === undefined) {
-        session.down = { from: change.at, reason: change.reason ?? "Falco stopped capturing" };
-      }
-    }
+    for (const session of this.#running) noteCaptureChange(session, change);
   }
 
   /**
@@ -480,8 +461,7 @@ export class SessionManager implements AgentController {
         const now = this.#clock();
         for (const session of this.#running) {
           session.droppedEvents += alert.nDrops;
-          this.#bookDrops(session, now, alert.nDrops, hotSyscalls);
-          session.dirty = true;
+          bookDrops(session, now, alert.nDrops, hotSyscalls);
         }
         return;
       }
@@ -527,30 +507,6 @@ export class SessionManager implements AgentController {
     });
   }
 
-  /**
-   * Falco reports at most one drop alert a second, for the last second: adjacent seconds become
-   * one window, named with the total, so a long overload is one gap rather than thousands.
-   */
-  #bookDrops(session: Session, now: number, drops: number, hotSyscalls: readonly string[] | undefined): void {
-    // The same Falco's window among the drop windows at the end (the two of a split report apart).
-    let last: Gap | undefined;
-    for (let i = session.gaps.length - 1; i >= 0 && session.gaps[i]!.drops !== undefined; i--) {
-      const gap = session.gaps[i]!;
-      if (gap.reason === dropReason(gap.drops!, hotSyscalls)) {
-        last = gap;
-        break;
-      }
-    }
-    const total = last?.drops;
-    if (last !== undefined && total !== undefined && now - last.to <= DROP_WINDOW_JOIN_MS) {
-      last.to = now;
-      last.drops = total + drops;
-      last.reason = dropReason(last.drops, hotSyscalls);
-      return;
-    }
-    session.gaps.push({ from: now - DROP_WINDOW_MS, to: now, drops, reason: dropReason(drops, hotSyscalls) });
-  }
-
   /** Waits until every alert of a syscall made before the stop arrived; books what cannot be proven. */
   async #awaitFinalAlerts(session: Session): Promise<void> {
     const stopAt = this.#clock();
@@ -564,39 +520,6 @@ export class SessionManager implements AgentController {
     }
   }
 
-  /** The session's open capture gaps, closed at `now`. */
-  #closeCaptureGaps(session: Session, now: number): void {
-    if (!session.captured) {
-      const status = this.#deps.falco.status();
-      const cause = status.lastExit === undefined ? `state ${status.state}` : status.lastExit;
-      session.gaps.push({
-        from: session.startedAt,
-        to: now,
-        reason: `Falco never captured on this node during the session (${cause})`,
-      });
-    } else if (session.down !== undefined) {
-      addGap(session.gaps, { from: session.down.from, to: now, reason: session.down.reason });
-    }
-    session.down = undefined;
-    this.#closeUncovered(session, now);
-  }
-
-  /** Books a session's uncovered window as a gap ending at `now`. */
-  #closeUncovered(session: Session, now: number): void {
-    const open = session.uncovered;
-    if (open === undefined) return;
-    session.uncovered = undefined;
-    const names = [...open.workloads.values()]
-      .map((k) => `${k.namespace}/${k.kind}/${k.name}/${k.container}`)
-      .sort();
-    session.gaps.push({
-      from: open.from,
-      to: Math.max(now, open.from),
-      reason: `Falco's driver was not asked for ${open.syscalls.join(", ")} (adaptive syscall set) when ${names.join(", ")} first ran`,
-    });
-    session.dirty = true;
-  }
-
   async #stop(sessionId: string): Promise<{ batches: number }> {
     const session = this.#sessions.get(sessionId);
     if (session === undefined) return { batches: 0 };
@@ -605,7 +528,10 @@ export class SessionManager implements AgentController {
     // While the session still runs, so that the alerts the barrier waits for still reach it.
     if (wasRunning) {
       await this.#awaitFinalAlerts(session);
-      this.#closeCaptureGaps(session, this.#clock());
+      closeCaptureGaps(session, this.#clock(), () => {
+        const status = this.#deps.falco.status();
+        return status.lastExit === undefined ? `state ${status.state}` : status.lastExit;
+      });
     }
     session.state = "stopping";
     session.dirty = true;
@@ -621,8 +547,7 @@ export class SessionManager implements AgentController {
         sentAt: this.#clock(),
         droppedEvents: session.droppedEvents,
       };
-      if (session.gaps.length > 0)
-        fin.gaps = session.gaps.map(({ from, to, reason }) => gapOf(from, to, reason));
+      if (session.gaps.length > 0) fin.gaps = finGaps(session.gaps);
       await this.#deps.publisher.publish(fin, recordPartition(session.record));
       session.state = "stopped";
       session.dirty = true;
@@ -888,7 +813,7 @@ export class SessionManager implements AgentController {
       const covered = [...open.workloads.keys()].every((id) =>
         [...this.#leftOut].every((name) => (seen.get(id)?.get(name) ?? 0) > 0),
       );
-      if (covered) this.#closeUncovered(session, now);
+      if (covered) closeUncovered(session, now);
     }
   }
 
@@ -991,25 +916,6 @@ export class SessionManager implements AgentController {
     this.#recent.add("errors");
     this.#log[level]({ code, err: message }, "agent error");
   }
-}
-
-function dropReason(drops: number, hotSyscalls: readonly string[] | undefined): string {
-  if (hotSyscalls === undefined) return `Falco dropped ${drops} events (all processes of the node)`;
-  return `the hot-syscall Falco dropped ${drops} events (all processes of the node; only ${hotSyscalls.join(", ")} can be missing)`;
-}
-
-function gapOf(from: number, to: number, reason: string | undefined): NonNullable<FinMarker["gaps"]>[number] {
-  return reason === undefined ? { from, to } : { from, to, reason };
-}
-
-/** Appends a gap, or extends the last one when this one continues it for the same reason. */
-function addGap(gaps: Gap[], gap: Gap): void {
-  const last = gaps.at(-1);
-  if (last !== undefined && last.drops === undefined && last.reason === gap.reason && last.to >= gap.from) {
-    last.to = Math.max(last.to, gap.to);
-    return;
-  }
-  gaps.push(gap);
 }
 
 function falcoKernelName(event: string): string {
