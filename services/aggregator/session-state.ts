@@ -805,17 +805,16 @@ export class AggregatorState {
         }
         lw.observations.noteNode(batch.node, batch.arch, batch.droppedEvents);
       }
-      const stats = lw.observations.syscalls.get(ev.name);
       const key = tupleCountKey(contributor, ev.args);
-      if (stats === undefined || !stats.counts.has(key)) {
+      if (!lw.observations.raiseKnown(ev.name, key, ev.count, ev.firstSeen)) {
         if (node.tuples >= limits.maxTuplesPerNode || session.tuples >= limits.maxTuplesPerSession) {
           tally.overLimit++;
           continue;
         }
         node.tuples++;
         session.tuples++;
+        lw.observations.observeAs(contributor, ev.name, ev.count, ev.firstSeen, ev.args, key);
       }
-      lw.observations.observeAs(contributor, ev.name, ev.count, ev.firstSeen, ev.args, key);
       lw.version++;
       session.lastLateAt = now;
     }

@@ -56,7 +56,6 @@ export class SplitFalco implements FalcoControl {
   readonly #hot: FalcoControl;
   readonly #hotSyscalls: ReadonlySet<string>;
   readonly #capturing: Record<Part, boolean> = { rest: false, hot: false };
-  #combined = false;
   readonly #listeners: Array<(change: CaptureChange) => void> = [];
 
   constructor(parts: SplitFalcoParts) {
@@ -131,10 +130,10 @@ export class SplitFalco implements FalcoControl {
 
   /** The pair captures from the moment the second one does until the first one stops. */
   #changed(part: Part, change: CaptureChange): void {
+    const before = this.#capturing.rest && this.#capturing.hot;
     this.#capturing[part] = change.capturing;
     const both = this.#capturing.rest && this.#capturing.hot;
-    if (both === this.#combined) return;
-    this.#combined = both;
+    if (both === before) return;
     const combined: CaptureChange = { capturing: both, at: change.at };
     if (!both) {
       const reason = change.reason ?? "capture ended";

@@ -600,7 +600,8 @@ export class FalcoSupervisor implements FalcoControl {
       return found;
     };
     for (let tries = Math.ceil(CUTOVER_TIMEOUT_MS / PROBE_REPEAT_MS); tries > 0 && !gone(); tries--) {
-      if (common() !== undefined) return common();
+      const found = common();
+      if (found !== undefined) return found;
       const seq = ++this.#probeSeq;
       touched.set(seq, performance.now());
       await this.#touchProbe(seq);
