@@ -123,16 +123,52 @@ const MAX_STREAM_LOSS = 32;
 /** Events of waiting workload entries, all nodes and sessions together. */
 export const MAX_OWNERSHIP_WAIT_EVENTS = 200_000;
 
-const knownByNodeArch = new Map<string, ReadonlySet<string>>();
+/** A syscall name as received, to the table's own string of that name. */
+type KnownSyscalls = ReadonlyMap<string, string>;
 
-/** Syscall names of a node architecture and its compat ABIs; throws SC_ARCH_UNKNOWN for an unsupported one. */
-function knownSyscalls(arch: string): ReadonlySet<string> {
+const knownByNodeArch = new Map<string, KnownSyscalls>();
+
+/**
+ * Syscall names of a node architecture and its compat ABIs; throws SC_ARCH_UNKNOWN for an
+ * unsupported one. The merge books the table's string, not the decoded one: map lookups with one
+ * string object per name compare by identity, and the state holds no decoder's string slices.
+ */
+function knownSyscalls(arch: string): KnownSyscalls {
   let known = knownByNodeArch.get(arch);
   if (known === undefined) {
-    known = new Set(scmpArchesForNode(arch).flatMap((a) => syscallNames(a)));
+    known = new Map(scmpArchesForNode(arch).flatMap((a) => syscallNames(a).map((n) => [n, n] as const)));
     knownByNodeArch.set(arch, known);
   }
   return known;
+}
+
+/** Container ids per node whose contributor key is kept (a node runs far fewer containers). */
+const MAX_CONTRIBUTORS_PER_NODE = 10_000;
+
+/**
+ * The contributor key of a container on `node`, the same string object every time: count maps
+ * then find their keys by identity instead of comparing 80 characters per event.
+ */
+function contributorOf(node: NodeState, containerId: string | undefined): string {
+  if (containerId === undefined) return node.name;
+  let key = node.contributors.get(containerId);
+  if (key === undefined) {
+    key = contributorKey(node.name, containerId);
+    if (node.contributors.size < MAX_CONTRIBUTORS_PER_NODE) node.contributors.set(containerId, key);
+  }
+  return key;
+}
+
+const nodeSets = new WeakMap<readonly string[], ReadonlySet<string>>();
+
+/** A record's node set as a Set: it names up to thousands of nodes, and every message is checked. */
+function nodeSetOf(nodes: readonly string[]): ReadonlySet<string> {
+  let set = nodeSets.get(nodes);
+  if (set === undefined) {
+    set = new Set(nodes);
+    nodeSets.set(nodes, set);
+  }
+  return set;
 }
 
 /** Late data is published once no more came for this long, so a burst makes one revision. */
@@ -396,7 +432,7 @@ export class AggregatorState {
       held.push(message);
       return { ...unmerged(message), held: true };
     }
-    if (!nodeSet.includes(message.node)) return this.#refuse(session, message, "foreignNode");
+    if (!nodeSetOf(nodeSet).has(message.node)) return this.#refuse(session, message, "foreignNode");
     return message.kind === "batch" ? this.#applyBatch(session, message) : this.#applyFin(session, message);
   }
 
@@ -523,17 +559,18 @@ export class AggregatorState {
     node: NodeState,
     batch: BatchContext,
     entry: WorkloadEvents,
-    known: ReadonlySet<string>,
+    known: KnownSyscalls,
     now: number,
     outcome: MergeOutcome,
     tally: Tally,
   ): void {
     const argSyscalls = session.argSyscalls;
     const limits = this.limits;
-    const contributor = contributorKey(batch.node, entry.containerId);
+    const contributor = contributorOf(node, entry.containerId);
     let ws: WorkloadState | undefined;
     for (const ev of entry.syscalls) {
-      if (!known.has(ev.name)) {
+      const name = known.get(ev.name);
+      if (name === undefined) {
         tally.unknownNames++;
         continue;
       }
@@ -551,7 +588,7 @@ export class AggregatorState {
       const track = ws.track;
       tally.events++;
       if (track.frozen !== undefined) {
-        const key = driftKey(track, batch.node, entry.containerId, ev.name, ev.args);
+        const key = driftKey(track, batch.node, entry.containerId, name, ev.args);
         if (key !== undefined) {
           // Outside the frozen profile: kept as drift (bounded like count entries), not in the profile.
           if (!track.drift.has(key)) {
@@ -574,7 +611,7 @@ export class AggregatorState {
             node: batch.node,
             containerId: entry.containerId,
             pod: entry.pod,
-            syscall: ev.name,
+            syscall: name,
             args: ev.args,
             count: ev.count,
             firstSeen: ev.firstSeen,
@@ -595,7 +632,7 @@ export class AggregatorState {
       }
       const key = tupleCountKey(contributor, ev.args);
       // Most events raise a count this contributor has: nothing new to bound or to signal.
-      if (wo.raiseKnown(ev.name, key, ev.count, ev.firstSeen)) continue;
+      if (wo.raiseKnown(name, key, ev.count, ev.firstSeen)) continue;
       if (node.tuples >= limits.maxTuplesPerNode || session.tuples >= limits.maxTuplesPerSession) {
         tally.overLimit++;
         node.limited = true;
@@ -603,13 +640,13 @@ export class AggregatorState {
       }
       node.tuples++;
       session.tuples++;
-      const stats = wo.syscalls.get(ev.name);
+      const stats = wo.syscalls.get(name);
       const changed =
         stats === undefined ||
-        (argSyscalls.includes(ev.name) &&
+        (argSyscalls.includes(name) &&
           (ev.args === undefined ? !stats.anyArgs : !stats.argTuples.has(ev.args.join(","))));
       // The container id keeps replicas of one workload on one node apart: their counts add up.
-      wo.observeAs(contributor, ev.name, ev.count, ev.firstSeen, ev.args, key);
+      wo.observeAs(contributor, name, ev.count, ev.firstSeen, ev.args, key);
       if (changed) noteShapeChange(track, now);
     }
   }
@@ -753,7 +790,7 @@ export class AggregatorState {
     session: SessionState,
     node: NodeState,
     batch: SyscallEventBatch,
-    known: ReadonlySet<string>,
+    known: KnownSyscalls,
     now: number,
     outcome: MergeOutcome,
   ): void {
@@ -772,15 +809,16 @@ export class AggregatorState {
     node: NodeState,
     batch: BatchContext,
     entry: WorkloadEvents,
-    known: ReadonlySet<string>,
+    known: KnownSyscalls,
     now: number,
     tally: Tally,
   ): void {
     const limits = this.limits;
-    const contributor = contributorKey(batch.node, entry.containerId);
+    const contributor = contributorOf(node, entry.containerId);
     let lw: LateWorkload | undefined;
     for (const ev of entry.syscalls) {
-      if (!known.has(ev.name)) {
+      const name = known.get(ev.name);
+      if (name === undefined) {
         tally.unknownNames++;
         continue;
       }
@@ -806,14 +844,14 @@ export class AggregatorState {
         lw.observations.noteNode(batch.node, batch.arch, batch.droppedEvents);
       }
       const key = tupleCountKey(contributor, ev.args);
-      if (!lw.observations.raiseKnown(ev.name, key, ev.count, ev.firstSeen)) {
+      if (!lw.observations.raiseKnown(name, key, ev.count, ev.firstSeen)) {
         if (node.tuples >= limits.maxTuplesPerNode || session.tuples >= limits.maxTuplesPerSession) {
           tally.overLimit++;
           continue;
         }
         node.tuples++;
         session.tuples++;
-        lw.observations.observeAs(contributor, ev.name, ev.count, ev.firstSeen, ev.args, key);
+        lw.observations.observeAs(contributor, name, ev.count, ev.firstSeen, ev.args, key);
       }
       lw.version++;
       session.lastLateAt = now;

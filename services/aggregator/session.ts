@@ -66,9 +66,10 @@ export interface NodeState {
   readonly ownershipRefused: OwnershipRefusalCounts;
   /** Events of this node's workload entries waiting for the pod watch. */
   waitingEvents: number;
+  /** Container id → its contributor key (see `contributorKey`), one string per container; bounded. */
+  readonly contributors: Map<string, string>;
 }
 
-/** The part of a batch a workload entry is merged with. */
 /** What merging an entry needs of its batch; `sentAt` is absent in waiting entries of older checkpoints. */
 export type BatchContext = Pick<SyscallEventBatch, "node" | "arch" | "droppedEvents"> & { sentAt?: number };
 
@@ -206,6 +207,7 @@ export class SessionState {
         gaps: [],
         ownershipRefused: noOwnershipRefusals(),
         waitingEvents: 0,
+        contributors: new Map(),
       };
       this.nodes.set(name, node);
     }

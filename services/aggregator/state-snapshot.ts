@@ -187,6 +187,7 @@ export function sessionFromSnapshot(snap: SessionSnapshot): SessionState {
       gaps: n.gaps ?? [],
       ownershipRefused: { ...noOwnershipRefusals(), ...n.ownershipRefused },
       waitingEvents: 0,
+      contributors: new Map(),
     });
   }
   s.tuples = snap.tuples ?? 0;
