@@ -771,6 +771,8 @@ export interface AgentConfig {
     configDir?: string;
     alertFormat?: "json" | "compact";
     /**
+     * Delays in milliseconds before each restart of a Falco that exited; the last repeats (default 1000, 2000, 5000, 10000, 30000).
+     *
      * @minItems 1
      */
     restartBackoffMs?: number[];
@@ -824,9 +826,21 @@ export interface AgentConfig {
     };
   };
   batch?: {
+    /**
+     * How often new tuples (and due count updates) are sent, in milliseconds (default 2000).
+     */
     flushIntervalMs?: number;
+    /**
+     * Events per batch message at most; more make several messages (default 5000).
+     */
     maxEvents?: number;
+    /**
+     * Batches published and not yet acknowledged by JetStream at once (default 64).
+     */
     maxInFlight?: number;
+    /**
+     * Disk spool for batches NATS could not take, in bytes; a batch that does not fit is refused with SC_SPOOL_FULL (default 268435456, 256 MiB).
+     */
     spoolMaxBytes?: number;
   };
   /**

@@ -1,11 +1,11 @@
 import { readFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
-import { Command } from "commander";
 import type { AgentConfig } from "../../lib/contracts/types.ts";
 import { assertValid } from "../../lib/contracts/validators.ts";
 import { SeccomposeError } from "../../lib/errors.ts";
-import { readYamlMapping } from "../../lib/structured-file.ts";
+import { readLayeredConfig, serviceHelp, setting } from "../../lib/service-config.ts";
+import type { ServiceSpec, Setting } from "../../lib/service-config.ts";
 import { subjectToken } from "../../lib/subjects.ts";
 import { nativeScmpArch } from "../../lib/syscalls/architectures.ts";
 import { syscallNumber } from "../../lib/syscalls/tables.ts";
@@ -40,81 +40,66 @@ export type ResolvedAgentConfig = AgentConfig & {
   holdUnknownMs: number;
 };
 
-interface AgentFlags {
-  config?: string;
-  nodeName?: string;
-  natsUrl?: string[];
-  natsUser?: string;
-  natsPass?: string;
-  natsPassFile?: string;
-  natsToken?: string;
-  natsCreds?: string;
-  natsNkeyFile?: string;
-  stateDir?: string;
-  httpPort?: string;
-  logLevel?: string;
-  falcoBinary?: string;
-  falcoArg?: string[];
-  falcoConfigDir?: string;
-  alertFormat?: string;
-  podsFile?: string;
-  kubeconfig?: string;
-  seccompDir?: string;
-}
+const nats = (path: string, flag: string, help: string) => setting(`nats.${path}`, flag, "string", help);
 
-const collect = (value: string, previous: string[] = []) => [...previous, value];
+/** Every option of the agent (docs/agent.md is generated from these and the schema). */
+const SETTINGS: readonly Setting[] = [
+  setting("nodeName", "node-name", "string", "this node's name", {
+    env: ["SECCOMPOSE_NODE_NAME", "NODE_NAME"],
+    default: "the host name",
+  }),
+  setting("nats.servers", "nats-url", "list", "NATS server URL"),
+  nats("user", "nats-user", "NATS user"),
+  nats("pass", "nats-pass", "NATS password (prefer a file)"),
+  nats("passFile", "nats-pass-file", "file holding the NATS password"),
+  nats("token", "nats-token", "NATS token"),
+  nats("credsFile", "nats-creds", "NATS credentials file"),
+  nats(
+    "nkeyFile",
+    "nats-nkey-file",
+    "this node's NKey user seed, created by enrollment; replaces user and password",
+  ),
+  setting("stateDir", "state-dir", "string", "local record and spool", { default: AGENT_DEFAULTS.stateDir }),
+  setting("httpPort", "http-port", "integer", "health and metrics port", {
+    default: String(AGENT_DEFAULTS.httpPort),
+  }),
+  setting("logLevel", "log-level", "string", "fatal, error, warn, info, debug or trace", {
+    default: AGENT_DEFAULTS.logLevel,
+  }),
+  setting("falco.binary", "falco-binary", "string", "Falco executable", {
+    default: AGENT_DEFAULTS.falcoBinary,
+  }),
+  setting("falco.args", "falco-arg", "repeated", "argument placed before Falco's own", { env: [] }),
+  setting("falco.configDir", "falco-config-dir", "string", "where the generated falco.yaml and rules go", {
+    env: [],
+    default: "<state-dir>/falco",
+  }),
+  setting("falco.alertFormat", "alert-format", "string", "json or compact", {
+    env: ["SECCOMPOSE_ALERT_FORMAT"],
+    default: AGENT_DEFAULTS.alertFormat,
+  }),
+  setting(
+    "falco.hotSyscalls",
+    "falco-hot-syscalls",
+    "string",
+    "the hot-syscall split: on (the default hot syscalls), off, or the hot syscalls, comma-separated; replaces the file's falco.hotSyscalls",
+    { default: "off (the shipped DaemonSet: on)", parse: hotSyscallsSetting },
+  ),
+  setting("podsFile", "pods-file", "string", "pods on this node, when not running in Kubernetes"),
+  setting("kubeconfig", "kubeconfig", "string", "kubeconfig for the pod watch", {
+    env: ["KUBECONFIG"],
+    default: "in-cluster",
+  }),
+  setting("seccompDir", "seccomp-dir", "string", "where installed profiles go"),
+];
 
-export function agentCommand(): Command {
-  return new Command("seccompose-agent")
-    .description("seccompose node agent: supervises Falco and publishes this node's syscall observations")
-    .option("-c, --config <file>", "YAML or JSON config file (schemas/agent-config.schema.json)")
-    .option(
-      "--node-name <name>",
-      "this node's name (env NODE_NAME or SECCOMPOSE_NODE_NAME; default: host name)",
-    )
-    .option(
-      "--nats-url <url>",
-      "NATS server URL, repeatable (env SECCOMPOSE_NATS_URL, comma-separated)",
-      collect,
-    )
-    .option("--nats-user <user>")
-    .option("--nats-pass <password>")
-    .option("--nats-pass-file <file>", "file holding the NATS password (env SECCOMPOSE_NATS_PASS_FILE)")
-    .option("--nats-token <token>")
-    .option("--nats-creds <file>", "NATS credentials file")
-    .option(
-      "--nats-nkey-file <file>",
-      "this node's NKey user seed, created by enrollment; replaces user and password (env SECCOMPOSE_NATS_NKEY_FILE)",
-    )
-    .option("--state-dir <dir>", `local record and spool (default ${AGENT_DEFAULTS.stateDir})`)
-    .option("--http-port <port>", `health and metrics port (default ${AGENT_DEFAULTS.httpPort})`)
-    .option("--log-level <level>", "fatal, error, warn, info, debug or trace")
-    .option("--falco-binary <path>", `Falco executable (default ${AGENT_DEFAULTS.falcoBinary})`)
-    .option("--falco-arg <arg>", "argument placed before Falco's own, repeatable", collect)
-    .option(
-      "--falco-config-dir <dir>",
-      "where the generated falco.yaml and rules go (default <state-dir>/falco)",
-    )
-    .option("--alert-format <format>", "json or compact (default compact)")
-    .option("--pods-file <file>", "pods on this node, when not running in Kubernetes")
-    .option("--kubeconfig <file>", "kubeconfig for the pod watch (default: in-cluster)")
-    .option("--seccomp-dir <dir>", "where installed profiles go (env SECCOMPOSE_SECCOMP_DIR)")
-    .exitOverride();
-}
+export const AGENT_SERVICE: ServiceSpec = {
+  name: "seccompose-agent",
+  description: "seccompose node agent: supervises Falco and publishes this node's syscall observations",
+  settings: SETTINGS,
+};
 
-function envList(value: string | undefined): string[] | undefined {
-  return value
-    ?.split(",")
-    .map((s) => s.trim())
-    .filter(Boolean);
-}
-
-function int(value: string | undefined, what: string): number | undefined {
-  if (value === undefined) return undefined;
-  if (!/^\d+$/.test(value))
-    throw new SeccomposeError("SC_CONFIG_INVALID", `${what} must be a whole number, got "${value}"`);
-  return Number(value);
-}
+export const AGENT_USAGE = serviceHelp(AGENT_SERVICE);
 
 /**
  * The agent's configuration: the file, then environment variables, then flags, each overriding
@@ -123,27 +108,11 @@ function int(value: string | undefined, what: string): number | undefined {
 export async function resolveAgentConfig(
   argv: string[],
   env: NodeJS.ProcessEnv,
-): Promise<ResolvedAgentConfig> {
-  const flags = agentCommand().parse(argv, { from: "user" }).opts<AgentFlags>();
-  const file = flags.config ? await readYamlMapping(flags.config, "config file") : {};
-  const fileNats = (file.nats ?? {}) as Record<string, unknown>;
-  const fileFalco = (file.falco ?? {}) as Record<string, unknown>;
-  const fileBatch = (file.batch ?? {}) as Record<string, unknown>;
-  const pick = <T>(...values: Array<T | undefined>): T | undefined => values.find((v) => v !== undefined);
-
-  const stateDir =
-    pick(flags.stateDir, env.SECCOMPOSE_STATE_DIR, file.stateDir as string) ?? AGENT_DEFAULTS.stateDir;
-  const nats = Object.fromEntries(
-    Object.entries({
-      servers: pick(flags.natsUrl, envList(env.SECCOMPOSE_NATS_URL), fileNats.servers as string[]),
-      user: pick(flags.natsUser, env.SECCOMPOSE_NATS_USER, fileNats.user as string),
-      pass: pick(flags.natsPass, env.SECCOMPOSE_NATS_PASS, fileNats.pass as string),
-      passFile: pick(flags.natsPassFile, env.SECCOMPOSE_NATS_PASS_FILE, fileNats.passFile as string),
-      token: pick(flags.natsToken, env.SECCOMPOSE_NATS_TOKEN, fileNats.token as string),
-      credsFile: pick(flags.natsCreds, env.SECCOMPOSE_NATS_CREDS, fileNats.credsFile as string),
-      nkeyFile: pick(flags.natsNkeyFile, env.SECCOMPOSE_NATS_NKEY_FILE, fileNats.nkeyFile as string),
-    }).filter(([, v]) => v !== undefined),
-  );
+): Promise<ResolvedAgentConfig | "help"> {
+  const layered = await readLayeredConfig(AGENT_SERVICE, argv, env);
+  if (layered === "help") return "help";
+  const given = layered.config;
+  const nats = (given.nats ?? {}) as Record<string, unknown>;
   const alongsideNkey = ["user", "pass", "passFile", "token", "credsFile"].filter((k) => k in nats);
   if ("nkeyFile" in nats && alongsideNkey.length > 0) {
     throw new SeccomposeError(
@@ -151,85 +120,75 @@ export async function resolveAgentConfig(
       `the NKey seed file (--nats-nkey-file, SECCOMPOSE_NATS_NKEY_FILE, nats.nkeyFile) is the agent's NATS login; it cannot be combined with nats.${alongsideNkey.join(", nats.")}`,
     );
   }
+  if (!Array.isArray(nats.servers) || nats.servers.length === 0) {
+    throw new SeccomposeError(
+      "SC_CONFIG_INVALID",
+      "no NATS server given: use --nats-url, SECCOMPOSE_NATS_URL or nats.servers in the config file",
+    );
+  }
+  const stateDir = (given.stateDir as string | undefined) ?? AGENT_DEFAULTS.stateDir;
+  const falco = (given.falco ?? {}) as Record<string, unknown>;
+  const nodeName = (given.nodeName as string | undefined) ?? hostname();
   const candidate = {
-    ...file,
-    nodeName:
-      pick(flags.nodeName, env.SECCOMPOSE_NODE_NAME, env.NODE_NAME, file.nodeName as string) ?? hostname(),
-    nats: { servers: [], ...nats },
+    ...given,
+    nodeName,
     stateDir,
-    httpPort:
-      pick(
-        int(flags.httpPort, "--http-port"),
-        int(env.SECCOMPOSE_HTTP_PORT, "SECCOMPOSE_HTTP_PORT"),
-        file.httpPort as number,
-      ) ?? AGENT_DEFAULTS.httpPort,
-    logLevel:
-      pick(flags.logLevel, env.SECCOMPOSE_LOG_LEVEL, file.logLevel as string) ?? AGENT_DEFAULTS.logLevel,
+    httpPort: given.httpPort ?? AGENT_DEFAULTS.httpPort,
+    logLevel: given.logLevel ?? AGENT_DEFAULTS.logLevel,
     falco: {
-      ...fileFalco,
-      binary:
-        pick(flags.falcoBinary, env.SECCOMPOSE_FALCO_BINARY, fileFalco.binary as string) ??
-        AGENT_DEFAULTS.falcoBinary,
-      args: pick(flags.falcoArg, fileFalco.args as string[]) ?? [],
-      configDir: pick(flags.falcoConfigDir, fileFalco.configDir as string) ?? join(stateDir, "falco"),
-      alertFormat:
-        pick(flags.alertFormat, env.SECCOMPOSE_ALERT_FORMAT, fileFalco.alertFormat as string) ??
-        AGENT_DEFAULTS.alertFormat,
-      restartBackoffMs: (fileFalco.restartBackoffMs as number[]) ?? [...AGENT_DEFAULTS.restartBackoffMs],
-      ...hotSyscallsFromEnv(env.SECCOMPOSE_FALCO_HOT_SYSCALLS),
+      ...falco,
+      binary: falco.binary ?? AGENT_DEFAULTS.falcoBinary,
+      args: falco.args ?? [],
+      configDir: falco.configDir ?? join(stateDir, "falco"),
+      alertFormat: falco.alertFormat ?? AGENT_DEFAULTS.alertFormat,
+      restartBackoffMs: falco.restartBackoffMs ?? [...AGENT_DEFAULTS.restartBackoffMs],
     },
     batch: {
       flushIntervalMs: AGENT_DEFAULTS.flushIntervalMs,
       maxEvents: AGENT_DEFAULTS.maxEvents,
       maxInFlight: AGENT_DEFAULTS.maxInFlight,
       spoolMaxBytes: AGENT_DEFAULTS.spoolMaxBytes,
-      ...fileBatch,
+      ...(given.batch as Record<string, unknown> | undefined),
     },
-    holdUnknownMs: (file.holdUnknownMs as number) ?? AGENT_DEFAULTS.holdUnknownMs,
-    ...(file.sessions !== undefined ? { sessions: file.sessions as AgentConfig["sessions"] } : {}),
-    ...(pick(flags.podsFile, env.SECCOMPOSE_PODS_FILE, file.podsFile as string) !== undefined
-      ? { podsFile: pick(flags.podsFile, env.SECCOMPOSE_PODS_FILE, file.podsFile as string) }
-      : {}),
-    ...(pick(flags.seccompDir, env.SECCOMPOSE_SECCOMP_DIR, file.seccompDir as string) !== undefined
-      ? { seccompDir: pick(flags.seccompDir, env.SECCOMPOSE_SECCOMP_DIR, file.seccompDir as string) }
-      : {}),
-    ...(pick(flags.kubeconfig, env.KUBECONFIG, file.kubeconfig as string) !== undefined
-      ? { kubeconfig: pick(flags.kubeconfig, env.KUBECONFIG, file.kubeconfig as string) }
-      : {}),
+    holdUnknownMs: given.holdUnknownMs ?? AGENT_DEFAULTS.holdUnknownMs,
+    // Replies to the agent's own requests (JetStream API calls) come to an inbox only it may read.
+    inboxPrefix: given.inboxPrefix ?? `_INBOX.agent.${subjectToken(nodeName)}`,
   };
-  if ((candidate.nats.servers as string[]).length === 0) {
-    throw new SeccomposeError(
-      "SC_CONFIG_INVALID",
-      "no NATS server given: use --nats-url, SECCOMPOSE_NATS_URL or nats.servers in the config file",
-    );
-  }
-  // Replies to the agent's own requests (JetStream API calls) come to an inbox only it may read.
-  const withInbox = { inboxPrefix: `_INBOX.agent.${subjectToken(candidate.nodeName)}`, ...candidate };
   const valid = assertValid(
     "agentConfig",
-    withInbox,
-    flags.config ? `agent config (${flags.config}, environment and flags)` : "agent environment and flags",
+    candidate,
+    `agent config (${layered.where})`,
     "SC_CONFIG_INVALID",
   ) as ResolvedAgentConfig;
-  checkHotSyscalls(
-    valid.falco.hotSyscalls?.syscalls,
-    env.SECCOMPOSE_FALCO_HOT_SYSCALLS?.trim()
-      ? "SECCOMPOSE_FALCO_HOT_SYSCALLS"
-      : `falco.hotSyscalls.syscalls${flags.config === undefined ? "" : ` in ${flags.config}`}`,
-  );
+  checkHotSyscalls(valid.falco.hotSyscalls?.syscalls, hotSyscallsSource(layered.file, env, argv));
   return valid;
 }
 
-/**
- * `SECCOMPOSE_FALCO_HOT_SYSCALLS` (the DaemonSet has no config file): `on` for the default hot
- * syscalls, `off`, or the hot syscalls themselves, comma-separated; it replaces the file's.
- */
-function hotSyscallsFromEnv(value: string | undefined): { hotSyscalls?: unknown } {
-  if (value === undefined || value.trim() === "") return {};
-  const text = value.trim();
-  if (text === "on") return { hotSyscalls: { enabled: true } };
-  if (text === "off") return { hotSyscalls: { enabled: false } };
-  return { hotSyscalls: { enabled: true, syscalls: envList(text) } };
+/** `--falco-hot-syscalls` / SECCOMPOSE_FALCO_HOT_SYSCALLS (the DaemonSet has no config file). */
+function hotSyscallsSetting(text: string): unknown {
+  const value = text.trim();
+  if (value === "on") return { enabled: true };
+  if (value === "off") return { enabled: false };
+  return {
+    enabled: true,
+    syscalls: value
+      .split(",")
+      .map((s) => s.trim())
+      .filter(Boolean),
+  };
+}
+
+/** Where the hot syscalls came from, for an error about them. */
+function hotSyscallsSource(
+  file: string | undefined,
+  env: NodeJS.ProcessEnv,
+  argv: readonly string[],
+): string {
+  if (argv.some((a) => a === "--falco-hot-syscalls" || a.startsWith("--falco-hot-syscalls="))) {
+    return "--falco-hot-syscalls";
+  }
+  if (env.SECCOMPOSE_FALCO_HOT_SYSCALLS) return "SECCOMPOSE_FALCO_HOT_SYSCALLS";
+  return `falco.hotSyscalls.syscalls${file === undefined ? "" : ` in ${file}`}`;
 }
 
 /**

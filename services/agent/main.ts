@@ -1,9 +1,8 @@
 #!/usr/bin/env node
-import { CommanderError } from "commander";
 import { isSeccomposeError } from "../../lib/errors.ts";
 import { createLogger } from "../../lib/logger.ts";
 import { startAgent } from "./agent.ts";
-import { resolveAgentConfig } from "./config.ts";
+import { AGENT_USAGE, resolveAgentConfig } from "./config.ts";
 import { ENROLL_COMMAND, runEnrollment } from "./enroll.ts";
 
 // Only reads the configuration and wires the agent together; see agent.ts. `enroll` is the
@@ -15,6 +14,10 @@ if (process.argv[2] === ENROLL_COMMAND) {
 }
 try {
   const config = await resolveAgentConfig(process.argv.slice(2), process.env);
+  if (config === "help") {
+    process.stdout.write(AGENT_USAGE);
+    process.exit(0);
+  }
   logger = createLogger("agent", { level: config.logLevel, base: { node: config.nodeName } });
   const agent = await startAgent(config, logger);
   let stopping = false;
@@ -33,8 +36,10 @@ try {
   process.on("SIGTERM", stop);
   process.on("SIGINT", stop);
 } catch (err) {
-  if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : 2);
-  if (isSeccomposeError(err)) logger.fatal({ code: err.code }, err.message);
-  else logger.fatal({ err }, "agent failed to start");
-  process.exit(1);
+  if (!isSeccomposeError(err)) {
+    logger.fatal({ err }, "agent failed to start");
+    process.exit(1);
+  }
+  logger.fatal({ code: err.code }, err.message);
+  process.exit(err.code === "SC_USAGE" ? 2 : 1);
 }

@@ -8,10 +8,8 @@ import { isSeccomposeError } from "../../lib/errors.ts";
 import { startProbeServer } from "../../lib/http/probe-server.ts";
 import { startAggregator } from "./aggregator.ts";
 import type { RunningAggregator } from "./aggregator.ts";
-import { USAGE, loadAggregatorConfig } from "./config.ts";
+import { DEFAULT_HTTP_PORT, USAGE, loadAggregatorConfig } from "./config.ts";
 import { createMetrics } from "./metrics.ts";
-
-const DEFAULT_HTTP_PORT = 8080;
 
 async function main(): Promise<number> {
   let config;
@@ -23,7 +21,7 @@ async function main(): Promise<number> {
     return 2;
   }
   if (config === "help") {
-    process.stdout.write(`${USAGE}\n`);
+    process.stdout.write(USAGE);
     return 0;
   }
   const logger = createLogger("aggregator", { level: config.logLevel ?? "info" });

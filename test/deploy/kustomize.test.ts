@@ -438,6 +438,7 @@ describe.each(OVERLAYS)("overlay %s", (overlay) => {
     const pod = find<V1DaemonSet>(objects(), "DaemonSet", "seccompose-agent").spec!.template.spec!;
     const agent = pod.containers[0]!;
     const config = await resolveAgentConfig([], podEnvironment(agent, "kind-worker"));
+    if (config === "help") throw new Error("the pod's arguments ask for help");
     expect(config.nodeName).toBe("kind-worker");
     expect(config.nats.servers).toEqual(["nats://nats:4222"]);
     if (overlay === "dev") expect(config.nats.user).toBe(userName("agent", "kind-worker"));
@@ -462,6 +463,7 @@ describe.each(OVERLAYS)("overlay %s", (overlay) => {
     // The seed file lies in a read-only hostPath mount outside the read-write state directory, and
     // the enrollment pods install creates mount that same host directory.
     const config = await resolveAgentConfig([], podEnvironment(agent, "kind-worker"));
+    if (config === "help") throw new Error("the pod's arguments ask for help");
     const template = enrollmentTemplate(objects() as unknown as ManifestObject[]);
     expect(template.seedFile).toBe(config.nats.nkeyFile);
     const mount = agent.volumeMounts!.find((m) => m.mountPath === template.mountPath)!;
