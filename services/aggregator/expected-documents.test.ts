@@ -6,7 +6,8 @@
 import { describe, expect, it } from "vitest";
 import type { EventMessage, SyscallEventBatch, WorkloadEvents } from "../../lib/contracts/types.ts";
 import { sessionRecord } from "../../test/helpers/session-record.ts";
-import { AggregatorState, type Action } from "./session-state.ts";
+import type { Action } from "./publication-plan.ts";
+import { AggregatorState } from "./session-state.ts";
 
 const T0 = Date.parse("2026-12-01T10:00:00Z");
 const web = { namespace: "shop", kind: "Deployment", name: "web", container: "nginx" };

@@ -21,7 +21,7 @@ import {
 import { decodeSnapshot, encodeSnapshot } from "./checkpoint.ts";
 import { ACCEPT, PodHistory, startPodOwnership } from "./pod-ownership.ts";
 import { AggregatorState } from "./session-state.ts";
-import type { Action } from "./session-state.ts";
+import type { Action } from "./publication-plan.ts";
 
 const T0 = Date.parse("2026-11-27T10:00:00Z");
 const WEB: WorkloadKey = { namespace: "shop", kind: "Deployment", name: "web", container: "nginx" };

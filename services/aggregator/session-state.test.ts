@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { EventMessage, SessionRecord, SyscallEventBatch } from "../../lib/contracts/types.ts";
 import { assertValid } from "../../lib/contracts/validators.ts";
 import { AggregatorState } from "./session-state.ts";
-import type { Action } from "./session-state.ts";
+import type { Action } from "./publication-plan.ts";
 
 const web = { namespace: "shop", kind: "Deployment", name: "web", container: "nginx" };
 const db = { namespace: "shop", kind: "StatefulSet", name: "db", container: "postgres" };

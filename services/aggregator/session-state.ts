@@ -21,17 +21,14 @@
  * session is not finalised while any entry waits. Without the check nothing of this runs.
  */
 import type {
-  DriftReport,
   EventMessage,
   FinMarker,
-  ProfileDocument,
   SessionRecord,
   StreamLoss,
   SyscallEventBatch,
   WorkloadEvents,
   WorkloadKey,
 } from "../../lib/contracts/types.ts";
-import { toProfileDocument, type DocumentGap } from "../../lib/profile/document.ts";
 import { contributorKey, tupleCountKey, WorkloadObservations } from "../../lib/profile/observations.ts";
 import { scmpArchesForNode } from "../../lib/syscalls/architectures.ts";
 import { syscallNames } from "../../lib/syscalls/tables.ts";
@@ -39,19 +36,14 @@ import { workloadId, workloadToken } from "../../lib/profile/workload-key.ts";
 import {
   MAX_DRIFT_ENTRIES,
   confirmStep,
-  continuousSettings,
   driftKey,
-  driftReportDue,
-  driftReportOf,
   freeze,
   newTrack,
-  nextStep,
   noteDrift,
   noteShapeChange,
   shapeOf,
   takeDrift,
   unfreeze,
-  type ContinuousStep,
   type DriftEntry,
 } from "./continuous.ts";
 import {
@@ -73,6 +65,7 @@ import {
   type WaitingEntry,
   type WorkloadState,
 } from "./session.ts";
+import { dueActions, type Action } from "./publication-plan.ts";
 import { sessionFromSnapshot, sessionToSnapshot, type StateSnapshot } from "./state-snapshot.ts";
 import { streamLoss } from "./stream-loss.ts";
 
@@ -171,9 +164,6 @@ function nodeSetOf(nodes: readonly string[]): ReadonlySet<string> {
   return set;
 }
 
-/** Late data is published once no more came for this long, so a burst makes one revision. */
-const LATE_DEBOUNCE_MS = 1000;
-
 /** A drift entry as the merge reports it: which session, workload and frozen revision it is outside of. */
 export interface DriftFinding extends DriftEntry {
   session: string;
@@ -213,52 +203,6 @@ export interface MergeOutcome {
   refusedEntries?: EntryRefusal[];
 }
 
-export interface Publication {
-  workload: WorkloadKey;
-  token: string;
-  document: ProfileDocument;
-}
-
-export type Action =
-  | {
-      kind: "finalise";
-      session: string;
-      mode: SessionRecord["mode"];
-      status: "complete" | "partial";
-      missingNodes: string[];
-      gaps: DocumentGap[];
-      publications: Publication[];
-      /** Drift reports not written yet in their final state. */
-      driftReports: DriftReport[];
-    }
-  | {
-      kind: "late";
-      session: string;
-      /** Per workload: the late data alone, its late revision number (1, 2, ...) and the version it reflects. */
-      publications: Array<Publication & { lateRevision: number; version: number }>;
-      status: "complete" | "partial";
-      lateBatches: number;
-    }
-  | {
-      /** Write a workload's drift report (KV sc_profiles `<key>.drift`). */
-      kind: "drift";
-      session: string;
-      workloadId: string;
-      /** The track's driftVersion the report shows. */
-      version: number;
-      report: DriftReport;
-    }
-  | {
-      kind: "publish";
-      session: string;
-      workloadId: string;
-      step: ContinuousStep;
-      /** Convergence window, for the convergence event. */
-      windowSeconds: number;
-      lastChangeAt: number;
-      publication: Publication;
-    };
-
 /** Events of a batch, or of one waiting entry, that were merged or refused. */
 interface Tally {
   events: number;
@@ -293,10 +237,6 @@ function unmerged(message: EventMessage): MergeOutcome {
     drift: [],
     nodeComplete: false,
   };
-}
-
-function iso(ms: number): string {
-  return new Date(ms).toISOString();
 }
 
 export class AggregatorState {
@@ -973,158 +913,9 @@ export class AggregatorState {
     session.held.clear();
   }
 
-  /** What should be published now, oldest session first. */
+  /** What should be published now, oldest session first (publication-plan.ts). */
   due(): Action[] {
-    const now = this.#clock();
-    const actions: Action[] = [];
-    for (const session of this.sessions.values()) {
-      if (session.finalised !== undefined) {
-        const late = this.#lateAction(session, now);
-        if (late !== undefined) actions.push(late);
-        continue;
-      }
-      const finalise = this.#finalisation(session, now);
-      if (finalise !== undefined) {
-        actions.push(finalise);
-        continue;
-      }
-      if (session.mode !== "continuous") continue;
-      const settings = continuousSettings(session.record);
-      for (const ws of session.workloads.values()) {
-        if (driftReportDue(ws.track, now)) {
-          actions.push({
-            kind: "drift",
-            session: session.id,
-            workloadId: ws.id,
-            version: ws.track.driftVersion,
-            report: driftReportOf(session.id, ws.observations.key, ws.token, ws.track, now),
-          });
-        }
-        const step = nextStep(ws.track, settings, now);
-        if (step === undefined) continue;
-        actions.push({
-          kind: "publish",
-          session: session.id,
-          workloadId: ws.id,
-          step,
-          windowSeconds: settings.convergenceWindowSeconds,
-          lastChangeAt: ws.track.lastChangeAt,
-          publication: {
-            workload: ws.observations.key,
-            token: ws.token,
-            document: toProfileDocument(ws.observations, {
-              session: session.id,
-              revision: step.revision,
-              status: "recording",
-              argSyscalls: session.argSyscalls,
-              ...(step.flags.convergedAt !== undefined ? { convergedAt: iso(step.flags.convergedAt) } : {}),
-              ...(step.flags.frozen ? { frozen: true } : {}),
-            }),
-          },
-        });
-      }
-    }
-    return actions;
-  }
-
-  #lateAction(session: SessionState, now: number): Action | undefined {
-    const finalised = session.finalised!;
-    const pending = [...session.late.values()].filter((lw) => lw.version > lw.publishedVersion);
-    if (pending.length === 0 || now - session.lastLateAt < LATE_DEBOUNCE_MS) return undefined;
-    return {
-      kind: "late",
-      session: session.id,
-      status: finalised.status,
-      lateBatches: session.lateBatches,
-      publications: pending
-        .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
-        .map((lw) => ({
-          workload: lw.observations.key,
-          token: lw.token,
-          lateRevision: lw.published + 1,
-          version: lw.version,
-          document: toProfileDocument(lw.observations, {
-            session: session.id,
-            revision: lw.published + 1,
-            status: finalised.status,
-            argSyscalls: session.argSyscalls,
-          }),
-        })),
-    };
-  }
-
-  /** Every gap of the session's nodes, by node then time. */
-  #gaps(session: SessionState, nodes: readonly string[]): DocumentGap[] {
-    return nodes.flatMap((name) =>
-      [...(session.nodes.get(name)?.gaps ?? [])]
-        .sort((a, b) => a.from - b.from || a.to - b.to)
-        .map((g) => ({
-          node: name,
-          from: iso(g.from),
-          to: iso(g.to),
-          ...(g.reason !== undefined ? { reason: g.reason } : {}),
-        })),
-    );
-  }
-
-  #finalisation(session: SessionState, now: number): Action | undefined {
-    const record = session.record;
-    // Never before the session was asked to stop, whatever FINs say, nor past entries that wait
-    // for the pod watch (each waits a bounded time).
-    if (record === undefined || record.state === "running" || session.waiting.length > 0) return undefined;
-    const participating = session.participatingNodes();
-    const incomplete = participating.filter((n) => !session.isNodeComplete(n));
-    const limited = participating.filter((n) => session.nodes.get(n)?.limited === true);
-    const missing = [...new Set([...incomplete, ...limited])].sort();
-    const gaps = this.#gaps(session, participating);
-    const streamLoss = session.streamLoss;
-    let status: "complete" | "partial";
-    if (participating.length > 0 && incomplete.length === 0) {
-      // Every node is done; a gap, a limit or a stream loss still means something may not have been seen.
-      status = missing.length === 0 && gaps.length === 0 && streamLoss.length === 0 ? "complete" : "partial";
-    } else {
-      const deadline = record.stopDeadline;
-      if (deadline === undefined || now < Date.parse(deadline) || !this.caughtUp()) return undefined;
-      status = "partial";
-    }
-    const continuous = session.mode === "continuous";
-    const publications = [...session.workloads.values()]
-      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
-      .map((ws): Publication => {
-        const t = ws.track;
-        // One-shot sessions publish exactly one document, revision 1, so it does not depend on timing.
-        const revision = continuous
-          ? Math.max(1, t.revision + (t.shapeVersion > t.publishedVersion ? 1 : 0))
-          : 1;
-        return {
-          workload: ws.observations.key,
-          token: ws.token,
-          document: toProfileDocument(ws.observations, {
-            session: session.id,
-            revision,
-            status,
-            missingNodes: status === "partial" ? missing : [],
-            gaps,
-            streamLoss,
-            argSyscalls: session.argSyscalls,
-            ...(continuous && t.convergedAt !== undefined ? { convergedAt: iso(t.convergedAt) } : {}),
-            ...(continuous && t.frozen !== undefined ? { frozen: true } : {}),
-          }),
-        };
-      });
-    const driftReports = [...session.workloads.values()]
-      .filter((ws) => ws.track.driftVersion > ws.track.driftPublishedVersion)
-      .map((ws) => driftReportOf(session.id, ws.observations.key, ws.token, ws.track, now));
-    return {
-      kind: "finalise",
-      session: session.id,
-      mode: session.mode,
-      status,
-      missingNodes: status === "partial" ? missing : [],
-      gaps,
-      publications,
-      driftReports,
-    };
+    return dueActions(this.sessions.values(), this.#clock(), this.caughtUp());
   }
 
   /** Books an action as done. A finalised session releases its observations. */
