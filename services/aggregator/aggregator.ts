@@ -5,7 +5,7 @@
  *   SC_EVENTS ──durable pull──► decode + validate ──► AggregatorState.apply (merge, drift)
  *                                   │ bad: counted, terminated at the next checkpoint
  *   every checkpointIntervalMs ──► snapshot → KV sc_aggregator ──► ack/term the messages it covers
- *   every tick, and at once when a node completes ──► AggregatorState.due() ──► Publisher
+ *   every tick, and at once when a node completes ──► AggregatorState.due() ──► ActionPerformer ──► Publisher
  *   replica's KV sc_sessions watch ──► AggregatorState.setRecord (this partition's sessions)
  *   replica's Kubernetes pod watch ──► PodHistory ◄── AggregatorState checks every workload entry
  *                                      (entries waiting for a pod are checked again every tick)
@@ -34,7 +34,6 @@ import { DEFAULT_MAX_EVENT_MESSAGE_BYTES, decodeEventMessage } from "../../lib/n
 import { EVENT_STREAM_DEFAULTS, ensureEventStream, ensureKv } from "../../lib/nats/streams.ts";
 import type { RecordChange } from "../../lib/nats/session-records.ts";
 import { recordPartition } from "../../lib/partitions.ts";
-import { observationsFromDocument, toProfileDocument } from "../../lib/profile/document.ts";
 import { workloadToken } from "../../lib/profile/workload-key.ts";
 import {
   BUCKET_AGGREGATOR_LEASES,
@@ -46,9 +45,8 @@ import {
   STREAM_EVENTS,
   aggregatorDurable,
   eventSubject,
-  profileKey,
-  profileRevisionKey,
 } from "../../lib/subjects.ts";
+import { ActionPerformer } from "./action-performer.ts";
 import { CheckpointStore, encodeSnapshot, partitionKeyPrefix } from "./checkpoint.ts";
 import type { LoadedCheckpoint } from "./checkpoint.ts";
 import { reconcileRevision } from "./continuous.ts";
@@ -58,7 +56,6 @@ import { DEFAULT_LEASE_TTL_MS } from "./partition-leases.ts";
 import { Publisher } from "./publisher.ts";
 import { startReplica, type PartitionWorker, type RunningAggregator, type WorkerContext } from "./replica.ts";
 import { AggregatorState } from "./session-state.ts";
-import type { Action } from "./publication-plan.ts";
 import type { AcceptOutcome, Clock, MergeOutcome } from "./session-state.ts";
 import { startPodOwnership, type PodOwnership } from "./pod-ownership.ts";
 import { buildStatus } from "./status.ts";
@@ -95,33 +92,6 @@ const AGGREGATOR_INBOX_PREFIX = "_INBOX.aggregator";
 /** Distinct (reason, session, node) refusals logged; beyond this they are only counted. */
 const MAX_REFUSALS_LOGGED = 1000;
 /** Final documents stored at once: each is a few KV round trips, and a session has thousands. */
-const FINAL_WRITE_CONCURRENCY = 32;
-
-type FinaliseAction = Extract<Action, { kind: "finalise" }>;
-
-/** `fn` over `items` with at most `limit` calls in flight; results in the items' order; the first error rejects. */
-async function mapConcurrently<T, R>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T) => Promise<R>,
-): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      try {
-        results[i] = await fn(items[i]!);
-      } catch (err) {
-        // No new calls after a failure; those in flight end on their own.
-        next = items.length;
-        throw err;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
-}
 /** KV and JetStream headers ride along with a chunk inside the server's max_payload. */
 const PAYLOAD_HEADROOM = 8 * 1024;
 
@@ -171,6 +141,7 @@ export class Aggregator implements PartitionWorker {
   readonly #jsm: JetStreamManager;
   readonly #store: CheckpointStore;
   readonly #publisher: Publisher;
+  readonly #performer: ActionPerformer;
   readonly #pods: PodOwnership;
   readonly #unwatchPods: () => void;
   readonly #maxMessageBytes: number;
@@ -222,6 +193,16 @@ export class Aggregator implements PartitionWorker {
       objects: stores.objects,
       sessions: stores.sessions,
       kvValueMaxBytes: Math.min(kvLimit, maxPayload - PAYLOAD_HEADROOM),
+    });
+    this.#performer = new ActionPerformer({
+      publisher: this.#publisher,
+      metrics: this.#m,
+      partition: this.partition,
+      holds: () => this.#ctx.holds(),
+      state: () => this.#state,
+      changed: () => {
+        this.#dirty = true;
+      },
     });
     this.#maxMessageBytes = o.config.stream?.maxMsgSize ?? DEFAULT_MAX_EVENT_MESSAGE_BYTES;
     this.#pods = pods;
@@ -584,7 +565,7 @@ export class Aggregator implements PartitionWorker {
           // Fencing: a replica that lost its lease (paused, cut off) publishes nothing.
           if (this.#stopping || !this.#ctx.holds()) return;
           try {
-            await this.#perform(action);
+            await this.#performer.perform(action, this.#log);
           } catch (err) {
             this.#log.error(
               { session: action.session, action: action.kind, err },
@@ -628,178 +609,6 @@ export class Aggregator implements PartitionWorker {
     } finally {
       this.#checkingCatchUp = false;
     }
-  }
-
-  /** Stores one workload's final document; what the SessionFinalised event lists for it. */
-  async #storeFinal(action: FinaliseAction, p: FinaliseAction["publications"][number], log: Logger) {
-    const key = profileKey(action.session, p.token);
-    // A finished result is never replaced by a lesser one (e.g. rebuilt without a checkpoint
-    // from a stream that lost messages): only a complete result may replace a partial one.
-    // Written with compare-and-set against what was read, so two writers (a replica that lost
-    // its lease and the one that took over) can never store two different finals.
-    let storage: "kv" | "object" | false = false;
-    let stored: Awaited<ReturnType<Publisher["storedDocument"]>>;
-    for (;;) {
-      stored = await this.#publisher.storedDocument(key);
-      if (
-        stored !== undefined &&
-        stored.doc.status !== "recording" &&
-        !isUpgrade(stored.doc.status, p.document.status)
-      ) {
-        break;
-      }
-      if (!this.#ctx.holds()) {
-        throw new SeccomposeError(
-          "SC_CHECKPOINT_CONFLICT",
-          `the lease on partition ${this.partition} expired`,
-        );
-      }
-      const revision = stored?.revision ?? (await this.#publisher.revisionOf(key));
-      storage = await this.#publisher.putProfile(key, p.document, revision);
-      if (storage !== false) break;
-    }
-    if (storage === false && stored !== undefined) {
-      log.warn(
-        {
-          event: "profile.final-kept",
-          workload: p.token,
-          stored: stored.doc.status,
-          revision: stored.doc.revision,
-          computed: p.document.status,
-        },
-        "kept the stored final profile",
-      );
-      return {
-        workload: p.workload,
-        key,
-        revision: stored.doc.revision,
-        syscalls: stored.doc.syscalls.length,
-        storage: stored.storage,
-      };
-    }
-    if (storage === false) return undefined;
-    if (action.mode === "continuous") {
-      await this.#publisher.putProfile(
-        profileRevisionKey(action.session, p.token, p.document.revision),
-        p.document,
-      );
-    }
-    return {
-      workload: p.workload,
-      key,
-      revision: p.document.revision,
-      syscalls: p.document.syscalls.length,
-      storage,
-    };
-  }
-
-  async #perform(action: Action): Promise<void> {
-    const log = this.#log.child({ session: action.session });
-    if (action.kind === "finalise") {
-      // Workloads are independent: their KV round trips overlap instead of queueing.
-      const stored = await mapConcurrently(action.publications, FINAL_WRITE_CONCURRENCY, (p) =>
-        this.#storeFinal(action, p, log),
-      );
-      const profiles = stored.filter((entry) => entry !== undefined);
-      // The drift left outside the final profiles, in its final state.
-      for (const report of action.driftReports) await this.#publisher.putDriftReport(report);
-      const record = await this.#publisher.markSessionStopped(action.session);
-      this.#state.confirm(action);
-      this.#dirty = true;
-      const finalisedAt = new Date(this.#state.now()).toISOString();
-      this.#publisher.publishFinalised({
-        schemaVersion: 1,
-        kind: "SessionFinalised",
-        session: action.session,
-        status: action.status,
-        finalisedAt,
-        profiles,
-        ...(action.missingNodes.length > 0 ? { missingNodes: action.missingNodes } : {}),
-      });
-      this.#m.sessionsFinalised.inc({ status: action.status });
-      log.info(
-        {
-          event: "session.finalised",
-          status: action.status,
-          missingNodes: action.missingNodes,
-          workloads: profiles.length,
-          record,
-        },
-        "session finalised",
-      );
-      return;
-    }
-    if (action.kind === "late") {
-      await this.#publishLate(action, log);
-      return;
-    }
-    if (action.kind === "drift") {
-      await this.#publisher.putDriftReport(action.report);
-      this.#state.confirm(action);
-      this.#dirty = true;
-      return;
-    }
-    const { step, publication: p } = action;
-    await this.#publisher.putProfile(profileKey(action.session, p.token), p.document);
-    await this.#publisher.putProfile(profileRevisionKey(action.session, p.token, step.revision), p.document);
-    this.#state.confirm(action);
-    this.#dirty = true;
-    const wlog = log.child({ workload: p.token });
-    if (step.kind === "revision") {
-      this.#m.revisionsPublished.inc();
-      wlog.info(
-        { revision: step.revision, syscalls: p.document.syscalls.length },
-        "profile revision published",
-      );
-    } else if (step.kind === "converged" && step.flags.convergedAt !== undefined) {
-      this.#publisher.publishConvergence({
-        schemaVersion: 1,
-        kind: "Convergence",
-        session: action.session,
-        workload: p.workload,
-        workloadToken: p.token,
-        revision: step.revision,
-        convergedAt: new Date(step.flags.convergedAt).toISOString(),
-        lastChangeAt: new Date(action.lastChangeAt).toISOString(),
-        windowSeconds: action.windowSeconds,
-        syscalls: p.document.syscalls.length,
-      });
-      this.#m.convergences.inc();
-      wlog.info({ revision: step.revision }, "profile converged");
-    }
-  }
-
-  /**
-   * Data that came after finalisation becomes a new revision: the final document plus the late
-   * data, under `<key>.rev.<final revision + n>` with `lateBatches` set. The final document under
-   * `<key>` stays as it was.
-   */
-  async #publishLate(action: Extract<Action, { kind: "late" }>, log: Logger): Promise<void> {
-    const revisions = new Map<string, number>();
-    for (const p of action.publications) {
-      const stored = await this.#publisher.storedDocument(profileKey(action.session, p.token));
-      const merged = observationsFromDocument(p.document);
-      if (stored !== undefined) merged.mergeFrom(observationsFromDocument(stored.doc));
-      const base = stored?.doc;
-      const revision = (base?.revision ?? 0) + p.lateRevision;
-      const doc = toProfileDocument(merged, {
-        session: action.session,
-        revision,
-        status: base?.status === "recording" || base === undefined ? action.status : base.status,
-        missingNodes: base?.missingNodes ?? [],
-        gaps: base?.gaps ?? [],
-        lateBatches: action.lateBatches,
-        argSyscalls: base?.argSyscalls ?? p.document.argSyscalls ?? [],
-      });
-      await this.#publisher.putProfile(profileRevisionKey(action.session, p.token, revision), doc);
-      revisions.set(p.token, revision);
-      log.warn(
-        { workload: p.token, revision, lateBatches: action.lateBatches, syscalls: doc.syscalls.length },
-        "data after finalisation published as a new revision; the final profile is unchanged",
-      );
-    }
-    this.#state.confirm(action, revisions);
-    this.#dirty = true;
   }
 
   /** Stores a checkpoint of everything merged so far, then settles the messages it covers. */
@@ -914,11 +723,6 @@ export class Aggregator implements PartitionWorker {
     await this.#checkpoint();
     this.#log.info("partition stopped");
   }
-}
-
-/** Whether a final document of `next` status may replace one of `stored` status: only partial → complete. */
-function isUpgrade(stored: "complete" | "partial", next: "complete" | "partial" | "recording"): boolean {
-  return stored === "partial" && next === "complete";
 }
 
 /** The NATS password from `nats.passFile` (a mounted Secret), read at start. */
