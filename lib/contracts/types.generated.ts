@@ -793,7 +793,7 @@ export interface AgentConfig {
        */
       enabled?: boolean;
       /**
-       * The hot syscalls (kernel names). Default: the list in split-falco.ts. Neither the probe's openat nor a syscall Falco's own state needs may be one.
+       * The hot syscalls (kernel names). Default: the list in split-falco.ts, less those the node's architecture does not have (arm64: select, poll, epoll_wait). Neither the probe's openat nor a syscall Falco's own state needs may be one.
        *
        * @minItems 1
        */

@@ -8,7 +8,7 @@ import { connectNats, trackConnected } from "../../lib/nats/connect.ts";
 import { syscallToFalcoEvent } from "../../lib/falco/event-names.ts";
 import { SessionDirectory } from "../../lib/nats/session-directory.ts";
 import { BUCKET_SESSIONS } from "../../lib/subjects.ts";
-import { localNodeArch } from "../../lib/syscalls/architectures.ts";
+import { localNodeArch, nativeScmpArch } from "../../lib/syscalls/architectures.ts";
 import { natsPassword, type ResolvedAgentConfig } from "./config.ts";
 import { ControlPlane } from "./control/control-plane.ts";
 import {
@@ -19,7 +19,7 @@ import {
 import { startProfileSync } from "./install/profile-sync.ts";
 import { SessionWatch } from "./control/session-watch.ts";
 import type { SyscallPartition } from "./falco/config-writer.ts";
-import { DEFAULT_HOT_SYSCALLS, SplitFalco } from "./falco/split-falco.ts";
+import { SplitFalco, defaultHotSyscalls } from "./falco/split-falco.ts";
 import { FalcoSupervisor } from "./falco/supervisor.ts";
 import { DEFAULT_ADAPTIVE_OPTIONS, type AdaptiveSyscallOptions } from "./falco/syscall-set-policy.ts";
 import { agentReadiness, startAgentHttpServer } from "./http/agent-http.ts";
@@ -198,7 +198,7 @@ function createFalco(config: ResolvedAgentConfig, logger: Logger, sinks: FalcoSi
   if (hot?.enabled !== true) {
     return supervisor(undefined, config.falco.configDir, logger, sinks.onStateChange);
   }
-  const hotSyscalls = hot.syscalls ?? DEFAULT_HOT_SYSCALLS;
+  const hotSyscalls = hot.syscalls ?? defaultHotSyscalls(nativeScmpArch(process.arch));
   const events = hotSyscalls.map(syscallToFalcoEvent);
   // Either one's change is reported as the pair's state, which exists once both do.
   const pair: { split?: SplitFalco } = {};

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { CaptureChange, FalcoControl, FalcoStatus, FalcoTargets } from "../ports.ts";
-import { SplitFalco } from "./split-falco.ts";
+import { SplitFalco, defaultHotSyscalls } from "./split-falco.ts";
 
 /** A FalcoControl whose state, capture and barrier the test sets. */
 class FakeFalco implements FalcoControl {
@@ -130,5 +130,17 @@ describe("SplitFalco", () => {
     expect(split.status().state).toBe("starting");
     rest.current = { ...rest.current, state: "stopped" };
     expect(split.status().state).toBe("stopped");
+  });
+});
+
+describe("defaultHotSyscalls", () => {
+  it("keeps the whole default list on x86_64 and leaves out what arm64 does not have", () => {
+    const x86 = defaultHotSyscalls("SCMP_ARCH_X86_64");
+    expect(x86).toHaveLength(17);
+    expect(x86).toEqual(expect.arrayContaining(["select", "poll", "epoll_wait", "read", "futex"]));
+    const arm = defaultHotSyscalls("SCMP_ARCH_AARCH64");
+    expect(arm).not.toEqual(expect.arrayContaining(["select"]));
+    expect(x86.filter((name) => !arm.includes(name))).toEqual(["epoll_wait", "poll", "select"]);
+    expect(arm).toEqual(expect.arrayContaining(["epoll_pwait", "ppoll", "read", "pread64"]));
   });
 });

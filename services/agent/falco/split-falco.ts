@@ -11,6 +11,7 @@
  * only while both do (a window in which either does not is a gap), a barrier passes only when
  * both passed it, a swap of either counts.
  */
+import { syscallNumber } from "../../../lib/syscalls/tables.ts";
 import type { CaptureChange, FalcoControl, FalcoState, FalcoStatus, FalcoTargets } from "../ports.ts";
 
 /**
@@ -18,7 +19,7 @@ import type { CaptureChange, FalcoControl, FalcoState, FalcoStatus, FalcoTargets
  * workload makes early anyway. Leaving a syscall out of this list keeps it from the hot Falco's
  * drops; putting one in keeps its floods from the other Falco.
  */
-export const DEFAULT_HOT_SYSCALLS: readonly string[] = [
+const DEFAULT_HOT_SYSCALLS: readonly string[] = [
   "epoll_pwait",
   "epoll_wait",
   "futex",
@@ -37,6 +38,15 @@ export const DEFAULT_HOT_SYSCALLS: readonly string[] = [
   "write",
   "writev",
 ];
+
+/**
+ * The default hot syscalls that exist on a node architecture (`SCMP_ARCH_*`): arm64 has no
+ * `select`, `poll` or `epoll_wait` (its C library calls `pselect6`, `ppoll`, `epoll_pwait`), and a
+ * name Falco does not know on the node only earns a warning, so the list is cut to the node's.
+ */
+export function defaultHotSyscalls(scmpArch: string): string[] {
+  return DEFAULT_HOT_SYSCALLS.filter((name) => syscallNumber(scmpArch, name) !== undefined);
+}
 
 export interface SplitFalcoParts {
   /** The Falco of every syscall but the hot ones. */
