@@ -12,7 +12,7 @@ import type { ServiceSpec, Setting } from "../../lib/service-config.ts";
 import { DEFAULT_CHECKPOINT_INTERVAL_MS, DEFAULT_KV_VALUE_MAX_BYTES } from "./aggregator.ts";
 import { DEFAULT_LEASE_TTL_MS } from "./partition-leases.ts";
 import { DEFAULT_MAX_ENDED_PODS } from "./pod-ownership.ts";
-import { DEFAULT_LIMITS } from "./session-state.ts";
+import { DEFAULT_LIMITS } from "./limits.ts";
 
 export const DEFAULT_HTTP_PORT = 8080;
 

@@ -27,19 +27,11 @@ import type {
   StreamLoss,
   SyscallEventBatch,
   WorkloadEvents,
-  WorkloadKey,
 } from "../../lib/contracts/types.ts";
-import { contributorKey, tupleCountKey, WorkloadObservations } from "../../lib/profile/observations.ts";
-import { scmpArchesForNode } from "../../lib/syscalls/architectures.ts";
-import { syscallNames } from "../../lib/syscalls/tables.ts";
-import { workloadId, workloadToken } from "../../lib/profile/workload-key.ts";
+import { workloadId } from "../../lib/profile/workload-key.ts";
 import {
-  MAX_DRIFT_ENTRIES,
   confirmStep,
-  driftKey,
   freeze,
-  newTrack,
-  noteDrift,
   noteShapeChange,
   shapeOf,
   takeDrift,
@@ -55,16 +47,23 @@ import {
 import { ErrorCodes, SeccomposeError } from "../../lib/errors.ts";
 import {
   SessionState,
-  canonicalKey,
   noRefusals,
   type BatchContext,
   type EntryRefusal,
-  type LateWorkload,
   type NodeState,
   type Refusal,
   type WaitingEntry,
   type WorkloadState,
 } from "./session.ts";
+import { DEFAULT_LIMITS, type Limits } from "./limits.ts";
+import {
+  knownSyscalls,
+  mergeEntry,
+  mergeLateEntry,
+  type DriftFinding,
+  type KnownSyscalls,
+  type Tally,
+} from "./entry-merge.ts";
 import { dueActions, type Action } from "./publication-plan.ts";
 import { sessionFromSnapshot, sessionToSnapshot, type StateSnapshot } from "./state-snapshot.ts";
 import { streamLoss } from "./stream-loss.ts";
@@ -72,33 +71,6 @@ import { streamLoss } from "./stream-loss.ts";
 export type Clock = () => number;
 
 /** Bounds on what one node, and one session, can make the aggregator keep (aggregator-config `limits`). */
-export interface Limits {
-  maxWorkloadsPerSession: number;
-  maxWorkloadsPerNode: number;
-  /** Count entries: (workload, syscall, argument tuple, container) combinations. */
-  maxTuplesPerSession: number;
-  maxTuplesPerNode: number;
-  /** Highest batch number, and FIN batch count, accepted from a node. */
-  maxBatchesPerNode: number;
-  /** Messages kept per node while the session's node set is not written yet. */
-  maxHeldMessagesPerNode: number;
-  /** How long a workload entry waits for the pod watch to see its pod or container. */
-  ownershipWaitMs: number;
-  /** Events of one node's waiting workload entries. */
-  maxOwnershipWaitEventsPerNode: number;
-}
-
-export const DEFAULT_LIMITS: Limits = {
-  maxWorkloadsPerSession: 5000,
-  maxWorkloadsPerNode: 1000,
-  maxTuplesPerSession: 200_000,
-  maxTuplesPerNode: 50_000,
-  maxBatchesPerNode: 1_000_000,
-  maxHeldMessagesPerNode: 256,
-  ownershipWaitMs: 30_000,
-  maxOwnershipWaitEventsPerNode: 20_000,
-};
-
 /**
  * A FIN may run ahead of the batches merged so far only by this much: the agent sends it after its
  * last batch was acknowledged, so in the stream every batch comes first, and only a redelivery can
@@ -116,42 +88,6 @@ const MAX_STREAM_LOSS = 32;
 /** Events of waiting workload entries, all nodes and sessions together. */
 export const MAX_OWNERSHIP_WAIT_EVENTS = 200_000;
 
-/** A syscall name as received, to the table's own string of that name. */
-type KnownSyscalls = ReadonlyMap<string, string>;
-
-const knownByNodeArch = new Map<string, KnownSyscalls>();
-
-/**
- * Syscall names of a node architecture and its compat ABIs; throws SC_ARCH_UNKNOWN for an
- * unsupported one. The merge books the table's string, not the decoded one: map lookups with one
- * string object per name compare by identity, and the state holds no decoder's string slices.
- */
-function knownSyscalls(arch: string): KnownSyscalls {
-  let known = knownByNodeArch.get(arch);
-  if (known === undefined) {
-    known = new Map(scmpArchesForNode(arch).flatMap((a) => syscallNames(a).map((n) => [n, n] as const)));
-    knownByNodeArch.set(arch, known);
-  }
-  return known;
-}
-
-/** Container ids per node whose contributor key is kept (a node runs far fewer containers). */
-const MAX_CONTRIBUTORS_PER_NODE = 10_000;
-
-/**
- * The contributor key of a container on `node`, the same string object every time: count maps
- * then find their keys by identity instead of comparing 80 characters per event.
- */
-function contributorOf(node: NodeState, containerId: string | undefined): string {
-  if (containerId === undefined) return node.name;
-  let key = node.contributors.get(containerId);
-  if (key === undefined) {
-    key = contributorKey(node.name, containerId);
-    if (node.contributors.size < MAX_CONTRIBUTORS_PER_NODE) node.contributors.set(containerId, key);
-  }
-  return key;
-}
-
 const nodeSets = new WeakMap<readonly string[], ReadonlySet<string>>();
 
 /** A record's node set as a Set: it names up to thousands of nodes, and every message is checked. */
@@ -162,14 +98,6 @@ function nodeSetOf(nodes: readonly string[]): ReadonlySet<string> {
     nodeSets.set(nodes, set);
   }
   return set;
-}
-
-/** A drift entry as the merge reports it: which session, workload and frozen revision it is outside of. */
-export interface DriftFinding extends DriftEntry {
-  session: string;
-  workload: WorkloadKey;
-  token: string;
-  frozenRevision: number;
 }
 
 /** What `accept` took into one workload's profile. */
@@ -204,12 +132,6 @@ export interface MergeOutcome {
 }
 
 /** Events of a batch, or of one waiting entry, that were merged or refused. */
-interface Tally {
-  events: number;
-  unknownNames: number;
-  overLimit: number;
-}
-
 /** What a waiting entry weighs against the wait limits: its events, at least 1. */
 function entryWeight(entry: WorkloadEvents): number {
   return Math.max(1, entry.syscalls.length);
@@ -412,32 +334,6 @@ export class AggregatorState {
     };
   }
 
-  #workload(session: SessionState, key: WorkloadKey, now: number): WorkloadState {
-    const id = workloadId(key);
-    let ws = session.workloads.get(id);
-    if (ws === undefined) {
-      const canonical = canonicalKey(key);
-      const token = workloadToken(canonical);
-      ws = { id, token, observations: new WorkloadObservations(canonical), track: newTrack(now) };
-      session.workloads.set(id, ws);
-      if (session.record?.continuous?.frozen?.includes(token)) {
-        freeze(ws.track, ws.observations, session.argSyscalls, now);
-      }
-    }
-    return ws;
-  }
-
-  /** Whether `node` may add workload `id` to `session` under the workload limits. */
-  #workloadAllowed(session: SessionState, node: NodeState, id: string): boolean {
-    if (node.workloads.has(id)) return true;
-    if (node.workloads.size >= this.limits.maxWorkloadsPerNode) return false;
-    if (!session.workloads.has(id) && session.workloads.size >= this.limits.maxWorkloadsPerSession) {
-      return false;
-    }
-    node.workloads.add(id);
-    return true;
-  }
-
   #applyBatch(session: SessionState, batch: SyscallEventBatch): MergeOutcome {
     if (batch.seq > this.limits.maxBatchesPerNode) return this.#refuse(session, batch, "implausible");
     // Throws SC_ARCH_UNKNOWN for an architecture without tables: the whole batch is then bad.
@@ -472,13 +368,13 @@ export class AggregatorState {
     const ownership = this.#ownership;
     if (ownership === undefined) {
       for (const entry of batch.workloads)
-        this.#mergeEntry(session, node, batch, entry, known, now, outcome, tally);
+        mergeEntry(session, node, batch, entry, known, now, outcome, tally, this.limits);
     } else if (fresh) {
       // A redelivered batch was decided by its first delivery: merged, refused or waiting.
       const start = sessionStart(session);
       for (const entry of batch.workloads) {
         if (this.#admit(session, node, batch, entry, start, now, outcome)) {
-          this.#mergeEntry(session, node, batch, entry, known, now, outcome, tally);
+          mergeEntry(session, node, batch, entry, known, now, outcome, tally, this.limits);
         }
       }
     }
@@ -491,104 +387,6 @@ export class AggregatorState {
     }
     outcome.nodeComplete = session.isNodeComplete(batch.node);
     return outcome;
-  }
-
-  /** Merges one workload entry of a batch (or a waiting entry now accepted) into the session. */
-  #mergeEntry(
-    session: SessionState,
-    node: NodeState,
-    batch: BatchContext,
-    entry: WorkloadEvents,
-    known: KnownSyscalls,
-    now: number,
-    outcome: MergeOutcome,
-    tally: Tally,
-  ): void {
-    const argSyscalls = session.argSyscalls;
-    const limits = this.limits;
-    const contributor = contributorOf(node, entry.containerId);
-    let ws: WorkloadState | undefined;
-    for (const ev of entry.syscalls) {
-      const name = known.get(ev.name);
-      if (name === undefined) {
-        tally.unknownNames++;
-        continue;
-      }
-      if (ws === undefined) {
-        // Created on the first valid event, so a workload with only bogus names costs nothing.
-        if (!this.#workloadAllowed(session, node, workloadId(entry.workload))) {
-          tally.overLimit += entry.syscalls.length;
-          node.limited = true;
-          break;
-        }
-        ws = this.#workload(session, entry.workload, now);
-        ws.observations.noteNode(batch.node, batch.arch, batch.droppedEvents);
-      }
-      const wo = ws.observations;
-      const track = ws.track;
-      tally.events++;
-      if (track.frozen !== undefined) {
-        const key = driftKey(track, batch.node, entry.containerId, name, ev.args);
-        if (key !== undefined) {
-          // Outside the frozen profile: kept as drift (bounded like count entries), not in the profile.
-          if (!track.drift.has(key)) {
-            if (
-              track.drift.size >= MAX_DRIFT_ENTRIES ||
-              node.tuples >= limits.maxTuplesPerNode ||
-              session.tuples >= limits.maxTuplesPerSession
-            ) {
-              if (outcome.fresh) {
-                tally.overLimit++;
-                track.driftOmitted++;
-                track.driftVersion++;
-              }
-              continue;
-            }
-            node.tuples++;
-            session.tuples++;
-          }
-          const drift: DriftEntry = {
-            node: batch.node,
-            containerId: entry.containerId,
-            pod: entry.pod,
-            syscall: name,
-            args: ev.args,
-            count: ev.count,
-            firstSeen: ev.firstSeen,
-            lastSeen: batch.sentAt ?? now,
-            detectedAt: now,
-          };
-          if (noteDrift(track, key, drift)) {
-            outcome.drift.push({
-              ...drift,
-              session: session.id,
-              workload: wo.key,
-              token: ws.token,
-              frozenRevision: track.frozen.revision,
-            });
-          }
-          continue;
-        }
-      }
-      const key = tupleCountKey(contributor, ev.args);
-      // Most events raise a count this contributor has: nothing new to bound or to signal.
-      if (wo.raiseKnown(name, key, ev.count, ev.firstSeen)) continue;
-      if (node.tuples >= limits.maxTuplesPerNode || session.tuples >= limits.maxTuplesPerSession) {
-        tally.overLimit++;
-        node.limited = true;
-        continue;
-      }
-      node.tuples++;
-      session.tuples++;
-      const stats = wo.syscalls.get(name);
-      const changed =
-        stats === undefined ||
-        (argSyscalls.includes(name) &&
-          (ev.args === undefined ? !stats.anyArgs : !stats.argTuples.has(ev.args.join(","))));
-      // The container id keeps replicas of one workload on one node apart: their counts add up.
-      wo.observeAs(contributor, name, ev.count, ev.firstSeen, ev.args, key);
-      if (changed) noteShapeChange(track, now);
-    }
   }
 
   #countRefusedEvents(session: SessionState, node: NodeState, tally: Tally): void {
@@ -710,9 +508,9 @@ export class AggregatorState {
         const tally: Tally = { events: 0, unknownNames: 0, overLimit: 0 };
         const known = knownSyscalls(w.arch);
         if (session.finalised !== undefined)
-          this.#mergeLateEntry(session, node, w, w.entry, known, now, tally);
+          mergeLateEntry(session, node, w, w.entry, known, now, tally, this.limits);
         else {
-          this.#mergeEntry(session, node, w, w.entry, known, now, outcome, tally);
+          mergeEntry(session, node, w, w.entry, known, now, outcome, tally, this.limits);
           outcome.events += tally.events;
           node.events += tally.events;
           session.events += tally.events;
@@ -739,63 +537,9 @@ export class AggregatorState {
     for (const entry of batch.workloads) {
       if (this.#ownership !== undefined && !this.#admit(session, node, batch, entry, start, now, outcome))
         continue;
-      this.#mergeLateEntry(session, node, batch, entry, known, now, tally);
+      mergeLateEntry(session, node, batch, entry, known, now, tally, this.limits);
     }
     this.#countRefusedEvents(session, node, tally);
-  }
-
-  #mergeLateEntry(
-    session: SessionState,
-    node: NodeState,
-    batch: BatchContext,
-    entry: WorkloadEvents,
-    known: KnownSyscalls,
-    now: number,
-    tally: Tally,
-  ): void {
-    const limits = this.limits;
-    const contributor = contributorOf(node, entry.containerId);
-    let lw: LateWorkload | undefined;
-    for (const ev of entry.syscalls) {
-      const name = known.get(ev.name);
-      if (name === undefined) {
-        tally.unknownNames++;
-        continue;
-      }
-      if (lw === undefined) {
-        const id = workloadId(entry.workload);
-        if (!this.#workloadAllowed(session, node, id)) {
-          tally.overLimit += entry.syscalls.length;
-          break;
-        }
-        lw = session.late.get(id);
-        if (lw === undefined) {
-          const key = canonicalKey(entry.workload);
-          lw = {
-            id,
-            token: workloadToken(key),
-            observations: new WorkloadObservations(key),
-            version: 0,
-            publishedVersion: 0,
-            published: 0,
-          };
-          session.late.set(id, lw);
-        }
-        lw.observations.noteNode(batch.node, batch.arch, batch.droppedEvents);
-      }
-      const key = tupleCountKey(contributor, ev.args);
-      if (!lw.observations.raiseKnown(name, key, ev.count, ev.firstSeen)) {
-        if (node.tuples >= limits.maxTuplesPerNode || session.tuples >= limits.maxTuplesPerSession) {
-          tally.overLimit++;
-          continue;
-        }
-        node.tuples++;
-        session.tuples++;
-        lw.observations.observeAs(contributor, name, ev.count, ev.firstSeen, ev.args, key);
-      }
-      lw.version++;
-      session.lastLateAt = now;
-    }
   }
 
   /**
