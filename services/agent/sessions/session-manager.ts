@@ -45,11 +45,11 @@ import {
 import { falcoEventToSyscall } from "../../../lib/falco/event-names.ts";
 import { workloadId } from "../../../lib/profile/workload-key.ts";
 import { HeldEvents } from "./held-events.ts";
+import { LeftOutCoverage } from "./left-out-coverage.ts";
 import { RecentCounts } from "./recent-counts.ts";
 import {
   bookDrops,
   closeCaptureGaps,
-  closeUncovered,
   finGaps,
   noteCaptureChange,
   type RecordingGaps,
@@ -134,7 +134,7 @@ interface Session extends RecordingGaps {
   pending: SyscallEventBatch[];
   /** Tracker calls already in the local record (`dirty`: whether anything else changed since). */
   persistedRecorded: number;
-  /** Per workload id, its syscall counts as of `seenGen` (see #seenOf). */
+  /** Per workload id, its syscall counts as of a left-out generation (left-out-coverage.ts). */
   seen: { gen: number; counts: Map<string, Map<string, number>> } | undefined;
 }
 
@@ -183,13 +183,7 @@ export class SessionManager implements AgentController {
   #adaptiveTimer: NodeJS.Timeout | undefined;
   #timerFlushing = false;
   readonly #policy: SyscallSetPolicy | undefined;
-  /**
-   * The syscalls (kernel names) the driver may not deliver right now: during a swap the union of
-   * the old and the new set, since alerts of either Falco may arrive.
-   */
-  #leftOut: ReadonlySet<string> = new Set();
-  /** Bumped whenever #leftOut changes, so cached coverage checks are redone. */
-  #leftOutGen = 0;
+  readonly #coverage = new LeftOutCoverage();
 
   constructor(deps: SessionManagerDeps) {
     for (const key of [
@@ -617,7 +611,7 @@ export class SessionManager implements AgentController {
     }
     if (route.sessions.length === 0) return;
     const timeMs = Math.floor(Number(alert.timeNs) / 1e6);
-    if (this.#leftOut.size > 0) this.#checkCovered(route, timeMs);
+    this.#coverage.check(route, timeMs, () => this.#replanSoon());
     for (const session of route.sessions) {
       let args: string[] | undefined;
       if (session.argSpecs.size > 0) {
@@ -688,19 +682,19 @@ export class SessionManager implements AgentController {
       excludeSyscalls: this.#policy === undefined ? [] : this.#decideSyscalls(),
     };
     const before = this.#deps.falco.status().driverSet;
-    const lowering = targets.excludeSyscalls!.some((name) => !this.#leftOut.has(name));
+    const lowering = targets.excludeSyscalls!.some((name) => !this.#coverage.leftOut.has(name));
     // Until the swap is over, alerts may come from a Falco with either set.
-    this.#setLeftOut(new Set([...this.#leftOut, ...targets.excludeSyscalls!]));
+    this.#coverage.set(new Set([...this.#coverage.leftOut, ...targets.excludeSyscalls!]));
     try {
       await this.#deps.falco.apply(targets);
     } finally {
       const after = this.#deps.falco.status().driverSet;
-      this.#setLeftOut(new Set(after.excluded));
+      this.#coverage.set(new Set(after.excluded));
       if (this.#policy !== undefined && lowering) {
         if (after.swapFailures > before.swapFailures) this.#policy.swapFailed(this.#clock());
         else if (after.swaps > before.swaps) this.#policy.swapSucceeded();
       }
-      this.#closeCoveredWindows();
+      this.#coverage.closeCovered(this.#running, this.#clock());
     }
     this.#falcoStale = false;
   }
@@ -758,63 +752,12 @@ export class SessionManager implements AgentController {
         const id = workloadId(key);
         for (const session of this.#running) {
           if (!session.matcher(pod, container)) continue;
-          const seen = this.#seenOf(session, true).get(id) ?? none;
+          const seen = this.#coverage.seenOf(session, true).get(id) ?? none;
           targets.set(`${session.record.id}\n${id}`, { id: `${session.record.id}\n${id}`, seen });
         }
       }
     }
     return [...targets.values()];
-  }
-
-  /** A session's syscall counts per workload id, recomputed when `fresh` or the left-out set changed. */
-  #seenOf(session: Session, fresh: boolean): Map<string, Map<string, number>> {
-    if (fresh || session.seen === undefined || session.seen.gen !== this.#leftOutGen) {
-      session.seen = { gen: this.#leftOutGen, counts: session.tracker.syscallCountsByWorkload() };
-    }
-    return session.seen.counts;
-  }
-
-  #setLeftOut(names: ReadonlySet<string>): void {
-    if (names.size === this.#leftOut.size && [...names].every((n) => this.#leftOut.has(n))) return;
-    this.#leftOut = names;
-    this.#leftOutGen++;
-  }
-
-  /**
-   * An alert of a workload container while syscalls are left out: if it had not shown them all
-   * (a new session, a new workload), it may have made them unseen since this alert. The window
-   * is booked from here until the set is raised, and the raise is asked for at once.
-   */
-  #checkCovered(route: Route, timeMs: number): void {
-    if (route.coveredGen !== this.#leftOutGen) {
-      route.coveredGen = this.#leftOutGen;
-      const id = workloadId(route.workload);
-      route.uncovered = route.sessions.filter((session) => {
-        const seen = this.#seenOf(session, false).get(id);
-        return [...this.#leftOut].some((name) => !(seen?.get(name) ?? 0));
-      });
-    }
-    for (const session of route.uncovered) {
-      if (session.uncovered === undefined) {
-        session.uncovered = { from: timeMs, workloads: new Map(), syscalls: [...this.#leftOut].sort() };
-        this.#replanSoon();
-      }
-      session.uncovered.workloads.set(workloadId(route.workload), route.workload);
-    }
-  }
-
-  /** Closes the uncovered windows whose workloads have now shown everything left out. */
-  #closeCoveredWindows(): void {
-    const now = this.#clock();
-    for (const session of this.#running) {
-      const open = session.uncovered;
-      if (open === undefined) continue;
-      const seen = this.#seenOf(session, true);
-      const covered = [...open.workloads.keys()].every((id) =>
-        [...this.#leftOut].every((name) => (seen.get(id)?.get(name) ?? 0) > 0),
-      );
-      if (covered) closeUncovered(session, now);
-    }
   }
 
   #newSession(record: SessionRecord): Session {
