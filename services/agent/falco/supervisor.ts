@@ -55,7 +55,9 @@ import {
 } from "./config-writer.ts";
 import { cleanLogLine, describeExit, isErrorLine, isRuleStatistics, parseFalcoVersion } from "./falco-log.ts";
 import { handover, unseenProcesses } from "./handover.ts";
+import { runFalcoCommand } from "./falco-command.ts";
 import { LineSplitter } from "./line-splitter.ts";
+import { ProbeScanner } from "./probe-scanner.ts";
 import {
   attributeUnknownThread,
   podThreads,
@@ -121,7 +123,6 @@ const DEFAULT_PROBE_TIMEOUT_MS = 15_000;
 const DEFAULT_CAPTURE_PROBE_INTERVAL_MS = 250;
 const STDERR_TAIL_LINES = 50;
 const MAX_LINE_BYTES = 16 * 1024 * 1024;
-const MAX_PROBE_OUTPUT = 8 * 1024 * 1024;
 const CODE_OPEN_BRACE = 123;
 const CODE_0 = 48;
 const CODE_9 = 57;
@@ -708,34 +709,16 @@ export class FalcoSupervisor implements FalcoControl {
   /** Runs `binary [extraArgs] -c <config> <args>` to completion and returns its stdout. */
   #runProbe(args: readonly string[]): Promise<string> {
     const configPath = this.#render("a").configPath;
-    const argv = [...(this.#deps.extraArgs ?? []), "-c", configPath, ...args];
-    const timeoutMs = this.#deps.probeTimeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS;
-    return new Promise((resolve, reject) => {
-      const child = this.#spawn(this.#deps.binary, argv, {
-        stdio: ["ignore", "pipe", "pipe"],
+    return runFalcoCommand(
+      {
+        spawn: this.#spawn,
+        binary: this.#deps.binary,
+        argv: [...(this.#deps.extraArgs ?? []), "-c", configPath, ...args],
         env: this.#deps.env ?? process.env,
-      });
-      const stdout: Buffer[] = [];
-      let stdoutBytes = 0;
-      let stderr = "";
-      const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-      child.stdout?.on("data", (chunk: Buffer) => {
-        if (stdoutBytes < MAX_PROBE_OUTPUT) stdout.push(chunk);
-        stdoutBytes += chunk.length;
-      });
-      child.stderr?.setEncoding("utf8").on("data", (chunk: string) => {
-        if (stderr.length < 4096) stderr += chunk;
-      });
-      child.on("error", (err) => {
-        clearTimeout(timer);
-        reject(err);
-      });
-      child.on("close", (code, signal) => {
-        clearTimeout(timer);
-        if (code === 0) resolve(Buffer.concat(stdout).toString("utf8"));
-        else reject(new Error(`${args.join(" ")}: ${describeExit(code, signal)} ${stderr.trim()}`.trim()));
-      });
-    });
+        timeoutMs: this.#deps.probeTimeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS,
+      },
+      args.join(" "),
+    );
   }
 
   /** Starts the Falco whose alerts count, on the slot's files (written already). */
@@ -813,10 +796,8 @@ export class FalcoSupervisor implements FalcoControl {
       MAX_LINE_BYTES,
       (bytes) => logger.warn({ pid, bytes }, "Falco wrote an overlong line to stderr; dropped"),
     );
-    let carry: Buffer = Buffer.alloc(0);
-    child.stdout?.on("data", (chunk: Buffer) => {
-      carry = this.#stdoutChunk(run, stdout, carry, chunk);
-    });
+    const probes = new ProbeScanner(this.#probeTagBytes, stdout, (seq) => this.#probeReturned(run, seq));
+    child.stdout?.on("data", (chunk: Buffer) => probes.push(chunk));
     child.stdout?.on("end", () => stdout.end());
     child.stderr?.on("data", (chunk: Buffer) => stderr.push(chunk));
     child.stderr?.on("end", () => stderr.end());
@@ -827,48 +808,6 @@ export class FalcoSupervisor implements FalcoControl {
       this.#wake();
     });
     return run;
-  }
-
-  /**
-   * Hands a chunk of Falco's stdout to the line splitter, and each probe alert in it to
-   * #probeReturned at its place in the stream: the lines before the probe's line first, then
-   * the probe, then the rest, so that a cutover probe splits the alerts exactly. A probe is
-   * recognised before its line is complete: with buffered output Falco writes the probe's padding
-   * in whole buffer blocks and keeps the end of the line (and its newline) until more output
-   * comes; every alert before the probe is complete by then. Returns the bytes to carry into
-   * the next chunk, where a tag and its number may continue (they were handed on already).
-   */
-  #stdoutChunk(run: FalcoRun, lines: LineSplitter, carry: Buffer, chunk: Buffer): Buffer {
-    const data = carry.length === 0 ? chunk : Buffer.concat([carry, chunk]);
-    const tag = this.#probeTagBytes;
-    let pushed = 0;
-    let from = 0;
-    let next: Buffer | undefined;
-    for (;;) {
-      const at = data.indexOf(tag, from);
-      if (at === -1) break;
-      const digits = at + tag.length;
-      let end = digits;
-      while (end < data.length && data[end]! >= CODE_0 && data[end]! <= CODE_9) end++;
-      // The number may go on in the next chunk.
-      if (end === data.length) {
-        next = data.subarray(at);
-        break;
-      }
-      if (end > digits) {
-        // No newline lies between a probe line's start and its tag: what is before the tag
-        // ends with the lines before the probe's.
-        const upTo = Math.max(0, at - carry.length);
-        if (upTo > pushed) {
-          lines.push(chunk.subarray(pushed, upTo));
-          pushed = upTo;
-        }
-        this.#probeReturned(run, Number(data.toString("latin1", digits, end)));
-      }
-      from = end;
-    }
-    if (pushed < chunk.length) lines.push(chunk.subarray(pushed));
-    return next ?? data.subarray(Math.max(from, data.length - tag.length));
   }
 
   #forward(line: string): void {
