@@ -8,26 +8,17 @@ import type { EventMessage, SyscallEventBatch, WorkloadEvents } from "../../lib/
 import { sessionRecord } from "../../test/helpers/session-record.ts";
 import type { Action } from "./publication-plan.ts";
 import { AggregatorState } from "./session-state.ts";
+import { finMarker, syscallBatch } from "../../test/helpers/event-messages.ts";
 
 const T0 = Date.parse("2026-12-01T10:00:00Z");
 const web = { namespace: "shop", kind: "Deployment", name: "web", container: "nginx" };
 
 function batch(node: string, seq: number, workloads: WorkloadEvents[], droppedEvents = 0): SyscallEventBatch {
-  return {
-    schemaVersion: 1,
-    kind: "batch",
-    session: "s1",
-    node,
-    arch: "x86_64",
-    seq,
-    sentAt: T0 + seq,
-    droppedEvents,
-    workloads,
-  };
+  return syscallBatch({ session: "s1", node, seq, sentAt: T0 + seq, droppedEvents, workloads });
 }
 
 function fin(node: string, batches: number, droppedEvents: number): EventMessage {
-  return { schemaVersion: 1, kind: "fin", session: "s1", node, batches, sentAt: T0 + 100, droppedEvents };
+  return finMarker({ session: "s1", node, batches, sentAt: T0 + 100, droppedEvents });
 }
 
 /** Past the stop deadline, with node-b of the node set silent. */

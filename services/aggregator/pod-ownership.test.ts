@@ -22,6 +22,7 @@ import { decodeSnapshot, encodeSnapshot } from "./checkpoint.ts";
 import { ACCEPT, PodHistory, startPodOwnership } from "./pod-ownership.ts";
 import { AggregatorState } from "./session-state.ts";
 import type { Action } from "./publication-plan.ts";
+import { finMarker, syscallBatch } from "../../test/helpers/event-messages.ts";
 
 const T0 = Date.parse("2026-11-27T10:00:00Z");
 const WEB: WorkloadKey = { namespace: "shop", kind: "Deployment", name: "web", container: "nginx" };
@@ -238,29 +239,11 @@ function record(extra: Partial<SessionRecord> = {}): SessionRecord {
 }
 
 function batch(node: string, seq: number, workloads: WorkloadEvents[]): SyscallEventBatch {
-  return {
-    schemaVersion: 1,
-    kind: "batch",
-    session: SESSION,
-    node,
-    arch: "x86_64",
-    seq,
-    sentAt: T0 + seq,
-    droppedEvents: 0,
-    workloads,
-  };
+  return syscallBatch({ session: SESSION, node, seq, sentAt: T0 + seq, workloads });
 }
 
 function fin(node: string, batches: number): EventMessage {
-  return {
-    schemaVersion: 1,
-    kind: "fin",
-    session: SESSION,
-    node,
-    batches,
-    sentAt: T0 + 100,
-    droppedEvents: 0,
-  };
+  return finMarker({ session: SESSION, node, batches, sentAt: T0 + 100 });
 }
 
 function checkedState(history: PodHistory, clock: { now: number }, limits = {}): AggregatorState {

@@ -1,41 +1,29 @@
 import { describe, expect, it } from "vitest";
 import type { EventMessage, SessionRecord } from "../../lib/contracts/types.ts";
+import { sessionRecord } from "../../test/helpers/session-record.ts";
 import { dueActions } from "./publication-plan.ts";
 import { AggregatorState } from "./session-state.ts";
+import { finMarker, syscallBatch } from "../../test/helpers/event-messages.ts";
 
 const T0 = 1_700_000_000_000;
 const web = { namespace: "shop", kind: "Deployment", name: "web", container: "nginx" };
 
 function record(state: SessionRecord["state"], extra: Partial<SessionRecord> = {}): SessionRecord {
-  return {
-    schemaVersion: 1,
-    id: "s1",
-    mode: "oneshot",
-    state,
-    createdAt: "2026-11-27T10:00:00Z",
-    expectedNodes: ["node-a", "node-b"],
-    targets: {},
-    profile: {},
-    ...extra,
-  };
+  return sessionRecord("s1", { state, expectedNodes: ["node-a", "node-b"], ...extra });
 }
 
 function batch(node: string, name: string): EventMessage {
-  return {
-    schemaVersion: 1,
-    kind: "batch",
+  return syscallBatch({
     session: "s1",
     node,
-    arch: "x86_64",
     seq: 1,
     sentAt: T0,
-    droppedEvents: 0,
     workloads: [{ workload: web, pod: `web-${node}`, syscalls: [{ name, count: 3, firstSeen: T0 }] }],
-  };
+  });
 }
 
 function fin(node: string): EventMessage {
-  return { schemaVersion: 1, kind: "fin", session: "s1", node, batches: 1, sentAt: T0 + 1, droppedEvents: 0 };
+  return finMarker({ session: "s1", node, batches: 1, sentAt: T0 + 1 });
 }
 
 function stateOf(rec: SessionRecord, messages: EventMessage[]): AggregatorState {

@@ -45,6 +45,7 @@ import { startAggregatorProcess, type AggregatorProcess } from "../helpers/aggre
 import { eventually } from "../helpers/eventually.ts";
 import { startNatsServer, type NatsServerHandle } from "../helpers/nats.ts";
 import { sessionRecord } from "../helpers/session-record.ts";
+import { finMarker, syscallBatch } from "../helpers/event-messages.ts";
 
 const NODE_A = "node-a";
 const NODE_B = "node-b";
@@ -122,23 +123,12 @@ function batch(
   names: string[],
   workload: WorkloadKey = WEB,
 ): SyscallEventBatch {
-  return {
-    schemaVersion: 1,
-    kind: "batch",
-    session,
-    node,
-    arch: "x86_64",
-    seq,
-    sentAt: Date.now(),
-    droppedEvents: 0,
-    workloads: [
-      { workload, syscalls: names.map((name) => ({ name, count: seq, firstSeen: Date.now() - 1000 })) },
-    ],
-  };
+  const syscalls = names.map((name) => ({ name, count: seq, firstSeen: Date.now() - 1000 }));
+  return syscallBatch({ session, node, seq, workloads: [{ workload, syscalls }] });
 }
 
 function fin(session: string, node: string, batches: number): EventMessage {
-  return { schemaVersion: 1, kind: "fin", session, node, batches, sentAt: Date.now(), droppedEvents: 0 };
+  return finMarker({ session, node, batches });
 }
 
 /** What an honest agent on node-b sends: three batches of the web workload's calls, then its FIN. */

@@ -53,6 +53,7 @@ import {
 } from "../helpers/fake-apiserver.ts";
 import { startNatsServer, type NatsServerHandle } from "../helpers/nats.ts";
 import { sessionRecord } from "../helpers/session-record.ts";
+import { finMarker, syscallBatch } from "../helpers/event-messages.ts";
 
 const NODE_A = "node-a";
 const NODE_B = "node-b";
@@ -125,21 +126,11 @@ function entry(key: WorkloadKey, pod: string, names: string[], podNamespace = ke
 }
 
 function batch(session: string, node: string, seq: number, workloads: WorkloadEvents[]): SyscallEventBatch {
-  return {
-    schemaVersion: 1,
-    kind: "batch",
-    session,
-    node,
-    arch: "x86_64",
-    seq,
-    sentAt: Date.now(),
-    droppedEvents: 0,
-    workloads,
-  };
+  return syscallBatch({ session, node, seq, workloads });
 }
 
 function fin(session: string, node: string, batches: number): EventMessage {
-  return { schemaVersion: 1, kind: "fin", session, node, batches, sentAt: Date.now(), droppedEvents: 0 };
+  return finMarker({ session, node, batches });
 }
 
 async function publish(nc: NatsConnection, messages: EventMessage[]): Promise<void> {
