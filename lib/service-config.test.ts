@@ -76,6 +76,11 @@ describe("readLayeredConfig", () => {
       mode: { enabled: true },
     });
     expect((await layered([], {})).where).toBe("defaults");
+    // A variable set to blanks is as good as unset.
+    expect(await layered([], { SECCOMPOSE_PORT: "  ", SVC_NAME: "", NAME: "kept" })).toMatchObject({
+      config: { name: "kept" },
+      where: "environment",
+    });
   });
 
   it("names the flag or variable whose value is not an integer, and refuses unknown flags as usage errors", async () => {

@@ -157,7 +157,8 @@ export async function readLayeredConfig(
   const config = file !== undefined ? await readYamlMapping(file, "config file") : {};
   const sources = file !== undefined ? [file] : [];
   for (const s of spec.settings) {
-    const name = s.env.find((e) => env[e] !== undefined && env[e] !== "");
+    // A variable set to nothing (or blanks) is as good as unset: manifests often leave one empty.
+    const name = s.env.find((e) => (env[e] ?? "").trim() !== "");
     if (name === undefined) continue;
     setPath(config, s.path, parseValue(env[name]!, s, `environment variable ${name}`));
     if (!sources.includes("environment")) sources.push("environment");

@@ -13,6 +13,7 @@ import type { Action } from "./publication-plan.ts";
 import type { Publisher } from "./publisher.ts";
 import type { AggregatorState } from "./session-state.ts";
 
+/** Final documents stored at once: each is a few KV round trips, and a session has thousands. */
 const FINAL_WRITE_CONCURRENCY = 32;
 
 type FinaliseAction = Extract<Action, { kind: "finalise" }>;

@@ -91,7 +91,6 @@ const DEFAULT_TICK_MS = 250;
 const AGGREGATOR_INBOX_PREFIX = "_INBOX.aggregator";
 /** Distinct (reason, session, node) refusals logged; beyond this they are only counted. */
 const MAX_REFUSALS_LOGGED = 1000;
-/** Final documents stored at once: each is a few KV round trips, and a session has thousands. */
 /** KV and JetStream headers ride along with a chunk inside the server's max_payload. */
 const PAYLOAD_HEADROOM = 8 * 1024;
 

@@ -124,7 +124,7 @@ export function mergeEntry(
   limits: Limits,
 ): void {
   const argSyscalls = session.argSyscalls;
-  const contributor = contributorOf(node, entry.containerId);
+  let contributor = "";
   let ws: WorkloadState | undefined;
   for (const ev of entry.syscalls) {
     const name = known.get(ev.name);
@@ -140,6 +140,7 @@ export function mergeEntry(
         break;
       }
       ws = workloadOf(session, entry.workload, now);
+      contributor = contributorOf(node, entry.containerId);
       ws.observations.noteNode(batch.node, batch.arch, batch.droppedEvents);
     }
     const wo = ws.observations;
@@ -220,7 +221,7 @@ export function mergeLateEntry(
   tally: Tally,
   limits: Limits,
 ): void {
-  const contributor = contributorOf(node, entry.containerId);
+  let contributor = "";
   let lw: LateWorkload | undefined;
   for (const ev of entry.syscalls) {
     const name = known.get(ev.name);
@@ -248,6 +249,7 @@ export function mergeLateEntry(
         session.late.set(id, lw);
       }
       lw.observations.noteNode(batch.node, batch.arch, batch.droppedEvents);
+      contributor = contributorOf(node, entry.containerId);
     }
     const key = tupleCountKey(contributor, ev.args);
     if (!lw.observations.raiseKnown(name, key, ev.count, ev.firstSeen)) {

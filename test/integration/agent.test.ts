@@ -157,6 +157,51 @@ describe("node agent with a stand-in Falco and a real nats-server", () => {
     },
   );
 
+  it("with the hot-syscall split, gets each syscall from one of its two Falcos: strace's set, with a hot syscall counted once", async () => {
+    // Each stand-in runs the command under strace itself; the hot one reports only the hot
+    // syscalls (its rule), the other is not given them (base_syscalls negations).
+    const cmd = ["ls", "-la", "/usr"];
+    const commandsFile = join(dir, "commands-split.json");
+    await writeFile(commandsFile, JSON.stringify([{ cmd, podUid: POD_A.uid, containerId: POD_A.cid }]));
+    const agent = await startAgentProcess({
+      node: "node-a-split",
+      natsUrls: [server.url],
+      stateDir: join(dir, "state-split"),
+      podsFile: await podsFile("split", [{ ...POD_A, name: "lister-1", container: "ls", owner: "lister" }]),
+      env: { STANDIN_MODE: "strace", STANDIN_COMMANDS: commandsFile, SECCOMPOSE_FALCO_HOT_SYSCALLS: "on" },
+    });
+    agents.push(agent);
+    const [started] = await control(nc, "start", {
+      session: sessionRecord("split", { targets: { namespaces: ["shop"] } }),
+    });
+    expect(started).toMatchObject({ ok: true });
+    await settle();
+    const [stopped] = await control(nc, "stop", { sessionId: "split" });
+    expect(stopped?.ok).toBe(true);
+
+    const merged = mergeStored(await readSessionMessages(nc, "split"));
+    const observed = merged.workload({
+      namespace: "shop",
+      kind: "Deployment",
+      name: "lister",
+      container: "ls",
+    });
+    const records = (await recordStrace(cmd, { stdio: "null" })).records;
+    const expected = new Set(
+      records.flatMap((r) => (r.kind === "syscall" && !NON_RETURNING.has(r.name) ? [r.name] : [])),
+    );
+    const seen = [...observed.syscalls.keys()].filter((n) => !NON_RETURNING.has(n));
+    expect(new Set(seen)).toEqual(expected);
+    // Reported by both Falcos, a hot syscall would count twice what one run makes.
+    const reads = records.filter((r) => r.kind === "syscall" && r.name === "read").length;
+    expect(reads).toBeGreaterThan(0);
+    expect(countsByNode(observed.syscalls.get("read")!).get("node-a-split")).toBe(reads);
+    const health = (await control(nc, "health", {})).find((r) => r.node === "node-a-split")?.health;
+    // Two Falcos ran, the hot one with the default hot list.
+    expect(health?.falco.hot).toMatchObject({ restarts: 0 });
+    expect(health?.falco.hot?.syscalls).toEqual(expect.arrayContaining(["read", "write", "futex"]));
+  });
+
   it("loses nothing when NATS is killed and restarted mid-session", async () => {
     const lines = readFixtureLines("node-a.alerts.jsonl").map((l) => renderCompactLine(l, COMPACT_LAYOUT));
     const replay = Array.from({ length: 6 }, () => lines).flat();

@@ -57,6 +57,12 @@ export interface StandinConfig {
   drops: { threshold: number; actions: string[] };
   rulesFiles: string[];
   rules: StandinRule[];
+  /**
+   * Syscalls the driver is not asked for: the `!name` entries of `base_syscalls.custom_set`, as
+   * written (kernel or Falco event names). Falco's `repair` (adding back what its own state needs)
+   * is not modelled: the agent never leaves such a syscall out.
+   */
+  notAsked: ReadonlySet<string>;
 }
 
 export class ConfigError extends Error {}
@@ -87,6 +93,10 @@ export function loadConfig(path: string, overrides: readonly string[], withRules
   if (!ENGINE_KINDS.has(engineKind))
     throw new ConfigError(`engine.kind '${engineKind}' is not a valid kind.`);
   const drops = isObject(config["syscall_event_drops"]) ? config["syscall_event_drops"] : {};
+  const base = isObject(config["base_syscalls"]) ? config["base_syscalls"] : {};
+  const notAsked = new Set(
+    asStringList(base["custom_set"]).flatMap((name) => (name.startsWith("!") ? [name.slice(1)] : [])),
+  );
 
   const partial = {
     path,
@@ -105,6 +115,7 @@ export function loadConfig(path: string, overrides: readonly string[], withRules
       actions: drops["actions"] === undefined ? ["log", "alert"] : asStringList(drops["actions"]),
     },
     rulesFiles: withRules ? rulesFilesOf(config["rules_files"]) : [],
+    notAsked,
   };
   const minPriority = typeof config["priority"] === "string" ? config["priority"].toLowerCase() : "debug";
   const rules = withRules ? loadRules(partial.rulesFiles, partial.containerPlugin, minPriority) : [];

@@ -8,6 +8,8 @@
  * - `--version` prints Falco's version block (JSON when the config given with `-c` sets
  *   `json_output`); `--list[=source]` prints the field list, with the container plugin's
  *   fields when the config loads it; `--dry-run` loads config and rules, then exits.
+ * - `base_syscalls.custom_set` negations (`!read`) keep those syscalls from it, as from Falco's
+ *   driver (`repair` is not modelled).
  * - It reads the config and the rules files it names and refuses (exit 1, Falco-like message
  *   on stderr) a rule naming a field it does not have (`container.*`, `k8s.*` without the
  *   container plugin). Conditions are evaluated (the subset in condition.ts); the first
@@ -402,7 +404,10 @@ async function runCommands(falco: StandinFalco, specs: readonly CommandSpec[]): 
       if (NEVER_RETURN.has(record.name) || record.name.startsWith("syscall_")) continue;
       const rawres = returnValue(record.result);
       if (rawres === null) continue;
-      falco.event({ ...base, type: falcoEventName(record.name), rawres, rawArgs: rawArgsOf(record) });
+      const type = falcoEventName(record.name);
+      // The driver never delivers what base_syscalls leaves out.
+      if (falco.config.notAsked.has(record.name) || falco.config.notAsked.has(type)) continue;
+      falco.event({ ...base, type, rawres, rawArgs: rawArgsOf(record) });
     }
   }
 }
