@@ -30,7 +30,7 @@ import {
   batchMessageId,
   eventSubject,
 } from "../lib/subjects.ts";
-import { CHECKPOINT_HEAD_KEY } from "../services/aggregator/checkpoint.ts";
+import { checkpointHeadKey } from "../services/aggregator/checkpoint.ts";
 import { startAggregatorProcess } from "../test/helpers/aggregator-process.ts";
 import { startNatsServer } from "../test/helpers/nats.ts";
 import { formatSpread, ratio, spread } from "./stats.ts";
@@ -186,7 +186,7 @@ async function floodRun() {
   clearInterval(sampler);
   const after = await rss();
   peak = Math.max(peak, after);
-  const head = await (await new Kvm(js).open(BUCKET_AGGREGATOR_STATE)).get(CHECKPOINT_HEAD_KEY);
+  const head = await (await new Kvm(js).open(BUCKET_AGGREGATOR_STATE)).get(checkpointHeadKey(0));
   const checkpointBytes = head === null ? 0 : head.json<{ bytes: number }>().bytes;
   const s = last.sessions.find((x) => x.session === SESSION)!;
   const nodeA = s.nodes.find((n) => n.name === "node-a")!;
