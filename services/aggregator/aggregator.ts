@@ -34,7 +34,6 @@ import { DEFAULT_MAX_EVENT_MESSAGE_BYTES, decodeEventMessage } from "../../lib/n
 import { EVENT_STREAM_DEFAULTS, ensureEventStream, ensureKv } from "../../lib/nats/streams.ts";
 import type { RecordChange } from "../../lib/nats/session-records.ts";
 import { recordPartition } from "../../lib/partitions.ts";
-import { workloadToken } from "../../lib/profile/workload-key.ts";
 import {
   BUCKET_AGGREGATOR_LEASES,
   BUCKET_AGGREGATOR_STATE,
@@ -47,6 +46,7 @@ import {
   eventSubject,
 } from "../../lib/subjects.ts";
 import { ActionPerformer } from "./action-performer.ts";
+import { MergeReporter } from "./merge-reporter.ts";
 import { CheckpointStore, encodeSnapshot, partitionKeyPrefix } from "./checkpoint.ts";
 import type { LoadedCheckpoint } from "./checkpoint.ts";
 import { reconcileRevision } from "./continuous.ts";
@@ -89,8 +89,6 @@ const STREAM_WATCH_MS = 1000;
 const DEFAULT_TICK_MS = 250;
 /** The aggregator's NATS user may subscribe to reply inboxes under this prefix only (deploy/nats-permissions.json). */
 const AGGREGATOR_INBOX_PREFIX = "_INBOX.aggregator";
-/** Distinct (reason, session, node) refusals logged; beyond this they are only counted. */
-const MAX_REFUSALS_LOGGED = 1000;
 /** KV and JetStream headers ride along with a chunk inside the server's max_payload. */
 const PAYLOAD_HEADROOM = 8 * 1024;
 
@@ -141,6 +139,7 @@ export class Aggregator implements PartitionWorker {
   readonly #store: CheckpointStore;
   readonly #publisher: Publisher;
   readonly #performer: ActionPerformer;
+  readonly #reporter: MergeReporter;
   readonly #pods: PodOwnership;
   readonly #unwatchPods: () => void;
   readonly #maxMessageBytes: number;
@@ -154,7 +153,6 @@ export class Aggregator implements PartitionWorker {
   #tickAgain = false;
   #checkpointing: Promise<void> | undefined;
   #prunedForeign = false;
-  readonly #refusalsLogged = new Set<string>();
   #checkingCatchUp = false;
   #lossWatch: StreamLossWatch | undefined;
   #watchingStream = false;
@@ -203,6 +201,7 @@ export class Aggregator implements PartitionWorker {
         this.#dirty = true;
       },
     });
+    this.#reporter = new MergeReporter(this.#m, this.#log, (event) => this.#publisher.publishDrift(event));
     this.#maxMessageBytes = o.config.stream?.maxMsgSize ?? DEFAULT_MAX_EVENT_MESSAGE_BYTES;
     this.#pods = pods;
     this.#state = new AggregatorState(o.clock ?? Date.now, o.config.limits, pods.check);
@@ -391,24 +390,6 @@ export class Aggregator implements PartitionWorker {
   }
 
   /** Logs the first refusal per session, node and reason only: a flood must not become a log flood. */
-  #noteRefusal(outcome: MergeOutcome): void {
-    const reason = outcome.refused!;
-    this.#m.refusedMessages.inc({ reason });
-    const key = `${reason}/${outcome.session}/${outcome.node}`;
-    if (this.#refusalsLogged.has(key) || this.#refusalsLogged.size >= MAX_REFUSALS_LOGGED) return;
-    this.#refusalsLogged.add(key);
-    this.#log.warn(
-      {
-        session: outcome.session,
-        node: outcome.node,
-        kind: outcome.kind,
-        reason,
-        code: "SC_MESSAGE_REFUSED",
-      },
-      "message refused; further ones like it are only counted",
-    );
-  }
-
   #handle(m: JsMsg): boolean {
     const source = `${STREAM_EVENTS} seq ${m.seq} on ${m.subject}`;
     this.#state.noteStreamSeq(m.seq);
@@ -434,79 +415,11 @@ export class Aggregator implements PartitionWorker {
     return this.#afterMerge(outcome);
   }
 
-  /** Logs the first refusal per reason, session, node and workload; the rest are only counted. */
-  #noteRefusedEntries(outcome: MergeOutcome): void {
-    for (const r of outcome.refusedEntries ?? []) {
-      this.#m.refusedEntries.inc({ reason: r.reason });
-      const workload = workloadToken(r.workload);
-      const key = `${r.reason}/${outcome.session}/${outcome.node}/${workload}`;
-      if (this.#refusalsLogged.has(key) || this.#refusalsLogged.size >= MAX_REFUSALS_LOGGED) continue;
-      this.#refusalsLogged.add(key);
-      this.#log.warn(
-        {
-          session: outcome.session,
-          node: outcome.node,
-          workload,
-          pod: r.pod,
-          podUid: r.podUid,
-          reason: r.reason,
-          code: "SC_MESSAGE_REFUSED",
-          event: "entry.refused",
-        },
-        "workload entry refused by the pod ownership check; further ones like it are only counted",
-      );
-    }
-  }
-
-  /** Reports what a merge did (refusal, late data, drift); false: the message is to be terminated. */
+  /** Reports a merge (merge-reporter.ts); a node now complete is worth checking its session at once. */
   #afterMerge(outcome: MergeOutcome): boolean {
-    if (outcome.refused !== undefined) {
-      this.#noteRefusal(outcome);
-      return false;
-    }
-    if (outcome.refusedEntries !== undefined) this.#noteRefusedEntries(outcome);
-    if (outcome.held === true) return true;
-    if (outcome.late) {
-      if (outcome.fresh) {
-        this.#m.lateBatches.inc();
-        this.#log.warn(
-          { session: outcome.session, node: outcome.node, kind: outcome.kind },
-          "message for a finalised session; kept for a late revision, the final profile is unchanged",
-        );
-      }
-      return true;
-    }
-    if (outcome.kind === "batch") {
-      if (outcome.fresh) this.#m.batchesMerged.inc();
-      // Entries that waited for the pod watch are merged later, outside any fresh batch.
-      if (outcome.events > 0) this.#m.eventsMerged.inc(outcome.events);
-    }
-    for (const d of outcome.drift) {
-      const event = {
-        schemaVersion: 1 as const,
-        kind: "Drift" as const,
-        session: d.session,
-        workload: d.workload,
-        workloadToken: d.token,
-        node: d.node,
-        syscall: d.syscall,
-        count: d.count,
-        firstSeen: new Date(d.firstSeen).toISOString(),
-        detectedAt: new Date(d.detectedAt).toISOString(),
-        frozenRevision: d.frozenRevision,
-        ...(d.pod !== undefined ? { pod: d.pod } : {}),
-        ...(d.containerId !== undefined ? { containerId: d.containerId } : {}),
-        ...(d.args !== undefined ? { args: [...d.args] } : {}),
-      };
-      this.#publisher.publishDrift(event);
-      this.#m.driftEvents.inc();
-      this.#log.info(
-        { session: d.session, node: d.node, workload: d.token, pod: d.pod, syscall: d.syscall },
-        "drift: call outside the frozen profile",
-      );
-    }
+    const keep = this.#reporter.report(outcome);
     if (outcome.nodeComplete) this.#scheduleTick();
-    return true;
+    return keep;
   }
 
   /** Looks for messages the stream discarded before they were consumed (see stream-loss.ts). */
