@@ -18,23 +18,16 @@ import type {
   ProfileDocument,
   SessionRecord,
   SyscallEventBatch,
-  WorkloadKey,
 } from "../../../lib/contracts/types.ts";
 import { assertValid } from "../../../lib/contracts/validators.ts";
 import { ErrorCodes, SeccomposeError } from "../../../lib/errors.ts";
-import {
-  argSpecFor,
-  argTupleFromRaw,
-  validateArgSyscalls,
-  type ArgConditionSpec,
-} from "../../../lib/profile/arg-specs.ts";
+import { argSpecFor, validateArgSyscalls, type ArgConditionSpec } from "../../../lib/profile/arg-specs.ts";
 import { toProfileDocument } from "../../../lib/profile/document.ts";
 import { compareWorkloadKeys } from "../../../lib/profile/workload-key.ts";
 import { scmpArchesForNode } from "../../../lib/syscalls/architectures.ts";
 import { nonReturningSyscalls } from "../../../lib/syscalls/non-returning.ts";
-import { rawArgsFromAlert } from "../edge/alert-args.ts";
-import { NoveltyTracker, type ContainerMeta } from "../edge/novelty-tracker.ts";
-import type { FalcoAlert, FalcoSyscallAlert } from "../intake/alert.ts";
+import { NoveltyTracker } from "../edge/novelty-tracker.ts";
+import type { FalcoAlert } from "../intake/alert.ts";
 import { compileTargets, type TargetMatcher } from "../pods/targets.ts";
 import { FALCO_STATE_SYSCALLS, PROBE_SYSCALL } from "../falco/config-writer.ts";
 import {
@@ -44,7 +37,7 @@ import {
 } from "../falco/syscall-set-policy.ts";
 import { falcoEventToSyscall } from "../../../lib/falco/event-names.ts";
 import { workloadId } from "../../../lib/profile/workload-key.ts";
-import { HeldEvents } from "./held-events.ts";
+import { AlertRouter } from "./alert-router.ts";
 import { LeftOutCoverage } from "./left-out-coverage.ts";
 import { RecentCounts } from "./recent-counts.ts";
 import {
@@ -138,16 +131,6 @@ interface Session extends RecordingGaps {
   seen: { gen: number; counts: Map<string, Map<string, number>> } | undefined;
 }
 
-/** Where a container's events go, cached per container until pods or sessions change. */
-interface Route {
-  workload: WorkloadKey;
-  meta: ContainerMeta;
-  sessions: Session[];
-  /** The sessions for which this workload had not shown the left-out syscalls, as of `coveredGen`. */
-  uncovered: Session[];
-  coveredGen: number;
-}
-
 export class SessionManager implements AgentController {
   readonly #deps: SessionManagerDeps;
   readonly #clock: () => number;
@@ -158,8 +141,7 @@ export class SessionManager implements AgentController {
   /** Ids of stopped sessions, oldest first: the order in which their records are removed. */
   readonly #finished: string[] = [];
   #running: Session[] = [];
-  readonly #routes = new Map<string, Route>();
-  readonly #held: HeldEvents;
+  readonly #router: AlertRouter<Session>;
 
   readonly #counters = {
     alertsRead: 0,
@@ -205,7 +187,18 @@ export class SessionManager implements AgentController {
     this.#clock = deps.clock ?? Date.now;
     this.#log = deps.logger;
     this.#nonReturning = nonReturningSyscalls(scmpArchesForNode(deps.arch));
-    this.#held = new HeldEvents(deps.maxHeldEvents ?? DEFAULT_MAX_HELD_EVENTS);
+    this.#router = new AlertRouter<Session>({
+      pods: deps.pods,
+      clock: this.#clock,
+      logger: this.#log,
+      holdUnknownMs: deps.holdUnknownMs,
+      maxHeldEvents: deps.maxHeldEvents ?? DEFAULT_MAX_HELD_EVENTS,
+      coverage: this.#coverage,
+      onUncovered: () => this.#replanSoon(),
+      onUnattributed: (events) => {
+        this.#counters.unattributedEvents += events;
+      },
+    });
     this.#recent = new RecentCounts(
       ["alertsRead", "parseErrors", "errors"],
       deps.healthWindowMs ?? DEFAULT_HEALTH_WINDOW_MS,
@@ -413,7 +406,7 @@ export class SessionManager implements AgentController {
       counters: {
         ...this.#counters,
         spoolBytes: this.#deps.publisher.spoolBytes(),
-        heldEvents: this.#held.size,
+        heldEvents: this.#router.heldEvents,
       },
       recent: { windowSeconds: Math.round(this.#recent.windowMs / 1000), ...this.#bookAlerts().counts() },
       lastErrors: this.#lastErrors.map((e) => ({ ...e })),
@@ -448,7 +441,7 @@ export class SessionManager implements AgentController {
     this.#counters.alertsRead++;
     switch (alert.kind) {
       case "syscall":
-        if (this.#running.length > 0) this.#route(alert, undefined);
+        if (this.#running.length > 0) this.#router.route(alert);
         return;
       case "drop": {
         this.#counters.falcoDrops += alert.nDrops;
@@ -489,7 +482,7 @@ export class SessionManager implements AgentController {
   flush(): Promise<void> {
     this.#bookAlerts();
     return this.#exclusive(async () => {
-      this.#expireHeld(this.#clock());
+      this.#router.expireHeld(this.#clock());
       for (const session of this.#sessions.values()) {
         if (session.state === "stopped") continue;
         try {
@@ -600,78 +593,20 @@ export class SessionManager implements AgentController {
     } while (everything && session.tracker.pendingCount > 0);
   }
 
-  #route(alert: FalcoSyscallAlert, heldAt: number | undefined): void {
-    const { containerId, podUid } = alert;
-    // Host processes and anything outside a kubelet container cgroup.
-    if (containerId === null || podUid === null) return;
-    const route = this.#routes.get(containerId) ?? this.#resolve(podUid, containerId);
-    if (route === undefined) {
-      this.#hold(alert, heldAt);
-      return;
-    }
-    if (route.sessions.length === 0) return;
-    const timeMs = Math.floor(Number(alert.timeNs) / 1e6);
-    this.#coverage.check(route, timeMs, () => this.#replanSoon());
-    for (const session of route.sessions) {
-      let args: string[] | undefined;
-      if (session.argSpecs.size > 0) {
-        const spec = session.argSpecs.get(alert.syscall);
-        if (spec !== undefined) {
-          const raw = rawArgsFromAlert(alert.syscall, alert.args);
-          args = raw === undefined ? undefined : (argTupleFromRaw(spec, raw) ?? undefined);
-        }
-      }
-      session.tracker.record(containerId, route.workload, route.meta, alert.syscall, args, timeMs);
-    }
-  }
-
-  #resolve(podUid: string, containerId: string): Route | undefined {
-    const pod = this.#deps.pods.byUid(podUid);
-    if (pod === undefined) return undefined;
-    const container = Object.hasOwn(pod.containers, containerId) ? pod.containers[containerId] : undefined;
-    if (container === undefined) return undefined;
-    const route: Route = {
-      workload: { namespace: pod.namespace, kind: pod.owner.kind, name: pod.owner.name, container },
-      meta: { pod: pod.name, podUid, containerId },
-      sessions: this.#running.filter((s) => s.matcher(pod, container)),
-      uncovered: [],
-      coveredGen: -1,
-    };
-    this.#routes.set(containerId, route);
-    return route;
-  }
-
-  /** `heldAt` is set when the event was held before. */
-  #hold(alert: FalcoSyscallAlert, heldAt: number | undefined): void {
-    this.#counters.unattributedEvents += this.#held.push({ alert, heldAt: heldAt ?? this.#clock() });
-  }
-
-  /** Events held for holdUnknownMs are given up: their pod never appeared (or was gone already). */
-  #expireHeld(now: number): void {
-    const expired = this.#held.expire(now, this.#deps.holdUnknownMs);
-    this.#counters.unattributedEvents += expired;
-    if (expired > 0)
-      this.#log.debug({ events: expired }, "dropped events of containers whose pod did not appear in time");
-  }
-
   #onPodsChanged(): void {
-    this.#routes.clear();
     // Which pods are left out of the rule, and which workloads the driver set must cover.
     if (this.#deps.excludeNonTargetPods === true || this.#policy !== undefined) {
       this.#falcoStale = true;
       if (this.#running.length > 0) this.#replanSoon();
     }
-    this.#expireHeld(this.#clock());
-    if (this.#held.size === 0) return;
-    // Events still unattributable are held again with their original hold time.
-    for (const { alert, heldAt } of this.#held.takeAll()) this.#route(alert, heldAt);
+    this.#router.podsChanged();
   }
 
   #refreshRunning(): void {
     this.#running = [...this.#sessions.values()]
       .filter((s) => s.state === "running")
       .sort((a, b) => (a.record.id < b.record.id ? -1 : 1));
-    this.#routes.clear();
+    this.#router.setRunning(this.#running);
   }
 
   async #applyFalco(): Promise<void> {
