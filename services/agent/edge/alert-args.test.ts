@@ -1,18 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { ARG_SPECS, argTupleFromRaw } from "../../../lib/profile/arg-specs.ts";
+import { NO_SYSCALL_ARGS } from "../../../test/helpers/falco-alerts.ts";
 import type { FalcoSyscallArgs } from "../intake/alert.ts";
 import { rawArgsFromAlert } from "./alert-args.ts";
 
-const none: FalcoSyscallArgs = {
-  domain: null,
-  domainText: null,
-  request: null,
-  requestText: null,
-  option: null,
-  optionText: null,
-  flags: null,
-  flagsText: null,
-};
+const none = NO_SYSCALL_ARGS;
 
 describe("rawArgsFromAlert", () => {
   it("places each carried argument at its syscall position, so the argument spec finds it", () => {

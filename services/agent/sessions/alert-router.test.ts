@@ -2,6 +2,7 @@ import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import type { NoveltyTracker } from "../edge/novelty-tracker.ts";
 import type { FalcoSyscallAlert } from "../intake/alert.ts";
+import { syscallAlert } from "../../../test/helpers/falco-alerts.ts";
 import { compileTargets } from "../pods/targets.ts";
 import type { PodInfo } from "../ports.ts";
 import { AlertRouter, type RoutedSession } from "./alert-router.ts";
@@ -16,37 +17,16 @@ const POD: PodInfo = {
   owner: { kind: "Deployment", name: "web" },
   containers: { [CID]: "nginx" },
 };
-const NO_ARGS = {
-  domain: null,
-  domainText: null,
-  request: null,
-  requestText: null,
-  option: null,
-  optionText: null,
-  flags: null,
-  flagsText: null,
-};
-
+/** A call of the pod's container; `null`s: a host process. */
 function alert(
   syscall: string,
   podUid: string | null = "pod-1",
   containerId: string | null = CID,
 ): FalcoSyscallAlert {
   return {
-    kind: "syscall",
-    syscall,
-    falcoType: syscall,
-    res: 0,
-    args: NO_ARGS,
-    timeNs: 1_700_000_000_000_000_000n,
-    hostname: null,
-    pid: 1,
-    tid: 1,
-    processName: "nginx",
-    cgroup: null,
+    ...syscallAlert(syscall, podUid ?? "", containerId ?? "", 1_800_000_000_000),
     podUid,
     containerId,
-    container: null,
   };
 }
 

@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { FinMarker, SessionRecord, SyscallEventBatch } from "../../../lib/contracts/types.ts";
 import { assertValid } from "../../../lib/contracts/validators.ts";
 import { SeccomposeError } from "../../../lib/errors.ts";
-import type { FalcoAlert, FalcoSyscallAlert } from "../intake/alert.ts";
+import type { FalcoAlert } from "../intake/alert.ts";
 import type {
   CaptureChange,
   EventPublisher,
@@ -19,6 +19,7 @@ import type {
 } from "../ports.ts";
 import { SessionManager, type SessionManagerDeps } from "./session-manager.ts";
 import { sessionDataFile } from "./session-store.ts";
+import { syscallAlert } from "../../../test/helpers/falco-alerts.ts";
 import { sessionRecord } from "../../../test/helpers/session-record.ts";
 
 const T0 = 1_800_000_000_000;
@@ -130,41 +131,6 @@ function session(id: string, targets: SessionRecord["targets"] = {}, argSyscalls
     targets,
     profile: argSyscalls ? { argSyscalls } : {},
   });
-}
-
-function syscall(
-  name: string,
-  podUid: string,
-  containerId: string,
-  timeMs: number,
-  args: Partial<FalcoSyscallAlert["args"]> = {},
-): FalcoSyscallAlert {
-  return {
-    kind: "syscall",
-    syscall: name,
-    falcoType: name,
-    timeNs: BigInt(timeMs) * 1_000_000n + 123n,
-    hostname: "node-a",
-    pid: 10,
-    tid: 10,
-    processName: "app",
-    cgroup: `/kubepods/burstable/pod${podUid}/${containerId}`,
-    podUid,
-    containerId,
-    container: null,
-    res: 0,
-    args: {
-      domain: null,
-      domainText: null,
-      request: null,
-      requestText: null,
-      option: null,
-      optionText: null,
-      flags: null,
-      flagsText: null,
-      ...args,
-    },
-  };
 }
 
 const drop = (nDrops: number): FalcoAlert => ({
@@ -288,7 +254,7 @@ describe("SessionManager sessions", () => {
   it("stops idempotently: a second stop returns the same batch count and sends no second FIN", async () => {
     const m = manager();
     await m.startSession(session("s1"));
-    m.handleAlert(syscall("read", WEB_UID, WEB_CID, T0));
+    m.handleAlert(syscallAlert("read", WEB_UID, WEB_CID, T0));
     const first = await m.stopSession("s1");
     const second = await m.stopSession("s1");
     expect(first).toEqual({ batches: 1 });
@@ -324,8 +290,8 @@ describe("SessionManager sessions", () => {
     await m.startSession(session("shop", { namespaces: ["shop"] }));
     await m.startSession(session("dbs", { labelSelector: "app=db" }));
     await m.startSession(session("all"));
-    m.handleAlert(syscall("read", WEB_UID, WEB_CID, T0));
-    m.handleAlert(syscall("fsync", DB_UID, DB_CID, T0));
+    m.handleAlert(syscallAlert("read", WEB_UID, WEB_CID, T0));
+    m.handleAlert(syscallAlert("fsync", DB_UID, DB_CID, T0));
     await m.flush();
     expect(
       Object.keys(sentCounts(publisher.batches("shop"))).filter((k) => !/exit|sigreturn/.test(k)),
@@ -339,9 +305,9 @@ describe("SessionManager sessions", () => {
   it("ignores events from outside pod containers and events after a session stopped", async () => {
     const m = manager();
     await m.startSession(session("s1"));
-    m.handleAlert({ ...syscall("read", WEB_UID, WEB_CID, T0), podUid: null, containerId: null });
+    m.handleAlert({ ...syscallAlert("read", WEB_UID, WEB_CID, T0), podUid: null, containerId: null });
     await m.stopSession("s1");
-    m.handleAlert(syscall("write", WEB_UID, WEB_CID, T0));
+    m.handleAlert(syscallAlert("write", WEB_UID, WEB_CID, T0));
     await m.flush();
     expect(publisher.batches("s1")).toEqual([]);
     expect(m.health().counters.alertsRead).toBe(2);
@@ -353,12 +319,12 @@ describe("SessionManager batches", () => {
     const m = manager({ maxEventsPerBatch: 3 });
     await m.startSession(session("s1"));
     for (const name of ["read", "write", "openat", "close", "mmap"])
-      m.handleAlert(syscall(name, WEB_UID, WEB_CID, T0));
+      m.handleAlert(syscallAlert(name, WEB_UID, WEB_CID, T0));
     m.handleAlert(drop(7));
     now += 1000;
     await m.flush();
-    m.handleAlert(syscall("read", WEB_UID, WEB_CID, T0 + 1));
-    m.handleAlert(syscall("fsync", DB_UID, DB_CID, T0 + 2));
+    m.handleAlert(syscallAlert("read", WEB_UID, WEB_CID, T0 + 1));
+    m.handleAlert(syscallAlert("fsync", DB_UID, DB_CID, T0 + 2));
     m.handleAlert(drop(3));
     now += 1000;
     await m.flush();
@@ -430,7 +396,7 @@ describe("SessionManager batches", () => {
   it("spreads a large backlog over several flushes and sends all of it on stop", async () => {
     const m = manager({ maxEventsPerBatch: 2, maxBatchesPerFlush: 2 });
     await m.startSession(session("s1"));
-    for (let i = 0; i < 10; i++) m.handleAlert(syscall(`call_${i}`, WEB_UID, WEB_CID, T0));
+    for (let i = 0; i < 10; i++) m.handleAlert(syscallAlert(`call_${i}`, WEB_UID, WEB_CID, T0));
     await m.flush();
     expect(publisher.batches("s1").map((b) => b.seq)).toEqual([1, 2]);
     const { batches } = await m.stopSession("s1");
@@ -450,9 +416,9 @@ describe("SessionManager batches", () => {
     const m = manager({ flushIntervalMs: 10 });
     await m.startSession(session("s1"));
     m.startFlushing();
-    m.handleAlert(syscall("read", WEB_UID, WEB_CID, T0));
+    m.handleAlert(syscallAlert("read", WEB_UID, WEB_CID, T0));
     await vi.waitFor(() => expect(publisher.batches("s1")).toHaveLength(1));
-    m.handleAlert(syscall("write", WEB_UID, WEB_CID, T0));
+    m.handleAlert(syscallAlert("write", WEB_UID, WEB_CID, T0));
     await m.close();
     expect(publisher.batches("s1")).toHaveLength(2);
     expect(m.sessionStatus("s1")[0]!.state).toBe("running");
@@ -461,10 +427,10 @@ describe("SessionManager batches", () => {
   it("does not resend tuples whose count did not change", async () => {
     const m = manager();
     await m.startSession(session("s1"));
-    m.handleAlert(syscall("read", WEB_UID, WEB_CID, T0));
+    m.handleAlert(syscallAlert("read", WEB_UID, WEB_CID, T0));
     await m.flush();
     await m.flush();
-    m.handleAlert(syscall("read", WEB_UID, WEB_CID, T0));
+    m.handleAlert(syscallAlert("read", WEB_UID, WEB_CID, T0));
     await m.flush();
     const batches = publisher.batches("s1");
     expect(batches).toHaveLength(2);
@@ -476,9 +442,9 @@ describe("SessionManager batches", () => {
   it("holds count updates below the next power of two while running and sends the exact counts on stop", async () => {
     const m = manager();
     await m.startSession(session("s1"));
-    for (let call = 0; call < 5; call++) m.handleAlert(syscall("read", WEB_UID, WEB_CID, T0));
+    for (let call = 0; call < 5; call++) m.handleAlert(syscallAlert("read", WEB_UID, WEB_CID, T0));
     await m.flush();
-    m.handleAlert(syscall("read", WEB_UID, WEB_CID, T0));
+    m.handleAlert(syscallAlert("read", WEB_UID, WEB_CID, T0));
     await m.flush(); // count 6: not due until 8
     expect(publisher.batches("s1")).toHaveLength(1);
     await m.stopSession("s1");
@@ -492,9 +458,9 @@ describe("SessionManager batches", () => {
   it("records argument values only for the session's argument syscalls", async () => {
     const m = manager();
     await m.startSession(session("s1", {}, ["ioctl", "socket"]));
-    m.handleAlert(syscall("ioctl", WEB_UID, WEB_CID, T0, { request: 0x5401n }));
-    m.handleAlert(syscall("socket", WEB_UID, WEB_CID, T0));
-    m.handleAlert(syscall("prctl", WEB_UID, WEB_CID, T0, { option: 38n }));
+    m.handleAlert(syscallAlert("ioctl", WEB_UID, WEB_CID, T0, { request: 0x5401n }));
+    m.handleAlert(syscallAlert("socket", WEB_UID, WEB_CID, T0));
+    m.handleAlert(syscallAlert("prctl", WEB_UID, WEB_CID, T0, { option: 38n }));
     await m.flush();
     const events = publisher.batches("s1").flatMap((b) => b.workloads.flatMap((w) => w.syscalls));
     expect(events.find((e) => e.name === "ioctl")).toEqual({
@@ -510,12 +476,12 @@ describe("SessionManager batches", () => {
   it("keeps a batch whose publish failed and publishes it again, with the same seq, at the next flush", async () => {
     const m = manager();
     await m.startSession(session("s1"));
-    m.handleAlert(syscall("read", WEB_UID, WEB_CID, T0));
+    m.handleAlert(syscallAlert("read", WEB_UID, WEB_CID, T0));
     publisher.failures = 1;
     await m.flush();
     expect(publisher.batches("s1")).toEqual([]);
     expect(m.health().lastErrors.map((e) => e.code)).toEqual(["SC_SPOOL_FULL"]);
-    m.handleAlert(syscall("write", WEB_UID, WEB_CID, T0));
+    m.handleAlert(syscallAlert("write", WEB_UID, WEB_CID, T0));
     await m.flush();
     const batches = publisher.batches("s1");
     expect(batches.map((b) => b.seq)).toEqual([1, 2]);
@@ -539,8 +505,8 @@ describe("SessionManager attribution of containers whose pod is not known yet", 
   it("holds the events and attributes them once the pod appears", async () => {
     const m = manager();
     await m.startSession(session("s1"));
-    m.handleAlert(syscall("execve", newUid, newCid, T0));
-    m.handleAlert(syscall("brk", newUid, newCid, T0 + 1));
+    m.handleAlert(syscallAlert("execve", newUid, newCid, T0));
+    m.handleAlert(syscallAlert("brk", newUid, newCid, T0 + 1));
     await m.flush();
     expect(publisher.batches("s1")).toEqual([]);
     expect(m.health().counters["heldEvents"]).toBe(2);
@@ -558,7 +524,7 @@ describe("SessionManager attribution of containers whose pod is not known yet", 
   it("keeps holding events while a pod change does not bring their pod", async () => {
     const m = manager();
     await m.startSession(session("s1"));
-    m.handleAlert(syscall("execve", newUid, newCid, T0));
+    m.handleAlert(syscallAlert("execve", newUid, newCid, T0));
     pods.add({ ...dbPod, labels: { app: "db", changed: "yes" } });
     expect(m.health().counters["heldEvents"]).toBe(1);
   });
@@ -566,8 +532,8 @@ describe("SessionManager attribution of containers whose pod is not known yet", 
   it("drops and counts the events still unattributed after the hold time", async () => {
     const m = manager();
     await m.startSession(session("s1"));
-    m.handleAlert(syscall("execve", newUid, newCid, T0));
-    m.handleAlert(syscall("brk", newUid, newCid, T0));
+    m.handleAlert(syscallAlert("execve", newUid, newCid, T0));
+    m.handleAlert(syscallAlert("brk", newUid, newCid, T0));
     now += HOLD_MS;
     await m.flush();
     expect(m.health().counters).toMatchObject({ heldEvents: 0, unattributedEvents: 2 });
@@ -579,7 +545,7 @@ describe("SessionManager attribution of containers whose pod is not known yet", 
   it("bounds the held events, dropping the oldest", async () => {
     const m = manager({ maxHeldEvents: 3 });
     await m.startSession(session("s1"));
-    for (const name of ["a1", "a2", "a3", "a4", "a5"]) m.handleAlert(syscall(name, newUid, newCid, T0));
+    for (const name of ["a1", "a2", "a3", "a4", "a5"]) m.handleAlert(syscallAlert(name, newUid, newCid, T0));
     expect(m.health().counters).toMatchObject({ heldEvents: 3, unattributedEvents: 2 });
     pods.add(newPod);
     await m.flush();
@@ -594,7 +560,7 @@ describe("SessionManager local record", () => {
   it("writes data.json at every flush with the seq, counts and what was sent", async () => {
     const m = manager();
     await m.startSession(session("s1"));
-    m.handleAlert(syscall("read", WEB_UID, WEB_CID, T0));
+    m.handleAlert(syscallAlert("read", WEB_UID, WEB_CID, T0));
     await m.flush();
     const data = JSON.parse(await readFile(sessionDataFile(stateDir, "s1"), "utf8"));
     expect(data).toMatchObject({ version: 1, state: "running", nextSeq: 2, eventsSeen: 1 });
@@ -677,9 +643,9 @@ describe("SessionManager local record", () => {
   it("renders schema-valid node profiles per workload: recording while running, complete after stop", async () => {
     const m = manager();
     await m.startSession(session("s1", {}, ["ioctl"]));
-    m.handleAlert(syscall("read", WEB_UID, WEB_CID, T0));
-    m.handleAlert(syscall("ioctl", WEB_UID, WEB_CID, T0, { request: 0x5401n }));
-    m.handleAlert(syscall("fsync", DB_UID, DB_CID, T0));
+    m.handleAlert(syscallAlert("read", WEB_UID, WEB_CID, T0));
+    m.handleAlert(syscallAlert("ioctl", WEB_UID, WEB_CID, T0, { request: 0x5401n }));
+    m.handleAlert(syscallAlert("fsync", DB_UID, DB_CID, T0));
     m.handleAlert(drop(4));
     const running = m.nodeProfiles("s1");
     for (const doc of running) assertValid("profileDocument", doc, "node profile");
@@ -709,7 +675,7 @@ describe("SessionManager health", () => {
   it("reports a schema-valid health with Falco status, counters and the last errors", async () => {
     const m = manager();
     await m.startSession(session("s1"));
-    m.handleAlert(syscall("read", WEB_UID, WEB_CID, T0));
+    m.handleAlert(syscallAlert("read", WEB_UID, WEB_CID, T0));
     m.noteParseError(new SeccomposeError("SC_ALERT_MALFORMED", "Falco alert is not JSON"));
     for (let i = 0; i < 25; i++) m.noteParseError(new Error(`broken ${i}`));
     await m.flush();
@@ -746,7 +712,7 @@ describe("SessionManager health", () => {
     m.noteParseError(new SeccomposeError("SC_ALERT_MALFORMED", "Falco alert is not JSON"));
     expect(m.health().recent).toMatchObject({ parseErrors: 1, errors: 1 });
     now += 61_000;
-    m.handleAlert(syscall("read", WEB_UID, WEB_CID, now));
+    m.handleAlert(syscallAlert("read", WEB_UID, WEB_CID, now));
     const health = m.health();
     expect(health.recent).toEqual({ windowSeconds: 60, alertsRead: 1, parseErrors: 0, errors: 0 });
     // Since boot, it still counts.
@@ -815,5 +781,5 @@ describe("SessionManager bounds", () => {
 });
 
 function recordReads(m: SessionManager, times: number): void {
-  for (let i = 0; i < times; i++) m.handleAlert(syscall("read", WEB_UID, WEB_CID, T0 + i));
+  for (let i = 0; i < times; i++) m.handleAlert(syscallAlert("read", WEB_UID, WEB_CID, T0 + i));
 }
