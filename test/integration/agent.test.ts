@@ -8,6 +8,7 @@ import type { AgentHealth, ProfileDocument } from "../../lib/contracts/types.ts"
 import { assertValid } from "../../lib/contracts/validators.ts";
 import { BUCKET_SESSIONS } from "../../lib/subjects.ts";
 import { countsByNode } from "../../lib/profile/observations.ts";
+import type { StraceRecord } from "../../lib/strace/parse.ts";
 import { recordStrace } from "../../lib/strace/record.ts";
 import { nonReturningSyscalls } from "../../lib/syscalls/non-returning.ts";
 import { scmpArchesForNode } from "../../lib/syscalls/architectures.ts";
@@ -27,6 +28,13 @@ import { makeNamespace, makeNode, makePod, startFakeApiServer } from "../helpers
 import { startNatsServer, type NatsServerHandle } from "../helpers/nats.ts";
 
 const NON_RETURNING = new Set(nonReturningSyscalls(scmpArchesForNode(process.arch)));
+
+/** The syscalls strace saw that return, which is what Falco can report. */
+function returningSyscalls(records: readonly StraceRecord[]): Set<string> {
+  return new Set(
+    records.flatMap((r) => (r.kind === "syscall" && !NON_RETURNING.has(r.name) ? [r.name] : [])),
+  );
+}
 const POD_A = { uid: "0a0a0a0a-1111-4222-8333-444455556666", cid: "a".repeat(64) };
 const POD_B = { uid: "0b0b0b0b-1111-4222-8333-444455556666", cid: "b".repeat(64) };
 
@@ -138,11 +146,7 @@ describe("node agent with a stand-in Falco and a real nats-server", () => {
 
       const merged = mergeStored(stored);
       for (const [i, { cmd }] of commands.entries()) {
-        const expected = new Set(
-          (await recordStrace(cmd, { stdio: "null" })).records.flatMap((r) =>
-            r.kind === "syscall" && !NON_RETURNING.has(r.name) ? [r.name] : [],
-          ),
-        );
+        const expected = returningSyscalls((await recordStrace(cmd, { stdio: "null" })).records);
         const key = {
           namespace: "shop",
           kind: "Deployment",
@@ -187,9 +191,7 @@ describe("node agent with a stand-in Falco and a real nats-server", () => {
       container: "ls",
     });
     const records = (await recordStrace(cmd, { stdio: "null" })).records;
-    const expected = new Set(
-      records.flatMap((r) => (r.kind === "syscall" && !NON_RETURNING.has(r.name) ? [r.name] : [])),
-    );
+    const expected = returningSyscalls(records);
     const seen = [...observed.syscalls.keys()].filter((n) => !NON_RETURNING.has(n));
     expect(new Set(seen)).toEqual(expected);
     // Reported by both Falcos, a hot syscall would count twice what one run makes.
