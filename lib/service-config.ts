@@ -199,10 +199,10 @@ export function optionTable(
   schemas: Readonly<Record<string, SchemaNode>>,
   root: string,
 ): string {
-  // Schema nodes reached through a $ref, with the file they live in (a "#..." ref is local to it).
-  const files = new Map<SchemaNode, string>();
-  const deref = (node: SchemaNode, file: string): SchemaNode => {
-    if (node.$ref === undefined) return node;
+  // A schema node with the file it lives in, $refs followed: a "#..." $ref is local to its file.
+  type Located = { node: SchemaNode; file: string };
+  const deref = ({ node, file }: Located): Located => {
+    if (node.$ref === undefined) return { node, file };
     const [name, pointer = ""] = node.$ref.split("#");
     const targetFile = name || file;
     let target: SchemaNode | undefined = schemas[targetFile];
@@ -210,50 +210,38 @@ export function optionTable(
       target = (target as Record<string, SchemaNode> | undefined)?.[part];
     }
     if (target === undefined) throw new Error(`${file}: cannot resolve ${node.$ref}`);
-    files.set(target, targetFile);
-    return deref(target, targetFile);
+    return deref({ node: target, file: targetFile });
   };
-  const children = (node: SchemaNode, file: string): Array<[string, SchemaNode, string]> => {
-    const resolved = deref(node, file);
-    const where = files.get(resolved) ?? file;
-    return Object.entries(resolved.properties ?? {}).map(([key, child]) => {
-      const c = deref(child, where);
-      return [key, c, files.get(c) ?? where];
-    });
+  const child = (parent: Located, key: string): Located | undefined => {
+    const node = parent.node.properties?.[key];
+    return node === undefined ? undefined : deref({ node, file: parent.file });
   };
-  const at = (path: readonly string[]): SchemaNode | undefined => {
-    let node: SchemaNode | undefined = schemas[root];
-    let file = root;
-    for (const key of path) {
-      const found: [string, SchemaNode, string] | undefined =
-        node && children(node, file).find(([k]) => k === key);
-      if (found === undefined) return undefined;
-      [, node, file] = found;
-    }
-    return node;
-  };
-  const unknown = spec.settings.filter((s) => at(s.path) === undefined);
+  const top = deref({ node: schemas[root]!, file: root });
+  const unknown = spec.settings.filter(
+    (s) => s.path.reduce<Located | undefined>((at, key) => at && child(at, key), top) === undefined,
+  );
   if (unknown.length > 0) {
     throw new Error(
       `${root}: settings outside the schema: ${unknown.map((s) => s.path.join(".")).join(", ")}`,
     );
   }
   const byPath = new Map(spec.settings.map((s) => [s.path.join("."), s]));
-  const leaves = (node: SchemaNode, file: string, prefix: readonly string[]): string[][] =>
-    children(node, file).flatMap(([key, child, where]) => {
-      const path = [...prefix, key];
-      return child.properties !== undefined && !byPath.has(path.join("."))
-        ? leaves(child, where, path)
-        : [path];
+  const leaves = (at: Located, prefix: readonly string[]): Array<{ key: string; node: SchemaNode }> =>
+    Object.keys(at.node.properties ?? {}).flatMap((name) => {
+      const found = child(at, name)!;
+      const path = [...prefix, name];
+      const key = path.join(".");
+      return found.node.properties !== undefined && !byPath.has(key)
+        ? leaves(found, path)
+        : [{ key, node: found.node }];
     });
   const rows = [
     "| config file | flag | environment | default | meaning |",
     "| --- | --- | --- | --- | --- |",
   ];
-  for (const path of leaves(schemas[root]!, root, [])) {
-    const key = path.join(".");
+  for (const { key, node } of leaves(top, [])) {
     const s = byPath.get(key);
-    const description = s?.help ?? at(path)?.description ?? "";
+    const description = s?.help ?? node.description ?? "";
     const env = s?.env.map((e) => `\`${e}\``).join(", ") ?? "";
     rows.push(
       `| \`${key}\` | ${s ? `\`--${s.flag}\`` : ""} | ${env} | ${cell(s?.default ?? "")} | ${cell(description)} |`,
