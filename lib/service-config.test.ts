@@ -58,6 +58,13 @@ describe("readLayeredConfig", () => {
       kept: true,
     });
     expect(result.where).toBe(`${file} + environment + flags`);
+    expect(result.origins).toEqual(
+      new Map([
+        ["port", "--port"],
+        ["name", "NAME"],
+        ["nats.servers", "SECCOMPOSE_NATS_URL"],
+      ]),
+    );
     expect(
       (await layered([], { SECCOMPOSE_CONFIG_FILE: file, SVC_NAME: "first", NAME: "second" })).config,
     ).toMatchObject({

@@ -128,6 +128,8 @@ export interface LayeredConfig {
   file: string | undefined;
   /** Which layers gave something, for error messages: e.g. `agent.yaml + environment + flags`. */
   where: string;
+  /** Per setting (dotted path) the environment or a flag gave: that variable's name or `--flag`. */
+  origins: ReadonlyMap<string, string>;
 }
 
 /**
@@ -156,11 +158,13 @@ export async function readLayeredConfig(
   const file = (flags.config as string | undefined) ?? (env[CONFIG_FILE_ENV] || undefined);
   const config = file !== undefined ? await readYamlMapping(file, "config file") : {};
   const sources = file !== undefined ? [file] : [];
+  const origins = new Map<string, string>();
   for (const s of spec.settings) {
     // A variable set to nothing (or blanks) is as good as unset: manifests often leave one empty.
     const name = s.env.find((e) => (env[e] ?? "").trim() !== "");
     if (name === undefined) continue;
     setPath(config, s.path, parseValue(env[name]!, s, `environment variable ${name}`));
+    origins.set(s.path.join("."), name);
     if (!sources.includes("environment")) sources.push("environment");
   }
   for (const s of spec.settings) {
@@ -171,9 +175,10 @@ export async function readLayeredConfig(
         ? given
         : parseValue(Array.isArray(given) ? given.join(",") : given, s, `flag --${s.flag}`);
     setPath(config, s.path, value);
+    origins.set(s.path.join("."), `--${s.flag}`);
     if (!sources.includes("flags")) sources.push("flags");
   }
-  return { config, file, where: sources.length > 0 ? sources.join(" + ") : "defaults" };
+  return { config, file, where: sources.length > 0 ? sources.join(" + ") : "defaults", origins };
 }
 
 export interface SchemaNode {

@@ -105,6 +105,9 @@ describe("agent configuration", () => {
     expect(await rejection(base, { SECCOMPOSE_FALCO_HOT_SYSCALLS: "read,clone" })).toMatch(
       /SC_CONFIG_INVALID: SECCOMPOSE_FALCO_HOT_SYSCALLS names clone: the probe's openat/,
     );
+    expect(await rejection([...base, "--falco-hot-syscalls", "read,clone"])).toMatch(
+      /SC_CONFIG_INVALID: --falco-hot-syscalls names clone: the probe's openat/,
+    );
   });
 
   it("takes the node's NKey seed file from the environment, and refuses it beside a password", async () => {

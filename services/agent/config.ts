@@ -160,7 +160,11 @@ export async function resolveAgentConfig(
     `agent config (${layered.where})`,
     "SC_CONFIG_INVALID",
   ) as ResolvedAgentConfig;
-  checkHotSyscalls(valid.falco.hotSyscalls?.syscalls, hotSyscallsSource(layered.file, env, argv));
+  checkHotSyscalls(
+    valid.falco.hotSyscalls?.syscalls,
+    layered.origins.get("falco.hotSyscalls") ??
+      `falco.hotSyscalls.syscalls${layered.file === undefined ? "" : ` in ${layered.file}`}`,
+  );
   return valid;
 }
 
@@ -176,19 +180,6 @@ function hotSyscallsSetting(text: string): unknown {
       .map((s) => s.trim())
       .filter(Boolean),
   };
-}
-
-/** Where the hot syscalls came from, for an error about them. */
-function hotSyscallsSource(
-  file: string | undefined,
-  env: NodeJS.ProcessEnv,
-  argv: readonly string[],
-): string {
-  if (argv.some((a) => a === "--falco-hot-syscalls" || a.startsWith("--falco-hot-syscalls="))) {
-    return "--falco-hot-syscalls";
-  }
-  if (env.SECCOMPOSE_FALCO_HOT_SYSCALLS) return "SECCOMPOSE_FALCO_HOT_SYSCALLS";
-  return `falco.hotSyscalls.syscalls${file === undefined ? "" : ` in ${file}`}`;
 }
 
 /**
