@@ -4,7 +4,7 @@ import { join } from "node:path";
 import type { AgentConfig } from "../../lib/contracts/types.ts";
 import { assertValid } from "../../lib/contracts/validators.ts";
 import { SeccomposeError } from "../../lib/errors.ts";
-import { readLayeredConfig, serviceHelp, setting } from "../../lib/service-config.ts";
+import { readLayeredConfig, setting } from "../../lib/service-config.ts";
 import type { ServiceSpec, Setting } from "../../lib/service-config.ts";
 import { subjectToken } from "../../lib/subjects.ts";
 import { nativeScmpArch } from "../../lib/syscalls/architectures.ts";
@@ -98,8 +98,6 @@ export const AGENT_SERVICE: ServiceSpec = {
   description: "seccompose node agent: supervises Falco and publishes this node's syscall observations",
   settings: SETTINGS,
 };
-
-export const AGENT_USAGE = serviceHelp(AGENT_SERVICE);
 
 /**
  * The agent's configuration: the file, then environment variables, then flags, each overriding

@@ -2,7 +2,8 @@
 import { isSeccomposeError } from "../../lib/errors.ts";
 import { createLogger } from "../../lib/logger.ts";
 import { startAgent } from "./agent.ts";
-import { AGENT_USAGE, resolveAgentConfig } from "./config.ts";
+import { serviceHelp } from "../../lib/service-config.ts";
+import { AGENT_SERVICE, resolveAgentConfig } from "./config.ts";
 import { ENROLL_COMMAND, runEnrollment } from "./enroll.ts";
 
 // Only reads the configuration and wires the agent together; see agent.ts. `enroll` is the
@@ -15,7 +16,7 @@ if (process.argv[2] === ENROLL_COMMAND) {
 try {
   const config = await resolveAgentConfig(process.argv.slice(2), process.env);
   if (config === "help") {
-    process.stdout.write(AGENT_USAGE);
+    process.stdout.write(serviceHelp(AGENT_SERVICE));
     process.exit(0);
   }
   logger = createLogger("agent", { level: config.logLevel, base: { node: config.nodeName } });

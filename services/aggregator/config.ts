@@ -7,7 +7,7 @@
 import type { AggregatorConfig } from "../../lib/contracts/types.ts";
 import { assertValid } from "../../lib/contracts/validators.ts";
 import { EVENT_STREAM_DEFAULTS } from "../../lib/nats/streams.ts";
-import { readLayeredConfig, serviceHelp, setting } from "../../lib/service-config.ts";
+import { readLayeredConfig, setting } from "../../lib/service-config.ts";
 import type { ServiceSpec, Setting } from "../../lib/service-config.ts";
 import { DEFAULT_CHECKPOINT_INTERVAL_MS, DEFAULT_KV_VALUE_MAX_BYTES } from "./aggregator.ts";
 import { DEFAULT_LEASE_TTL_MS } from "./partition-leases.ts";
@@ -154,8 +154,6 @@ export const AGGREGATOR_SERVICE: ServiceSpec = {
     "seccompose aggregator: merges every node's syscall observations into one profile per workload container",
   settings: SETTINGS,
 };
-
-export const USAGE = serviceHelp(AGGREGATOR_SERVICE);
 
 /** The validated configuration, or "help" when --help was given. */
 export async function loadAggregatorConfig(

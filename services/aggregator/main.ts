@@ -8,7 +8,8 @@ import { isSeccomposeError } from "../../lib/errors.ts";
 import { startProbeServer } from "../../lib/http/probe-server.ts";
 import { startAggregator } from "./aggregator.ts";
 import type { RunningAggregator } from "./aggregator.ts";
-import { DEFAULT_HTTP_PORT, USAGE, loadAggregatorConfig } from "./config.ts";
+import { serviceHelp } from "../../lib/service-config.ts";
+import { AGGREGATOR_SERVICE, DEFAULT_HTTP_PORT, loadAggregatorConfig } from "./config.ts";
 import { createMetrics } from "./metrics.ts";
 
 async function main(): Promise<number> {
@@ -21,7 +22,7 @@ async function main(): Promise<number> {
     return 2;
   }
   if (config === "help") {
-    process.stdout.write(USAGE);
+    process.stdout.write(serviceHelp(AGGREGATOR_SERVICE));
     return 0;
   }
   const logger = createLogger("aggregator", { level: config.logLevel ?? "info" });
