@@ -95,15 +95,19 @@ export function serviceHelp(spec: ServiceSpec): string {
   return serviceCommand(spec).helpInformation();
 }
 
+/** The items of a comma-separated list, trimmed, empty ones left out. */
+export function listItems(text: string): string[] {
+  return text
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "");
+}
+
 function parseValue(raw: string, s: Setting, source: string): unknown {
   const kind = s.kind;
   if (s.parse !== undefined) return s.parse(raw, source);
   if (kind === "string") return raw;
-  if (kind === "list" || kind === "repeated")
-    return raw
-      .split(",")
-      .map((s) => s.trim())
-      .filter((s) => s !== "");
+  if (kind === "list" || kind === "repeated") return listItems(raw);
   if (!/^-?\d+$/.test(raw.trim())) {
     throw new SeccomposeError("SC_CONFIG_INVALID", `${source} must be an integer, got "${raw}"`);
   }

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import type { AgentConfig } from "../../lib/contracts/types.ts";
 import { assertValid } from "../../lib/contracts/validators.ts";
 import { SeccomposeError } from "../../lib/errors.ts";
-import { readLayeredConfig, setting } from "../../lib/service-config.ts";
+import { listItems, readLayeredConfig, setting } from "../../lib/service-config.ts";
 import type { ServiceSpec, Setting } from "../../lib/service-config.ts";
 import { subjectToken } from "../../lib/subjects.ts";
 import { nativeScmpArch } from "../../lib/syscalls/architectures.ts";
@@ -173,10 +173,7 @@ function hotSyscallsSetting(text: string): unknown {
   if (value === "off") return { enabled: false };
   return {
     enabled: true,
-    syscalls: value
-      .split(",")
-      .map((s) => s.trim())
-      .filter(Boolean),
+    syscalls: listItems(value),
   };
 }
 
