@@ -57,12 +57,12 @@
  *   handled as `syscall_event_drops` says (log, alert, exit; only above `threshold`).
  * After its work it stays alive, like Falco, until SIGTERM.
  *
- * Its configuration and rules are read by config.ts (conditions: condition.ts), its events printed
- * by alert-format.ts.
+ * Its configuration and rules are read by config.ts (conditions: condition.ts), its command line
+ * by command-line.ts; the running process is running-falco.ts, which prints its events with
+ * alert-format.ts and logs with falco-log.ts; `--version` and `--list` are info-commands.ts.
  */
 import { spawn } from "node:child_process";
 import { createReadStream, existsSync, readFileSync, statSync, watch, writeFileSync } from "node:fs";
-import { once } from "node:events";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { constants, tmpdir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
@@ -70,218 +70,12 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { straceCommand } from "../../lib/strace/command.ts";
 import { StraceParser, type SyscallRecord } from "../../lib/strace/parse.ts";
 import { readStraceFile } from "../../lib/strace/read.ts";
-import {
-  type CommandSpec,
-  type StandinEvent,
-  fieldValue,
-  formatAlert,
-  formatInternal,
-  nowNs,
-  sortedObject,
-  textOf,
-} from "./alert-format.ts";
-import { ConfigError, loadConfig, type StandinConfig, type StandinRule } from "./config.ts";
-
-const FALCO_VERSION = "0.44.1";
-const VERSION_INFO: Record<string, string> = {
-  default_driver_version: "10.2.0+driver",
-  driver_api_version: "10.0.0",
-  driver_schema_version: "4.3.0",
-  engine_version: "62",
-  engine_version_semver: "0.62.0",
-  falco_version: FALCO_VERSION,
-  libs_version: "0.25.4",
-  plugin_api_version: "3.12.0",
-};
-const DROP_RULE = "Falco internal: syscall event drop";
-const RESTART_FAILURE_RULE = "Falco internal: hot restart failure";
-
-// ---------------------------------------------------------------------------------------------
-// The running stand-in
-
-const BUFFER_FLUSH_BYTES = 64 * 1024;
-const BUFFER_FLUSH_MS = 20;
-
-class StandinFalco {
-  config: StandinConfig;
-  readonly #overrides: readonly string[];
-  #evtNum = 0;
-  #matches = new Map<StandinRule, number>();
-  #dropOccurrences = 0;
-  #dropActions = 0;
-  #pending: string[] = [];
-  #pendingBytes = 0;
-  #flushTimer: NodeJS.Timeout | undefined;
-
-  constructor(config: StandinConfig, overrides: readonly string[]) {
-    this.config = config;
-    this.#overrides = overrides;
-  }
-
-  /** Falco's start-up log up to the point where it captures. */
-  start(): void {
-    log(`Falco version: ${FALCO_VERSION} (x86_64)`);
-    log(`Falco initialized with configuration files:`);
-    log(`   ${this.config.path} | schema validation: ok`);
-    log(`Loading rules from:`);
-    for (const file of this.config.rulesFiles) log(`   ${file} | schema validation: ok`);
-    if (process.env["FALCO_HOSTNAME"] !== undefined) {
-      log(`Hostname value has been overridden via environment variable to: ${process.env["FALCO_HOSTNAME"]}`);
-    }
-    log(`The chosen syscall buffer dimension is: 8388608 bytes (8 MBs)`);
-    log(`Loaded event sources: syscall`);
-    log(`Enabled event sources: syscall`);
-    const driver =
-      this.config.engineKind === "modern_ebpf"
-        ? "modern BPF probe."
-        : this.config.engineKind === "nodriver"
-          ? "no driver"
-          : "Kernel module";
-    log(`Opening 'syscall' source with ${driver}`);
-    if (this.config.engineKind === "modern_ebpf") log(`One ring buffer every '2' CPUs.`);
-  }
-
-  /** An event: an alert from the first rule whose condition it matches (`rule_matching: first`). */
-  event(event: StandinEvent): void {
-    this.#evtNum += 1;
-    const evtNum = this.#evtNum;
-    const lookup = (field: string) => {
-      const value = fieldValue(event, field, evtNum);
-      return value === null ? null : textOf(value);
-    };
-    const rule = this.config.rules.find((candidate) => candidate.matches(lookup));
-    if (rule === undefined) return;
-    this.#matches.set(rule, (this.#matches.get(rule) ?? 0) + 1);
-    this.#write(formatAlert(this.config, rule, event, evtNum));
-  }
-
-  line(line: string): void {
-    this.#write(line);
-  }
-
-  /** Alert lines already formatted (whole lines), written as they are; waits while stdout is full. */
-  async raw(chunk: Buffer): Promise<void> {
-    if (!this.config.stdout) return;
-    this.flush();
-    if (!process.stdout.write(chunk)) await once(process.stdout, "drain");
-  }
-
-  /** One second in which the kernel side dropped `drops` events. */
-  drop(drops: number): void {
-    const nEvts = this.#evtNum + 1000;
-    this.#dropOccurrences += 1;
-    if (drops / nEvts <= this.config.drops.threshold) return;
-    this.#dropActions += 1;
-    const message = `${DROP_RULE}. ${drops} system calls dropped in last second.`;
-    for (const action of this.config.drops.actions) {
-      if (action === "log") log(message);
-      if (action === "alert") {
-        const counters: Record<string, string> = {
-          ebpf_enabled: this.config.engineKind === "modern_ebpf" ? "1" : "0",
-          n_drops: String(drops),
-          n_evts: String(nEvts),
-        };
-        for (const counter of DROP_COUNTERS) counters[counter] = "0";
-        this.#write(formatInternal(this.config, nowNs(), "Debug", DROP_RULE, message, counters));
-      }
-      if (action === "exit") {
-        log(`${message} Exiting.`);
-        this.exit(1);
-      }
-    }
-  }
-
-  /** SIGHUP: a dry run of the new configuration, then an in-process restart or a failure alert. */
-  reload(): void {
-    let next: StandinConfig;
-    try {
-      next = loadConfig(this.config.path, this.#overrides, true);
-    } catch (err) {
-      const message = `${RESTART_FAILURE_RULE}: ${(err as Error).message}`;
-      this.#write(formatInternal(this.config, nowNs(), "Critical", RESTART_FAILURE_RULE, message, {}));
-      this.flush();
-      return;
-    }
-    log("SIGHUP received, restarting...");
-    this.#teardown();
-    this.config = next;
-    this.#evtNum = 0;
-    this.#matches = new Map();
-    this.start();
-  }
-
-  exit(code: number): never {
-    this.#teardown();
-    process.exit(code);
-  }
-
-  flush(): void {
-    clearTimeout(this.#flushTimer);
-    this.#flushTimer = undefined;
-    if (this.#pending.length === 0) return;
-    // Writes to a pipe are synchronous on Linux, so Falco-like back-pressure is kept.
-    process.stdout.write(this.#pending.join(""));
-    this.#pending = [];
-    this.#pendingBytes = 0;
-  }
-
-  /** What Falco prints when its outputs close: at exit and at every hot restart. */
-  #teardown(): void {
-    this.flush();
-    const byPriority = new Map<string, number>();
-    let total = 0;
-    for (const [rule, count] of this.#matches) {
-      total += count;
-      byPriority.set(rule.priority, (byPriority.get(rule.priority) ?? 0) + count);
-    }
-    let statistics = `Events detected: ${total}\nRule counts by severity:\n`;
-    for (const [priority, count] of byPriority) statistics += `   ${priority.toUpperCase()}: ${count}\n`;
-    statistics += `Triggered rules by rule name:\n`;
-    for (const [rule, count] of this.#matches) statistics += `   ${rule.name}: ${count}\n`;
-    process.stdout.write(statistics);
-    process.stderr.write(
-      `Syscall event drop monitoring:\n   - event drop detected: ${this.#dropOccurrences} occurrences\n   - num times actions taken: ${this.#dropActions}\n`,
-    );
-  }
-
-  #write(line: string): void {
-    if (!this.config.stdout) return;
-    if (!this.config.buffered) {
-      process.stdout.write(`${line}\n`);
-      return;
-    }
-    this.#pending.push(`${line}\n`);
-    this.#pendingBytes += line.length + 1;
-    if (this.#pendingBytes >= BUFFER_FLUSH_BYTES) this.flush();
-    else this.#flushTimer ??= setTimeout(() => this.flush(), BUFFER_FLUSH_MS);
-  }
-}
-
-const DROP_COUNTERS = [
-  "n_drops_buffer_clone_fork_exit",
-  "n_drops_buffer_close_exit",
-  "n_drops_buffer_connect_exit",
-  "n_drops_buffer_dir_file_exit",
-  "n_drops_buffer_execve_exit",
-  "n_drops_buffer_open_exit",
-  "n_drops_buffer_other_interest_exit",
-  "n_drops_buffer_proc_exit",
-  "n_drops_buffer_total",
-  "n_drops_bug",
-  "n_drops_page_faults",
-  "n_drops_scratch_map",
-];
-
-const WEEKDAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
-const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-
-/** Falco's log line: `Thu Nov 27 16:30:20 2026: message`. */
-function log(message: string): void {
-  const now = new Date();
-  const pad = (n: number) => String(n).padStart(2, "0");
-  const stamp = `${WEEKDAYS[now.getDay()]} ${MONTHS[now.getMonth()]} ${pad(now.getDate())} ${pad(now.getHours())}:${pad(now.getMinutes())}:${pad(now.getSeconds())} ${now.getFullYear()}`;
-  process.stderr.write(`${stamp}: ${message}\n`);
-}
+import { type CommandSpec, nowNs } from "./alert-format.ts";
+import { type CommandLine, parseCommandLine } from "./command-line.ts";
+import { loadConfig, type StandinConfig } from "./config.ts";
+import { log } from "./falco-log.ts";
+import { printFieldList, printVersion } from "./info-commands.ts";
+import { StandinFalco } from "./running-falco.ts";
 
 // ---------------------------------------------------------------------------------------------
 // strace mode
@@ -443,7 +237,7 @@ function processTree(records: readonly SyscallRecord[]): {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Other modes and the command line
+// Other modes
 
 /**
  * `STANDIN_CRASH_TIMES=<n> STANDIN_CRASH_COUNTER=<file>`: the first n starts crash (the counter
@@ -491,88 +285,6 @@ async function runReplayMode(falco: StandinFalco, file: string, rate: number | u
   }
 }
 
-function printFieldList(containerPlugin: boolean): void {
-  const classes: Array<[string, string, Array<[string, string]>]> = [
-    [
-      "evt (Syscall events only)",
-      "Event fields applicable to syscall events.",
-      [
-        ["evt.num", "event number."],
-        ["evt.time", "event timestamp as a time string that includes the nanosecond part."],
-        ["evt.rawtime", "absolute event timestamp, i.e. nanoseconds from epoch."],
-        ["evt.type", "The name of the event (e.g. 'open')."],
-        ["evt.res", "event return value, as a string."],
-        ["evt.rawres", "event return value, as a number (e.g. -2)."],
-        ["evt.arg", "(ARG_REQUIRED) one of the event arguments specified by name or by number."],
-        ["evt.rawarg", "(ARG_REQUIRED) one of the event arguments specified by name."],
-      ],
-    ],
-    [
-      "process",
-      "Additional information about the process and thread executing the syscall event.",
-      [
-        ["proc.pid", "The id of the process generating the event."],
-        ["proc.name", "The process name (truncated after 16 characters) generating the event."],
-        ["proc.ppid", "The pid of the parent of the process generating the event."],
-        ["thread.tid", "The id of the thread generating the event."],
-        ["thread.cgroups", "All cgroups the thread belongs to, aggregated into a single string."],
-        ["thread.cgroup", "(ARG_REQUIRED) The cgroup the thread belongs to, for a specific subsystem."],
-      ],
-    ],
-  ];
-  if (containerPlugin) {
-    classes.push([
-      "container (plugin: container)",
-      "Container and Kubernetes metadata from the container runtime.",
-      [
-        ["container.id", "The truncated container ID (first 12 characters)."],
-        ["container.name", "The container name."],
-        ["k8s.pod.name", "The Kubernetes pod name."],
-        ["k8s.ns.name", "The Kubernetes namespace name."],
-        ["k8s.pod.uid", "The Kubernetes pod UID."],
-      ],
-    ]);
-  }
-  let text = "";
-  for (const [name, description, fields] of classes) {
-    text += `-------------------------------\nField Class:                  ${name}\nDescription:                  ${description}\nEvent Sources:                syscall \n\n`;
-    for (const [field, help] of fields) text += `${field.padEnd(30)}${help} \n`;
-    text += "\n";
-  }
-  process.stdout.write(text);
-}
-
-interface CommandLine {
-  configPath: string | undefined;
-  version: boolean;
-  list: boolean;
-  dryRun: boolean;
-  unbuffered: boolean;
-  overrides: string[];
-}
-
-function parseCommandLine(argv: readonly string[]): CommandLine {
-  const line: CommandLine = {
-    configPath: undefined,
-    version: false,
-    list: false,
-    dryRun: false,
-    unbuffered: false,
-    overrides: [],
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === "-c") line.configPath = argv[++i];
-    else if (arg === "-o") line.overrides.push(argv[++i] ?? "");
-    else if (arg === "--version") line.version = true;
-    else if (arg === "--list" || arg.startsWith("--list=")) line.list = true;
-    else if (arg === "--dry-run") line.dryRun = true;
-    else if (arg === "-U" || arg === "--unbuffered") line.unbuffered = true;
-    else throw new ConfigError(`Unrecognized option '${arg}'`);
-  }
-  return line;
-}
-
 function fail(message: string): never {
   process.stderr.write(`Error: ${message}\n`);
   process.exit(1);
@@ -592,11 +304,7 @@ async function main(): Promise<void> {
     return fail((err as Error).message);
   }
   if (commandLine.version) {
-    const info =
-      config?.jsonOutput === true
-        ? `${sortedObject(Object.entries(VERSION_INFO).map(([k, v]) => [k, JSON.stringify(v)]))}\n`
-        : readableVersion();
-    process.stdout.write(info);
+    printVersion(config?.jsonOutput === true);
     return;
   }
   if (commandLine.list) {
@@ -718,20 +426,6 @@ function stop(falco: StandinFalco): void {
     }
   }
   falco.exit(0);
-}
-
-function readableVersion(): string {
-  return [
-    `Falco version: ${FALCO_VERSION}`,
-    `Libs version:  ${VERSION_INFO["libs_version"]}`,
-    `Plugin API:    ${VERSION_INFO["plugin_api_version"]}`,
-    `Engine:        ${VERSION_INFO["engine_version_semver"]}`,
-    `Driver:`,
-    `  API version:    ${VERSION_INFO["driver_api_version"]}`,
-    `  Schema version: ${VERSION_INFO["driver_schema_version"]}`,
-    `  Default driver: ${VERSION_INFO["default_driver_version"]}`,
-    "",
-  ].join("\n");
 }
 
 await main();
