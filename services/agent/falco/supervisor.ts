@@ -39,7 +39,7 @@ import { mkdir, open, unlink } from "node:fs/promises";
 import { resolve } from "node:path";
 import type { Logger } from "pino";
 import { ErrorCodes, SeccomposeError } from "../../../lib/errors.ts";
-import { falcoEventToSyscall, syscallToFalcoEvent } from "../../../lib/falco/event-names.ts";
+import { syscallToFalcoEvent } from "../../../lib/falco/event-names.ts";
 import type { CaptureChange, FalcoControl, FalcoState, FalcoStatus, FalcoTargets } from "../ports.ts";
 import {
   NO_METADATA_FIELDS,
@@ -53,17 +53,12 @@ import {
   type FieldSupport,
   type SyscallPartition,
 } from "./config-writer.ts";
-import { cleanLogLine, describeExit, isErrorLine, isRuleStatistics, parseFalcoVersion } from "./falco-log.ts";
+import { AwaitedConditions } from "./awaited-conditions.ts";
+import { describeExit, parseFalcoVersion } from "./falco-log.ts";
+import { DROP_ALERT, FalcoRun, type LineMode, type RunEvents } from "./falco-run.ts";
 import { handover, unseenProcesses } from "./handover.ts";
 import { runFalcoCommand } from "./falco-command.ts";
-import { LineSplitter } from "./line-splitter.ts";
-import { ProbeScanner } from "./probe-scanner.ts";
-import {
-  attributeUnknownThread,
-  podThreads,
-  type ThreadOrigin,
-  type ThreadOriginLookup,
-} from "./pod-threads.ts";
+import { podThreads, type ThreadOrigin, type ThreadOriginLookup } from "./pod-threads.ts";
 import { writeFileAtomic } from "../../../lib/atomic-file.ts";
 
 export type SpawnFunction = (command: string, args: readonly string[], options: SpawnOptions) => ChildProcess;
@@ -121,14 +116,6 @@ const DEFAULT_STOP_GRACE_MS = 10_000;
 const DEFAULT_DROP_REPORT_MS = 1_500;
 const DEFAULT_PROBE_TIMEOUT_MS = 15_000;
 const DEFAULT_CAPTURE_PROBE_INTERVAL_MS = 250;
-const STDERR_TAIL_LINES = 50;
-const MAX_LINE_BYTES = 16 * 1024 * 1024;
-const CODE_OPEN_BRACE = 123;
-const CODE_0 = 48;
-const CODE_9 = 57;
-const HOT_RESTART_FAILURE = "Falco internal: hot restart failure";
-const QUEUE_FULL = "Outputs queue out of memory";
-const DROP_ALERT = "syscall event drop";
 const DEFAULT_SWAP_TIMEOUT_MS = 30_000;
 const DEFAULT_SWAP_RETRY_MS = [30_000, 120_000, 600_000];
 /** Both Falcos report a common probe within moments; this bounds a stuck one. */
@@ -137,61 +124,8 @@ const CUTOVER_TIMEOUT_MS = 15_000;
 const PROBE_REPEAT_MS = 250;
 /** Both Falcos' alerts from the cutover probe to one made this much later are compared. */
 const VERIFY_MS = 500;
-/** Lines held per Falco between its cutover probe and the other's; more gives the swap up. */
-const MAX_CUTOVER_LINES = 500_000;
-/** Falco's debug line with its final driver set, and its info line with what repair added. */
-const SELECTED_LINE = /\((\d+)\) syscalls selected in total/;
-const REPAIRED_LINE = /\+\(\d+\) repaired syscalls: (.*)$/;
 
 type ListedThreads = ReadonlyMap<number, ThreadOrigin>;
-
-/**
- * What happens to a Falco's alert lines: `forward` to onLine; `discard` (a successor before the
- * cutover probe); `hold` (either Falco after the cutover probe, until the other one saw it too);
- * `drops` (the old Falco after a cutover: only its drop alerts are passed on).
- */
-type LineMode = "forward" | "discard" | "hold" | "drops";
-
-/** One Falco process. */
-interface FalcoRun {
-  readonly child: ChildProcess;
-  readonly pid: number;
-  readonly slot: FalcoSlot;
-  /** What it was started (or last reloaded) with, and the rendering that identifies it. */
-  targets: FalcoTargets;
-  signature: string;
-  mode: LineMode;
-  /** From this probe on its lines are held, during a swap. */
-  cutoverSeq: number | undefined;
-  passedCutover: boolean;
-  held: string[];
-  /** Each probe seen while holding, and how many lines it held by then. */
-  marks: Map<number, number>;
-  /** From Falco's log: its final driver set size and the syscalls its repair added back. */
-  driverSyscalls: number | undefined;
-  repaired: string[];
-  readonly closed: Promise<void>;
-  /** Falco's last stderr lines without the kernel verifier's log, which can run to thousands. */
-  readonly stderrTail: string[];
-  /**
-   * Error lines since Falco last proved capture. A healthy Falco 0.44.1 logs a dozen at start
-   * (an iterator program the verifier rejects, TOCTOU tracepoints missing, each "ignored" or
-   * "will continue to work"), so those of a start that did capture name no cause.
-   */
-  errors: string[];
-  /** Falco opened its event source since its last (re)start, so its signal handlers exist. */
-  opened: boolean;
-  /** SIGHUP sent; cleared when the restarted Falco opens its source or reports a failure. */
-  reloading: boolean;
-  /** A reload requested while Falco could not take a SIGHUP yet. */
-  reloadPending: boolean;
-  /** We asked it to stop; its exit is not a failure. */
-  stopping: boolean;
-  /** A probe came back since Falco last opened its source. */
-  capturing: boolean;
-  probeTimer: NodeJS.Timeout | undefined;
-  stableTimer: NodeJS.Timeout | undefined;
-}
 
 export class FalcoSupervisor implements FalcoControl {
   readonly #deps: FalcoSupervisorDeps;
@@ -207,7 +141,6 @@ export class FalcoSupervisor implements FalcoControl {
   /** `<configDir>/probe-<nonce>-`: only this agent knows the nonce, so no container can fake a probe. */
   readonly #probePrefix: string;
   readonly #probeTag: string;
-  readonly #probeTagBytes: Buffer;
   /** Old Falcos of swaps, reporting their last drops, each with what stops it at once. */
   readonly #retiring = new Map<FalcoRun, () => void>();
   #probeSeq = 0;
@@ -227,8 +160,8 @@ export class FalcoSupervisor implements FalcoControl {
   #lastSwapAt: number | undefined;
   /** Optional swaps (nothing more to capture) wait until then after a failure. */
   #swapRetryAt = 0;
-  /** Conditions a swap waits for, re-checked whenever something it waits on happens. */
-  readonly #checks = new Set<() => void>();
+  readonly #conditions = new AwaitedConditions();
+  readonly #runEvents: RunEvents;
   #backoffIndex = 0;
   #restartTimer: NodeJS.Timeout | undefined;
   #queue: Promise<unknown> = Promise.resolve();
@@ -254,7 +187,6 @@ export class FalcoSupervisor implements FalcoControl {
     this.#spawn = deps.spawnImpl ?? spawn;
     this.#clock = deps.clock ?? Date.now;
     this.#probeTag = `probe-${randomBytes(16).toString("hex")}-`;
-    this.#probeTagBytes = Buffer.from(this.#probeTag);
     // Falco reports the absolute path the agent opened.
     this.#probePrefix = `${resolve(deps.configDir)}/${this.#probeTag}`;
     this.#procRoot = deps.procRoot ?? `${(deps.env ?? process.env).HOST_ROOT ?? ""}/proc`;
@@ -264,6 +196,16 @@ export class FalcoSupervisor implements FalcoControl {
       this.#listedThreads.a.previous.get(tid) ??
       this.#listedThreads.b.previous.get(tid) ??
       null;
+    this.#runEvents = {
+      opened: (run) => this.#opened(run),
+      probeReturned: (run, seq) => this.#probeReturned(run, seq),
+      reloadFailed: (run, line) => this.#reloadFailed(run, line),
+      heldTooMany: (run) => this.#cutoverOverflow(run),
+      closed: (run, code, signal) => {
+        this.#closed(run, code, signal);
+        this.#wake();
+      },
+    };
   }
 
   onCaptureChange(listener: (change: CaptureChange) => void): void {
@@ -312,10 +254,7 @@ export class FalcoSupervisor implements FalcoControl {
     const run = this.#run;
     if (run !== null) {
       status.pid = run.pid;
-      const repaired = new Set(run.repaired);
-      status.driverSet.excluded = [...(run.targets.excludeSyscalls ?? [])]
-        .filter((name) => !repaired.has(name))
-        .sort();
+      status.driverSet.excluded = run.leftOut().sort();
       if (run.driverSyscalls !== undefined) status.driverSet.syscalls = run.driverSyscalls;
     }
     if (this.#lastSwapFailure !== undefined) status.driverSet.lastSwapFailure = this.#lastSwapFailure;
@@ -503,9 +442,9 @@ export class FalcoSupervisor implements FalcoControl {
     }
     // The old Falco's lines before that probe are its own; the successor's are not counted.
     const oldBefore = old.marks.get(cutover)!;
-    for (const line of old.held.slice(0, oldBefore)) this.#forward(line);
-    rebaseHeld(old, cutover);
-    rebaseHeld(incoming, cutover);
+    for (const line of old.held.slice(0, oldBefore)) old.forward(line);
+    old.rebaseHeld(cutover);
+    incoming.rebaseHeld(cutover);
 
     // Both hold what they saw after the cutover probe: the successor must see the same
     // containers. A Falco knows the processes that were running before it started only from
@@ -527,10 +466,7 @@ export class FalcoSupervisor implements FalcoControl {
     const oldSpanEnd = old.marks.get(verify)!;
     const newSpanEnd = incoming.marks.get(verify)!;
     // The same span in both: from the cutover probe to the second one.
-    const repaired = new Set(incoming.repaired);
-    const notAskedFor = new Set(
-      (incoming.targets.excludeSyscalls ?? []).filter((name) => !repaired.has(name)).map(syscallToFalcoEvent),
-    );
+    const notAskedFor = new Set(incoming.leftOut().map(syscallToFalcoEvent));
     const blind = unseenProcesses(
       old.held.slice(0, oldSpanEnd),
       incoming.held.slice(0, newSpanEnd),
@@ -548,15 +484,15 @@ export class FalcoSupervisor implements FalcoControl {
 
     // The cutover: from the probe on, the new Falco's alerts count, except those of a process
     // it learnt of only since (at its next execve or clone): up to there, the old one's.
-    for (const line of handover(old.held, oldSpanEnd, incoming.held)) this.#forward(line);
-    for (const line of old.held) if (line.includes(DROP_ALERT)) this.#forward(line);
+    for (const line of handover(old.held, oldSpanEnd, incoming.held)) incoming.forward(line);
+    for (const line of old.held) if (line.includes(DROP_ALERT)) old.forward(line);
     old.held = [];
     old.mode = "drops";
     old.capturing = false;
     old.stopping = true;
     this.#incoming = null;
     this.#run = incoming;
-    this.#resumeForwarding(incoming);
+    incoming.resumeForwarding();
     clearTimeout(old.stableTimer);
     this.#swaps += 1;
     this.#lastSwapAt = this.#clock();
@@ -619,7 +555,7 @@ export class FalcoSupervisor implements FalcoControl {
     this.#swapRetryAt = this.#clock() + delays[Math.min(this.#consecutiveSwapFailures, delays.length - 1)]!;
     this.#consecutiveSwapFailures += 1;
     // Whatever the old Falco held after its cutover probe is still its own to hand on.
-    this.#resumeForwarding(old);
+    old.resumeForwarding();
     this.#deps.logger.error({ pid: old.pid, raise, reason }, "Falco swap failed; the running Falco goes on");
     this.#deps.onFailure?.(`Falco swap failed: ${reason}`);
     if (!raise) return;
@@ -636,54 +572,19 @@ export class FalcoSupervisor implements FalcoControl {
     run.signature = this.#signature();
   }
 
-  /**
-   * Ends a Falco's part in a swap: what it held is handed on and it forwards again. All of its
-   * cutover state goes, `passedCutover` too: a successor that kept it would, as the old Falco of
-   * the next swap, never start holding at that swap's cutover probe, and its alerts from there
-   * on would be handed on as well as the new one's.
-   */
-  #resumeForwarding(run: FalcoRun): void {
-    run.cutoverSeq = undefined;
-    run.passedCutover = false;
-    run.marks.clear();
-    run.mode = "forward";
-    const held = run.held;
-    run.held = [];
-    for (const line of held) this.#forward(line);
-  }
-
   async #dropIncoming(incoming: FalcoRun): Promise<void> {
     if (this.#incoming === incoming) this.#incoming = null;
-    // Its capture never counted: its exit ends no capture window.
-    incoming.capturing = false;
-    incoming.stopping = true;
-    incoming.mode = "discard";
-    incoming.held = [];
-    incoming.marks.clear();
-    incoming.child.kill("SIGKILL");
+    incoming.abandon();
     await incoming.closed;
     this.#wake();
   }
 
-  /** Resolves true once `condition` holds, false after `timeoutMs`; re-checked at every #wake. */
   #waitFor(condition: () => boolean, timeoutMs: number): Promise<boolean> {
-    return new Promise((resolveWait) => {
-      const done = (ok: boolean) => {
-        clearTimeout(timer);
-        this.#checks.delete(check);
-        resolveWait(ok);
-      };
-      const check = () => {
-        if (condition()) done(true);
-      };
-      const timer = setTimeout(() => done(false), timeoutMs);
-      this.#checks.add(check);
-      check();
-    });
+    return this.#conditions.waitFor(condition, timeoutMs);
   }
 
   #wake(): void {
-    for (const check of [...this.#checks]) check();
+    this.#conditions.wake();
   }
 
   /** Falco's version and, when plugins are loaded, whether it has container/k8s fields. Failures only lose that knowledge. */
@@ -760,89 +661,19 @@ export class FalcoSupervisor implements FalcoControl {
   }
 
   #track(child: ChildProcess, pid: number, slot: FalcoSlot, mode: LineMode): FalcoRun {
-    let markClosed: () => void = () => undefined;
-    const run: FalcoRun = {
+    return new FalcoRun({
       child,
       pid,
       slot,
       targets: this.#targets,
       signature: this.#signature(),
       mode,
-      cutoverSeq: undefined,
-      passedCutover: false,
-      held: [],
-      marks: new Map(),
-      driverSyscalls: undefined,
-      repaired: [],
-      closed: new Promise<void>((resolve) => (markClosed = resolve)),
-      stderrTail: [],
-      errors: [],
-      opened: false,
-      reloading: false,
-      reloadPending: false,
-      stopping: false,
-      capturing: false,
-      probeTimer: undefined,
-      stableTimer: undefined,
-    };
-    const logger = this.#deps.logger;
-    const stdout = new LineSplitter(
-      (line) => this.#stdoutLine(run, line),
-      MAX_LINE_BYTES,
-      (bytes) => logger.error({ pid, bytes }, "Falco wrote an overlong line to stdout; dropped"),
-    );
-    const stderr = new LineSplitter(
-      (line) => this.#stderrLine(run, line),
-      MAX_LINE_BYTES,
-      (bytes) => logger.warn({ pid, bytes }, "Falco wrote an overlong line to stderr; dropped"),
-    );
-    const probes = new ProbeScanner(this.#probeTagBytes, stdout, (seq) => this.#probeReturned(run, seq));
-    child.stdout?.on("data", (chunk: Buffer) => probes.push(chunk));
-    child.stdout?.on("end", () => stdout.end());
-    child.stderr?.on("data", (chunk: Buffer) => stderr.push(chunk));
-    child.stderr?.on("end", () => stderr.end());
-    child.on("error", (err) => logger.error({ pid, err }, "Falco process error"));
-    child.on("close", (code, signal) => {
-      this.#closed(run, code, signal);
-      markClosed();
-      this.#wake();
+      probeTag: this.#probeTag,
+      threadOrigins: this.#threadOrigins,
+      onLine: this.#deps.onLine,
+      logger: this.#deps.logger,
+      events: this.#runEvents,
     });
-    return run;
-  }
-
-  #forward(line: string): void {
-    try {
-      this.#deps.onLine(line);
-    } catch (err) {
-      this.#deps.logger.error({ err }, "alert consumer failed on a Falco line");
-    }
-  }
-
-  #stdoutLine(run: FalcoRun, raw: string): void {
-    // Probe alerts were handled as they arrived (scanForProbe); they are not alerts.
-    if (raw.includes(this.#probeTag)) return;
-    const line = attributeUnknownThread(raw, this.#threadOrigins);
-    const first = line.charCodeAt(0);
-    // Alerts start with `{` (JSON) or a digit (the time of text alerts); the rest is Falco's
-    // rule statistics, printed at exit and at every hot restart.
-    if (first !== CODE_OPEN_BRACE && (first < CODE_0 || first > CODE_9) && isRuleStatistics(line)) {
-      this.#deps.logger.debug({ pid: run.pid, line }, "Falco rule statistics");
-      return;
-    }
-    if (run.reloading && line.includes(HOT_RESTART_FAILURE)) this.#reloadFailed(run, line);
-    switch (run.mode) {
-      case "forward":
-        this.#forward(line);
-        return;
-      case "discard":
-        return;
-      case "drops":
-        if (line.includes(DROP_ALERT)) this.#forward(line);
-        return;
-      case "hold":
-        run.held.push(line);
-        if (run.held.length > MAX_CUTOVER_LINES) this.#cutoverOverflow(run);
-    }
   }
 
   /** A Falco held too many lines waiting for the other to see the cutover probe: give the swap up. */
@@ -853,45 +684,13 @@ export class FalcoSupervisor implements FalcoControl {
     this.#deps.logger.warn({ pid: run.pid }, "too many alerts held during a Falco cutover");
     // The old Falco's lines are handed on at once, so nothing is lost; the successor goes.
     this.#incoming = null;
-    incoming.capturing = false;
-    incoming.stopping = true;
-    incoming.mode = "discard";
-    incoming.held = [];
-    incoming.marks.clear();
-    incoming.child.kill("SIGKILL");
-    this.#resumeForwarding(old);
+    incoming.abandon();
+    old.resumeForwarding();
     this.#wake();
-  }
-
-  #stderrLine(run: FalcoRun, line: string): void {
-    const cleaned = cleanLogLine(line);
-    if (cleaned !== undefined) {
-      run.stderrTail.push(line);
-      if (run.stderrTail.length > STDERR_TAIL_LINES) run.stderrTail.shift();
-      if (isErrorLine(cleaned)) {
-        run.errors.push(cleaned);
-        if (run.errors.length > STDERR_TAIL_LINES) run.errors.shift();
-      }
-    }
-    this.#deps.logger.debug({ pid: run.pid, falco: line }, "Falco log");
-    const selected = SELECTED_LINE.exec(line);
-    if (selected) run.driverSyscalls = Number(selected[1]);
-    const repaired = REPAIRED_LINE.exec(line);
-    if (repaired) run.repaired = repaired[1]!.split(",").flatMap((name) => kernelName(name.trim()));
-    if (line.includes(QUEUE_FULL)) {
-      this.#deps.logger.error(
-        { pid: run.pid },
-        "Falco's output queue is full: it drops alerts the agent reads too slowly",
-      );
-    } else if (!run.opened && line.includes("Opening '") && line.includes("' source")) {
-      this.#opened(run);
-    }
   }
 
   /** Falco opened its event source: it takes signals, and will capture soon (probed). */
   #opened(run: FalcoRun): void {
-    run.opened = true;
-    run.reloading = false;
     if (run.stopping) return;
     if (run === this.#incoming) {
       this.#startProbing(run);
@@ -936,15 +735,7 @@ export class FalcoSupervisor implements FalcoControl {
   }
 
   #probeReturned(run: FalcoRun, seq: number): void {
-    if (!Number.isSafeInteger(seq)) return;
-    if (run.cutoverSeq !== undefined && !run.passedCutover && seq >= run.cutoverSeq) {
-      run.passedCutover = true;
-      run.mode = "hold";
-    }
-    if (run.mode === "hold") {
-      run.marks.set(seq, run.held.length);
-      this.#wake();
-    }
+    if (run.mode === "hold") this.#wake();
     // Only the Falco whose alerts are handed on can prove that those before a probe were.
     if (run === this.#run && run.mode === "forward") {
       if (seq > this.#probeSeen) this.#probeSeen = seq;
@@ -1134,19 +925,4 @@ export function widens(current: FalcoTargets, next: FalcoTargets, previous: Falc
   const namespaces = (targets: FalcoTargets) =>
     JSON.stringify(targets.sessions.map((s) => s.targets.namespaces ?? null).sort());
   return namespaces(next) !== namespaces(previous);
-}
-
-function kernelName(event: string): string[] {
-  const known = falcoEventToSyscall(event);
-  return known.kind === "syscall" && event !== "" ? [known.name] : [];
-}
-
-/** Drops a run's held lines before probe `seq` and counts its later probes from there. */
-function rebaseHeld(run: FalcoRun, seq: number): void {
-  const offset = run.marks.get(seq)!;
-  run.held = run.held.slice(offset);
-  for (const [mark, at] of run.marks) {
-    if (mark < seq) run.marks.delete(mark);
-    else run.marks.set(mark, at - offset);
-  }
 }
