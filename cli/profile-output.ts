@@ -52,13 +52,6 @@ export function parseBaseline(value: string): Baseline {
   throw new SeccomposeError("SC_USAGE", `--baseline must be runc, crun or none, not "${value}"`);
 }
 
-export function parseSyscallList(value: string): string[] {
-  return value
-    .split(",")
-    .map((s) => s.trim())
-    .filter((s) => s.length > 0);
-}
-
 /** Lines for the user about what the renderer did beyond the observations. */
 export function renderNotes(result: RenderResult): string[] {
   const notes: string[] = [];

@@ -8,6 +8,7 @@
  */
 import { Command, CommanderError, Option } from "commander";
 import { SeccomposeError } from "./errors.ts";
+import { listItems } from "./list-items.ts";
 import { readYamlMapping } from "./structured-file.ts";
 
 /**
@@ -93,14 +94,6 @@ export function serviceCommand(spec: ServiceSpec): Command {
 /** The text `--help` prints. */
 export function serviceHelp(spec: ServiceSpec): string {
   return serviceCommand(spec).helpInformation();
-}
-
-/** The items of a comma-separated list, trimmed, empty ones left out. */
-export function listItems(text: string): string[] {
-  return text
-    .split(",")
-    .map((s) => s.trim())
-    .filter((s) => s !== "");
 }
 
 function parseValue(raw: string, s: Setting, source: string): unknown {

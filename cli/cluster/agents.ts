@@ -15,6 +15,7 @@ import { CONTROL_SUBJECTS, nodeControlSubject, replySubjectsOf, subjectToken } f
 import { warn } from "../output.ts";
 import type { ClusterContext } from "./connection.ts";
 import { isNoResponders, isRequestTimeout } from "./request-errors.ts";
+import { listItems } from "../../lib/list-items.ts";
 
 export const AGENT_DAEMONSET = "seccompose-agent";
 /** How long a scatter-gather waits for agents that have not answered yet. */
@@ -176,14 +177,7 @@ export function parseExpectAgents(value: string): { count: number; nodes: string
     if (count < 1) throw new SeccomposeError("SC_USAGE", "--expect-agents must be at least 1");
     return { count, nodes: [] };
   }
-  const nodes = [
-    ...new Set(
-      value
-        .split(",")
-        .map((s) => s.trim())
-        .filter((s) => s !== ""),
-    ),
-  ].sort();
+  const nodes = [...new Set(listItems(value))].sort();
   if (nodes.length === 0) {
     throw new SeccomposeError("SC_USAGE", `--expect-agents takes a number or node names, not "${value}"`);
   }

@@ -13,6 +13,7 @@ import { loadKube, type Kube } from "../../lib/k8s/client.ts";
 import { forwardToService, type ServiceForward } from "../../lib/k8s/port-forward.ts";
 import { connectNats } from "../../lib/nats/connect.ts";
 import type { ClusterSettings } from "./options.ts";
+import { listItems } from "../../lib/list-items.ts";
 
 export const NATS_SERVICE = "nats";
 export const NATS_CLIENT_PORT = 4222;
@@ -105,10 +106,7 @@ export class ClusterContext {
     const nc = await connectNats(
       {
         // Several servers of one cluster, comma-separated, as the nats CLI takes them: any one reachable will do.
-        servers: url
-          .split(",")
-          .map((u) => u.trim())
-          .filter((u) => u !== ""),
+        servers: listItems(url),
         name: "seccompose-cli",
         inboxPrefix: CLI_INBOX_PREFIX,
         ...(nats.creds !== undefined ? { credsFile: nats.creds } : {}),

@@ -36,6 +36,7 @@ import {
   type ExistingCredentials,
 } from "./nats-credentials.ts";
 import { inNamespace, loadManifests, objectName, parseOverlay, type Overlay } from "./manifests.ts";
+import { listItems } from "../../lib/list-items.ts";
 
 interface InstallFlags extends Omit<ClusterFlags, "output"> {
   overlay: string;
@@ -241,10 +242,7 @@ async function planInstall(
 function enrollmentRequest(value: string | undefined, nodes: readonly string[]): Set<string> {
   if (value === undefined) return new Set();
   if (value.trim() === "all") return new Set(nodes);
-  const named = value
-    .split(",")
-    .map((n) => n.trim())
-    .filter((n) => n !== "");
+  const named = listItems(value);
   const unknown = named.filter((n) => !nodes.includes(n));
   if (named.length === 0 || unknown.length > 0) {
     throw new SeccomposeError(

@@ -16,6 +16,7 @@ import { SessionStore } from "../cluster/session-store.ts";
 import { note, printJson, terminalSafe } from "../output.ts";
 import { knownWorkloads } from "./workload-ref.ts";
 import { decodeWorkloadToken, resolveWorkload } from "./workload-ref.ts";
+import { listItems } from "../../lib/list-items.ts";
 
 interface FreezeFlags extends ClusterFlags {
   unfreeze?: boolean;
@@ -43,7 +44,7 @@ export function registerFreeze(profile: Command): void {
         "--accept takes some drift into frozen profiles and --unfreeze takes all of it: give one of them",
       );
     }
-    const accept = flags.accept?.flatMap((a) => a.split(",")).filter((a) => a !== "");
+    const accept = flags.accept?.flatMap(listItems);
     await freezeAction(session, queries, flags, { unfreeze: flags.unfreeze === true, accept });
   });
 

@@ -6,16 +6,11 @@ import { toProfileDocument } from "../../lib/profile/document.ts";
 import { toJsonText } from "../../lib/profile/json.ts";
 import { sourceFromObservations } from "../../lib/profile/profile-source.ts";
 import { scmpArchesForNode } from "../../lib/syscalls/architectures.ts";
-import {
-  parseBaseline,
-  parseFormat,
-  parseSyscallList,
-  renderNotes,
-  renderProfileText,
-} from "../profile-output.ts";
+import { parseBaseline, parseFormat, renderNotes, renderProfileText } from "../profile-output.ts";
 import { refusedOutputOption } from "../output-option.ts";
 import { recordCommand } from "./recorder.ts";
 import { checkWritable, writeFileAtomic } from "../../lib/atomic-file.ts";
+import { listItems } from "../../lib/list-items.ts";
 
 interface RecordFlags {
   outputFile?: string;
@@ -70,7 +65,7 @@ export function registerRecord(program: Command, setExitCode: (code: number) => 
     .action(async (cmd: string[], flags: RecordFlags) => {
       const format = parseFormat(flags.format);
       const baseline = parseBaseline(flags.baseline);
-      const argSyscalls = validateArgSyscalls(flags.args ? parseSyscallList(flags.args) : []);
+      const argSyscalls = validateArgSyscalls(flags.args ? listItems(flags.args) : []);
       const name = basename(cmd[0]!);
       const workload = { namespace: "local", kind: "Command", name, container: name };
       const output = flags.outputFile ?? `${name}.seccomp.${format === "spo" ? "yaml" : "json"}`;

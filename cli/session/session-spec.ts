@@ -8,9 +8,10 @@ import { assertValid } from "../../lib/contracts/validators.ts";
 import { SeccomposeError } from "../../lib/errors.ts";
 import { validateArgSyscalls } from "../../lib/profile/arg-specs.ts";
 import { layered } from "../config/user-config.ts";
-import { parseBaseline, parseSyscallList } from "../profile-output.ts";
+import { parseBaseline } from "../profile-output.ts";
 import { parseDuration } from "../output.ts";
 import { readYamlFile } from "../../lib/structured-file.ts";
+import { listItems } from "../../lib/list-items.ts";
 
 export type DefaultAction = NonNullable<SessionRecord["profile"]["defaultAction"]>;
 
@@ -97,7 +98,7 @@ export function buildSessionRecord(
   if (containers?.length) targets.containers = containers;
 
   const argSyscalls = validateArgSyscalls(
-    flags.args !== undefined ? parseSyscallList(flags.args) : (file.args ?? []),
+    flags.args !== undefined ? listItems(flags.args) : (file.args ?? []),
   );
   const baseline =
     flags.baseline !== undefined ? parseBaseline(flags.baseline) : (file.baseline ?? config.baseline);
