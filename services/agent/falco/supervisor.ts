@@ -34,9 +34,7 @@
  * `process.execPath` with `extraArgs: [".../standin-falco.ts"]`.
  */
 import { spawn, type ChildProcess, type SpawnOptions } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { mkdir, open, unlink } from "node:fs/promises";
-import { resolve } from "node:path";
+import { mkdir } from "node:fs/promises";
 import type { Logger } from "pino";
 import { ErrorCodes, SeccomposeError } from "../../../lib/errors.ts";
 import { syscallToFalcoEvent } from "../../../lib/falco/event-names.ts";
@@ -54,6 +52,7 @@ import {
   type SyscallPartition,
 } from "./config-writer.ts";
 import { AwaitedConditions } from "./awaited-conditions.ts";
+import { CaptureProbes, PROBE_REPEAT_MS } from "./capture-probes.ts";
 import { describeExit, parseFalcoVersion } from "./falco-log.ts";
 import { DROP_ALERT, FalcoRun, type LineMode, type RunEvents } from "./falco-run.ts";
 import { handover, unseenProcesses } from "./handover.ts";
@@ -120,8 +119,6 @@ const DEFAULT_SWAP_TIMEOUT_MS = 30_000;
 const DEFAULT_SWAP_RETRY_MS = [30_000, 120_000, 600_000];
 /** Both Falcos report a common probe within moments; this bounds a stuck one. */
 const CUTOVER_TIMEOUT_MS = 15_000;
-/** A probe neither Falco reported by then was dropped by one of them; the next one follows. */
-const PROBE_REPEAT_MS = 250;
 /** Both Falcos' alerts from the cutover probe to one made this much later are compared. */
 const VERIFY_MS = 500;
 
@@ -138,14 +135,9 @@ export class FalcoSupervisor implements FalcoControl {
   #capturingSince: number | undefined;
   readonly #captureListeners: Array<(change: CaptureChange) => void> = [];
   readonly #clock: () => number;
-  /** `<configDir>/probe-<nonce>-`: only this agent knows the nonce, so no container can fake a probe. */
-  readonly #probePrefix: string;
-  readonly #probeTag: string;
+  readonly #probes: CaptureProbes;
   /** Old Falcos of swaps, reporting their last drops, each with what stops it at once. */
   readonly #retiring = new Map<FalcoRun, () => void>();
-  #probeSeq = 0;
-  #probeSeen = 0;
-  #waiters: Array<{ seq: number; done: (ok: boolean) => void }> = [];
   #targets: FalcoTargets = { sessions: [] };
   #fieldSupport: FieldSupport = NO_METADATA_FIELDS;
   #probed = false;
@@ -186,9 +178,12 @@ export class FalcoSupervisor implements FalcoControl {
     this.#deps = deps;
     this.#spawn = deps.spawnImpl ?? spawn;
     this.#clock = deps.clock ?? Date.now;
-    this.#probeTag = `probe-${randomBytes(16).toString("hex")}-`;
-    // Falco reports the absolute path the agent opened.
-    this.#probePrefix = `${resolve(deps.configDir)}/${this.#probeTag}`;
+    this.#probes = new CaptureProbes({
+      configDir: deps.configDir,
+      intervalMs: deps.captureProbeIntervalMs ?? DEFAULT_CAPTURE_PROBE_INTERVAL_MS,
+      isWatched: (run) => this.#run === run || this.#incoming === run,
+      logger: deps.logger,
+    });
     this.#procRoot = deps.procRoot ?? `${(deps.env ?? process.env).HOST_ROOT ?? ""}/proc`;
     this.#threadOrigins = (tid) =>
       this.#listedThreads.a.current.get(tid) ??
@@ -217,22 +212,7 @@ export class FalcoSupervisor implements FalcoControl {
     if (this.#incoming !== null) await this.#waitFor(() => this.#incoming === null, timeoutMs);
     const run = this.#run;
     if (run === null || !run.capturing || run.mode !== "forward") return false;
-    const seq = ++this.#probeSeq;
-    let timer: NodeJS.Timeout | undefined;
-    const done = new Promise<boolean>((resolveDone) => {
-      this.#waiters.push({ seq, done: resolveDone });
-      timer = setTimeout(() => {
-        this.#waiters = this.#waiters.filter((w) => w.seq !== seq);
-        resolveDone(false);
-      }, timeoutMs);
-    });
-    await this.#touchProbe(seq);
-    // A later probe proves as much; Falco may drop any one of them.
-    const repeat = setInterval(() => void this.#touchProbe(++this.#probeSeq), PROBE_REPEAT_MS);
-    const ok = await done;
-    clearTimeout(timer);
-    clearInterval(repeat);
-    return ok;
+    return this.#probes.barrier(timeoutMs);
   }
 
   apply(targets: FalcoTargets): Promise<void> {
@@ -341,7 +321,7 @@ export class FalcoSupervisor implements FalcoControl {
       configDir: this.#deps.configDir,
       alertFormat: this.#deps.alertFormat,
       fieldSupport: this.#fieldSupport,
-      probePrefix: this.#probePrefix,
+      probePrefix: this.#probes.prefix,
       slot,
     };
     if (this.#deps.plugins !== undefined) options.plugins = this.#deps.plugins;
@@ -524,7 +504,7 @@ export class FalcoSupervisor implements FalcoControl {
     touched: Map<number, number>,
     options: { cutover?: boolean; after?: number; eligible?: (seq: number) => boolean },
   ): Promise<number | undefined> {
-    const first = (options.after ?? this.#probeSeq) + 1;
+    const first = (options.after ?? this.#probes.last) + 1;
     if (options.cutover === true) for (const run of runs) run.cutoverSeq = first;
     const eligible = options.eligible ?? (() => true);
     const common = () => {
@@ -539,9 +519,9 @@ export class FalcoSupervisor implements FalcoControl {
     for (let tries = Math.ceil(CUTOVER_TIMEOUT_MS / PROBE_REPEAT_MS); tries > 0 && !gone(); tries--) {
       const found = common();
       if (found !== undefined) return found;
-      const seq = ++this.#probeSeq;
+      const seq = this.#probes.next();
       touched.set(seq, performance.now());
-      await this.#touchProbe(seq);
+      await this.#probes.touch(seq);
       if (await this.#waitFor(() => common() !== undefined || gone(), PROBE_REPEAT_MS)) return common();
     }
     return undefined;
@@ -668,7 +648,7 @@ export class FalcoSupervisor implements FalcoControl {
       targets: this.#targets,
       signature: this.#signature(),
       mode,
-      probeTag: this.#probeTag,
+      probeTag: this.#probes.tag,
       threadOrigins: this.#threadOrigins,
       onLine: this.#deps.onLine,
       logger: this.#deps.logger,
@@ -693,7 +673,7 @@ export class FalcoSupervisor implements FalcoControl {
   #opened(run: FalcoRun): void {
     if (run.stopping) return;
     if (run === this.#incoming) {
-      this.#startProbing(run);
+      this.#probes.start(run);
       return;
     }
     if (this.#run !== run) return;
@@ -702,52 +682,20 @@ export class FalcoSupervisor implements FalcoControl {
       this.#reload(run);
       return;
     }
-    this.#startProbing(run);
-  }
-
-  /** Probes until one comes back: capture is proven only by a syscall seen through Falco. */
-  #startProbing(run: FalcoRun): void {
-    clearInterval(run.probeTimer);
-    const probe = () => {
-      if (run.capturing || run.stopping || !run.opened || (this.#run !== run && this.#incoming !== run)) {
-        clearInterval(run.probeTimer);
-        return;
-      }
-      void this.#touchProbe(++this.#probeSeq);
-    };
-    run.probeTimer = setInterval(
-      probe,
-      this.#deps.captureProbeIntervalMs ?? DEFAULT_CAPTURE_PROBE_INTERVAL_MS,
-    );
-    run.probeTimer.unref();
-    probe();
-  }
-
-  /** Creates and removes one probe file: an `openat` that only the probe rule matches. */
-  async #touchProbe(seq: number): Promise<void> {
-    const path = `${this.#probePrefix}${seq}`;
-    try {
-      await (await open(path, "w")).close();
-      await unlink(path);
-    } catch (err) {
-      this.#deps.logger.warn({ path, err }, "cannot write a Falco capture probe");
-    }
+    this.#probes.start(run);
   }
 
   #probeReturned(run: FalcoRun, seq: number): void {
     if (run.mode === "hold") this.#wake();
     // Only the Falco whose alerts are handed on can prove that those before a probe were.
     if (run === this.#run && run.mode === "forward") {
-      if (seq > this.#probeSeen) this.#probeSeen = seq;
-      const ready = this.#waiters.filter((w) => w.seq <= this.#probeSeen);
-      this.#waiters = this.#waiters.filter((w) => w.seq > this.#probeSeen);
-      for (const waiter of ready) waiter.done(true);
+      this.#probes.handedOn(seq);
     }
     if (run.capturing || !run.opened || run.stopping) return;
     if (run === this.#incoming) {
       run.capturing = true;
       run.errors = [];
-      clearInterval(run.probeTimer);
+      this.#probes.stop(run);
       this.#deps.logger.info({ pid: run.pid }, "the second Falco captures (probe seen)");
       this.#wake();
       return;
@@ -755,7 +703,7 @@ export class FalcoSupervisor implements FalcoControl {
     if (this.#run !== run) return;
     run.capturing = true;
     run.errors = [];
-    clearInterval(run.probeTimer);
+    this.#probes.stop(run);
     this.#capturingSince = this.#clock();
     this.#deps.logger.info({ pid: run.pid }, "Falco captures (probe seen)");
     this.#setState("running");
@@ -764,7 +712,7 @@ export class FalcoSupervisor implements FalcoControl {
 
   /** Capture of `run` ended (exit, reload, stop). */
   #captureEnded(run: FalcoRun, reason: string): void {
-    clearInterval(run.probeTimer);
+    this.#probes.stop(run);
     if (!run.capturing) return;
     run.capturing = false;
     this.#capturingSince = undefined;
@@ -806,7 +754,7 @@ export class FalcoSupervisor implements FalcoControl {
       run.reloadPending = false;
       this.#reload(run);
     } else if (this.#run === run && !run.stopping) {
-      this.#startProbing(run);
+      this.#probes.start(run);
     }
   }
 
