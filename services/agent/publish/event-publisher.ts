@@ -1,31 +1,31 @@
 /**
  * Publishes a node's batches and FIN markers to stream SC_EVENTS.
  *
- * Direct path: up to `maxInFlight` publishes await their PubAck at once; a transient failure is
- * retried with the same message id (the stream drops the copy if the first attempt was stored).
- * When NATS is unreachable, or retries are exhausted, messages go to the on-disk spool instead,
- * and while the spool holds anything every new message joins it too, so the spool stays one FIFO;
- * the spool replayer (spool-replayer.ts) replays it once connected.
+ * Direct path: up to `maxInFlight` publishes await their PubAck at once (stream-sender.ts, which
+ * retries a transient failure under the same message id). When NATS is unreachable, or retries
+ * are exhausted, messages go to the on-disk spool instead (spool-writer.ts), and while the spool
+ * holds anything every new message joins it too, so the spool stays one FIFO; the spool replayer
+ * (spool-replayer.ts) replays it once connected.
  * A session's FIN is sent only after every earlier batch of that session was acknowledged (or
  * spooled ahead of it, and then the spool replays the FIN only after those batches' acks).
  */
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { jetstream } from "@nats-io/jetstream";
-import type { JetStreamClient } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import type { FinMarker, SyscallEventBatch } from "../../../lib/contracts/types.ts";
 import { SeccomposeError } from "../../../lib/errors.ts";
 import { DEFAULT_MAX_EVENT_MESSAGE_BYTES, encodeEventMessage } from "../../../lib/nats/codec.ts";
-import { isTransientNatsError, toSeccomposeError } from "../../../lib/nats/errors.ts";
 import { STREAM_EVENTS, batchMessageId, eventSubject, finMessageId } from "../../../lib/subjects.ts";
 import type { EventPublisher } from "../ports.ts";
+import { PublishCounter, type PublisherStats } from "./publisher-stats.ts";
 import { Signal } from "./signal.ts";
-import { SerialQueue } from "../../../lib/serial-queue.ts";
-import { Spool, describeRecord } from "./spool.ts";
-import type { SpoolRecord } from "./spool.ts";
+import { Spool } from "./spool.ts";
 import { SpoolReplayer } from "./spool-replayer.ts";
+import { SpoolWriter, type Outgoing } from "./spool-writer.ts";
+import { StreamSender, type SendOutcome } from "./stream-sender.ts";
+
+export type { PublisherStats } from "./publisher-stats.ts";
 
 export interface JetStreamEventPublisherOptions {
   nc: NatsConnection;
@@ -46,25 +46,6 @@ export interface JetStreamEventPublisherOptions {
   maxMessageBytes?: number;
 }
 
-export interface PublisherStats {
-  /** Batches acknowledged by the stream, duplicates included. */
-  batchesSent: number;
-  finsSent: number;
-  /** Syscall events in acknowledged batches. */
-  eventsSent: number;
-  /** Acks that reported the message as already stored. */
-  duplicates: number;
-  /** Messages written to the spool. */
-  spooled: number;
-  /** Spooled messages acknowledged after replay. */
-  replayed: number;
-  /** Messages JetStream refused for good (not retried). */
-  rejected: number;
-  inFlight: number;
-  spoolMessages: number;
-  spoolBytes: number;
-}
-
 const DEFAULTS = {
   maxInFlight: 64,
   spoolMaxBytes: 256 * 1024 * 1024,
@@ -72,16 +53,6 @@ const DEFAULTS = {
   publishAttempts: 3,
   retryBackoffMs: [100, 250, 500, 1_000, 2_000, 5_000],
 };
-
-interface Outgoing extends SpoolRecord {
-  /** Position in this publisher's FIFO, also the spool file name, so the spool keeps publish order. */
-  order: number;
-  resolve: () => void;
-  reject: (err: unknown) => void;
-}
-
-type Outcome =
-  { kind: "acked"; duplicate: boolean } | { kind: "spool" } | { kind: "rejected"; error: SeccomposeError };
 
 function countEvents(batch: SyscallEventBatch): number {
   let events = 0;
@@ -91,68 +62,72 @@ function countEvents(batch: SyscallEventBatch): number {
 
 export class JetStreamEventPublisher implements EventPublisher {
   readonly #nc: NatsConnection;
-  readonly #js: JetStreamClient;
   readonly #spool: Spool;
-  readonly #logger: Logger;
   readonly #maxInFlight: number;
-  readonly #publishTimeoutMs: number;
-  readonly #publishAttempts: number;
-  readonly #retryBackoffMs: readonly number[];
   readonly #maxMessageBytes: number;
+  readonly #sender: StreamSender;
+  readonly #writer: SpoolWriter;
+  readonly #replayer: SpoolReplayer;
+  readonly #counter = new PublishCounter();
 
   readonly #waiting: Outgoing[] = [];
   /** Batches per session that are waiting, in flight or being spooled on the direct path. */
   readonly #openBatches = new Map<string, number>();
   #inFlight = 0;
-  #spoolWrites = 0;
-  /** Spool appends run one after another, so files reach the spool index in publish order. */
-  readonly #appends = new SerialQueue();
   #lastOrder: number;
   #connected: boolean;
   #closing = false;
   #closed: Promise<void> | undefined;
   #replayLoop: Promise<void> | undefined;
   #statusIterator: AsyncIterable<unknown> | undefined;
-  readonly #replayer: SpoolReplayer;
 
   /** Any progress, for drain() and close(). */
   readonly #progress = new Signal();
 
-  readonly #stats = {
-    batchesSent: 0,
-    finsSent: 0,
-    eventsSent: 0,
-    duplicates: 0,
-    spooled: 0,
-    replayed: 0,
-    rejected: 0,
-  };
-
   private constructor(opts: JetStreamEventPublisherOptions, spool: Spool) {
     this.#nc = opts.nc;
-    this.#publishTimeoutMs = opts.publishTimeoutMs ?? DEFAULTS.publishTimeoutMs;
-    this.#js = jetstream(opts.nc, { timeout: this.#publishTimeoutMs });
     this.#spool = spool;
-    this.#logger = opts.logger;
     this.#maxInFlight = opts.maxInFlight ?? DEFAULTS.maxInFlight;
-    this.#publishAttempts = opts.publishAttempts ?? DEFAULTS.publishAttempts;
-    this.#retryBackoffMs = opts.retryBackoffMs ?? DEFAULTS.retryBackoffMs;
     this.#maxMessageBytes = opts.maxMessageBytes ?? DEFAULT_MAX_EVENT_MESSAGE_BYTES;
     this.#lastOrder = spool.lastOrder;
     this.#connected = !opts.nc.isClosed();
+    const connected = (): boolean => this.#connected;
+    const closing = (): boolean => this.#closing;
+    const publishTimeoutMs = opts.publishTimeoutMs ?? DEFAULTS.publishTimeoutMs;
+    const sender = new StreamSender({
+      js: jetstream(opts.nc, { timeout: publishTimeoutMs }),
+      logger: opts.logger,
+      publishTimeoutMs,
+      publishAttempts: opts.publishAttempts ?? DEFAULTS.publishAttempts,
+      retryBackoffMs: opts.retryBackoffMs ?? DEFAULTS.retryBackoffMs,
+      connected,
+      closing,
+    });
+    this.#sender = sender;
+    const counts = this.#counter.counts;
+    this.#writer = new SpoolWriter({
+      spool,
+      logger: opts.logger,
+      connected,
+      onSpooled: () => counts.spooled++,
+      onWritten: (outgoing) => {
+        this.#replayer.wake(false);
+        this.#finish(outgoing);
+      },
+    });
     this.#replayer = new SpoolReplayer({
       spool,
       logger: opts.logger,
       maxInFlight: this.#maxInFlight,
-      publishOnce: (record) => this.#publishOnce(record),
-      backoff: (failedRounds) => this.#backoff(failedRounds),
-      connected: () => this.#connected,
-      closing: () => this.#closing,
+      publishOnce: (record) => sender.publishOnce(record),
+      backoff: (failedRounds) => sender.backoff(failedRounds),
+      connected,
+      closing,
       onAcked: (record, duplicate) => {
-        this.#countAck(record, duplicate);
-        this.#stats.replayed++;
+        this.#counter.acked(record, duplicate);
+        counts.replayed++;
       },
-      onRejected: () => this.#stats.rejected++,
+      onRejected: () => counts.rejected++,
       onProgress: () => this.#progress.notify(),
       onEmptied: () => this.#pump(),
     });
@@ -226,12 +201,7 @@ export class JetStreamEventPublisher implements EventPublisher {
   }
 
   stats(): PublisherStats {
-    return {
-      ...this.#stats,
-      inFlight: this.#inFlight,
-      spoolMessages: this.#spool.size,
-      spoolBytes: this.#spool.bytes,
-    };
+    return this.#counter.stats(this.#inFlight, this.#spool);
   }
 
   /**
@@ -249,7 +219,7 @@ export class JetStreamEventPublisher implements EventPublisher {
     this.#replayer.wake(true);
     this.#pump();
     await this.#replayLoop;
-    while (this.#waiting.length > 0 || this.#inFlight > 0 || this.#spoolWrites > 0) {
+    while (this.#waiting.length > 0 || this.#inFlight > 0 || this.#writer.writing > 0) {
       await this.#progress.wait();
     }
   }
@@ -279,12 +249,15 @@ export class JetStreamEventPublisher implements EventPublisher {
 
   #idle(): boolean {
     return (
-      this.#waiting.length === 0 && this.#inFlight === 0 && this.#spoolWrites === 0 && this.#spool.size === 0
+      this.#waiting.length === 0 &&
+      this.#inFlight === 0 &&
+      this.#writer.writing === 0 &&
+      this.#spool.size === 0
     );
   }
 
   #mustSpool(): boolean {
-    return this.#closing || !this.#connected || this.#spool.size > 0 || this.#spoolWrites > 0;
+    return this.#closing || !this.#connected || this.#spool.size > 0 || this.#writer.writing > 0;
   }
 
   /** Moves waiting messages on: to the network while there is room, to the spool when NATS is away. */
@@ -299,89 +272,30 @@ export class JetStreamEventPublisher implements EventPublisher {
       const spool = this.#mustSpool();
       if (!spool && this.#inFlight >= this.#maxInFlight) break;
       this.#waiting.splice(i, 1);
-      if (spool) void this.#spoolOutgoing(outgoing);
+      if (spool) void this.#writer.write(outgoing);
       else void this.#send(outgoing);
     }
   }
 
   async #send(outgoing: Outgoing): Promise<void> {
     this.#inFlight++;
-    let outcome: Outcome;
+    let outcome: SendOutcome;
     try {
-      outcome = await this.#publishWithRetries(outgoing);
+      outcome = await this.#sender.send(outgoing);
     } finally {
       this.#inFlight--;
     }
     if (outcome.kind === "spool") {
-      await this.#spoolOutgoing(outgoing);
+      await this.#writer.write(outgoing);
       return;
     }
     if (outcome.kind === "acked") {
-      this.#countAck(outgoing, outcome.duplicate);
+      this.#counter.acked(outgoing, outcome.duplicate);
       outgoing.resolve();
     } else {
-      this.#stats.rejected++;
+      this.#counter.counts.rejected++;
       outgoing.reject(outcome.error);
     }
-    this.#finish(outgoing);
-  }
-
-  async #publishWithRetries(record: SpoolRecord): Promise<Outcome> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const ack = await this.#publishOnce(record);
-        return { kind: "acked", duplicate: ack.duplicate };
-      } catch (err) {
-        if (!isTransientNatsError(err)) {
-          const error = toSeccomposeError(err, `publishing ${describeRecord(record)}`);
-          this.#logger.error({ err: error }, "JetStream refused an event message");
-          return { kind: "rejected", error };
-        }
-        if (!this.#connected || this.#closing || attempt >= this.#publishAttempts) {
-          this.#logger.debug({ msgId: record.msgId, attempt, err }, "publish failed; spooling");
-          return { kind: "spool" };
-        }
-        await sleep(this.#backoff(attempt));
-      }
-    }
-  }
-
-  #publishOnce(record: SpoolRecord): Promise<{ duplicate: boolean }> {
-    return this.#js.publish(record.subject, record.data, {
-      msgID: record.msgId,
-      expect: { streamName: STREAM_EVENTS },
-      timeout: this.#publishTimeoutMs,
-    });
-  }
-
-  async #spoolOutgoing(outgoing: Outgoing): Promise<void> {
-    this.#spoolWrites++;
-    const record: SpoolRecord = {
-      subject: outgoing.subject,
-      msgId: outgoing.msgId,
-      session: outgoing.session,
-      kind: outgoing.kind,
-      events: outgoing.events,
-      data: outgoing.data,
-    };
-    const append = this.#appends.run(() => this.#spool.append(outgoing.order, record));
-    try {
-      await append;
-      this.#stats.spooled++;
-      if (this.#spool.size === 1) {
-        this.#logger.warn(
-          { dir: this.#spool.dir, connected: this.#connected },
-          "JetStream unreachable; spooling event messages to disk until it is back",
-        );
-      }
-      outgoing.resolve();
-    } catch (err) {
-      this.#logger.error({ err, msgId: outgoing.msgId }, "could not spool an event message");
-      outgoing.reject(err);
-    } finally {
-      this.#spoolWrites--;
-    }
-    this.#replayer.wake(false);
     this.#finish(outgoing);
   }
 
@@ -394,20 +308,5 @@ export class JetStreamEventPublisher implements EventPublisher {
     }
     this.#progress.notify();
     this.#pump();
-  }
-
-  #countAck(record: SpoolRecord, duplicate: boolean): void {
-    if (record.kind === "batch") {
-      this.#stats.batchesSent++;
-      this.#stats.eventsSent += record.events;
-    } else {
-      this.#stats.finsSent++;
-    }
-    if (duplicate) this.#stats.duplicates++;
-  }
-
-  #backoff(attempt: number): number {
-    const steps = this.#retryBackoffMs;
-    return steps[Math.min(attempt, steps.length) - 1] ?? 0;
   }
 }
