@@ -15,19 +15,7 @@
  *   ("Events detected: N", "Rule counts by severity:", indented counts). They are not alerts
  *   and are not passed on.
  *
- * A configuration change while Falco captures is a **swap**, not a SIGHUP (which stops capture
- * for 2 to 3 s): a second Falco starts from the other slot's files (falco.yaml / falco-b.yaml)
- * while the first goes on; once a probe came back through the second, the cutover point is the
- * first later probe that both report (probes are repeated: a busy Falco drops some). The old
- * Falco's alerts are passed on up to that probe in its output, the new one's from that probe in
- * its output on, except for a process the new one learnt of only after the probe (at its next
- * execve or clone): its calls count from the old Falco up to the new one's first alert of it
- * (handover.ts). So no syscall is lost or counted twice (to within the kernel's ordering of
- * events on different CPUs in the same microsecond). Then the old one is stopped once it
- * reported its last drops. A successor that does not capture in time or dies is killed and the
- * old Falco goes on;
- * if the change was needed to capture more (a raise), the old one is reloaded with SIGHUP
- * instead, and that gap is booked like any other.
+ * A configuration change while Falco captures is a swap (falco-swap.ts), not a SIGHUP.
  *
  * The command line is `<binary> [extraArgs] -c <configDir>/falco.yaml`. The extra arguments
  * come first so that `binary` can be an interpreter: tests run the stand-in Falco as
@@ -52,10 +40,10 @@ import {
   type SyscallPartition,
 } from "./config-writer.ts";
 import { AwaitedConditions } from "./awaited-conditions.ts";
-import { CaptureProbes, PROBE_REPEAT_MS } from "./capture-probes.ts";
+import { CaptureProbes } from "./capture-probes.ts";
 import { describeExit, parseFalcoVersion } from "./falco-log.ts";
-import { DROP_ALERT, FalcoRun, type LineMode, type RunEvents } from "./falco-run.ts";
-import { handover, unseenProcesses } from "./handover.ts";
+import { FalcoRun, type LineMode, type RunEvents } from "./falco-run.ts";
+import { FalcoSwaps, widens } from "./falco-swap.ts";
 import { runFalcoCommand } from "./falco-command.ts";
 import { podThreads, type ThreadOrigin, type ThreadOriginLookup } from "./pod-threads.ts";
 import { writeFileAtomic } from "../../../lib/atomic-file.ts";
@@ -111,16 +99,8 @@ export interface FalcoSupervisorDeps {
 
 const DEFAULT_STABLE_AFTER_MS = 60_000;
 const DEFAULT_STOP_GRACE_MS = 10_000;
-/** How long the old Falco of a swap runs on to report its drops (Falco checks once a second). */
-const DEFAULT_DROP_REPORT_MS = 1_500;
 const DEFAULT_PROBE_TIMEOUT_MS = 15_000;
 const DEFAULT_CAPTURE_PROBE_INTERVAL_MS = 250;
-const DEFAULT_SWAP_TIMEOUT_MS = 30_000;
-const DEFAULT_SWAP_RETRY_MS = [30_000, 120_000, 600_000];
-/** Both Falcos report a common probe within moments; this bounds a stuck one. */
-const CUTOVER_TIMEOUT_MS = 15_000;
-/** Both Falcos' alerts from the cutover probe to one made this much later are compared. */
-const VERIFY_MS = 500;
 
 type ListedThreads = ReadonlyMap<number, ThreadOrigin>;
 
@@ -136,22 +116,12 @@ export class FalcoSupervisor implements FalcoControl {
   readonly #captureListeners: Array<(change: CaptureChange) => void> = [];
   readonly #clock: () => number;
   readonly #probes: CaptureProbes;
-  /** Old Falcos of swaps, reporting their last drops, each with what stops it at once. */
-  readonly #retiring = new Map<FalcoRun, () => void>();
   #targets: FalcoTargets = { sessions: [] };
   #fieldSupport: FieldSupport = NO_METADATA_FIELDS;
   #probed = false;
   /** The Falco whose alerts count (during a swap, until the cutover). */
   #run: FalcoRun | null = null;
-  /** A swap's successor until the cutover. */
-  #incoming: FalcoRun | null = null;
-  #swaps = 0;
-  #swapFailures = 0;
-  #consecutiveSwapFailures = 0;
-  #lastSwapFailure: string | undefined;
-  #lastSwapAt: number | undefined;
-  /** Optional swaps (nothing more to capture) wait until then after a failure. */
-  #swapRetryAt = 0;
+  readonly #swaps: FalcoSwaps;
   readonly #conditions = new AwaitedConditions();
   readonly #runEvents: RunEvents;
   #backoffIndex = 0;
@@ -181,7 +151,7 @@ export class FalcoSupervisor implements FalcoControl {
     this.#probes = new CaptureProbes({
       configDir: deps.configDir,
       intervalMs: deps.captureProbeIntervalMs ?? DEFAULT_CAPTURE_PROBE_INTERVAL_MS,
-      isWatched: (run) => this.#run === run || this.#incoming === run,
+      isWatched: (run) => this.#run === run || this.#swaps.incoming === run,
       logger: deps.logger,
     });
     this.#procRoot = deps.procRoot ?? `${(deps.env ?? process.env).HOST_ROOT ?? ""}/proc`;
@@ -191,11 +161,37 @@ export class FalcoSupervisor implements FalcoControl {
       this.#listedThreads.a.previous.get(tid) ??
       this.#listedThreads.b.previous.get(tid) ??
       null;
+    this.#swaps = new FalcoSwaps({
+      host: {
+        running: () => this.#run,
+        startSuccessor: async (slot) => {
+          await this.#writeSlot(slot);
+          return this.#spawnRun(slot, "discard");
+        },
+        cutOver: (run) => (this.#run = run),
+        swapped: () => this.#setState("running"),
+        reloadInPlace: (run) =>
+          void this.#writeSlotFor(run).then(
+            () => this.#reload(run),
+            (err: unknown) => this.#deps.logger.error({ err }, "cannot write Falco's files"),
+          ),
+      },
+      probes: this.#probes,
+      conditions: this.#conditions,
+      binary: deps.binary,
+      logger: deps.logger,
+      onFailure: (reason) => deps.onFailure?.(reason),
+      clock: this.#clock,
+      swapTimeoutMs: deps.swapTimeoutMs,
+      swapRetryMs: deps.swapRetryMs,
+      dropReportMs: deps.dropReportMs,
+      stopGraceMs: deps.stopGraceMs,
+    });
     this.#runEvents = {
       opened: (run) => this.#opened(run),
       probeReturned: (run, seq) => this.#probeReturned(run, seq),
       reloadFailed: (run, line) => this.#reloadFailed(run, line),
-      heldTooMany: (run) => this.#cutoverOverflow(run),
+      heldTooMany: (run) => this.#swaps.heldTooMany(run),
       closed: (run, code, signal) => {
         this.#closed(run, code, signal);
         this.#wake();
@@ -209,7 +205,7 @@ export class FalcoSupervisor implements FalcoControl {
 
   async barrier(timeoutMs: number): Promise<boolean> {
     // Alerts held for a cutover are not handed on yet: wait for the swap to end.
-    if (this.#incoming !== null) await this.#waitFor(() => this.#incoming === null, timeoutMs);
+    if (this.#swaps.incoming !== null) await this.#waitFor(() => this.#swaps.incoming === null, timeoutMs);
     const run = this.#run;
     if (run === null || !run.capturing || run.mode !== "forward") return false;
     return this.#probes.barrier(timeoutMs);
@@ -223,12 +219,8 @@ export class FalcoSupervisor implements FalcoControl {
     const status: FalcoStatus = {
       state: this.#state,
       restarts: this.#restarts,
-      driverSet: {
-        excluded: [],
-        swaps: this.#swaps,
-        swapFailures: this.#swapFailures,
-        swapping: this.#incoming !== null,
-      },
+      // The swap figures are filled in below, in this order of keys.
+      driverSet: { excluded: [], swaps: 0, swapFailures: 0, swapping: false },
     };
     if (this.#version !== undefined) status.version = this.#version;
     const run = this.#run;
@@ -237,8 +229,7 @@ export class FalcoSupervisor implements FalcoControl {
       status.driverSet.excluded = run.leftOut().sort();
       if (run.driverSyscalls !== undefined) status.driverSet.syscalls = run.driverSyscalls;
     }
-    if (this.#lastSwapFailure !== undefined) status.driverSet.lastSwapFailure = this.#lastSwapFailure;
-    if (this.#lastSwapAt !== undefined) status.driverSet.lastSwapAt = this.#lastSwapAt;
+    this.#swaps.report(status.driverSet);
     if (this.#lastExit !== undefined) status.lastExit = this.#lastExit;
     if (this.#lastExitLog !== undefined) status.lastExitLog = [...this.#lastExitLog];
     if (this.#capturingSince !== undefined) status.capturingSince = this.#capturingSince;
@@ -293,11 +284,11 @@ export class FalcoSupervisor implements FalcoControl {
       return;
     }
     const raise = widens(run.targets, targets, previous);
-    if (!raise && this.#clock() < this.#swapRetryAt) {
+    if (this.#swaps.waits(raise)) {
       this.#deps.logger.debug("an optional Falco swap waits after a failed one");
       return;
     }
-    await this.#swap(run, signature, raise);
+    await this.#swaps.swap(run, raise);
   }
 
   async #shutDown(): Promise<void> {
@@ -374,189 +365,10 @@ export class FalcoSupervisor implements FalcoControl {
     this.#start(slot);
   }
 
-  /**
-   * Replaces the capturing `old` Falco by one started on the other slot, without a gap (see the
-   * top of this file). `raise`: the new configuration captures something the old one does not,
-   * so a failed swap falls back to reloading the old one.
-   */
-  async #swap(old: FalcoRun, signature: string, raise: boolean): Promise<void> {
-    const logger = this.#deps.logger;
-    const slot: FalcoSlot = old.slot === "a" ? "b" : "a";
-    const startedAt = this.#clock();
-    await this.#writeSlot(slot);
-    const incoming = this.#spawnRun(slot, "discard");
-    if (incoming === null) {
-      this.#swapFailed(old, raise, `cannot start a second Falco (${this.#deps.binary})`);
-      return;
-    }
-    this.#incoming = incoming;
-    logger.info({ pid: incoming.pid, old: old.pid, raise }, "swapping Falco: successor started");
-    const timeoutMs = this.#deps.swapTimeoutMs ?? DEFAULT_SWAP_TIMEOUT_MS;
-    const gone = () => this.#incoming !== incoming || this.#run !== old;
-    const captured = await this.#waitFor(() => incoming.capturing || gone(), timeoutMs);
-    if (!captured || gone()) {
-      await this.#dropIncoming(incoming);
-      if (this.#run === old) {
-        this.#swapFailed(
-          old,
-          raise,
-          !captured
-            ? `the second Falco did not capture within ${timeoutMs} ms`
-            : `the second Falco exited before it captured (${incoming.errors.at(-1) ?? "no error line"})`,
-        );
-      }
-      return;
-    }
-
-    // An overloaded Falco drops events, probes too: probes go on until both saw the same one.
-    const touched = new Map<number, number>();
-    const cutover = await this.#commonProbe([old, incoming], gone, touched, { cutover: true });
-    if (cutover === undefined || gone()) {
-      const reason =
-        cutover === undefined
-          ? `no cutover probe came back through both Falcos within ${CUTOVER_TIMEOUT_MS} ms`
-          : "a Falco exited or held too many alerts during the cutover";
-      await this.#dropIncoming(incoming);
-      if (this.#run === old) this.#swapFailed(old, raise, reason);
-      return;
-    }
-    // The old Falco's lines before that probe are its own; the successor's are not counted.
-    const oldBefore = old.marks.get(cutover)!;
-    for (const line of old.held.slice(0, oldBefore)) old.forward(line);
-    old.rebaseHeld(cutover);
-    incoming.rebaseHeld(cutover);
-
-    // Both hold what they saw after the cutover probe: the successor must see the same
-    // containers. A Falco knows the processes that were running before it started only from
-    // its start-up scan, and the Falco 0.44.1 built for these machines does not get them (its
-    // task iterator fails the verifier and the fallback leaves them unknown): their events then
-    // match no pod, and a cutover would lose them without a trace.
-    // The span ends at a common probe made VERIFY_MS after the cutover probe or later; one made
-    // while the cutover probe was awaited may have come back through both already.
-    const spanEnd = touched.get(cutover)! + VERIFY_MS;
-    const verify = await this.#commonProbe([old, incoming], gone, touched, {
-      after: cutover,
-      eligible: (seq) => (touched.get(seq) ?? -Infinity) >= spanEnd,
-    });
-    if (verify === undefined || gone()) {
-      await this.#dropIncoming(incoming);
-      if (this.#run === old) this.#swapFailed(old, raise, "a Falco exited or fell behind during the cutover");
-      return;
-    }
-    const oldSpanEnd = old.marks.get(verify)!;
-    const newSpanEnd = incoming.marks.get(verify)!;
-    // The same span in both: from the cutover probe to the second one.
-    const notAskedFor = new Set(incoming.leftOut().map(syscallToFalcoEvent));
-    const blind = unseenProcesses(
-      old.held.slice(0, oldSpanEnd),
-      incoming.held.slice(0, newSpanEnd),
-      notAskedFor,
-    );
-    if (blind.length > 0) {
-      await this.#dropIncoming(incoming);
-      this.#swapFailed(
-        old,
-        raise,
-        `the second Falco does not attribute processes that ran before it started (${blind.length} seen by the running Falco only, e.g. ${blind[0]})`,
-      );
-      return;
-    }
-
-    // The cutover: from the probe on, the new Falco's alerts count, except those of a process
-    // it learnt of only since (at its next execve or clone): up to there, the old one's.
-    for (const line of handover(old.held, oldSpanEnd, incoming.held)) incoming.forward(line);
-    for (const line of old.held) if (line.includes(DROP_ALERT)) old.forward(line);
-    old.held = [];
-    old.mode = "drops";
-    old.capturing = false;
-    old.stopping = true;
-    this.#incoming = null;
-    this.#run = incoming;
-    incoming.resumeForwarding();
-    clearTimeout(old.stableTimer);
-    this.#swaps += 1;
-    this.#lastSwapAt = this.#clock();
-    this.#consecutiveSwapFailures = 0;
-    this.#swapRetryAt = 0;
-    this.#wake();
-    logger.info(
-      {
-        pid: incoming.pid,
-        old: old.pid,
-        ms: this.#clock() - startedAt,
-        driverSyscalls: incoming.driverSyscalls,
-      },
-      "swapped Falco without a capture gap",
-    );
-    this.#retire(old);
-    this.#setState("running");
-  }
-
-  /**
-   * The first probe after `after` (else after every probe made so far) that both Falcos saw while
-   * holding and that is `eligible`; until one came back, touches a new probe every
-   * PROBE_REPEAT_MS, noting when in `touched`. Undefined after CUTOVER_TIMEOUT_MS or when `gone`.
-   * With `cutover`, the runs start holding at the first of these probes they see.
-   */
-  async #commonProbe(
-    runs: FalcoRun[],
-    gone: () => boolean,
-    touched: Map<number, number>,
-    options: { cutover?: boolean; after?: number; eligible?: (seq: number) => boolean },
-  ): Promise<number | undefined> {
-    const first = (options.after ?? this.#probes.last) + 1;
-    if (options.cutover === true) for (const run of runs) run.cutoverSeq = first;
-    const eligible = options.eligible ?? (() => true);
-    const common = () => {
-      const [head, ...rest] = runs;
-      let found: number | undefined;
-      for (const seq of head!.marks.keys()) {
-        if (seq < first || (found !== undefined && seq > found) || !eligible(seq)) continue;
-        if (rest.every((r) => r.marks.has(seq))) found = seq;
-      }
-      return found;
-    };
-    for (let tries = Math.ceil(CUTOVER_TIMEOUT_MS / PROBE_REPEAT_MS); tries > 0 && !gone(); tries--) {
-      const found = common();
-      if (found !== undefined) return found;
-      const seq = this.#probes.next();
-      touched.set(seq, performance.now());
-      await this.#probes.touch(seq);
-      if (await this.#waitFor(() => common() !== undefined || gone(), PROBE_REPEAT_MS)) return common();
-    }
-    return undefined;
-  }
-
-  /** Gives a swap up: the old Falco goes on, or is reloaded when the change was a raise. */
-  #swapFailed(old: FalcoRun, raise: boolean, reason: string): void {
-    this.#swapFailures += 1;
-    this.#lastSwapFailure = reason;
-    const delays = this.#deps.swapRetryMs ?? DEFAULT_SWAP_RETRY_MS;
-    this.#swapRetryAt = this.#clock() + delays[Math.min(this.#consecutiveSwapFailures, delays.length - 1)]!;
-    this.#consecutiveSwapFailures += 1;
-    // Whatever the old Falco held after its cutover probe is still its own to hand on.
-    old.resumeForwarding();
-    this.#deps.logger.error({ pid: old.pid, raise, reason }, "Falco swap failed; the running Falco goes on");
-    this.#deps.onFailure?.(`Falco swap failed: ${reason}`);
-    if (!raise) return;
-    // Capturing more cannot wait: reload in place, a gap booked like any reload.
-    void this.#writeSlotFor(old).then(
-      () => this.#reload(old),
-      (err: unknown) => this.#deps.logger.error({ err }, "cannot write Falco's files"),
-    );
-  }
-
   async #writeSlotFor(run: FalcoRun): Promise<void> {
     await this.#writeSlot(run.slot);
     run.targets = this.#targets;
     run.signature = this.#signature();
-  }
-
-  async #dropIncoming(incoming: FalcoRun): Promise<void> {
-    if (this.#incoming === incoming) this.#incoming = null;
-    incoming.abandon();
-    await incoming.closed;
-    this.#wake();
   }
 
   #waitFor(condition: () => boolean, timeoutMs: number): Promise<boolean> {
@@ -656,23 +468,10 @@ export class FalcoSupervisor implements FalcoControl {
     });
   }
 
-  /** A Falco held too many lines waiting for the other to see the cutover probe: give the swap up. */
-  #cutoverOverflow(run: FalcoRun): void {
-    const incoming = this.#incoming;
-    const old = this.#run;
-    if (incoming === null || old === null) return;
-    this.#deps.logger.warn({ pid: run.pid }, "too many alerts held during a Falco cutover");
-    // The old Falco's lines are handed on at once, so nothing is lost; the successor goes.
-    this.#incoming = null;
-    incoming.abandon();
-    old.resumeForwarding();
-    this.#wake();
-  }
-
   /** Falco opened its event source: it takes signals, and will capture soon (probed). */
   #opened(run: FalcoRun): void {
     if (run.stopping) return;
-    if (run === this.#incoming) {
+    if (run === this.#swaps.incoming) {
       this.#probes.start(run);
       return;
     }
@@ -692,12 +491,8 @@ export class FalcoSupervisor implements FalcoControl {
       this.#probes.handedOn(seq);
     }
     if (run.capturing || !run.opened || run.stopping) return;
-    if (run === this.#incoming) {
-      run.capturing = true;
-      run.errors = [];
-      this.#probes.stop(run);
-      this.#deps.logger.info({ pid: run.pid }, "the second Falco captures (probe seen)");
-      this.#wake();
+    if (run === this.#swaps.incoming) {
+      this.#swaps.successorCaptures(run);
       return;
     }
     if (this.#run !== run) return;
@@ -760,13 +555,8 @@ export class FalcoSupervisor implements FalcoControl {
 
   #closed(run: FalcoRun, code: number | null, signal: NodeJS.Signals | null): void {
     clearTimeout(run.stableTimer);
-    if (this.#incoming === run) {
-      // A swap's successor: the running Falco goes on; the swap sees it gone and gives up.
-      this.#incoming = null;
-      this.#deps.logger.warn(
-        { pid: run.pid, exit: describeExit(code, signal), reason: run.errors.at(-1) },
-        "the second Falco of a swap exited",
-      );
+    if (this.#swaps.incoming === run) {
+      this.#swaps.successorExited(run, code, signal);
       return;
     }
     if (this.#run === run) this.#run = null;
@@ -815,32 +605,8 @@ export class FalcoSupervisor implements FalcoControl {
   }
 
   /** SIGTERM, SIGKILL after the grace period, and wait until its output is drained. */
-  /**
-   * Stops the old Falco of a swap once it reported its drops up to the cutover: Falco checks
-   * for drops once a second, so those of the second before the cutover come after it.
-   */
-  #retire(old: FalcoRun): void {
-    const reportMs = this.#deps.dropReportMs ?? DEFAULT_DROP_REPORT_MS;
-    const stop = () => {
-      clearTimeout(drained);
-      old.child.kill("SIGTERM");
-    };
-    const drained = setTimeout(stop, reportMs);
-    const killer = setTimeout(
-      () => old.child.kill("SIGKILL"),
-      reportMs + (this.#deps.stopGraceMs ?? DEFAULT_STOP_GRACE_MS),
-    );
-    this.#retiring.set(old, stop);
-    void old.closed.then(() => {
-      clearTimeout(drained);
-      clearTimeout(killer);
-      this.#retiring.delete(old);
-    });
-  }
-
   async #terminate(): Promise<void> {
-    for (const stop of this.#retiring.values()) stop();
-    await Promise.all([...this.#retiring.keys()].map((old) => old.closed));
+    await this.#swaps.stopRetiring();
     const run = this.#run;
     if (run === null) return;
     run.stopping = true;
@@ -858,19 +624,4 @@ export class FalcoSupervisor implements FalcoControl {
     this.#state = state;
     this.#deps.onStateChange?.(this.status());
   }
-}
-
-/**
- * Whether `next` captures something `current` does not: a syscall or a pod it no longer leaves
- * out, or other sessions' namespaces (when the rule is narrowed to them). Such a change cannot
- * wait for a retry after a failed swap.
- */
-export function widens(current: FalcoTargets, next: FalcoTargets, previous: FalcoTargets): boolean {
-  const nextSyscalls = new Set(next.excludeSyscalls ?? []);
-  if ((current.excludeSyscalls ?? []).some((name) => !nextSyscalls.has(name))) return true;
-  const nextPods = new Set(next.excludePodUids ?? []);
-  if ((current.excludePodUids ?? []).some((uid) => !nextPods.has(uid))) return true;
-  const namespaces = (targets: FalcoTargets) =>
-    JSON.stringify(targets.sessions.map((s) => s.targets.namespaces ?? null).sort());
-  return namespaces(next) !== namespaces(previous);
 }
