@@ -17,7 +17,8 @@ import type { Logger } from "pino";
 import { syscallToFalcoEvent } from "../../../lib/falco/event-names.ts";
 import type { FalcoStatus, FalcoTargets } from "../ports.ts";
 import type { AwaitedConditions } from "./awaited-conditions.ts";
-import { PROBE_REPEAT_MS, type CaptureProbes } from "./capture-probes.ts";
+import type { CaptureProbes } from "./capture-probes.ts";
+import { CUTOVER_TIMEOUT_MS, commonProbe } from "./common-probe.ts";
 import type { FalcoSlot } from "./config-writer.ts";
 import { describeExit } from "./falco-log.ts";
 import { DROP_ALERT, type FalcoRun } from "./falco-run.ts";
@@ -28,8 +29,6 @@ const DEFAULT_STOP_GRACE_MS = 10_000;
 const DEFAULT_DROP_REPORT_MS = 1_500;
 const DEFAULT_SWAP_TIMEOUT_MS = 30_000;
 const DEFAULT_SWAP_RETRY_MS = [30_000, 120_000, 600_000];
-/** Both Falcos report a common probe within moments; this bounds a stuck one. */
-const CUTOVER_TIMEOUT_MS = 15_000;
 /** Both Falcos' alerts from the cutover probe to one made this much later are compared. */
 const VERIFY_MS = 500;
 
@@ -139,7 +138,14 @@ export class FalcoSwaps {
 
     // An overloaded Falco drops events, probes too: probes go on until both saw the same one.
     const touched = new Map<number, number>();
-    const cutover = await this.#commonProbe([old, incoming], gone, touched, { cutover: true });
+    const search = {
+      probes: this.#o.probes,
+      conditions: this.#o.conditions,
+      runs: [old, incoming],
+      gone,
+      touched,
+    };
+    const cutover = await commonProbe(search, { cutover: true });
     if (cutover === undefined || gone()) {
       const reason =
         cutover === undefined
@@ -163,7 +169,7 @@ export class FalcoSwaps {
     // The span ends at a common probe made VERIFY_MS after the cutover probe or later; one made
     // while the cutover probe was awaited may have come back through both already.
     const spanEnd = touched.get(cutover)! + VERIFY_MS;
-    const verify = await this.#commonProbe([old, incoming], gone, touched, {
+    const verify = await commonProbe(search, {
       after: cutover,
       eligible: (seq) => (touched.get(seq) ?? -Infinity) >= spanEnd,
     });
@@ -257,44 +263,6 @@ export class FalcoSwaps {
   async stopRetiring(): Promise<void> {
     for (const stop of this.#retiring.values()) stop();
     await Promise.all([...this.#retiring.keys()].map((old) => old.closed));
-  }
-
-  /**
-   * The first probe after `after` (else after every probe made so far) that both Falcos saw while
-   * holding and that is `eligible`; until one came back, touches a new probe every
-   * PROBE_REPEAT_MS, noting when in `touched`. Undefined after CUTOVER_TIMEOUT_MS or when `gone`.
-   * With `cutover`, the runs start holding at the first of these probes they see.
-   */
-  async #commonProbe(
-    runs: FalcoRun[],
-    gone: () => boolean,
-    touched: Map<number, number>,
-    options: { cutover?: boolean; after?: number; eligible?: (seq: number) => boolean },
-  ): Promise<number | undefined> {
-    const probes = this.#o.probes;
-    const first = (options.after ?? probes.last) + 1;
-    if (options.cutover === true) for (const run of runs) run.cutoverSeq = first;
-    const eligible = options.eligible ?? (() => true);
-    const common = () => {
-      const [head, ...rest] = runs;
-      let found: number | undefined;
-      for (const seq of head!.marks.keys()) {
-        if (seq < first || (found !== undefined && seq > found) || !eligible(seq)) continue;
-        if (rest.every((r) => r.marks.has(seq))) found = seq;
-      }
-      return found;
-    };
-    for (let tries = Math.ceil(CUTOVER_TIMEOUT_MS / PROBE_REPEAT_MS); tries > 0 && !gone(); tries--) {
-      const found = common();
-      if (found !== undefined) return found;
-      const seq = probes.next();
-      touched.set(seq, performance.now());
-      await probes.touch(seq);
-      if (await this.#o.conditions.waitFor(() => common() !== undefined || gone(), PROBE_REPEAT_MS)) {
-        return common();
-      }
-    }
-    return undefined;
   }
 
   /** Gives a swap up: the old Falco goes on, or is reloaded when the change was a raise. */
