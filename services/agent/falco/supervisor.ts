@@ -22,21 +22,14 @@
  * `process.execPath` with `extraArgs: [".../standin-falco.ts"]`.
  */
 import { spawn, type ChildProcess, type SpawnOptions } from "node:child_process";
-import { mkdir } from "node:fs/promises";
 import type { Logger } from "pino";
 import { ErrorCodes, SeccomposeError } from "../../../lib/errors.ts";
-import { syscallToFalcoEvent } from "../../../lib/falco/event-names.ts";
 import type { CaptureChange, FalcoControl, FalcoState, FalcoStatus, FalcoTargets } from "../ports.ts";
 import {
-  NO_METADATA_FIELDS,
   detectFieldSupport,
-  renderFalcoFiles,
   type AlertFormat,
-  type FalcoConfigOptions,
-  type FalcoFiles,
   type FalcoPlugin,
   type FalcoSlot,
-  type FieldSupport,
   type SyscallPartition,
 } from "./config-writer.ts";
 import { AwaitedConditions } from "./awaited-conditions.ts";
@@ -45,8 +38,7 @@ import { describeExit, parseFalcoVersion } from "./falco-log.ts";
 import { FalcoRun, type LineMode, type RunEvents } from "./falco-run.ts";
 import { FalcoSwaps, widens } from "./falco-swap.ts";
 import { runFalcoCommand } from "./falco-command.ts";
-import { podThreads, type ThreadOrigin, type ThreadOriginLookup } from "./pod-threads.ts";
-import { writeFileAtomic } from "../../../lib/atomic-file.ts";
+import { SlotFiles } from "./slot-files.ts";
 
 export type SpawnFunction = (command: string, args: readonly string[], options: SpawnOptions) => ChildProcess;
 
@@ -102,8 +94,6 @@ const DEFAULT_STOP_GRACE_MS = 10_000;
 const DEFAULT_PROBE_TIMEOUT_MS = 15_000;
 const DEFAULT_CAPTURE_PROBE_INTERVAL_MS = 250;
 
-type ListedThreads = ReadonlyMap<number, ThreadOrigin>;
-
 export class FalcoSupervisor implements FalcoControl {
   readonly #deps: FalcoSupervisorDeps;
   readonly #spawn: SpawnFunction;
@@ -117,7 +107,6 @@ export class FalcoSupervisor implements FalcoControl {
   readonly #clock: () => number;
   readonly #probes: CaptureProbes;
   #targets: FalcoTargets = { sessions: [] };
-  #fieldSupport: FieldSupport = NO_METADATA_FIELDS;
   #probed = false;
   /** The Falco whose alerts count (during a swap, until the cutover). */
   #run: FalcoRun | null = null;
@@ -127,16 +116,7 @@ export class FalcoSupervisor implements FalcoControl {
   #backoffIndex = 0;
   #restartTimer: NodeJS.Timeout | undefined;
   #queue: Promise<unknown> = Promise.resolve();
-  readonly #procRoot: string;
-  readonly #threadOrigins: ThreadOriginLookup;
-  /**
-   * Per slot, the pod threads listed in its last two renderings: a Falco goes on with the
-   * previous list until its reload has taken the new one.
-   */
-  readonly #listedThreads: Record<FalcoSlot, { current: ListedThreads; previous: ListedThreads }> = {
-    a: { current: new Map(), previous: new Map() },
-    b: { current: new Map(), previous: new Map() },
-  };
+  readonly #files: SlotFiles;
 
   constructor(deps: FalcoSupervisorDeps) {
     if (deps.backoffMs.length === 0) {
@@ -154,18 +134,16 @@ export class FalcoSupervisor implements FalcoControl {
       isWatched: (run) => this.#run === run || this.#swaps.incoming === run,
       logger: deps.logger,
     });
-    this.#procRoot = deps.procRoot ?? `${(deps.env ?? process.env).HOST_ROOT ?? ""}/proc`;
-    this.#threadOrigins = (tid) =>
-      this.#listedThreads.a.current.get(tid) ??
-      this.#listedThreads.b.current.get(tid) ??
-      this.#listedThreads.a.previous.get(tid) ??
-      this.#listedThreads.b.previous.get(tid) ??
-      null;
+    this.#files = new SlotFiles({
+      ...deps,
+      probePrefix: this.#probes.prefix,
+      procRoot: deps.procRoot ?? `${(deps.env ?? process.env).HOST_ROOT ?? ""}/proc`,
+    });
     this.#swaps = new FalcoSwaps({
       host: {
         running: () => this.#run,
         startSuccessor: async (slot) => {
-          await this.#writeSlot(slot);
+          await this.#files.write(slot, this.#targets);
           return this.#spawnRun(slot, "discard");
         },
         cutOver: (run) => (this.#run = run),
@@ -260,11 +238,11 @@ export class FalcoSupervisor implements FalcoControl {
     try {
       if (!this.#probed) {
         // The probes need a falco.yaml (plugins are loaded from it); write one first.
-        await this.#writeSlot("a");
+        await this.#files.write("a", this.#targets);
         await this.#probe();
         this.#probed = true;
       }
-      signature = this.#signature();
+      signature = this.#files.signature(this.#targets);
     } catch (err) {
       if (this.#run === null && this.#restartTimer === undefined) this.#setState("failed");
       throw err;
@@ -272,7 +250,7 @@ export class FalcoSupervisor implements FalcoControl {
     const run = this.#run;
     if (run === null) {
       // A pending restart picks up the new files.
-      await this.#writeSlot("a");
+      await this.#files.write("a", this.#targets);
       if (this.#restartTimer === undefined) this.#start("a");
       return;
     }
@@ -297,78 +275,15 @@ export class FalcoSupervisor implements FalcoControl {
     this.#setState("stopped");
   }
 
-  /** The rendering for the current targets, independent of the slot: what identifies a configuration. */
-  #signature(): string {
-    const files = this.#render("a");
-    return `${files.config}\n---\n${files.rules}`;
-  }
-
-  #render(
-    slot: FalcoSlot,
-    targets: FalcoTargets = this.#targets,
-    unknownPodThreads?: readonly number[],
-  ): FalcoFiles {
-    const options: FalcoConfigOptions = {
-      configDir: this.#deps.configDir,
-      alertFormat: this.#deps.alertFormat,
-      fieldSupport: this.#fieldSupport,
-      probePrefix: this.#probes.prefix,
-      slot,
-    };
-    if (this.#deps.plugins !== undefined) options.plugins = this.#deps.plugins;
-    if (this.#deps.webserverPort !== undefined) options.webserverPort = this.#deps.webserverPort;
-    if (this.#deps.outputsQueueCapacity !== undefined) {
-      options.outputsQueueCapacity = this.#deps.outputsQueueCapacity;
-    }
-    if (this.#deps.narrowToNamespaces !== undefined)
-      options.narrowToNamespaces = this.#deps.narrowToNamespaces;
-    if (this.#deps.partition !== undefined) options.partition = this.#deps.partition;
-    options.excludePodUids = this.#excludedPods(targets);
-    if (unknownPodThreads !== undefined) options.unknownPodThreads = unknownPodThreads;
-    if (targets.excludeSyscalls !== undefined)
-      options.excludeSyscalls = targets.excludeSyscalls.map(syscallToFalcoEvent);
-    return renderFalcoFiles(targets.sessions, options);
-  }
-
-  #excludedPods(targets: FalcoTargets): string[] {
-    const own = this.#deps.ownPodUid;
-    const excluded = targets.excludePodUids ?? [];
-    return own === undefined || own === "" ? [...excluded] : [...excluded, own];
-  }
-
-  /**
-   * Writes the slot's pair of files for the current targets (rules first: falco.yaml names them),
-   * with the pod threads running now, which the Falco about to start may not know.
-   */
-  async #writeSlot(slot: FalcoSlot): Promise<FalcoFiles> {
-    const threads = podThreads(this.#procRoot, this.#excludedPods(this.#targets));
-    const listed = this.#listedThreads[slot];
-    listed.previous = listed.current;
-    listed.current = threads;
-    const files = this.#render(slot, this.#targets, [...threads.keys()]);
-    try {
-      await mkdir(this.#deps.configDir, { recursive: true });
-      await writeFileAtomic(files.rulesPath, files.rules);
-      await writeFileAtomic(files.configPath, files.config);
-    } catch (err) {
-      throw new SeccomposeError(
-        ErrorCodes.SC_FILE_WRITE,
-        `cannot write the Falco configuration in ${this.#deps.configDir}: ${(err as Error).message}`,
-        { cause: err },
-      );
-    }
-    return files;
-  }
-
   async #startOn(slot: FalcoSlot): Promise<void> {
-    await this.#writeSlot(slot);
+    await this.#files.write(slot, this.#targets);
     this.#start(slot);
   }
 
   async #writeSlotFor(run: FalcoRun): Promise<void> {
-    await this.#writeSlot(run.slot);
+    await this.#files.write(run.slot, this.#targets);
     run.targets = this.#targets;
-    run.signature = this.#signature();
+    run.signature = this.#files.signature(this.#targets);
   }
 
   #waitFor(condition: () => boolean, timeoutMs: number): Promise<boolean> {
@@ -389,8 +304,8 @@ export class FalcoSupervisor implements FalcoControl {
     }
     if ((this.#deps.plugins ?? []).length === 0) return;
     try {
-      this.#fieldSupport = detectFieldSupport(await this.#runProbe(["--list=syscall"]));
-      this.#deps.logger.info({ fieldSupport: this.#fieldSupport }, "Falco metadata fields");
+      this.#files.fieldSupport = detectFieldSupport(await this.#runProbe(["--list=syscall"]));
+      this.#deps.logger.info({ fieldSupport: this.#files.fieldSupport }, "Falco metadata fields");
     } catch (err) {
       this.#deps.logger.warn(
         { err },
@@ -401,7 +316,7 @@ export class FalcoSupervisor implements FalcoControl {
 
   /** Runs `binary [extraArgs] -c <config> <args>` to completion and returns its stdout. */
   #runProbe(args: readonly string[]): Promise<string> {
-    const configPath = this.#render("a").configPath;
+    const configPath = this.#files.render("a", this.#targets).configPath;
     return runFalcoCommand(
       {
         spawn: this.#spawn,
@@ -429,7 +344,7 @@ export class FalcoSupervisor implements FalcoControl {
 
   /** Spawns a Falco on the slot's files; null when the binary cannot be started at all. */
   #spawnRun(slot: FalcoSlot, mode: LineMode): FalcoRun | null {
-    const configPath = this.#render(slot).configPath;
+    const configPath = this.#files.render(slot, this.#targets).configPath;
     const argv = [...(this.#deps.extraArgs ?? []), "-c", configPath];
     const child = this.#spawn(this.#deps.binary, argv, {
       stdio: ["ignore", "pipe", "pipe"],
@@ -458,10 +373,10 @@ export class FalcoSupervisor implements FalcoControl {
       pid,
       slot,
       targets: this.#targets,
-      signature: this.#signature(),
+      signature: this.#files.signature(this.#targets),
       mode,
       probeTag: this.#probes.tag,
-      threadOrigins: this.#threadOrigins,
+      threadOrigins: this.#files.threadOrigins,
       onLine: this.#deps.onLine,
       logger: this.#deps.logger,
       events: this.#runEvents,
@@ -590,7 +505,7 @@ export class FalcoSupervisor implements FalcoControl {
         this.#restarts += 1;
         // Rewritten for the pod threads running now, which the restarted Falco may not know.
         try {
-          await this.#writeSlot("a");
+          await this.#files.write("a", this.#targets);
         } catch (err) {
           this.#deps.logger.warn({ err }, "Falco restarts on its previous configuration");
         }
