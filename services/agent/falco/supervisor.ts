@@ -17,30 +17,24 @@
  *
  * A configuration change while Falco captures is a swap (falco-swap.ts), not a SIGHUP.
  *
- * The command line is `<binary> [extraArgs] -c <configDir>/falco.yaml`. The extra arguments
- * come first so that `binary` can be an interpreter: tests run the stand-in Falco as
- * `process.execPath` with `extraArgs: [".../standin-falco.ts"]`.
+ * The command line is built by falco-launcher.ts.
  */
-import { spawn, type ChildProcess, type SpawnOptions } from "node:child_process";
+import { spawn } from "node:child_process";
 import type { Logger } from "pino";
 import { ErrorCodes, SeccomposeError } from "../../../lib/errors.ts";
 import type { CaptureChange, FalcoControl, FalcoState, FalcoStatus, FalcoTargets } from "../ports.ts";
-import {
-  detectFieldSupport,
-  type AlertFormat,
-  type FalcoPlugin,
-  type FalcoSlot,
-  type SyscallPartition,
-} from "./config-writer.ts";
+import type { AlertFormat, FalcoPlugin, FalcoSlot, SyscallPartition } from "./config-writer.ts";
 import { AwaitedConditions } from "./awaited-conditions.ts";
 import { CaptureProbes } from "./capture-probes.ts";
-import { describeExit, parseFalcoVersion } from "./falco-log.ts";
+import { CaptureWindows } from "./capture-windows.ts";
+import { FalcoLauncher, type SpawnFunction } from "./falco-launcher.ts";
+import { describeExit } from "./falco-log.ts";
 import { FalcoRun, type LineMode, type RunEvents } from "./falco-run.ts";
 import { FalcoSwaps, widens } from "./falco-swap.ts";
-import { runFalcoCommand } from "./falco-command.ts";
+import { RestartBackoff } from "./restart-backoff.ts";
 import { SlotFiles } from "./slot-files.ts";
 
-export type SpawnFunction = (command: string, args: readonly string[], options: SpawnOptions) => ChildProcess;
+export type { SpawnFunction } from "./falco-launcher.ts";
 
 export type SupervisorLogger = Pick<Logger, "debug" | "info" | "warn" | "error">;
 
@@ -89,21 +83,18 @@ export interface FalcoSupervisorDeps {
   partition?: SyscallPartition;
 }
 
-const DEFAULT_STABLE_AFTER_MS = 60_000;
 const DEFAULT_STOP_GRACE_MS = 10_000;
-const DEFAULT_PROBE_TIMEOUT_MS = 15_000;
 const DEFAULT_CAPTURE_PROBE_INTERVAL_MS = 250;
 
 export class FalcoSupervisor implements FalcoControl {
   readonly #deps: FalcoSupervisorDeps;
-  readonly #spawn: SpawnFunction;
+  readonly #launcher: FalcoLauncher;
   #state: FalcoState = "stopped";
   #version: string | undefined;
   #restarts = 0;
   #lastExit: string | undefined;
   #lastExitLog: string[] | undefined;
-  #capturingSince: number | undefined;
-  readonly #captureListeners: Array<(change: CaptureChange) => void> = [];
+  readonly #windows: CaptureWindows;
   readonly #clock: () => number;
   readonly #probes: CaptureProbes;
   #targets: FalcoTargets = { sessions: [] };
@@ -113,8 +104,7 @@ export class FalcoSupervisor implements FalcoControl {
   readonly #swaps: FalcoSwaps;
   readonly #conditions = new AwaitedConditions();
   readonly #runEvents: RunEvents;
-  #backoffIndex = 0;
-  #restartTimer: NodeJS.Timeout | undefined;
+  readonly #backoff: RestartBackoff;
   #queue: Promise<unknown> = Promise.resolve();
   readonly #files: SlotFiles;
 
@@ -126,7 +116,9 @@ export class FalcoSupervisor implements FalcoControl {
       );
     }
     this.#deps = deps;
-    this.#spawn = deps.spawnImpl ?? spawn;
+    this.#launcher = new FalcoLauncher({ ...deps, spawn: deps.spawnImpl ?? spawn });
+    this.#windows = new CaptureWindows(deps.logger);
+    this.#backoff = new RestartBackoff(deps.backoffMs, deps.stableAfterMs);
     this.#clock = deps.clock ?? Date.now;
     this.#probes = new CaptureProbes({
       configDir: deps.configDir,
@@ -154,16 +146,11 @@ export class FalcoSupervisor implements FalcoControl {
             (err: unknown) => this.#deps.logger.error({ err }, "cannot write Falco's files"),
           ),
       },
+      ...deps,
       probes: this.#probes,
       conditions: this.#conditions,
-      binary: deps.binary,
-      logger: deps.logger,
       onFailure: (reason) => deps.onFailure?.(reason),
       clock: this.#clock,
-      swapTimeoutMs: deps.swapTimeoutMs,
-      swapRetryMs: deps.swapRetryMs,
-      dropReportMs: deps.dropReportMs,
-      stopGraceMs: deps.stopGraceMs,
     });
     this.#runEvents = {
       opened: (run) => this.#opened(run),
@@ -178,7 +165,7 @@ export class FalcoSupervisor implements FalcoControl {
   }
 
   onCaptureChange(listener: (change: CaptureChange) => void): void {
-    this.#captureListeners.push(listener);
+    this.#windows.listen(listener);
   }
 
   async barrier(timeoutMs: number): Promise<boolean> {
@@ -210,7 +197,7 @@ export class FalcoSupervisor implements FalcoControl {
     this.#swaps.report(status.driverSet);
     if (this.#lastExit !== undefined) status.lastExit = this.#lastExit;
     if (this.#lastExitLog !== undefined) status.lastExitLog = [...this.#lastExitLog];
-    if (this.#capturingSince !== undefined) status.capturingSince = this.#capturingSince;
+    if (this.#windows.since !== undefined) status.capturingSince = this.#windows.since;
     return status;
   }
 
@@ -244,14 +231,14 @@ export class FalcoSupervisor implements FalcoControl {
       }
       signature = this.#files.signature(this.#targets);
     } catch (err) {
-      if (this.#run === null && this.#restartTimer === undefined) this.#setState("failed");
+      if (this.#run === null && !this.#backoff.pending) this.#setState("failed");
       throw err;
     }
     const run = this.#run;
     if (run === null) {
       // A pending restart picks up the new files.
       await this.#files.write("a", this.#targets);
-      if (this.#restartTimer === undefined) this.#start("a");
+      if (!this.#backoff.pending) this.#start("a");
       return;
     }
     if (signature === run.signature) return;
@@ -270,7 +257,7 @@ export class FalcoSupervisor implements FalcoControl {
   }
 
   async #shutDown(): Promise<void> {
-    this.#cancelRestart();
+    this.#backoff.cancel();
     await this.#terminate();
     this.#setState("stopped");
   }
@@ -294,39 +281,13 @@ export class FalcoSupervisor implements FalcoControl {
     this.#conditions.wake();
   }
 
-  /** Falco's version and, when plugins are loaded, whether it has container/k8s fields. Failures only lose that knowledge. */
+  /** What the installed Falco is: its version and, when plugins are loaded, its fields. */
   async #probe(): Promise<void> {
-    try {
-      this.#version = parseFalcoVersion(await this.#runProbe(["--version"]));
-      if (this.#version === undefined) this.#deps.logger.warn("Falco --version printed no version");
-    } catch (err) {
-      this.#deps.logger.warn({ err }, "cannot determine the Falco version");
-    }
-    if ((this.#deps.plugins ?? []).length === 0) return;
-    try {
-      this.#files.fieldSupport = detectFieldSupport(await this.#runProbe(["--list=syscall"]));
-      this.#deps.logger.info({ fieldSupport: this.#files.fieldSupport }, "Falco metadata fields");
-    } catch (err) {
-      this.#deps.logger.warn(
-        { err },
-        "cannot list Falco's fields; rules will not use container or k8s fields",
-      );
-    }
-  }
-
-  /** Runs `binary [extraArgs] -c <config> <args>` to completion and returns its stdout. */
-  #runProbe(args: readonly string[]): Promise<string> {
     const configPath = this.#files.render("a", this.#targets).configPath;
-    return runFalcoCommand(
-      {
-        spawn: this.#spawn,
-        binary: this.#deps.binary,
-        argv: [...(this.#deps.extraArgs ?? []), "-c", configPath, ...args],
-        env: this.#deps.env ?? process.env,
-        timeoutMs: this.#deps.probeTimeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS,
-      },
-      args.join(" "),
-    );
+    this.#version = await this.#launcher.version(configPath);
+    if ((this.#deps.plugins ?? []).length === 0) return;
+    const fieldSupport = await this.#launcher.fieldSupport(configPath);
+    if (fieldSupport !== undefined) this.#files.fieldSupport = fieldSupport;
   }
 
   /** Starts the Falco whose alerts count, on the slot's files (written already). */
@@ -335,42 +296,21 @@ export class FalcoSupervisor implements FalcoControl {
     if (run === null) return;
     this.#run = run;
     this.#setState("starting");
-    const stableAfterMs = this.#deps.stableAfterMs ?? DEFAULT_STABLE_AFTER_MS;
-    run.stableTimer = setTimeout(() => {
-      this.#backoffIndex = 0;
-    }, stableAfterMs);
-    run.stableTimer.unref();
+    this.#backoff.started(run);
   }
 
   /** Spawns a Falco on the slot's files; null when the binary cannot be started at all. */
   #spawnRun(slot: FalcoSlot, mode: LineMode): FalcoRun | null {
     const configPath = this.#files.render(slot, this.#targets).configPath;
-    const argv = [...(this.#deps.extraArgs ?? []), "-c", configPath];
-    const child = this.#spawn(this.#deps.binary, argv, {
-      stdio: ["ignore", "pipe", "pipe"],
-      env: this.#deps.env ?? process.env,
+    const started = this.#launcher.start(configPath, (reason) => {
+      if (mode !== "forward") return;
+      this.#lastExit = reason;
+      this.#setState("failed");
+      this.#deps.onFailure?.(reason);
     });
-    if (child.pid === undefined) {
-      // Nothing to wait for: the binary is missing or not executable, which no retry fixes.
-      child.once("error", (err) => {
-        const reason = `cannot start ${this.#deps.binary}: ${err.message}`;
-        this.#deps.logger.error({ binary: this.#deps.binary, err }, "cannot start Falco");
-        if (mode !== "forward") return;
-        this.#lastExit = reason;
-        this.#setState("failed");
-        this.#deps.onFailure?.(reason);
-      });
-      return null;
-    }
-    const run = this.#track(child, child.pid, slot, mode);
-    this.#deps.logger.info({ pid: run.pid, argv: [this.#deps.binary, ...argv] }, "Falco started");
-    return run;
-  }
-
-  #track(child: ChildProcess, pid: number, slot: FalcoSlot, mode: LineMode): FalcoRun {
+    if (started === null) return null;
     return new FalcoRun({
-      child,
-      pid,
+      ...started,
       slot,
       targets: this.#targets,
       signature: this.#files.signature(this.#targets),
@@ -414,10 +354,11 @@ export class FalcoSupervisor implements FalcoControl {
     run.capturing = true;
     run.errors = [];
     this.#probes.stop(run);
-    this.#capturingSince = this.#clock();
+    const at = this.#clock();
+    this.#windows.open(at);
     this.#deps.logger.info({ pid: run.pid }, "Falco captures (probe seen)");
     this.#setState("running");
-    this.#emitCapture({ capturing: true, at: this.#capturingSince });
+    this.#windows.tell({ capturing: true, at });
   }
 
   /** Capture of `run` ended (exit, reload, stop). */
@@ -425,18 +366,7 @@ export class FalcoSupervisor implements FalcoControl {
     this.#probes.stop(run);
     if (!run.capturing) return;
     run.capturing = false;
-    this.#capturingSince = undefined;
-    this.#emitCapture({ capturing: false, at: this.#clock(), reason });
-  }
-
-  #emitCapture(change: CaptureChange): void {
-    for (const listener of this.#captureListeners) {
-      try {
-        listener(change);
-      } catch (err) {
-        this.#deps.logger.error({ err }, "capture listener failed");
-      }
-    }
+    this.#windows.close(this.#clock(), reason);
   }
 
   #reload(run: FalcoRun): void {
@@ -494,13 +424,10 @@ export class FalcoSupervisor implements FalcoControl {
       this.#setState("stopped");
       return;
     }
-    const delays = this.#deps.backoffMs;
-    const delay = delays[Math.min(this.#backoffIndex, delays.length - 1)]!;
-    this.#backoffIndex += 1;
     this.#setState("backoff");
-    this.#restartTimer = setTimeout(() => {
+    this.#backoff.schedule(() => {
       void this.#serialize(async () => {
-        this.#restartTimer = undefined;
+        this.#backoff.cancel();
         if (this.#targets.sessions.length === 0 || this.#run !== null) return;
         this.#restarts += 1;
         // Rewritten for the pod threads running now, which the restarted Falco may not know.
@@ -511,12 +438,7 @@ export class FalcoSupervisor implements FalcoControl {
         }
         this.#start("a");
       });
-    }, delay);
-  }
-
-  #cancelRestart(): void {
-    clearTimeout(this.#restartTimer);
-    this.#restartTimer = undefined;
+    });
   }
 
   /** SIGTERM, SIGKILL after the grace period, and wait until its output is drained. */

@@ -1,0 +1,52 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import type { FalcoRun } from "./falco-run.ts";
+import { RestartBackoff } from "./restart-backoff.ts";
+
+beforeEach(() => {
+  vi.useFakeTimers();
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+/** How long after `schedule` the restart came. */
+async function delayOf(backoff: RestartBackoff): Promise<number> {
+  const started = Date.now();
+  let at: number | undefined;
+  backoff.schedule(() => (at = Date.now()));
+  expect(backoff.pending).toBe(true);
+  await vi.advanceTimersByTimeAsync(10_000);
+  backoff.cancel();
+  return at! - started;
+}
+
+describe("RestartBackoff", () => {
+  it("waits the next delay before each restart and repeats the last one", async () => {
+    const backoff = new RestartBackoff([50, 100, 200]);
+    const delays = [];
+    for (let i = 0; i < 4; i++) delays.push(await delayOf(backoff));
+    expect(delays).toEqual([50, 100, 200, 200]);
+  });
+
+  it("starts from the first delay again after a run that lasted the stable time", async () => {
+    const backoff = new RestartBackoff([50, 100], 1_000);
+    await delayOf(backoff);
+    const run = { stableTimer: undefined } as unknown as FalcoRun;
+    backoff.started(run);
+    await vi.advanceTimersByTimeAsync(999);
+    expect(await delayOf(backoff)).toBe(100);
+    backoff.started(run);
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(await delayOf(backoff)).toBe(50);
+  });
+
+  it("calls off a pending restart", async () => {
+    const backoff = new RestartBackoff([50]);
+    let restarted = false;
+    backoff.schedule(() => (restarted = true));
+    backoff.cancel();
+    expect(backoff.pending).toBe(false);
+    await vi.advanceTimersByTimeAsync(100);
+    expect(restarted).toBe(false);
+  });
+});
