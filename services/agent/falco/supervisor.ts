@@ -15,9 +15,11 @@
  *   ("Events detected: N", "Rule counts by severity:", indented counts). They are not alerts
  *   and are not passed on.
  *
- * A configuration change while Falco captures is a swap (falco-swap.ts), not a SIGHUP.
- *
- * The command line is built by falco-launcher.ts.
+ * A configuration change while Falco captures is a swap (falco-swap.ts, common-probe.ts), not a
+ * SIGHUP. The other parts: one Falco process and its output (falco-run.ts), the files it runs on
+ * (slot-files.ts), its command line and what the installed Falco is (falco-launcher.ts), the
+ * proof that it captures (capture-probes.ts) and the windows in which it did (capture-windows.ts),
+ * when a dead one is started again (restart-backoff.ts).
  */
 import { spawn } from "node:child_process";
 import type { Logger } from "pino";
@@ -159,7 +161,7 @@ export class FalcoSupervisor implements FalcoControl {
       heldTooMany: (run) => this.#swaps.heldTooMany(run),
       closed: (run, code, signal) => {
         this.#closed(run, code, signal);
-        this.#wake();
+        this.#conditions.wake();
       },
     };
   }
@@ -170,7 +172,8 @@ export class FalcoSupervisor implements FalcoControl {
 
   async barrier(timeoutMs: number): Promise<boolean> {
     // Alerts held for a cutover are not handed on yet: wait for the swap to end.
-    if (this.#swaps.incoming !== null) await this.#waitFor(() => this.#swaps.incoming === null, timeoutMs);
+    if (this.#swaps.incoming !== null)
+      await this.#conditions.waitFor(() => this.#swaps.incoming === null, timeoutMs);
     const run = this.#run;
     if (run === null || !run.capturing || run.mode !== "forward") return false;
     return this.#probes.barrier(timeoutMs);
@@ -245,7 +248,8 @@ export class FalcoSupervisor implements FalcoControl {
     if (!run.capturing) {
       // Nothing captured yet, so nothing to lose: start again on the new files.
       await this.#terminate();
-      await this.#startOn(run.slot);
+      await this.#files.write(run.slot, this.#targets);
+      this.#start(run.slot);
       return;
     }
     const raise = widens(run.targets, targets, previous);
@@ -262,23 +266,10 @@ export class FalcoSupervisor implements FalcoControl {
     this.#setState("stopped");
   }
 
-  async #startOn(slot: FalcoSlot): Promise<void> {
-    await this.#files.write(slot, this.#targets);
-    this.#start(slot);
-  }
-
   async #writeSlotFor(run: FalcoRun): Promise<void> {
     await this.#files.write(run.slot, this.#targets);
     run.targets = this.#targets;
     run.signature = this.#files.signature(this.#targets);
-  }
-
-  #waitFor(condition: () => boolean, timeoutMs: number): Promise<boolean> {
-    return this.#conditions.waitFor(condition, timeoutMs);
-  }
-
-  #wake(): void {
-    this.#conditions.wake();
   }
 
   /** What the installed Falco is: its version and, when plugins are loaded, its fields. */
@@ -340,7 +331,7 @@ export class FalcoSupervisor implements FalcoControl {
   }
 
   #probeReturned(run: FalcoRun, seq: number): void {
-    if (run.mode === "hold") this.#wake();
+    if (run.mode === "hold") this.#conditions.wake();
     // Only the Falco whose alerts are handed on can prove that those before a probe were.
     if (run === this.#run && run.mode === "forward") {
       this.#probes.handedOn(seq);
