@@ -424,6 +424,63 @@ describe("AggregatorState with the pod ownership check", () => {
     expect(syscallsOf(done!, WEB)).toEqual(["getrandom"]);
   });
 
+  it("counts a restored state's waiting entries against the node's wait limit again", () => {
+    const clock = { now: T0 };
+    const history = historyOf(webA);
+    const limits = { ownershipWaitMs: WAIT_MS, maxOwnershipWaitEventsPerNode: 100 };
+    const state = checkedState(history, clock, limits);
+    const unknown = (i: number, events: number): WorkloadEvents => ({
+      workload: { ...WEB, name: `fake-${i}` },
+      podUid: `uid-${i}`,
+      containerId: "c".repeat(64),
+      syscalls: Array.from({ length: events }, () => ({ name: "ptrace", count: 1, firstSeen: T0 })),
+    });
+    state.apply(batch("node-a", 1, [unknown(1, 100)]));
+    const restored = AggregatorState.restore(
+      decodeSnapshot(encodeSnapshot(state.snapshot()), "test"),
+      () => clock.now,
+      limits,
+      history,
+    );
+    restored.setRecord(record());
+    restored.apply(batch("node-a", 2, [unknown(2, 1)]));
+    const session = restored.sessions.get(SESSION)!;
+    expect(session.nodes.get("node-a")!.waitingEvents).toBe(100);
+    expect(session.waiting).toHaveLength(1);
+    expect(session.refused.ownershipWaitOverflow).toBe(1);
+  });
+
+  it("frees a deleted session's share of the wait budget of all sessions", () => {
+    const clock = { now: T0 };
+    const history = historyOf(webA);
+    // The budget of all sessions (200,000 events) filled by one session's waiting entry.
+    const state = checkedState(history, clock, { maxOwnershipWaitEventsPerNode: 250_000 });
+    const unknown = (session: string, events: number): SyscallEventBatch =>
+      syscallBatch({
+        session,
+        node: "node-a",
+        seq: 1,
+        sentAt: T0,
+        workloads: [
+          {
+            workload: WEB,
+            podUid: `uid-${session}`,
+            containerId: "c".repeat(64),
+            syscalls: Array.from({ length: events }, () => ({ name: "ptrace", count: 1, firstSeen: T0 })),
+          },
+        ],
+      });
+    state.apply(unknown(SESSION, 200_000));
+    expect(state.sessions.get(SESSION)!.waiting).toHaveLength(1);
+    state.setRecord(record({ id: "next" }));
+    expect(state.apply(unknown("next", 1)).refusedEntries?.map((r) => r.reason)).toEqual([
+      "ownershipWaitOverflow",
+    ]);
+    state.forget(SESSION);
+    state.apply({ ...unknown("next", 1), seq: 2 });
+    expect(state.sessions.get("next")!.waiting).toHaveLength(1);
+  });
+
   it("checks late data too: a refused entry never reaches a late revision", () => {
     const clock = { now: T0 };
     const state = checkedState(historyOf(webA, webB), clock);

@@ -220,6 +220,9 @@ export class AggregatorState {
   /** Forgets a deleted session entirely: its state and its record. */
   forget(id: string): boolean {
     this.#records.delete(id);
+    const session = this.sessions.get(id);
+    if (session === undefined) return false;
+    this.#admission?.forget(session);
     return this.sessions.delete(id);
   }
 
