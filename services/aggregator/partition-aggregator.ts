@@ -6,7 +6,7 @@
  * discarded messages (stream-loss-monitor.ts); and it answers the replica's requests.
  */
 import { jetstream } from "@nats-io/jetstream";
-import type { JetStreamManager } from "@nats-io/jetstream";
+import type { ConsumerInfo, JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import type { AggregatorConfig, AggregatorStatus, SessionRecord } from "../../lib/contracts/types.ts";
@@ -64,6 +64,7 @@ export class PartitionAggregator implements PartitionWorker {
   readonly #o: AggregatorOptions;
   readonly #log: Logger;
   readonly #jsm: JetStreamManager;
+  readonly #consumerInfo: () => Promise<ConsumerInfo | undefined>;
   readonly #intake: MessageIntake;
   readonly #checkpoints: PartitionCheckpoints;
   readonly #passes: PublicationPasses;
@@ -94,6 +95,7 @@ export class PartitionAggregator implements PartitionWorker {
     const state = () => this.#state;
     const changed = () => this.#checkpoints.changed();
     const consumerInfo = () => durableInfo(jsm, ctx.partition);
+    this.#consumerInfo = consumerInfo;
     this.#checkpoints = new PartitionCheckpoints({
       store: storage.checkpoints,
       partition: ctx.partition,
@@ -260,15 +262,15 @@ export class PartitionAggregator implements PartitionWorker {
   }
 
   async lag(): Promise<number | undefined> {
-    return (await durableInfo(this.#jsm, this.partition))?.num_pending;
+    return (await this.#consumerInfo())?.num_pending;
   }
 
   status(session?: string): Promise<AggregatorStatus> {
     return partitionStatus(this.#state, session, {
       instance: this.instance,
       partition: this.partition,
-      consumerInfo: () => durableInfo(this.#jsm, this.partition),
-      checkpoint: this.#checkpoints.last,
+      consumerInfo: this.#consumerInfo,
+      checkpoint: () => this.#checkpoints.last,
       podOwnershipOff: this.#pods.offReason,
       log: this.#log,
     });

@@ -16,7 +16,7 @@ function inputs(
     instance: "replica-1",
     partition: 2,
     consumerInfo,
-    checkpoint: { streamSeq: 40, writtenAt: new Date(T0).toISOString() },
+    checkpoint: () => ({ streamSeq: 40, writtenAt: new Date(T0).toISOString() }),
     podOwnershipOff: "not running in a cluster",
     log: pino({ level: "info" }, { write: (line: string) => logs.push(JSON.parse(line)) }),
   };
@@ -48,6 +48,19 @@ describe("partitionStatus", () => {
     expect(status.instance).toBe("replica-1");
   });
 
+  it("reads the last checkpoint after the consumer info, so the ack floor is never ahead of it", async () => {
+    const state = new AggregatorState(() => T0);
+    let checkpoint = { streamSeq: 10, writtenAt: new Date(T0).toISOString() };
+    const o = inputs(async () => {
+      // A checkpoint settles while the consumer info is on its way.
+      checkpoint = { streamSeq: 33, writtenAt: new Date(T0 + 1).toISOString() };
+      return { num_pending: 0, num_ack_pending: 0, ack_floor: { stream_seq: 33 } } as ConsumerInfo;
+    });
+    const status = await partitionStatus(state, undefined, { ...o, checkpoint: () => checkpoint });
+    expect(status.consumer?.ackFloor).toBe(33);
+    expect(status.checkpoint?.streamSeq).toBe(33);
+  });
+
   it("answers without the consumer when it cannot be read, and says why in the log", async () => {
     const logs: Array<Record<string, unknown>> = [];
     const state = new AggregatorState(() => T0);
@@ -59,6 +72,6 @@ describe("partitionStatus", () => {
       }, logs),
     );
     expect(status.consumer).toBeUndefined();
-    expect(logs.map((l) => l.msg)).toEqual(["could not read the consumer info for status"]);
+    expect(logs.map((l) => l.event)).toEqual(["status.consumer-unreadable"]);
   });
 });

@@ -10,13 +10,15 @@ import { STREAM_EVENTS, aggregatorDurable } from "../../lib/subjects.ts";
 import type { AggregatorState } from "./session-state.ts";
 import { buildStatus, type ConsumerStatus, type StatusInputs } from "./status.ts";
 
-export interface PartitionStatusInputs extends Pick<
-  StatusInputs,
-  "instance" | "checkpoint" | "podOwnershipOff"
-> {
+export interface PartitionStatusInputs extends Pick<StatusInputs, "instance" | "podOwnershipOff"> {
   partition: number;
   /** The partition's durable consumer as the server sees it, when it can be read. */
   consumerInfo: () => Promise<ConsumerInfo | undefined>;
+  /**
+   * The last checkpoint stored, read once the consumer info is in: read before, a checkpoint
+   * settled meanwhile would show an ack floor ahead of the checkpoint reported beside it.
+   */
+  checkpoint: () => StatusInputs["checkpoint"];
   log: Logger;
 }
 
@@ -39,13 +41,13 @@ export async function partitionStatus(
       };
     }
   } catch (err) {
-    o.log.warn({ err }, "could not read the consumer info for status");
+    o.log.warn({ event: "status.consumer-unreadable", err }, "could not read the consumer info for status");
   }
   return buildStatus(state, {
     instance: o.instance,
     now: state.now(),
     consumer,
-    checkpoint: o.checkpoint,
+    checkpoint: o.checkpoint(),
     session,
     podOwnershipOff: o.podOwnershipOff,
   });
