@@ -40,7 +40,7 @@ import { cpuSeconds, formatSpread, interleave, ratio, spread, type Spread } from
 
 const TARGET_EVENTS_PER_SECOND = 1_000_000;
 const RUNS = Number(process.env.MERGE_RUNS ?? 3);
-/** What the aggregator asks per pull (services/aggregator/aggregator.ts), so raw consume pulls alike. */
+/** What the aggregator asks per pull (services/aggregator/message-intake.ts), so raw consume pulls alike. */
 const PULL_MAX_BYTES = 4 * 1024 * 1024;
 const spec: RecordingSpec = {
   session: "bench-merge",

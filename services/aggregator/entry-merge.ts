@@ -2,8 +2,8 @@
  * Merging one workload entry of a batch into a session: syscall names checked against the node
  * architecture's table, the workload and count-entry limits, a frozen profile's drift kept apart,
  * and the shape changes a continuous session publishes; and the same for data that arrives after
- * finalisation, kept apart from the released final state. AggregatorState (session-state.ts)
- * decides which entries get here (node set, batch numbers, pod ownership).
+ * finalisation, kept apart from the released final state. Which entries get here is decided before:
+ * node set (session-state.ts), batch numbers (message-merge.ts), pod ownership (entry-admission.ts).
  */
 import type { WorkloadEvents, WorkloadKey } from "../../lib/contracts/types.ts";
 import { WorkloadObservations, contributorKey, tupleCountKey } from "../../lib/profile/observations.ts";

@@ -72,9 +72,9 @@ describe("MessageIntake", () => {
     expect(state.badMessages).toBe(2);
     expect(state.highestStreamSeq).toBe(4);
     expect(state.sessions.get("s1")!.events).toBe(0);
-    expect(logs.map((l) => [l.msg, (l.err as { code?: string }).code])).toEqual([
-      ["bad message", "SC_MESSAGE_INVALID"],
-      ["bad message", expect.stringMatching(/^SC_/)],
+    expect(logs.map((l) => [l.event, (l.err as { code?: string }).code])).toEqual([
+      ["message.bad", "SC_MESSAGE_INVALID"],
+      ["message.bad", expect.stringMatching(/^SC_/)],
     ]);
     expect(await metrics.registry.getSingleMetricAsString("seccompose_aggregator_bad_batches_total")).toMatch(
       / 2$/m,

@@ -1,8 +1,7 @@
 /**
  * Where a partition's messages enter its state: pulled from its durable consumer, each one is
- * decoded and validated (size, schema,
- * and the subject it came on must be that of its session and node), merged (AggregatorState.apply)
- * and reported (merge-reporter.ts). A bad message is counted and logged, never merged; the consumer
+ * decoded and validated (size, schema, and the subject it came on must be that of its session and
+ * node), merged (AggregatorState.apply) and reported (merge-reporter.ts). A bad message is counted and logged, never merged; the consumer
  * terminates it at the next checkpoint.
  */
 import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
@@ -31,19 +30,28 @@ export interface MessageIntakeDeps {
 }
 
 export class MessageIntake {
-  /** The partition's state; replaced once, by the one restored from the checkpoint at start-up. */
-  state: AggregatorState;
+  /** The partition's state, held here so that each message reaches it without a further call. */
+  #state: AggregatorState;
   readonly #d: MessageIntakeDeps;
   readonly #partition: number;
   readonly #maxMessageBytes: number;
   readonly #reporter: MergeReporter;
 
   constructor(state: AggregatorState, deps: MessageIntakeDeps) {
-    this.state = state;
+    this.#state = state;
     this.#d = deps;
     this.#partition = deps.partition;
     this.#maxMessageBytes = deps.maxMessageBytes;
     this.#reporter = new MergeReporter(deps.metrics, deps.log, deps.drift);
+  }
+
+  get state(): AggregatorState {
+    return this.#state;
+  }
+
+  /** Takes over the state restored from the checkpoint at start-up, before any message is pulled. */
+  restored(state: AggregatorState): void {
+    this.#state = state;
   }
 
   /** The partition's consumer from `start` on, each message handed to `handle`. */
@@ -65,7 +73,7 @@ export class MessageIntake {
   /** Merges one message of the consumer; false: it is bad, to be terminated. Never throws. */
   handle(m: JsMsg): boolean {
     const source = `${STREAM_EVENTS} seq ${m.seq} on ${m.subject}`;
-    this.state.noteStreamSeq(m.seq);
+    this.#state.noteStreamSeq(m.seq);
     let outcome: MergeOutcome;
     try {
       const message = decodeEventMessage(m.data, source, this.#maxMessageBytes);
@@ -76,13 +84,13 @@ export class MessageIntake {
           `${source} is from session ${message.session}, node ${message.node}, whose subject is ${expected}`,
         );
       }
-      outcome = this.state.apply(message);
+      outcome = this.#state.apply(message);
     } catch (err) {
-      this.state.noteBadMessage();
+      this.#state.noteBadMessage();
       this.#d.metrics.badBatches.inc();
       const fields = { subject: m.subject, seq: m.seq, bytes: m.data.length };
-      if (isSeccomposeError(err)) this.#d.log.warn({ ...fields, err }, "bad message");
-      else this.#d.log.error({ ...fields, err }, "merging a message failed");
+      if (isSeccomposeError(err)) this.#d.log.warn({ event: "message.bad", ...fields, err }, "bad message");
+      else this.#d.log.error({ event: "message.merge-failed", ...fields, err }, "merging a message failed");
       return false;
     }
     return this.report(outcome);

@@ -152,7 +152,9 @@ export class PartitionAggregator implements PartitionWorker {
   async start(records: Iterable<SessionRecord>): Promise<void> {
     const clock = this.#o.clock ?? Date.now;
     const loaded = await this.#checkpoints.load((snapshot) => {
-      this.#intake.state = AggregatorState.restore(snapshot, clock, this.#o.config.limits, this.#pods.check);
+      this.#intake.restored(
+        AggregatorState.restore(snapshot, clock, this.#o.config.limits, this.#pods.check),
+      );
     });
     await this.#checkpoints.fence(loaded);
     // Deadlines wait until what is in the stream now is merged: a restart after a session's deadline

@@ -95,6 +95,33 @@ describe("PublicationPasses", () => {
     expect(stopped.passes.running).toBeUndefined();
   });
 
+  it("performs nothing more once stopped during a pass, and runs no pass queued behind it", async () => {
+    const state = new AggregatorState(() => T0);
+    finishing(state, "s1");
+    finishing(state, "s2");
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const performed: Action[] = [];
+    const { passes } = setUp(state, {
+      performer: {
+        perform: async (action) => {
+          performed.push(action);
+          await gate;
+          state.confirm(action);
+        },
+      },
+    });
+    passes.request();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(performed.map((a) => a.session)).toEqual(["s1"]);
+    passes.request();
+    passes.stop();
+    release();
+    await settled(passes);
+    expect(performed.map((a) => a.session)).toEqual(["s1"]);
+    expect(state.due().map((a) => a.session)).toEqual(["s2"]);
+  });
+
   it("finalises at the deadline only once the consumer has nothing older left and everything delivered was merged", async () => {
     let now = T0;
     const state = new AggregatorState(() => now);

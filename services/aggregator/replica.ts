@@ -1,6 +1,6 @@
 /**
  * One aggregator replica (process). It holds leases on partitions of SC_EVENTS
- * (partition-leases.ts) and runs one partition aggregator (aggregator.ts) per partition it holds;
+ * (partition-leases.ts) and runs one partition aggregator (partition-aggregator.ts) per partition it holds;
  * it watches the session records once for all of them, and the cluster's pods once for the pod
  * ownership check of all of them. Status, freeze (accept) and delete requests about a session are
  * answered by the replica holding the session's partition, the others staying quiet; a status

@@ -1,5 +1,5 @@
 /**
- * One session's bookkeeping in the aggregator (session-state.ts merges into it): its record, the
+ * One session's bookkeeping in the aggregator (message-merge.ts merges into it): its record, the
  * nodes that sent data and which batches of theirs were merged, its workloads' observations, the
  * messages held until the node set is written, the entries waiting for the pod watch, what was
  * refused, and what was published once it was finalised.

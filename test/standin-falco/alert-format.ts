@@ -15,6 +15,15 @@ export interface CommandSpec {
   containerName?: string;
 }
 
+/** The cgroup of a pod's container, as the kubelet makes it with either cgroup driver. */
+export function cgroupPath(spec: CommandSpec): string {
+  if (spec.cgroupLayout === "systemd") {
+    const slice = `kubepods-burstable-pod${spec.podUid.replaceAll("-", "_")}.slice`;
+    return `/kubepods.slice/kubepods-burstable.slice/${slice}/cri-containerd-${spec.containerId}.scope`;
+  }
+  return `/kubepods/burstable/pod${spec.podUid}/${spec.containerId}`;
+}
+
 export interface StandinEvent {
   type: string;
   timeNs: bigint;

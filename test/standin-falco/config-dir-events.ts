@@ -4,9 +4,8 @@
  */
 import { statSync, watch } from "node:fs";
 import { join } from "node:path";
-import { type CommandSpec, nowNs } from "./alert-format.ts";
-import type { StandinFalco } from "./running-falco.ts";
-import { cgroupPath } from "./strace-events.ts";
+import { type CommandSpec, cgroupPath, nowNs } from "./alert-format.ts";
+import type { RunningFalco } from "./running-falco.ts";
 
 /** The process of STANDIN_POD_OPENS events. */
 const POD_OPENS_PID = 4242;
@@ -16,7 +15,7 @@ const POD_OPENS_PID = 4242;
  * agent's probe rule (services/agent/falco/config-writer.ts): the stand-in cannot see syscalls,
  * but it sees the files the agent creates there.
  */
-export function watchOpens(falco: StandinFalco, dir: string): void {
+export function watchOpens(falco: RunningFalco, dir: string): void {
   const seen = new Set<string>();
   const host: CommandSpec = { cmd: [], podUid: "", containerId: "" };
   const [podUid, containerId] = (process.env["STANDIN_POD_OPENS"] ?? "/").split("/") as [string, string];

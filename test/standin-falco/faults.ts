@@ -5,7 +5,7 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { log } from "./falco-log.ts";
-import type { StandinFalco } from "./running-falco.ts";
+import type { RunningFalco } from "./running-falco.ts";
 
 /** Whether this start crashes, as `STANDIN_CRASH_TIMES` or `STANDIN_CRASH_IF_EXISTS` asks. */
 export function crashesAtStart(): boolean {
@@ -40,7 +40,7 @@ export async function crash(): Promise<never> {
 }
 
 /** `STANDIN_DROPS=<n>`: n seconds of one dropped event each. */
-export function emitDrops(falco: StandinFalco): void {
+export function emitDrops(falco: RunningFalco): void {
   const seconds = Number(process.env["STANDIN_DROPS"] ?? 0);
   for (let i = 0; i < seconds; i++) falco.drop(1);
   falco.flush();

@@ -5,10 +5,10 @@
 import { createReadStream } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { StandinFalco } from "./running-falco.ts";
+import type { RunningFalco } from "./running-falco.ts";
 
 export async function runReplayMode(
-  falco: StandinFalco,
+  falco: RunningFalco,
   file: string,
   rate: number | undefined,
 ): Promise<void> {

@@ -15,7 +15,7 @@ const RESTART_FAILURE_RULE = "Falco internal: hot restart failure";
 const BUFFER_FLUSH_BYTES = 64 * 1024;
 const BUFFER_FLUSH_MS = 20;
 
-export class StandinFalco {
+export class RunningFalco {
   config: StandinConfig;
   readonly #overrides: readonly string[];
   #evtNum = 0;

@@ -73,7 +73,7 @@ import { log } from "./falco-log.ts";
 import { crash, crashesAtStart, emitDrops } from "./faults.ts";
 import { printFieldList, printVersion } from "./info-commands.ts";
 import { runReplayMode } from "./replay-mode.ts";
-import { StandinFalco } from "./running-falco.ts";
+import { RunningFalco } from "./running-falco.ts";
 import { killTracedCommands, repeatCommands, runCommands } from "./strace-mode.ts";
 
 function fail(message: string): never {
@@ -107,7 +107,7 @@ async function main(): Promise<void> {
   if (commandLine.dryRun) return;
   if (commandLine.unbuffered) config.buffered = false;
 
-  const falco = new StandinFalco(config, commandLine.overrides);
+  const falco = new RunningFalco(config, commandLine.overrides);
   process.on("SIGTERM", () => stop(falco));
   process.on("SIGINT", () => stop(falco));
   process.on("SIGHUP", () => falco.reload());
@@ -139,7 +139,7 @@ async function main(): Promise<void> {
   emitDrops(falco);
 }
 
-function stop(falco: StandinFalco): void {
+function stop(falco: RunningFalco): void {
   log("SIGTERM received, exiting...");
   killTracedCommands();
   falco.exit(0);

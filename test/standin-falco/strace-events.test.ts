@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { SyscallRecord } from "../../lib/strace/parse.ts";
-import type { CommandSpec } from "./alert-format.ts";
-import { cgroupPath, commandEvents, falcoEventName, processTree, returnValue } from "./strace-events.ts";
+import { cgroupPath, type CommandSpec } from "./alert-format.ts";
+import { commandEvents, falcoEventName, processTree, returnValue } from "./strace-events.ts";
 
 const CLONE_THREAD = 0x10000n;
 

@@ -6,7 +6,7 @@
 import { constants } from "node:os";
 import { basename } from "node:path";
 import type { SyscallRecord } from "../../lib/strace/parse.ts";
-import { type CommandSpec, type StandinEvent, nowNs } from "./alert-format.ts";
+import { type CommandSpec, type StandinEvent, cgroupPath, nowNs } from "./alert-format.ts";
 
 /** Kernel names whose Falco event is named differently (see lib/falco/event-names.ts for the reverse). */
 const FALCO_EVENT_NAMES = new Map([
@@ -25,14 +25,6 @@ const PROCESS_EXIT = new Set(["exit", "exit_group"]);
 const CLONE_CALLS = new Set(["clone", "clone3", "fork", "vfork"]);
 const EXEC_CALLS = new Set(["execve", "execveat"]);
 const CLONE_THREAD = 0x10000n;
-
-export function cgroupPath(spec: CommandSpec): string {
-  if (spec.cgroupLayout === "systemd") {
-    const slice = `kubepods-burstable-pod${spec.podUid.replaceAll("-", "_")}.slice`;
-    return `/kubepods.slice/kubepods-burstable.slice/${slice}/cri-containerd-${spec.containerId}.scope`;
-  }
-  return `/kubepods/burstable/pod${spec.podUid}/${spec.containerId}`;
-}
 
 /** Falco's name for a kernel syscall name (32-bit-only variants are reported as the native call). */
 export function falcoEventName(kernelName: string): string {

@@ -11,7 +11,7 @@ import { straceCommand } from "../../lib/strace/command.ts";
 import { StraceParser, type SyscallRecord } from "../../lib/strace/parse.ts";
 import { readStraceFile } from "../../lib/strace/read.ts";
 import type { CommandSpec } from "./alert-format.ts";
-import type { StandinFalco } from "./running-falco.ts";
+import type { RunningFalco } from "./running-falco.ts";
 import { commandEvents } from "./strace-events.ts";
 
 const children = new Set<number>();
@@ -41,7 +41,7 @@ async function traceCommand(cmd: string[]): Promise<SyscallRecord[]> {
   }
 }
 
-export async function runCommands(falco: StandinFalco, specs: readonly CommandSpec[]): Promise<void> {
+export async function runCommands(falco: RunningFalco, specs: readonly CommandSpec[]): Promise<void> {
   for (const spec of specs) {
     const records = await traceCommand(spec.cmd);
     for (const event of commandEvents(spec, records, falco.config.notAsked)) falco.event(event);
@@ -49,7 +49,7 @@ export async function runCommands(falco: StandinFalco, specs: readonly CommandSp
 }
 
 /** `STANDIN_REPEAT=1`: the commands again and again, until SIGTERM. */
-export async function repeatCommands(falco: StandinFalco, specs: readonly CommandSpec[]): Promise<void> {
+export async function repeatCommands(falco: RunningFalco, specs: readonly CommandSpec[]): Promise<void> {
   while (process.env["STANDIN_REPEAT"] === "1") {
     await sleep(REPEAT_PAUSE_MS);
     await runCommands(falco, specs);
