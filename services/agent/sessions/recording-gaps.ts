@@ -13,7 +13,7 @@ const DROP_WINDOW_MS = 1_000;
 /** Drop seconds this close to the last one extend its window. */
 const DROP_WINDOW_JOIN_MS = 5_000;
 
-/** What a session keeps of its gaps (the session manager's Session has these fields). */
+/** What a session keeps of its gaps (Session, session.ts, has these fields). */
 export interface RecordingGaps {
   gaps: Gap[];
   /** Local time the session started (or was restored) on this node. */
