@@ -30,7 +30,11 @@ class FakeChild extends EventEmitter {
 
 const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-function startRun(mode: LineMode = "forward", onLine?: (line: string) => void) {
+function startRun(
+  mode: LineMode = "forward",
+  onLine?: (line: string) => void,
+  overrides: Partial<RunEvents> = {},
+) {
   const child = new FakeChild();
   const lines: string[] = [];
   const events: string[] = [];
@@ -41,6 +45,8 @@ function startRun(mode: LineMode = "forward", onLine?: (line: string) => void) {
     reloadFailed: (_, line) => events.push(`reloadFailed:${line}`),
     heldTooMany: () => events.push("heldTooMany"),
     closed: (_, code) => events.push(`closed:${code}`),
+    afterClosed: () => events.push("afterClosed"),
+    ...overrides,
   };
   const run = new FalcoRun({
     child: child as unknown as ChildProcess,
@@ -177,7 +183,7 @@ describe("FalcoRun", () => {
     expect(lines).toEqual([]);
   });
 
-  it("reports its exit after its output, and then counts as closed", async () => {
+  it("reports its exit after its output, then counts as closed, then reports that", async () => {
     const { run, child, lines, events } = startRun();
     let closed = false;
     void run.closed.then(() => (closed = true));
@@ -186,7 +192,19 @@ describe("FalcoRun", () => {
     await settle();
     await settle();
     expect(lines).toEqual(["1 last alert"]);
-    expect(events).toEqual(["closed:1"]);
+    expect(events).toEqual(["closed:1", "afterClosed"]);
     expect(closed).toBe(true);
+  });
+
+  it("resolves closed before afterClosed, so what awaits it runs before what is woken there", async () => {
+    const order: string[] = [];
+    let wake: () => void = () => undefined;
+    const woken = new Promise<void>((resolve) => (wake = resolve));
+    void woken.then(() => order.push("woken"));
+    const { run, child } = startRun("forward", undefined, { afterClosed: () => wake() });
+    void run.closed.then(() => order.push("closed"));
+    child.exit(0);
+    await settle();
+    expect(order).toEqual(["closed", "woken"]);
   });
 });

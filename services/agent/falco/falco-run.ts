@@ -46,8 +46,10 @@ export interface RunEvents {
   reloadFailed(run: FalcoRun, line: string): void;
   /** The run holds more than MAX_CUTOVER_LINES lines. */
   heldTooMany(run: FalcoRun): void;
-  /** The process ended and its output is drained. */
+  /** The process ended and its output is drained; the run's `closed` resolves right after. */
   closed(run: FalcoRun, code: number | null, signal: NodeJS.Signals | null): void;
+  /** After `closed` resolved: what awaits it is woken before what is woken from here. */
+  afterClosed(run: FalcoRun): void;
 }
 
 export interface FalcoRunOptions {
@@ -145,6 +147,7 @@ export class FalcoRun {
     child.on("close", (code, signal) => {
       this.#events.closed(this, code, signal);
       markClosed();
+      this.#events.afterClosed(this);
     });
   }
 

@@ -88,8 +88,8 @@ function swapBench(
         heldTooMany: (r) => swaps.heldTooMany(r),
         closed: (r, code, signal) => {
           if (r === swaps.incoming) swaps.successorExited(r, code, signal);
-          conditions.wake();
         },
+        afterClosed: () => conditions.wake(),
       },
     });
     const falco = { child, run, afterProbe };

@@ -159,10 +159,8 @@ export class FalcoSupervisor implements FalcoControl {
       probeReturned: (run, seq) => this.#probeReturned(run, seq),
       reloadFailed: (run, line) => this.#reloadFailed(run, line),
       heldTooMany: (run) => this.#swaps.heldTooMany(run),
-      closed: (run, code, signal) => {
-        this.#closed(run, code, signal);
-        this.#conditions.wake();
-      },
+      closed: (run, code, signal) => this.#closed(run, code, signal),
+      afterClosed: () => this.#conditions.wake(),
     };
   }
 
