@@ -106,7 +106,6 @@ export class FalcoRun {
   /** A probe came back since Falco last opened its source. */
   capturing = false;
   probeTimer: NodeJS.Timeout | undefined = undefined;
-  stableTimer: NodeJS.Timeout | undefined = undefined;
   readonly #probeTag: string;
   readonly #threadOrigins: ThreadOriginLookup;
   readonly #onLine: (line: string) => void;

@@ -133,6 +133,7 @@ function swapBench(
     host,
     probes,
     conditions,
+    backoff: { ended: (run) => calls.push(`ended ${run.pid}`) },
     binary: "falco",
     logger,
     onFailure: (reason) => failures.push(reason),
@@ -160,7 +161,7 @@ describe("FalcoSwaps", () => {
     await bench.swaps.swap(bench.old.run, false);
 
     const successor = bench.falcos[1]!;
-    expect(bench.calls).toEqual([`cutOver ${successor.run.pid}`, "swapped"]);
+    expect(bench.calls).toEqual([`cutOver ${successor.run.pid}`, `ended ${bench.old.run.pid}`, "swapped"]);
     expect(bench.lines[0]).toBe("old before the swap");
     expect(bench.lines[1]).toBe(DROP);
     const handedOn = bench.lines.slice(2);

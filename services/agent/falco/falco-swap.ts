@@ -23,6 +23,7 @@ import type { FalcoSlot } from "./config-writer.ts";
 import { describeExit } from "./falco-log.ts";
 import { DROP_ALERT, type FalcoRun } from "./falco-run.ts";
 import { handover, unseenProcesses } from "./handover.ts";
+import type { RestartBackoff } from "./restart-backoff.ts";
 
 const DEFAULT_STOP_GRACE_MS = 10_000;
 /** How long the old Falco of a swap runs on to report its drops (Falco checks once a second). */
@@ -50,6 +51,8 @@ export interface FalcoSwapsOptions {
   host: SwapHost;
   probes: Pick<CaptureProbes, "last" | "next" | "touch" | "stop">;
   conditions: AwaitedConditions;
+  /** Told when the old Falco is retired: how long it ran no longer counts. */
+  backoff: Pick<RestartBackoff, "ended">;
   /** The Falco executable, named when a successor cannot start. */
   binary: string;
   logger: Pick<Logger, "info" | "warn" | "error">;
@@ -209,7 +212,7 @@ export class FalcoSwaps {
     this.#incoming = null;
     host.cutOver(incoming);
     incoming.resumeForwarding();
-    clearTimeout(old.stableTimer);
+    this.#o.backoff.ended(old);
     this.#swaps += 1;
     this.#lastSwapAt = clock();
     this.#consecutiveSwapFailures = 0;

@@ -13,10 +13,13 @@ afterEach(() => {
 async function delayOf(backoff: RestartBackoff): Promise<number> {
   const started = Date.now();
   let at: number | undefined;
-  backoff.schedule(() => (at = Date.now()));
+  backoff.schedule(() => {
+    at = Date.now();
+    backoff.restarting();
+  });
   expect(backoff.pending).toBe(true);
   await vi.advanceTimersByTimeAsync(10_000);
-  backoff.cancel();
+  expect(backoff.pending).toBe(false);
   return at! - started;
 }
 
@@ -31,13 +34,34 @@ describe("RestartBackoff", () => {
   it("starts from the first delay again after a run that lasted the stable time", async () => {
     const backoff = new RestartBackoff([50, 100], 1_000);
     await delayOf(backoff);
-    const run = { stableTimer: undefined } as unknown as FalcoRun;
+    const run = {} as FalcoRun;
     backoff.started(run);
     await vi.advanceTimersByTimeAsync(999);
     expect(await delayOf(backoff)).toBe(100);
     backoff.started(run);
     await vi.advanceTimersByTimeAsync(1_000);
     expect(await delayOf(backoff)).toBe(50);
+  });
+
+  it("does not start over after a run that ended before the stable time", async () => {
+    const backoff = new RestartBackoff([50, 100], 1_000);
+    await delayOf(backoff);
+    const run = {} as FalcoRun;
+    backoff.started(run);
+    await vi.advanceTimersByTimeAsync(999);
+    backoff.ended(run);
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(await delayOf(backoff)).toBe(100);
+  });
+
+  it("no longer counts a restart under way as pending, without calling it off", async () => {
+    const backoff = new RestartBackoff([50]);
+    let restarted = false;
+    backoff.schedule(() => (restarted = true));
+    backoff.restarting();
+    expect(backoff.pending).toBe(false);
+    await vi.advanceTimersByTimeAsync(100);
+    expect(restarted).toBe(true);
   });
 
   it("calls off a pending restart", async () => {

@@ -11,6 +11,8 @@ export class RestartBackoff {
   readonly #stableAfterMs: number;
   #index = 0;
   #timer: NodeJS.Timeout | undefined;
+  /** Each started Falco's stable timer, until it ends. */
+  readonly #stable = new Map<FalcoRun, NodeJS.Timeout>();
 
   /** `delays` has at least one. */
   constructor(delays: readonly number[], stableAfterMs = DEFAULT_STABLE_AFTER_MS) {
@@ -25,10 +27,17 @@ export class RestartBackoff {
 
   /** A Falco started: once it ran for the stable time, the next crash starts from the first delay. */
   started(run: FalcoRun): void {
-    run.stableTimer = setTimeout(() => {
+    const timer = setTimeout(() => {
       this.#index = 0;
     }, this.#stableAfterMs);
-    run.stableTimer.unref();
+    timer.unref();
+    this.#stable.set(run, timer);
+  }
+
+  /** `run` exited or a swap retired it: how long it ran no longer counts. */
+  ended(run: FalcoRun): void {
+    clearTimeout(this.#stable.get(run));
+    this.#stable.delete(run);
   }
 
   /** Calls `restart` after the next delay. */
@@ -38,9 +47,14 @@ export class RestartBackoff {
     this.#timer = setTimeout(restart, delay);
   }
 
-  /** No restart pending any more: it was called off, or it is being done. */
+  /** The pending restart is called off. */
   cancel(): void {
     clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** The restart's delay is over and it is being done: none is pending any more. */
+  restarting(): void {
     this.#timer = undefined;
   }
 }

@@ -151,6 +151,7 @@ export class FalcoSupervisor implements FalcoControl {
       ...deps,
       probes: this.#probes,
       conditions: this.#conditions,
+      backoff: this.#backoff,
       onFailure: (reason) => deps.onFailure?.(reason),
       clock: this.#clock,
     });
@@ -388,7 +389,7 @@ export class FalcoSupervisor implements FalcoControl {
   }
 
   #closed(run: FalcoRun, code: number | null, signal: NodeJS.Signals | null): void {
-    clearTimeout(run.stableTimer);
+    this.#backoff.ended(run);
     if (this.#swaps.incoming === run) {
       this.#swaps.successorExited(run, code, signal);
       return;
@@ -416,7 +417,7 @@ export class FalcoSupervisor implements FalcoControl {
     this.#setState("backoff");
     this.#backoff.schedule(() => {
       void this.#serialize(async () => {
-        this.#backoff.cancel();
+        this.#backoff.restarting();
         if (this.#targets.sessions.length === 0 || this.#run !== null) return;
         this.#restarts += 1;
         // Rewritten for the pod threads running now, which the restarted Falco may not know.
