@@ -31,27 +31,21 @@ describe("RestartBackoff", () => {
     expect(delays).toEqual([50, 100, 200, 200]);
   });
 
-  it("starts from the first delay again after a run that lasted the stable time", async () => {
+  it("starts from the first delay again after a run that lasted the stable time, not after a shorter one", async () => {
     const backoff = new RestartBackoff([50, 100], 1_000);
     await delayOf(backoff);
-    const run = {} as FalcoRun;
-    backoff.started(run);
+    const short = {} as FalcoRun;
+    backoff.started(short);
     await vi.advanceTimersByTimeAsync(999);
-    expect(await delayOf(backoff)).toBe(100);
-    backoff.started(run);
+    backoff.ended(short);
+    // Past its stable time, had it not ended.
     await vi.advanceTimersByTimeAsync(1_000);
+    expect(await delayOf(backoff)).toBe(100);
+    const stable = {} as FalcoRun;
+    backoff.started(stable);
+    await vi.advanceTimersByTimeAsync(1_000);
+    backoff.ended(stable);
     expect(await delayOf(backoff)).toBe(50);
-  });
-
-  it("does not start over after a run that ended before the stable time", async () => {
-    const backoff = new RestartBackoff([50, 100], 1_000);
-    await delayOf(backoff);
-    const run = {} as FalcoRun;
-    backoff.started(run);
-    await vi.advanceTimersByTimeAsync(999);
-    backoff.ended(run);
-    await vi.advanceTimersByTimeAsync(1_000);
-    expect(await delayOf(backoff)).toBe(100);
   });
 
   it("no longer counts a restart under way as pending, without calling it off", async () => {
