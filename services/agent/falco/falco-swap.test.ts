@@ -141,6 +141,7 @@ function swapBench(
     swapTimeoutMs: 2_000,
     swapRetryMs: options.swapRetryMs ?? [60_000],
     dropReportMs: options.dropReportMs ?? 20,
+    stopGraceMs: 10_000,
   });
   const old = start("a", "forward", (n) => (n === 2 ? [`old after ${n}`, DROP] : [`old after ${n}`]));
   old.run.capturing = true;

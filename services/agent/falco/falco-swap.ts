@@ -25,7 +25,6 @@ import { DROP_ALERT, type FalcoRun } from "./falco-run.ts";
 import { handover, unseenProcesses } from "./handover.ts";
 import type { RestartBackoff } from "./restart-backoff.ts";
 
-const DEFAULT_STOP_GRACE_MS = 10_000;
 /** How long the old Falco of a swap runs on to report its drops (Falco checks once a second). */
 const DEFAULT_DROP_REPORT_MS = 1_500;
 const DEFAULT_SWAP_TIMEOUT_MS = 30_000;
@@ -66,7 +65,7 @@ export interface FalcoSwapsOptions {
   /** How long the old Falco runs on to report its drops. */
   dropReportMs?: number;
   /** Time between SIGTERM and SIGKILL when stopping the old Falco. */
-  stopGraceMs?: number;
+  stopGraceMs: number;
 }
 
 export class FalcoSwaps {
@@ -301,10 +300,7 @@ export class FalcoSwaps {
       old.child.kill("SIGTERM");
     };
     const drained = setTimeout(stop, reportMs);
-    const killer = setTimeout(
-      () => old.child.kill("SIGKILL"),
-      reportMs + (this.#o.stopGraceMs ?? DEFAULT_STOP_GRACE_MS),
-    );
+    const killer = setTimeout(() => old.child.kill("SIGKILL"), reportMs + this.#o.stopGraceMs);
     this.#retiring.set(old, stop);
     void old.closed.then(() => {
       clearTimeout(drained);

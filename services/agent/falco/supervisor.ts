@@ -24,6 +24,7 @@
 import { spawn } from "node:child_process";
 import type { Logger } from "pino";
 import { ErrorCodes, SeccomposeError } from "../../../lib/errors.ts";
+import { SerialQueue } from "../../../lib/serial-queue.ts";
 import type { CaptureChange, FalcoControl, FalcoState, FalcoStatus, FalcoTargets } from "../ports.ts";
 import type { AlertFormat, FalcoPlugin, FalcoSlot, SyscallPartition } from "./config-writer.ts";
 import { AwaitedConditions } from "./awaited-conditions.ts";
@@ -107,7 +108,9 @@ export class FalcoSupervisor implements FalcoControl {
   readonly #conditions = new AwaitedConditions();
   readonly #runEvents: RunEvents;
   readonly #backoff: RestartBackoff;
-  #queue: Promise<unknown> = Promise.resolve();
+  /** Applies, stops and restarts, one at a time. */
+  readonly #queue = new SerialQueue();
+  readonly #stopGraceMs: number;
   readonly #files: SlotFiles;
 
   constructor(deps: FalcoSupervisorDeps) {
@@ -118,7 +121,15 @@ export class FalcoSupervisor implements FalcoControl {
       );
     }
     this.#deps = deps;
-    this.#launcher = new FalcoLauncher({ ...deps, spawn: deps.spawnImpl ?? spawn });
+    this.#stopGraceMs = deps.stopGraceMs ?? DEFAULT_STOP_GRACE_MS;
+    this.#launcher = new FalcoLauncher({
+      binary: deps.binary,
+      extraArgs: deps.extraArgs,
+      env: deps.env,
+      spawn: deps.spawnImpl ?? spawn,
+      probeTimeoutMs: deps.probeTimeoutMs,
+      logger: deps.logger,
+    });
     this.#windows = new CaptureWindows(deps.logger);
     this.#backoff = new RestartBackoff(deps.backoffMs, deps.stableAfterMs);
     this.#clock = deps.clock ?? Date.now;
@@ -129,9 +140,16 @@ export class FalcoSupervisor implements FalcoControl {
       logger: deps.logger,
     });
     this.#files = new SlotFiles({
-      ...deps,
+      configDir: deps.configDir,
+      alertFormat: deps.alertFormat,
       probePrefix: this.#probes.prefix,
       procRoot: deps.procRoot ?? `${(deps.env ?? process.env).HOST_ROOT ?? ""}/proc`,
+      plugins: deps.plugins,
+      webserverPort: deps.webserverPort,
+      outputsQueueCapacity: deps.outputsQueueCapacity,
+      narrowToNamespaces: deps.narrowToNamespaces,
+      ownPodUid: deps.ownPodUid,
+      partition: deps.partition,
     });
     this.#swaps = new FalcoSwaps({
       host: {
@@ -148,12 +166,17 @@ export class FalcoSupervisor implements FalcoControl {
             (err: unknown) => this.#deps.logger.error({ err }, "cannot write Falco's files"),
           ),
       },
-      ...deps,
       probes: this.#probes,
       conditions: this.#conditions,
       backoff: this.#backoff,
+      binary: deps.binary,
+      logger: deps.logger,
       onFailure: (reason) => deps.onFailure?.(reason),
       clock: this.#clock,
+      swapTimeoutMs: deps.swapTimeoutMs,
+      swapRetryMs: deps.swapRetryMs,
+      dropReportMs: deps.dropReportMs,
+      stopGraceMs: this.#stopGraceMs,
     });
     this.#runEvents = {
       opened: (run) => this.#opened(run),
@@ -179,7 +202,7 @@ export class FalcoSupervisor implements FalcoControl {
   }
 
   apply(targets: FalcoTargets): Promise<void> {
-    return this.#serialize(() => this.#apply(targets));
+    return this.#queue.run(() => this.#apply(targets));
   }
 
   status(): FalcoStatus {
@@ -204,16 +227,10 @@ export class FalcoSupervisor implements FalcoControl {
   }
 
   stop(): Promise<void> {
-    return this.#serialize(async () => {
+    return this.#queue.run(async () => {
       this.#targets = { sessions: [] };
       await this.#shutDown();
     });
-  }
-
-  #serialize<T>(operation: () => Promise<T>): Promise<T> {
-    const result = this.#queue.then(operation);
-    this.#queue = result.catch(() => undefined);
-    return result;
   }
 
   async #apply(targets: FalcoTargets): Promise<void> {
@@ -416,7 +433,7 @@ export class FalcoSupervisor implements FalcoControl {
     }
     this.#setState("backoff");
     this.#backoff.schedule(() => {
-      void this.#serialize(async () => {
+      void this.#queue.run(async () => {
         this.#backoff.restarting();
         if (this.#targets.sessions.length === 0 || this.#run !== null) return;
         this.#restarts += 1;
@@ -441,7 +458,7 @@ export class FalcoSupervisor implements FalcoControl {
     const killer = setTimeout(() => {
       this.#deps.logger.warn({ pid: run.pid }, "Falco ignored SIGTERM; killing it");
       run.child.kill("SIGKILL");
-    }, this.#deps.stopGraceMs ?? DEFAULT_STOP_GRACE_MS);
+    }, this.#stopGraceMs);
     await run.closed;
     clearTimeout(killer);
   }
