@@ -74,12 +74,14 @@ describe("FalcoRun", () => {
     expect(events).toEqual(["probe:7"]);
   });
 
-  it("passes nothing on while discarding and only drop alerts after a cutover", async () => {
+  it("passes nothing on while discarding and only drop alerts once handed over", async () => {
     const { run, child, lines } = startRun("discard");
     child.stdout.write(`${ALERT}\n${DROP}\n`);
     await settle();
     expect(lines).toEqual([]);
-    run.mode = "drops";
+    run.capturing = true;
+    run.handedOver();
+    expect(run).toMatchObject({ mode: "drops", held: [], capturing: false, stopping: true });
     child.stdout.write(`${ALERT}\n${DROP}\n`);
     await settle();
     expect(lines).toEqual([DROP]);
@@ -139,6 +141,9 @@ describe("FalcoRun", () => {
     expect(run.leftOut()).toEqual(["write"]);
     expect(run.opened).toBe(true);
     expect(events).toEqual(["opened"]);
+    // Once it captures, the error lines of its start name no cause of a later exit.
+    run.provedCapture();
+    expect(run).toMatchObject({ capturing: true, errors: [] });
   });
 
   it("reports a failed hot restart only while it reloads, and clears the reload when Falco opens its source again", async () => {

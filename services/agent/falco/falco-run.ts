@@ -76,11 +76,9 @@ export class FalcoRun {
   /** What it was started (or last reloaded) with, and the rendering that identifies it. */
   targets: FalcoTargets;
   signature: string;
-  mode: LineMode;
   /** From this probe on its lines are held, during a swap. */
   cutoverSeq: number | undefined = undefined;
   passedCutover = false;
-  held: string[] = [];
   /** Each probe seen while holding, and how many lines it held by then. */
   readonly marks = new Map<number, number>();
   /** From Falco's log: its final driver set size and the syscalls its repair added back. */
@@ -89,12 +87,6 @@ export class FalcoRun {
   readonly closed: Promise<void>;
   /** Falco's last stderr lines without the kernel verifier's log, which can run to thousands. */
   readonly stderrTail: string[] = [];
-  /**
-   * Error lines since Falco last proved capture. A healthy Falco 0.44.1 logs a dozen at start
-   * (an iterator program the verifier rejects, TOCTOU tracepoints missing, each "ignored" or
-   * "will continue to work"), so those of a start that did capture name no cause.
-   */
-  errors: string[] = [];
   /** Falco opened its event source since its last (re)start, so its signal handlers exist. */
   opened = false;
   /** SIGHUP sent; cleared when the restarted Falco opens its source or reports a failure. */
@@ -106,6 +98,14 @@ export class FalcoRun {
   /** A probe came back since Falco last opened its source. */
   capturing = false;
   probeTimer: NodeJS.Timeout | undefined = undefined;
+  #mode: LineMode;
+  #held: string[] = [];
+  /**
+   * Error lines since Falco last proved capture. A healthy Falco 0.44.1 logs a dozen at start
+   * (an iterator program the verifier rejects, TOCTOU tracepoints missing, each "ignored" or
+   * "will continue to work"), so those of a start that did capture name no cause.
+   */
+  #errors: string[] = [];
   readonly #probeTag: string;
   readonly #threadOrigins: ThreadOriginLookup;
   readonly #onLine: (line: string) => void;
@@ -119,7 +119,7 @@ export class FalcoRun {
     this.slot = options.slot;
     this.targets = options.targets;
     this.signature = options.signature;
-    this.mode = options.mode;
+    this.#mode = options.mode;
     this.#probeTag = options.probeTag;
     this.#threadOrigins = options.threadOrigins;
     this.#onLine = options.onLine;
@@ -150,6 +150,37 @@ export class FalcoRun {
     });
   }
 
+  get mode(): LineMode {
+    return this.#mode;
+  }
+
+  /** Its lines held during a swap (mode `hold`). */
+  get held(): readonly string[] {
+    return this.#held;
+  }
+
+  get errors(): readonly string[] {
+    return this.#errors;
+  }
+
+  /** A probe came back: it captures, and the error lines of its start name no cause. */
+  provedCapture(): void {
+    this.capturing = true;
+    this.#errors = [];
+  }
+
+  /**
+   * The old Falco of a swap after the cutover: what it held was settled, it passes on only its
+   * drop alerts, its capture no longer counts (its exit ends no capture window), and it is
+   * being stopped.
+   */
+  handedOver(): void {
+    this.#held = [];
+    this.#mode = "drops";
+    this.capturing = false;
+    this.stopping = true;
+  }
+
   /** Hands a line to the alert consumer, whose failure is its own. */
   forward(line: string): void {
     try {
@@ -169,16 +200,16 @@ export class FalcoRun {
     this.cutoverSeq = undefined;
     this.passedCutover = false;
     this.marks.clear();
-    this.mode = "forward";
-    const held = this.held;
-    this.held = [];
+    this.#mode = "forward";
+    const held = this.#held;
+    this.#held = [];
     for (const line of held) this.forward(line);
   }
 
   /** Drops the held lines before probe `seq` and counts the later probes' marks from there. */
   rebaseHeld(seq: number): void {
     const offset = this.marks.get(seq)!;
-    this.held = this.held.slice(offset);
+    this.#held = this.#held.slice(offset);
     for (const [mark, at] of this.marks) {
       if (mark < seq) this.marks.delete(mark);
       else this.marks.set(mark, at - offset);
@@ -190,8 +221,8 @@ export class FalcoRun {
     // Its capture never counted: its exit ends no capture window.
     this.capturing = false;
     this.stopping = true;
-    this.mode = "discard";
-    this.held = [];
+    this.#mode = "discard";
+    this.#held = [];
     this.marks.clear();
     this.child.kill("SIGKILL");
   }
@@ -214,7 +245,7 @@ export class FalcoRun {
       return;
     }
     if (this.reloading && line.includes(HOT_RESTART_FAILURE)) this.#events.reloadFailed(this, line);
-    switch (this.mode) {
+    switch (this.#mode) {
       case "forward":
         this.forward(line);
         return;
@@ -224,8 +255,8 @@ export class FalcoRun {
         if (line.includes(DROP_ALERT)) this.forward(line);
         return;
       case "hold":
-        this.held.push(line);
-        if (this.held.length > MAX_CUTOVER_LINES) this.#events.heldTooMany(this);
+        this.#held.push(line);
+        if (this.#held.length > MAX_CUTOVER_LINES) this.#events.heldTooMany(this);
     }
   }
 
@@ -235,8 +266,8 @@ export class FalcoRun {
       this.stderrTail.push(line);
       if (this.stderrTail.length > STDERR_TAIL_LINES) this.stderrTail.shift();
       if (isErrorLine(cleaned)) {
-        this.errors.push(cleaned);
-        if (this.errors.length > STDERR_TAIL_LINES) this.errors.shift();
+        this.#errors.push(cleaned);
+        if (this.#errors.length > STDERR_TAIL_LINES) this.#errors.shift();
       }
     }
     this.#logger.debug({ pid: this.pid, falco: line }, "Falco log");
@@ -260,9 +291,9 @@ export class FalcoRun {
     if (!Number.isSafeInteger(seq)) return;
     if (this.cutoverSeq !== undefined && !this.passedCutover && seq >= this.cutoverSeq) {
       this.passedCutover = true;
-      this.mode = "hold";
+      this.#mode = "hold";
     }
-    if (this.mode === "hold") this.marks.set(seq, this.held.length);
+    if (this.#mode === "hold") this.marks.set(seq, this.#held.length);
     this.#events.probeReturned(this, seq);
   }
 }

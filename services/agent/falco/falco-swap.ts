@@ -204,10 +204,7 @@ export class FalcoSwaps {
     // it learnt of only since (at its next execve or clone): up to there, the old one's.
     for (const line of handover(old.held, oldSpanEnd, incoming.held)) incoming.forward(line);
     for (const line of old.held) if (line.includes(DROP_ALERT)) old.forward(line);
-    old.held = [];
-    old.mode = "drops";
-    old.capturing = false;
-    old.stopping = true;
+    old.handedOver();
     this.#incoming = null;
     host.cutOver(incoming);
     incoming.resumeForwarding();
@@ -232,8 +229,7 @@ export class FalcoSwaps {
 
   /** The successor proved capture. */
   successorCaptures(run: FalcoRun): void {
-    run.capturing = true;
-    run.errors = [];
+    run.provedCapture();
     this.#o.probes.stop(run);
     this.#o.logger.info({ pid: run.pid }, "the second Falco captures (probe seen)");
     this.#o.conditions.wake();

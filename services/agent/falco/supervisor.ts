@@ -358,8 +358,7 @@ export class FalcoSupervisor implements FalcoControl {
       return;
     }
     if (this.#run !== run) return;
-    run.capturing = true;
-    run.errors = [];
+    run.provedCapture();
     this.#probes.stop(run);
     const at = this.#clock();
     this.#windows.open(at);
