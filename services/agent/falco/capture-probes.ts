@@ -32,6 +32,8 @@ export class CaptureProbes {
   /** The latest probe that came back through the Falco whose alerts are handed on. */
   #handedOn = 0;
   #waiters: Array<{ seq: number; done: (ok: boolean) => void }> = [];
+  /** The probe timer of each run being probed. */
+  readonly #timers = new Map<FalcoRun, NodeJS.Timeout>();
 
   constructor(options: CaptureProbesOptions) {
     this.#options = options;
@@ -50,21 +52,23 @@ export class CaptureProbes {
 
   /** Probes `run` until one comes back, it stops or it is no longer watched. */
   start(run: FalcoRun): void {
-    clearInterval(run.probeTimer);
+    clearInterval(this.#timers.get(run));
     const probe = () => {
       if (run.capturing || run.stopping || !run.opened || !this.#options.isWatched(run)) {
-        clearInterval(run.probeTimer);
+        this.stop(run);
         return;
       }
       void this.touch(this.next());
     };
-    run.probeTimer = setInterval(probe, this.#options.intervalMs);
-    run.probeTimer.unref();
+    const timer = setInterval(probe, this.#options.intervalMs);
+    timer.unref();
+    this.#timers.set(run, timer);
     probe();
   }
 
   stop(run: FalcoRun): void {
-    clearInterval(run.probeTimer);
+    clearInterval(this.#timers.get(run));
+    this.#timers.delete(run);
   }
 
   /**

@@ -97,7 +97,6 @@ export class FalcoRun {
   stopping = false;
   /** A probe came back since Falco last opened its source. */
   capturing = false;
-  probeTimer: NodeJS.Timeout | undefined = undefined;
   #mode: LineMode;
   #held: string[] = [];
   /**
