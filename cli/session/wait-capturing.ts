@@ -3,7 +3,7 @@
  * captures. Falco captures about 1.35 s after it logs that it opened its event source, and the
  * agent starts Falco with the first session, so a workload started right after an early return
  * was not recorded at all (seen with the real Falco 0.44.1). An agent reports Falco `running`
- * only once its own probe syscall came back through Falco (services/agent/falco/supervisor.ts).
+ * only once its own probe syscall (services/agent/falco/capture-probes.ts) came back through Falco.
  */
 import type { NatsConnection } from "@nats-io/transport-node";
 import { setTimeout as sleep } from "node:timers/promises";

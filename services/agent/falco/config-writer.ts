@@ -42,7 +42,7 @@
  *   which the kernel side dropped events, so no loss goes unnoticed.
  * - `watch_config_files: false`: Falco never picks up a half-written pair. A change of the files
  *   while Falco captures starts a second Falco on the other slot's files (`falco-b.yaml`), which
- *   takes over without a gap (supervisor.ts), so the running one's files are never rewritten.
+ *   takes over without a gap (falco-swap.ts), so the running one's files are never rewritten.
  * - A probe rule, first in the file: an `openat` of a file below `<configDir>/probe-<nonce>-`,
  *   which only the agent knows. Capture starts about 1.35 s after Falco logs that it opened its
  *   event source, so only the probe's alert coming back proves that Falco captures; and since

@@ -1,5 +1,5 @@
 /**
- * Which alerts of two Falcos count across a swap (supervisor.ts). Both Falcos hold their alerts
+ * Which alerts of two Falcos count across a swap (falco-swap.ts). Both Falcos hold their alerts
  * from a common probe on; these functions, pure and on alert lines only, decide what the old
  * one's held lines still contribute and whether the successor sees the same pod processes.
  */
