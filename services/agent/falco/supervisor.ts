@@ -16,7 +16,9 @@
  *   and are not passed on.
  *
  * A configuration change while Falco captures is a swap (falco-swap.ts, common-probe.ts), not a
- * SIGHUP. The other parts: one Falco process and its output (falco-run.ts), the files it runs on
+ * SIGHUP. The supervisor decides what Falco runs and when to swap; the other parts: the Falco whose
+ * alerts count, started, reloaded, restarted and stopped (primary-falco.ts), one Falco process and
+ * its output (falco-run.ts), the files it runs on
  * (slot-files.ts), its command line and what the installed Falco is (falco-launcher.ts), the
  * proof that it captures (capture-probes.ts) and the windows in which it did (capture-windows.ts),
  * when a dead one is started again (restart-backoff.ts).
@@ -25,15 +27,15 @@ import { spawn } from "node:child_process";
 import type { Logger } from "pino";
 import { ErrorCodes, SeccomposeError } from "../../../lib/errors.ts";
 import { SerialQueue } from "../../../lib/serial-queue.ts";
-import type { CaptureChange, FalcoControl, FalcoState, FalcoStatus, FalcoTargets } from "../ports.ts";
-import type { AlertFormat, FalcoPlugin, FalcoSlot, SyscallPartition } from "./config-writer.ts";
+import type { CaptureChange, FalcoControl, FalcoStatus, FalcoTargets } from "../ports.ts";
+import type { AlertFormat, FalcoPlugin, SyscallPartition } from "./config-writer.ts";
 import { AwaitedConditions } from "./awaited-conditions.ts";
 import { CaptureProbes } from "./capture-probes.ts";
 import { CaptureWindows } from "./capture-windows.ts";
 import { FalcoLauncher, type SpawnFunction } from "./falco-launcher.ts";
-import { describeExit } from "./falco-log.ts";
-import { FalcoRun, type LineMode, type RunEvents } from "./falco-run.ts";
+import type { FalcoRun } from "./falco-run.ts";
 import { FalcoSwaps, widens } from "./falco-swap.ts";
+import { PrimaryFalco } from "./primary-falco.ts";
 import { RestartBackoff } from "./restart-backoff.ts";
 import { SlotFiles } from "./slot-files.ts";
 
@@ -92,25 +94,17 @@ const DEFAULT_CAPTURE_PROBE_INTERVAL_MS = 250;
 export class FalcoSupervisor implements FalcoControl {
   readonly #deps: FalcoSupervisorDeps;
   readonly #launcher: FalcoLauncher;
-  #state: FalcoState = "stopped";
   #version: string | undefined;
-  #restarts = 0;
-  #lastExit: string | undefined;
-  #lastExitLog: string[] | undefined;
   readonly #windows: CaptureWindows;
-  readonly #clock: () => number;
   readonly #probes: CaptureProbes;
   #targets: FalcoTargets = { sessions: [] };
   #probed = false;
-  /** The Falco whose alerts count (during a swap, until the cutover). */
-  #run: FalcoRun | null = null;
+  readonly #primary: PrimaryFalco;
   readonly #swaps: FalcoSwaps;
   readonly #conditions = new AwaitedConditions();
-  readonly #runEvents: RunEvents;
   readonly #backoff: RestartBackoff;
   /** Applies, stops and restarts, one at a time. */
   readonly #queue = new SerialQueue();
-  readonly #stopGraceMs: number;
   readonly #files: SlotFiles;
 
   constructor(deps: FalcoSupervisorDeps) {
@@ -121,7 +115,8 @@ export class FalcoSupervisor implements FalcoControl {
       );
     }
     this.#deps = deps;
-    this.#stopGraceMs = deps.stopGraceMs ?? DEFAULT_STOP_GRACE_MS;
+    const stopGraceMs = deps.stopGraceMs ?? DEFAULT_STOP_GRACE_MS;
+    const clock = deps.clock ?? Date.now;
     this.#launcher = new FalcoLauncher({
       binary: deps.binary,
       extraArgs: deps.extraArgs,
@@ -132,11 +127,10 @@ export class FalcoSupervisor implements FalcoControl {
     });
     this.#windows = new CaptureWindows(deps.logger);
     this.#backoff = new RestartBackoff(deps.backoffMs, deps.stableAfterMs);
-    this.#clock = deps.clock ?? Date.now;
     this.#probes = new CaptureProbes({
       configDir: deps.configDir,
       intervalMs: deps.captureProbeIntervalMs ?? DEFAULT_CAPTURE_PROBE_INTERVAL_MS,
-      isWatched: (run) => this.#run === run || this.#swaps.incoming === run,
+      isWatched: (run) => this.#primary.run === run || this.#swaps.incoming === run,
       logger: deps.logger,
     });
     this.#files = new SlotFiles({
@@ -153,16 +147,16 @@ export class FalcoSupervisor implements FalcoControl {
     });
     this.#swaps = new FalcoSwaps({
       host: {
-        running: () => this.#run,
+        running: () => this.#primary.run,
         startSuccessor: async (slot) => {
           await this.#files.write(slot, this.#targets);
-          return this.#spawnRun(slot, "discard");
+          return this.#primary.spawn(slot, "discard");
         },
-        cutOver: (run) => (this.#run = run),
-        swapped: () => this.#setState("running"),
+        cutOver: (run) => this.#primary.cutOver(run),
+        swapped: () => this.#primary.setState("running"),
         reloadInPlace: (run) =>
           void this.#writeSlotFor(run).then(
-            () => this.#reload(run),
+            () => this.#primary.reload(run),
             (err: unknown) => this.#deps.logger.error({ err }, "cannot write Falco's files"),
           ),
       },
@@ -172,20 +166,29 @@ export class FalcoSupervisor implements FalcoControl {
       binary: deps.binary,
       logger: deps.logger,
       onFailure: (reason) => deps.onFailure?.(reason),
-      clock: this.#clock,
+      clock,
       swapTimeoutMs: deps.swapTimeoutMs,
       swapRetryMs: deps.swapRetryMs,
       dropReportMs: deps.dropReportMs,
-      stopGraceMs: this.#stopGraceMs,
+      stopGraceMs,
     });
-    this.#runEvents = {
-      opened: (run) => this.#opened(run),
-      probeReturned: (run, seq) => this.#probeReturned(run, seq),
-      reloadFailed: (run, line) => this.#reloadFailed(run, line),
-      heldTooMany: (run) => this.#swaps.heldTooMany(run),
-      closed: (run, code, signal) => this.#closed(run, code, signal),
-      afterClosed: () => this.#conditions.wake(),
-    };
+    this.#primary = new PrimaryFalco({
+      launcher: this.#launcher,
+      files: this.#files,
+      probes: this.#probes,
+      windows: this.#windows,
+      backoff: this.#backoff,
+      conditions: this.#conditions,
+      swaps: this.#swaps,
+      targets: () => this.#targets,
+      enqueue: (task) => void this.#queue.run(task),
+      onLine: deps.onLine,
+      onFailure: deps.onFailure,
+      stateChanged: () => deps.onStateChange?.(this.status()),
+      clock,
+      stopGraceMs,
+      logger: deps.logger,
+    });
   }
 
   onCaptureChange(listener: (change: CaptureChange) => void): void {
@@ -196,7 +199,7 @@ export class FalcoSupervisor implements FalcoControl {
     // Alerts held for a cutover are not handed on yet: wait for the swap to end.
     if (this.#swaps.incoming !== null)
       await this.#conditions.waitFor(() => this.#swaps.incoming === null, timeoutMs);
-    const run = this.#run;
+    const run = this.#primary.run;
     if (run === null || !run.capturing || run.mode !== "forward") return false;
     return this.#probes.barrier(timeoutMs);
   }
@@ -206,22 +209,23 @@ export class FalcoSupervisor implements FalcoControl {
   }
 
   status(): FalcoStatus {
+    const primary = this.#primary;
     const status: FalcoStatus = {
-      state: this.#state,
-      restarts: this.#restarts,
+      state: primary.state,
+      restarts: primary.restarts,
       // The swap figures are filled in below, in this order of keys.
       driverSet: { excluded: [], swaps: 0, swapFailures: 0, swapping: false },
     };
     if (this.#version !== undefined) status.version = this.#version;
-    const run = this.#run;
+    const run = primary.run;
     if (run !== null) {
       status.pid = run.pid;
       status.driverSet.excluded = run.leftOut().sort();
       if (run.driverSyscalls !== undefined) status.driverSet.syscalls = run.driverSyscalls;
     }
     this.#swaps.report(status.driverSet);
-    if (this.#lastExit !== undefined) status.lastExit = this.#lastExit;
-    if (this.#lastExitLog !== undefined) status.lastExitLog = [...this.#lastExitLog];
+    if (primary.lastExit !== undefined) status.lastExit = primary.lastExit;
+    if (primary.lastExitLog !== undefined) status.lastExitLog = [...primary.lastExitLog];
     if (this.#windows.since !== undefined) status.capturingSince = this.#windows.since;
     return status;
   }
@@ -250,22 +254,22 @@ export class FalcoSupervisor implements FalcoControl {
       }
       signature = this.#files.signature(this.#targets);
     } catch (err) {
-      if (this.#run === null && !this.#backoff.pending) this.#setState("failed");
+      if (this.#primary.run === null && !this.#backoff.pending) this.#primary.setState("failed");
       throw err;
     }
-    const run = this.#run;
+    const run = this.#primary.run;
     if (run === null) {
       // A pending restart picks up the new files.
       await this.#files.write("a", this.#targets);
-      if (!this.#backoff.pending) this.#start("a");
+      if (!this.#backoff.pending) this.#primary.start("a");
       return;
     }
     if (signature === run.signature) return;
     if (!run.capturing) {
       // Nothing captured yet, so nothing to lose: start again on the new files.
-      await this.#terminate();
+      await this.#primary.terminate();
       await this.#files.write(run.slot, this.#targets);
-      this.#start(run.slot);
+      this.#primary.start(run.slot);
       return;
     }
     const raise = widens(run.targets, targets, previous);
@@ -278,8 +282,8 @@ export class FalcoSupervisor implements FalcoControl {
 
   async #shutDown(): Promise<void> {
     this.#backoff.cancel();
-    await this.#terminate();
-    this.#setState("stopped");
+    await this.#primary.terminate();
+    this.#primary.setState("stopped");
   }
 
   async #writeSlotFor(run: FalcoRun): Promise<void> {
@@ -295,176 +299,5 @@ export class FalcoSupervisor implements FalcoControl {
     if ((this.#deps.plugins ?? []).length === 0) return;
     const fieldSupport = await this.#launcher.fieldSupport(configPath);
     if (fieldSupport !== undefined) this.#files.fieldSupport = fieldSupport;
-  }
-
-  /** Starts the Falco whose alerts count, on the slot's files (written already). */
-  #start(slot: FalcoSlot): void {
-    const run = this.#spawnRun(slot, "forward");
-    if (run === null) return;
-    this.#run = run;
-    this.#setState("starting");
-    this.#backoff.started(run);
-  }
-
-  /** Spawns a Falco on the slot's files; null when the binary cannot be started at all. */
-  #spawnRun(slot: FalcoSlot, mode: LineMode): FalcoRun | null {
-    const configPath = this.#files.render(slot, this.#targets).configPath;
-    const started = this.#launcher.start(configPath, (reason) => {
-      if (mode !== "forward") return;
-      this.#lastExit = reason;
-      this.#setState("failed");
-      this.#deps.onFailure?.(reason);
-    });
-    if (started === null) return null;
-    return new FalcoRun({
-      ...started,
-      slot,
-      targets: this.#targets,
-      signature: this.#files.signature(this.#targets),
-      mode,
-      probeTag: this.#probes.tag,
-      threadOrigins: this.#files.threadOrigins,
-      onLine: this.#deps.onLine,
-      logger: this.#deps.logger,
-      events: this.#runEvents,
-    });
-  }
-
-  /** Falco opened its event source: it takes signals, and will capture soon (probed). */
-  #opened(run: FalcoRun): void {
-    if (run.stopping) return;
-    if (run === this.#swaps.incoming) {
-      this.#probes.start(run);
-      return;
-    }
-    if (this.#run !== run) return;
-    if (run.reloadPending) {
-      run.reloadPending = false;
-      this.#reload(run);
-      return;
-    }
-    this.#probes.start(run);
-  }
-
-  #probeReturned(run: FalcoRun, seq: number): void {
-    if (run.mode === "hold") this.#conditions.wake();
-    // Only the Falco whose alerts are handed on can prove that those before a probe were.
-    if (run === this.#run && run.mode === "forward") {
-      this.#probes.handedOn(seq);
-    }
-    if (run.capturing || !run.opened || run.stopping) return;
-    if (run === this.#swaps.incoming) {
-      this.#swaps.successorCaptures(run);
-      return;
-    }
-    if (this.#run !== run) return;
-    run.provedCapture();
-    this.#probes.stop(run);
-    const at = this.#clock();
-    this.#windows.open(at);
-    this.#deps.logger.info({ pid: run.pid }, "Falco captures (probe seen)");
-    this.#setState("running");
-    this.#windows.tell({ capturing: true, at });
-  }
-
-  /** Capture of `run` ended (exit, reload, stop). */
-  #captureEnded(run: FalcoRun, reason: string): void {
-    this.#probes.stop(run);
-    if (!run.capturing) return;
-    run.capturing = false;
-    this.#windows.close(this.#clock(), reason);
-  }
-
-  #reload(run: FalcoRun): void {
-    if (!run.opened) {
-      run.reloadPending = true;
-      return;
-    }
-    this.#deps.logger.info({ event: "falco.reloading", pid: run.pid }, "reloading Falco (SIGHUP)");
-    // Falco restarts in-process: it captures nothing until it opened its source again.
-    this.#captureEnded(run, "Falco reloaded its configuration (in-process restart)");
-    run.opened = false;
-    run.reloading = true;
-    run.child.kill("SIGHUP");
-    this.#setState("starting");
-  }
-
-  #reloadFailed(run: FalcoRun, line: string): void {
-    // Falco keeps running with the configuration it had.
-    run.reloading = false;
-    run.opened = true;
-    const reason = `Falco rejected the new configuration: ${line}`;
-    this.#deps.logger.error({ pid: run.pid, alert: line }, "Falco rejected the new configuration");
-    this.#deps.onFailure?.(reason);
-    if (run.reloadPending) {
-      run.reloadPending = false;
-      this.#reload(run);
-    } else if (this.#run === run && !run.stopping) {
-      this.#probes.start(run);
-    }
-  }
-
-  #closed(run: FalcoRun, code: number | null, signal: NodeJS.Signals | null): void {
-    this.#backoff.ended(run);
-    if (this.#swaps.incoming === run) {
-      this.#swaps.successorExited(run, code, signal);
-      return;
-    }
-    if (this.#run === run) this.#run = null;
-    if (run.stopping) {
-      this.#captureEnded(run, "Falco was stopped");
-      this.#deps.logger.info({ pid: run.pid, exit: describeExit(code, signal) }, "Falco stopped");
-      return;
-    }
-    const cause = run.errors.at(-1);
-    this.#lastExit =
-      cause === undefined ? describeExit(code, signal) : `${describeExit(code, signal)}: ${cause}`;
-    this.#lastExitLog = [...run.stderrTail];
-    this.#captureEnded(run, `Falco exited (${this.#lastExit})`);
-    this.#deps.logger.error(
-      { pid: run.pid, exit: describeExit(code, signal), reason: cause, stderr: run.stderrTail.join("\n") },
-      "Falco exited",
-    );
-    this.#deps.onFailure?.(this.#lastExit);
-    if (this.#targets.sessions.length === 0) {
-      this.#setState("stopped");
-      return;
-    }
-    this.#setState("backoff");
-    this.#backoff.schedule(() => {
-      void this.#queue.run(async () => {
-        this.#backoff.restarting();
-        if (this.#targets.sessions.length === 0 || this.#run !== null) return;
-        this.#restarts += 1;
-        // Rewritten for the pod threads running now, which the restarted Falco may not know.
-        try {
-          await this.#files.write("a", this.#targets);
-        } catch (err) {
-          this.#deps.logger.warn({ err }, "Falco restarts on its previous configuration");
-        }
-        this.#start("a");
-      });
-    });
-  }
-
-  /** SIGTERM, SIGKILL after the grace period, and wait until its output is drained. */
-  async #terminate(): Promise<void> {
-    await this.#swaps.stopRetiring();
-    const run = this.#run;
-    if (run === null) return;
-    run.stopping = true;
-    run.child.kill("SIGTERM");
-    const killer = setTimeout(() => {
-      this.#deps.logger.warn({ pid: run.pid }, "Falco ignored SIGTERM; killing it");
-      run.child.kill("SIGKILL");
-    }, this.#stopGraceMs);
-    await run.closed;
-    clearTimeout(killer);
-  }
-
-  #setState(state: FalcoState): void {
-    if (state === this.#state) return;
-    this.#state = state;
-    this.#deps.onStateChange?.(this.status());
   }
 }
