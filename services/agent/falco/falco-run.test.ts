@@ -1,32 +1,11 @@
-import type { ChildProcess } from "node:child_process";
-import { EventEmitter } from "node:events";
-import { PassThrough } from "node:stream";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { FalcoRun, MAX_CUTOVER_LINES, type LineMode, type RunEvents } from "./falco-run.ts";
+import { FakeFalcoProcess } from "../../../test/helpers/fake-falco-process.ts";
 
 const TAG = "probe-00ff-";
 const ALERT = "16:30:21.000000000: Debug seccompose openat";
 const DROP = '{"rule":"Falco internal: syscall event drop","output":"syscall event drop"}';
-
-/** A child whose output the test writes; `kill` is recorded, `exit` ends it. */
-class FakeChild extends EventEmitter {
-  readonly stdout = new PassThrough();
-  readonly stderr = new PassThrough();
-  readonly signals: string[] = [];
-
-  kill(signal: NodeJS.Signals): boolean {
-    this.signals.push(signal);
-    return true;
-  }
-
-  exit(code: number): void {
-    this.stdout.end();
-    this.stderr.end();
-    // As Node emits "close": after both streams ended.
-    setImmediate(() => this.emit("close", code, null));
-  }
-}
 
 const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
 
@@ -35,7 +14,7 @@ function startRun(
   onLine?: (line: string) => void,
   overrides: Partial<RunEvents> = {},
 ) {
-  const child = new FakeChild();
+  const child = new FakeFalcoProcess();
   const lines: string[] = [];
   const events: string[] = [];
   const logs: Array<{ msg: string }> = [];
@@ -49,7 +28,7 @@ function startRun(
     ...overrides,
   };
   const run = new FalcoRun({
-    child: child as unknown as ChildProcess,
+    child: child.child,
     pid: 42,
     slot: "a",
     targets: { sessions: [], excludeSyscalls: ["read", "write", "pread64"] },

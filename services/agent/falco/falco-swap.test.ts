@@ -1,6 +1,3 @@
-import type { ChildProcess } from "node:child_process";
-import { EventEmitter } from "node:events";
-import { PassThrough } from "node:stream";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import type { SessionRecord } from "../../../lib/contracts/types.ts";
@@ -9,6 +6,7 @@ import { AwaitedConditions } from "./awaited-conditions.ts";
 import type { FalcoSlot } from "./config-writer.ts";
 import { FalcoRun, type LineMode } from "./falco-run.ts";
 import { FalcoSwaps, widens, type SwapHost } from "./falco-swap.ts";
+import { FakeFalcoProcess } from "../../../test/helpers/fake-falco-process.ts";
 
 const TAG = "probe-00ff-";
 const DROP = "16:30:22.000000000: Critical Falco internal: syscall event drop";
@@ -17,30 +15,8 @@ const CGROUP = "/kubepods/burstable/pod5d0c8a3e-1f2b-4a6c-9d7e-0b1a2c3d4e5f/4f1e
 const podAlert = (pid: number, n: number) =>
   `16:30:21.000000000: Debug sc1|${1_764_000_000_000_000_000n + BigInt(n)}|read|0|${pid}|${pid}|<NA>|<NA>|<NA>|<NA>|${CGROUP}`;
 
-/** A Falco child the test writes for; SIGTERM and SIGKILL end it. */
-class FakeChild extends EventEmitter {
-  readonly stdout = new PassThrough();
-  readonly stderr = new PassThrough();
-  readonly signals: string[] = [];
-
-  kill(signal: NodeJS.Signals): boolean {
-    this.signals.push(signal);
-    this.stdout.end();
-    this.stderr.end();
-    setImmediate(() => this.emit("close", null, signal));
-    return true;
-  }
-
-  /** Exits on its own, as a crashing Falco. */
-  crash(): void {
-    this.stderr.end("Thu Nov 27 16:30:20 2026: Error: cannot open the driver\n");
-    this.stdout.end();
-    setImmediate(() => this.emit("close", 1, null));
-  }
-}
-
 interface Falco {
-  child: FakeChild;
+  child: FakeFalcoProcess;
   run: FalcoRun;
   /** What it prints after each probe it reports. */
   afterProbe: (seq: number) => string[];
@@ -66,9 +42,9 @@ function swapBench(
   let running: FalcoRun | null = null;
   let seq = 0;
   const start = (slot: FalcoSlot, mode: LineMode, afterProbe: Falco["afterProbe"]): Falco => {
-    const child = new FakeChild();
+    const child = new FakeFalcoProcess();
     const run = new FalcoRun({
-      child: child as unknown as ChildProcess,
+      child: child.child,
       pid: 100 + falcos.length,
       slot,
       targets: { sessions: [] },
@@ -105,7 +81,7 @@ function swapBench(
       // The successor's own capture probe, made before the swap's.
       setImmediate(() =>
         options.successor === "crashes"
-          ? successor.child.crash()
+          ? successor.child.exit(1, null, "cannot open the driver")
           : successor.child.stdout.write(`1 probe /cfg/${TAG}0\n`),
       );
       return successor.run;

@@ -1,6 +1,3 @@
-import type { ChildProcess } from "node:child_process";
-import { EventEmitter } from "node:events";
-import { PassThrough } from "node:stream";
 import { pino } from "pino";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { CaptureChange, FalcoState, FalcoTargets } from "../ports.ts";
@@ -12,34 +9,9 @@ import type { FalcoRun } from "./falco-run.ts";
 import { PrimaryFalco, type PrimaryFalcoDeps } from "./primary-falco.ts";
 import { RestartBackoff } from "./restart-backoff.ts";
 import type { SlotFiles } from "./slot-files.ts";
+import { FakeFalcoProcess } from "../../../test/helpers/fake-falco-process.ts";
 
 const TAG = "probe-00ff-";
-const OPENED = "Thu Nov 27 16:30:20 2026: Opening 'syscall' source with modern BPF probe.";
-
-/** A Falco child the test writes for; SIGTERM and SIGKILL end it, SIGHUP is only noted. */
-class FakeChild extends EventEmitter {
-  readonly stdout = new PassThrough();
-  readonly stderr = new PassThrough();
-  readonly signals: string[] = [];
-  readonly pid: number;
-
-  constructor(pid: number) {
-    super();
-    this.pid = pid;
-  }
-
-  kill(signal: NodeJS.Signals): boolean {
-    this.signals.push(signal);
-    if (signal !== "SIGHUP") this.exit(null, signal);
-    return true;
-  }
-
-  exit(code: number | null, signal: NodeJS.Signals | null, lastError?: string): void {
-    this.stderr.end(lastError === undefined ? undefined : `Thu Nov 27 16:30:21 2026: Error: ${lastError}\n`);
-    this.stdout.end();
-    setImmediate(() => this.emit("close", code, signal));
-  }
-}
 
 const tick = () => new Promise((resolve) => setImmediate(resolve));
 
@@ -50,7 +22,7 @@ async function until(condition: () => boolean): Promise<void> {
 }
 
 function bench(options: { targets?: FalcoTargets; backoffMs?: number[] } = {}) {
-  const children: FakeChild[] = [];
+  const children: FakeFalcoProcess[] = [];
   const states: FalcoState[] = [];
   const changes: CaptureChange[] = [];
   const failures: string[] = [];
@@ -61,9 +33,9 @@ function bench(options: { targets?: FalcoTargets; backoffMs?: number[] } = {}) {
   const launcher = new FalcoLauncher({
     binary: "falco",
     spawn: () => {
-      const child = new FakeChild(100 + children.length);
+      const child = new FakeFalcoProcess(100 + children.length);
       children.push(child);
-      return child as unknown as ChildProcess;
+      return child.child;
     },
     logger,
   });
@@ -133,7 +105,7 @@ describe("PrimaryFalco", () => {
     child.stdout.write(`1 probe /cfg/${TAG}1\n`);
     await tick();
     expect(b.primary.state).toBe("starting");
-    child.stderr.write(`${OPENED}\n`);
+    child.opened();
     await tick();
     expect(b.probeCalls).toEqual(["start 100"]);
     child.stdout.write(`2 probe /cfg/${TAG}2\n`);
@@ -179,7 +151,7 @@ describe("PrimaryFalco", () => {
     b.primary.reload(run);
     expect(child.signals).toEqual([]);
     expect(run.reloadPending).toBe(true);
-    child.stderr.write(`${OPENED}\n`);
+    child.opened();
     await tick();
     expect(child.signals).toEqual(["SIGHUP"]);
     expect(run.reloading).toBe(true);

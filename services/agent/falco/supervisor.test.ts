@@ -1,10 +1,6 @@
-import type { ChildProcess } from "node:child_process";
-import { EventEmitter } from "node:events";
-import { readFileSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PassThrough } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { pino } from "pino";
@@ -18,6 +14,7 @@ import type { FalcoState } from "../ports.ts";
 import { cleanLogLine, isErrorLine, parseFalcoVersion } from "./falco-log.ts";
 import { handover, unseenProcesses } from "./handover.ts";
 import { FalcoSupervisor, type FalcoSupervisorDeps, type SpawnFunction } from "./supervisor.ts";
+import { FakeFalcoProcess } from "../../../test/helpers/fake-falco-process.ts";
 
 const STANDIN = fileURLToPath(new URL("../../../test/standin-falco/standin-falco.ts", import.meta.url));
 const POD_A = "5d0c8a3e-1f2b-4a6c-9d7e-0b1a2c3d4e5f";
@@ -343,48 +340,6 @@ describe("FalcoSupervisor with the stand-in Falco", () => {
   });
 });
 
-/** A Falco child the test drives by hand. SIGKILL (and SIGTERM unless ignored) ends it. */
-class FakeFalcoProcess extends EventEmitter {
-  readonly stdout = new PassThrough();
-  readonly stderr = new PassThrough();
-  readonly signals: string[] = [];
-  readonly pid: number | undefined;
-  ignoreSigterm = false;
-  #exited = false;
-
-  constructor(pid: number | undefined) {
-    super();
-    this.pid = pid;
-  }
-
-  kill(signal: NodeJS.Signals = "SIGTERM"): boolean {
-    this.signals.push(signal);
-    if (signal === "SIGKILL" || (signal === "SIGTERM" && !this.ignoreSigterm)) {
-      setImmediate(() => this.exit(null, signal));
-    }
-    return true;
-  }
-
-  opened(): void {
-    this.stderr.write("Thu Nov 27 16:30:20 2026: Opening 'syscall' source with modern BPF probe.\n");
-  }
-
-  /** The alert of the agent's capture probe, as Falco would print it (the prefix is in the rules file). */
-  probeAlert(configDir: string, seq: number): void {
-    const rules = readFileSync(join(configDir, "seccompose_rules.yaml"), "utf8");
-    const prefix = /startswith "([^"]+)"/.exec(rules)![1]!;
-    this.stdout.write(`16:30:21.000000000: Debug seccompose_probe ${prefix}${seq}\n`);
-  }
-
-  exit(code: number | null, signal: NodeJS.Signals | null = null): void {
-    if (this.#exited) return;
-    this.#exited = true;
-    this.stdout.end();
-    this.stderr.end();
-    this.emit("close", code, signal);
-  }
-}
-
 /** Answers the probes like Falco with the container plugin and records every Falco it runs. */
 class FakeFalco {
   readonly runs: FakeFalcoProcess[] = [];
@@ -403,7 +358,7 @@ class FakeFalco {
       child.stdout.on("end", () => child.emit("close", 0, null));
       child.stdout.end(probeOutput);
     }
-    return child as unknown as ChildProcess;
+    return child.child;
   };
 }
 
@@ -438,6 +393,7 @@ describe("FalcoSupervisor timing and signals", () => {
     const expectRestartAfter = async (delay: number) => {
       const before = fake.runs.length;
       fake.runs.at(-1)!.exit(1);
+      await settleUntil(() => supervisor.status().state === "backoff");
       expect(supervisor.status().state).toBe("backoff");
       await vi.advanceTimersByTimeAsync(delay - 1);
       expect(fake.runs).toHaveLength(before);
@@ -497,6 +453,7 @@ describe("FalcoSupervisor timing and signals", () => {
     const { supervisor, fake, states } = await fakeHarness();
     await supervisor.apply({ sessions: [session("s1")] });
     fake.runs[0]!.exit(1);
+    await settleUntil(() => supervisor.status().state === "backoff");
     await supervisor.apply({ sessions: [] });
     await vi.advanceTimersByTimeAsync(1000);
     expect(fake.runs).toHaveLength(1);
