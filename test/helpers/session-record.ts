@@ -13,3 +13,11 @@ export function sessionRecord(id: string, overrides: Partial<SessionRecord> = {}
     ...overrides,
   };
 }
+
+/** A running session recording the pods of `namespaces` (every pod without), created at a fixed time. */
+export function sessionInNamespaces(id: string, namespaces?: string[]): SessionRecord {
+  return sessionRecord(id, {
+    createdAt: "2026-11-27T16:00:00Z",
+    targets: namespaces === undefined ? {} : { namespaces },
+  });
+}

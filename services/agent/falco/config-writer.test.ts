@@ -14,21 +14,10 @@ import {
   renderFalcoFiles,
   type FalcoConfigOptions,
 } from "./config-writer.ts";
+import { sessionInNamespaces } from "../../../test/helpers/session-record.ts";
 
 const FIXTURE_FIELD_LIST = join(FALCO_FIXTURES_DIR, "falco-list-fields-syscall.txt");
 const ALL_FIELDS = { container: true, k8s: true };
-
-function session(id: string, namespaces?: string[]): SessionRecord {
-  return {
-    schemaVersion: 1,
-    id,
-    mode: "oneshot",
-    state: "running",
-    createdAt: "2026-11-27T16:00:00Z",
-    targets: namespaces === undefined ? {} : { namespaces },
-    profile: {},
-  };
-}
 
 function render(sessions: SessionRecord[], options: Partial<FalcoConfigOptions> = {}) {
   const files = renderFalcoFiles(sessions, {
@@ -43,7 +32,7 @@ function render(sessions: SessionRecord[], options: Partial<FalcoConfigOptions> 
 
 describe("renderFalcoFiles", () => {
   it("writes a falco.yaml that loads only our rules file, captures all syscalls and writes alerts to stdout", () => {
-    const { files, config } = render([session("s1")]);
+    const { files, config } = render([sessionInNamespaces("s1")]);
     expect(files.configPath).toBe("/run/seccompose/falco/falco.yaml");
     expect(files.rulesPath).toBe("/run/seccompose/falco/seccompose_rules.yaml");
     expect(config).toMatchObject({
@@ -74,7 +63,7 @@ describe("renderFalcoFiles", () => {
   });
 
   it("keeps signal deliveries but excludes the scheduler and page-fault tracepoints", () => {
-    const { config, rule } = render([session("s1")]);
+    const { config, rule } = render([sessionInNamespaces("s1")]);
     const customSet = (config["base_syscalls"] as { custom_set: string[] }).custom_set;
     expect(customSet).not.toContain("!signaldeliver");
     expect(rule["condition"]).toContain("not evt.type in (switch, page_fault)");
@@ -82,7 +71,7 @@ describe("renderFalcoFiles", () => {
   });
 
   it("writes one debug-priority catch-all rule on the kubelet cgroup path with the intake's compact output", () => {
-    const { rules, rule } = render([session("s1")]);
+    const { rules, rule } = render([sessionInNamespaces("s1")]);
     expect(rules).toHaveLength(1);
     expect(rule).toMatchObject({
       rule: RULE_NAME,
@@ -96,14 +85,16 @@ describe("renderFalcoFiles", () => {
   });
 
   it("also matches the listed pod threads a Falco may not know, on the thread id alone", () => {
-    const { rule } = render([session("s1")], { unknownPodThreads: [4711, 42, 0, -1, 1.5] });
+    const { rule } = render([sessionInNamespaces("s1")], { unknownPodThreads: [4711, 42, 0, -1, 1.5] });
     expect(rule["condition"]).toBe(
       `(${CGROUP_FIELD} contains "kubepods" or (not ${CGROUP_FIELD} exists and thread.tid in (4711, 42))) and not evt.type in (switch, page_fault)`,
     );
   });
 
   it("matches cgroupfs, systemd and nested kubelet cgroup paths with its cgroup test", () => {
-    const needle = /contains "([^"]+)"/.exec(render([session("s1")]).rule["condition"] as string)![1]!;
+    const needle = /contains "([^"]+)"/.exec(
+      render([sessionInNamespaces("s1")]).rule["condition"] as string,
+    )![1]!;
     for (const path of [
       "/kubepods/burstable/pod5d0c8a3e-1f2b-4a6c-9d7e-0b1a2c3d4e5f/4f1e2d3c4b5a",
       "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod5d0c8a3e_1f2b.slice/cri-containerd-4f1e.scope",
@@ -116,7 +107,7 @@ describe("renderFalcoFiles", () => {
   });
 
   it("switches Falco to JSON alerts with output fields only when asked for the json format", () => {
-    const { config, rule } = render([session("s1")], { alertFormat: "json" });
+    const { config, rule } = render([sessionInNamespaces("s1")], { alertFormat: "json" });
     expect(config["json_output"]).toBe(true);
     const output = rule["output"] as string;
     for (const field of COMPACT_FIELDS.filter((field) => field !== "evt.rawtime")) {
@@ -126,7 +117,7 @@ describe("renderFalcoFiles", () => {
 
   it("names no container or k8s field when Falco lacks them, so the rule loads without the container plugin", () => {
     for (const alertFormat of ["json", "compact"] as const) {
-      const { files } = render([session("s1", ["payments"])], {
+      const { files } = render([sessionInNamespaces("s1", ["payments"])], {
         alertFormat,
         fieldSupport: NO_METADATA_FIELDS,
         narrowToNamespaces: true,
@@ -136,30 +127,35 @@ describe("renderFalcoFiles", () => {
   });
 
   it("adds container and k8s fields to JSON alerts when Falco has them", () => {
-    const { rule } = render([session("s1")], { alertFormat: "json", fieldSupport: ALL_FIELDS });
+    const { rule } = render([sessionInNamespaces("s1")], { alertFormat: "json", fieldSupport: ALL_FIELDS });
     for (const field of ["container.id", "k8s.ns.name", "k8s.pod.name", "k8s.pod.uid"]) {
       expect(rule["output"]).toContain(`${field}=%${field}`);
     }
     // The compact layout is fixed; attribution comes from the cgroup path.
-    expect(render([session("s1")], { fieldSupport: ALL_FIELDS }).rule["output"]).toBe(compactRuleOutput());
+    expect(render([sessionInNamespaces("s1")], { fieldSupport: ALL_FIELDS }).rule["output"]).toBe(
+      compactRuleOutput(),
+    );
   });
 
   it("narrows the rule to the sessions' namespaces only when asked, when k8s fields exist and every session names namespaces", () => {
-    const narrowed = render([session("s1", ["web", "payments"]), session("s2", ["payments"])], {
-      fieldSupport: ALL_FIELDS,
-      narrowToNamespaces: true,
-    });
+    const narrowed = render(
+      [sessionInNamespaces("s1", ["web", "payments"]), sessionInNamespaces("s2", ["payments"])],
+      {
+        fieldSupport: ALL_FIELDS,
+        narrowToNamespaces: true,
+      },
+    );
     expect(narrowed.rule["condition"]).toContain(
       "(not k8s.ns.name exists or k8s.ns.name in (payments, web))",
     );
-    const notAsked = render([session("s1", ["web"])], { fieldSupport: ALL_FIELDS });
+    const notAsked = render([sessionInNamespaces("s1", ["web"])], { fieldSupport: ALL_FIELDS });
     expect(notAsked.rule["condition"]).not.toContain("k8s.ns.name");
-    const unconfined = render([session("s1", ["web"]), session("s2")], {
+    const unconfined = render([sessionInNamespaces("s1", ["web"]), sessionInNamespaces("s2")], {
       fieldSupport: ALL_FIELDS,
       narrowToNamespaces: true,
     });
     expect(unconfined.rule["condition"]).not.toContain("k8s.ns.name");
-    const oddName = render([session("s1", ["web) or (evt.type"])], {
+    const oddName = render([sessionInNamespaces("s1", ["web) or (evt.type"])], {
       fieldSupport: ALL_FIELDS,
       narrowToNamespaces: true,
     });
@@ -167,7 +163,7 @@ describe("renderFalcoFiles", () => {
   });
 
   it("loads the given plugins and serves the webserver on loopback only when a port is given", () => {
-    const { config } = render([session("s1")], {
+    const { config } = render([sessionInNamespaces("s1")], {
       plugins: [{ name: "container", libraryPath: "libcontainer.so", initConfig: { label_max_len: 100 } }],
       webserverPort: 8765,
     });
@@ -185,8 +181,14 @@ describe("renderFalcoFiles", () => {
   it("splits the syscalls between a hot Falco and one whose driver never delivers them", () => {
     const hotNames = ["write", "read", "pread"];
     const probePrefix = "/run/seccompose/falco/probe-n-";
-    const hot = render([session("s1")], { partition: { role: "hot", syscalls: hotNames }, probePrefix });
-    const rest = render([session("s1")], { partition: { role: "rest", syscalls: hotNames }, probePrefix });
+    const hot = render([sessionInNamespaces("s1")], {
+      partition: { role: "hot", syscalls: hotNames },
+      probePrefix,
+    });
+    const rest = render([sessionInNamespaces("s1")], {
+      partition: { role: "rest", syscalls: hotNames },
+      probePrefix,
+    });
     const base = `${CGROUP_FIELD} contains "kubepods" and not evt.type in (switch, page_fault)`;
     // rules[0] is the probe rule, rules[1] the capture rule.
     expect(hot.rules[1]!["condition"]).toBe(`${base} and evt.type in (pread, read, write)`);
@@ -207,7 +209,7 @@ describe("renderFalcoFiles", () => {
 
   it("leaves a lowered hot syscall out of the hot driver set but keeps the rule, which never goes empty", () => {
     const partition = { role: "hot" as const, syscalls: ["read", "write"] };
-    const { config, rules } = render([session("s1")], {
+    const { config, rules } = render([sessionInNamespaces("s1")], {
       partition,
       probePrefix: "/p/probe-",
       excludeSyscalls: ["read", "write", "getpid"],
@@ -218,17 +220,17 @@ describe("renderFalcoFiles", () => {
       repair: true,
     });
     expect(rules[1]!["condition"]).toContain("and evt.type in (read, write)");
-    expect(() => render([session("s1")], { partition: { role: "hot", syscalls: ["Bad Name"] } })).toThrow(
-      /a hot-syscall split needs at least one syscall/,
-    );
+    expect(() =>
+      render([sessionInNamespaces("s1")], { partition: { role: "hot", syscalls: ["Bad Name"] } }),
+    ).toThrow(/a hot-syscall split needs at least one syscall/);
   });
 
   it("renders the same text for the same input and does not depend on session order", () => {
     const options = { fieldSupport: ALL_FIELDS, narrowToNamespaces: true };
-    const a = render([session("s1", ["b"]), session("s2", ["a"])], options).files;
-    const b = render([session("s2", ["a"]), session("s1", ["b"])], options).files;
+    const a = render([sessionInNamespaces("s1", ["b"]), sessionInNamespaces("s2", ["a"])], options).files;
+    const b = render([sessionInNamespaces("s2", ["a"]), sessionInNamespaces("s1", ["b"])], options).files;
     expect(b).toEqual(a);
-    expect(render([session("s1")]).files).toEqual(render([session("s3")]).files);
+    expect(render([sessionInNamespaces("s1")]).files).toEqual(render([sessionInNamespaces("s3")]).files);
   });
 });
 

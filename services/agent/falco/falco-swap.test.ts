@@ -1,12 +1,12 @@
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
-import type { SessionRecord } from "../../../lib/contracts/types.ts";
 import type { FalcoStatus, FalcoTargets } from "../ports.ts";
 import { AwaitedConditions } from "./awaited-conditions.ts";
 import type { FalcoSlot } from "./config-writer.ts";
 import { FalcoRun, type LineMode } from "./falco-run.ts";
 import { FalcoSwaps, widens, type SwapHost } from "./falco-swap.ts";
 import { FakeFalcoProcess } from "../../../test/helpers/fake-falco-process.ts";
+import { sessionInNamespaces } from "../../../test/helpers/session-record.ts";
 
 const TAG = "probe-00ff-";
 const DROP = "16:30:22.000000000: Critical Falco internal: syscall event drop";
@@ -219,17 +219,8 @@ describe("FalcoSwaps", () => {
 });
 
 describe("widens", () => {
-  const session = (id: string, namespaces?: string[]): SessionRecord => ({
-    schemaVersion: 1,
-    id,
-    mode: "oneshot",
-    state: "running",
-    createdAt: "2026-11-27T16:00:00Z",
-    targets: namespaces === undefined ? {} : { namespaces },
-    profile: {},
-  });
   const base: FalcoTargets = {
-    sessions: [session("s1", ["a"]), session("s2", ["b"])],
+    sessions: [sessionInNamespaces("s1", ["a"]), sessionInNamespaces("s2", ["b"])],
     excludeSyscalls: ["read"],
     excludePodUids: ["p1"],
   };
@@ -238,7 +229,11 @@ describe("widens", () => {
     ["leaves out more syscalls", { ...base, excludeSyscalls: ["read", "write"] }, false],
     ["no longer leaves a syscall out", { ...base, excludeSyscalls: [] }, true],
     ["no longer leaves a pod out", { ...base, excludePodUids: [] }, true],
-    ["adds a session's namespace", { ...base, sessions: [...base.sessions, session("s3", ["c"])] }, true],
+    [
+      "adds a session's namespace",
+      { ...base, sessions: [...base.sessions, sessionInNamespaces("s3", ["c"])] },
+      true,
+    ],
     [
       "has the same namespaces in another order of sessions",
       { ...base, sessions: [...base.sessions].reverse() },

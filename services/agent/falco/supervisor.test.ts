@@ -5,7 +5,6 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { pino } from "pino";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import type { SessionRecord } from "../../../lib/contracts/types.ts";
 import { FALCO_FIXTURES_DIR } from "../../../test/helpers/falco-fixtures.ts";
 import type { FalcoAlert, FalcoSyscallAlert } from "../intake/alert.ts";
 import { COMPACT_LAYOUT, createCompactParser } from "../intake/compact-alert.ts";
@@ -15,6 +14,7 @@ import { cleanLogLine, isErrorLine, parseFalcoVersion } from "./falco-log.ts";
 import { handover, unseenProcesses } from "./handover.ts";
 import { FalcoSupervisor, type FalcoSupervisorDeps, type SpawnFunction } from "./supervisor.ts";
 import { FakeFalcoProcess } from "../../../test/helpers/fake-falco-process.ts";
+import { sessionInNamespaces } from "../../../test/helpers/session-record.ts";
 
 const STANDIN = fileURLToPath(new URL("../../../test/standin-falco/standin-falco.ts", import.meta.url));
 const POD_A = "5d0c8a3e-1f2b-4a6c-9d7e-0b1a2c3d4e5f";
@@ -22,18 +22,6 @@ const POD_B = "8e7f6a5b-4c3d-4e2f-8a1b-9c0d1e2f3a4b";
 const CONTAINER_A = "4f1e2d3c4b5a69788796a5b4c3d2e1f00112233445566778899aabbccddeeff01";
 const CONTAINER_B = "9a8b7c6d5e4f30211203f4e5d6c7b8a99a8b7c6d5e4f30211203f4e5d6c7b8a9";
 const CONTAINER_PLUGIN = [{ name: "container", libraryPath: "libcontainer.so" }];
-
-function session(id: string, namespaces?: string[]): SessionRecord {
-  return {
-    schemaVersion: 1,
-    id,
-    mode: "oneshot",
-    state: "running",
-    createdAt: "2026-11-27T16:00:00Z",
-    targets: namespaces === undefined ? {} : { namespaces },
-    profile: {},
-  };
-}
 
 interface Harness {
   supervisor: FalcoSupervisor;
@@ -125,7 +113,7 @@ describe("FalcoSupervisor with the stand-in Falco", () => {
     });
     expect(h.supervisor.status()).toMatchObject({ state: "stopped", restarts: 0 });
 
-    await h.supervisor.apply({ sessions: [session("s1")] });
+    await h.supervisor.apply({ sessions: [sessionInNamespaces("s1")] });
     const parse = createCompactParser(COMPACT_LAYOUT);
     const alerts: FalcoAlert[] = [];
     // The drop alert comes after the last command's events. The commands run at once, so on a
@@ -168,7 +156,7 @@ describe("FalcoSupervisor with the stand-in Falco", () => {
       plugins: CONTAINER_PLUGIN,
       env: { ...process.env, STANDIN_MODE: "strace", STANDIN_COMMANDS: commands, STANDIN_DROPS: "1" },
     });
-    await h.supervisor.apply({ sessions: [session("s1")] });
+    await h.supervisor.apply({ sessions: [sessionInNamespaces("s1")] });
     await waitFor("the drop alert", () =>
       h.lines.some((line) => line.includes("Falco internal: syscall event drop")),
     );
@@ -188,14 +176,16 @@ describe("FalcoSupervisor with the stand-in Falco", () => {
 
   it("swaps Falco when its configuration changes: a second Falco on the other slot's files takes over without a state change", async () => {
     const h = await harness({ alertFormat: "json", plugins: CONTAINER_PLUGIN, narrowToNamespaces: true });
-    await h.supervisor.apply({ sessions: [session("s1", ["a"])] });
+    await h.supervisor.apply({ sessions: [sessionInNamespaces("s1", ["a"])] });
     await waitFor("capture proven", () => h.supervisor.status().state === "running");
     const pid = h.supervisor.status().pid!;
     expect(await readFile(join(h.configDir, "seccompose_rules.yaml"), "utf8")).toContain(
       "k8s.ns.name in (a)",
     );
 
-    await h.supervisor.apply({ sessions: [session("s1", ["a"]), session("s2", ["b"])] });
+    await h.supervisor.apply({
+      sessions: [sessionInNamespaces("s1", ["a"]), sessionInNamespaces("s2", ["b"])],
+    });
     // apply returns after the cutover; the new Falco runs from the other slot's files.
     expect(await readFile(join(h.configDir, "seccompose_rules-b.yaml"), "utf8")).toContain(
       "k8s.ns.name in (a, b)",
@@ -212,7 +202,9 @@ describe("FalcoSupervisor with the stand-in Falco", () => {
     expect(await h.supervisor.barrier(10_000)).toBe(true);
 
     // The same targets again: nothing changed, so no swap.
-    await h.supervisor.apply({ sessions: [session("s2", ["b"]), session("s1", ["a"])] });
+    await h.supervisor.apply({
+      sessions: [sessionInNamespaces("s2", ["b"]), sessionInNamespaces("s1", ["a"])],
+    });
     expect(h.supervisor.status().driverSet.swaps).toBe(1);
   });
 
@@ -227,7 +219,7 @@ describe("FalcoSupervisor with the stand-in Falco", () => {
       const h = await harness({
         env: { ...process.env, STANDIN_POD_OPENS: `${POD_A}/${CONTAINER_A}`, ...env },
       });
-      await h.supervisor.apply({ sessions: [session("s1")] });
+      await h.supervisor.apply({ sessions: [sessionInNamespaces("s1")] });
       await waitFor("capture", () => h.supervisor.status().state === "running");
 
       // Thread n of a pod process makes one syscall, every 20th an execve (the process re-executes
@@ -244,7 +236,7 @@ describe("FalcoSupervisor with the stand-in Falco", () => {
       })();
       const sets = [["read"], ["read", "write"], ["pread64", "read", "write"]];
       for (const excludeSyscalls of sets) {
-        await h.supervisor.apply({ sessions: [session("s1")], excludeSyscalls });
+        await h.supervisor.apply({ sessions: [sessionInNamespaces("s1")], excludeSyscalls });
       }
       making = false;
       await maker;
@@ -270,7 +262,7 @@ describe("FalcoSupervisor with the stand-in Falco", () => {
       swapRetryMs: [0],
       env: { ...process.env, STANDIN_CRASH_IF_EXISTS: crashFile },
     });
-    await h.supervisor.apply({ sessions: [session("s1")], excludeSyscalls: ["read"] });
+    await h.supervisor.apply({ sessions: [sessionInNamespaces("s1")], excludeSyscalls: ["read"] });
     await waitFor("capture", () => h.supervisor.status().state === "running");
     const pid = h.supervisor.status().pid!;
     expect(h.supervisor.status().driverSet.excluded).toEqual(["read"]);
@@ -278,7 +270,7 @@ describe("FalcoSupervisor with the stand-in Falco", () => {
 
     await writeFile(crashFile, "");
     // Lowering further is optional: the old Falco simply goes on.
-    await h.supervisor.apply({ sessions: [session("s1")], excludeSyscalls: ["read", "write"] });
+    await h.supervisor.apply({ sessions: [sessionInNamespaces("s1")], excludeSyscalls: ["read", "write"] });
     expect(h.supervisor.status()).toMatchObject({ state: "running", pid });
     expect(h.supervisor.status().driverSet).toMatchObject({
       excluded: ["read"],
@@ -289,7 +281,7 @@ describe("FalcoSupervisor with the stand-in Falco", () => {
     expect(h.failures[0]).toMatch(/^Falco swap failed: /);
 
     // Capturing `read` again cannot wait: the old Falco is reloaded in place (SIGHUP).
-    await h.supervisor.apply({ sessions: [session("s1")], excludeSyscalls: [] });
+    await h.supervisor.apply({ sessions: [sessionInNamespaces("s1")], excludeSyscalls: [] });
     await waitFor("the reload", () => h.logs.some((entry) => entry.event === "falco.reloading"));
     await waitFor("capture again", () => h.supervisor.status().state === "running");
     expect(h.supervisor.status()).toMatchObject({ pid, restarts: 0 });
@@ -300,7 +292,7 @@ describe("FalcoSupervisor with the stand-in Falco", () => {
 
   it("restarts a crashing Falco with backoff, counts the restarts and reports each exit with Falco's last stderr lines", async () => {
     const h = await harness({ env: { ...process.env, STANDIN_MODE: "crash" } });
-    await h.supervisor.apply({ sessions: [session("s1")] });
+    await h.supervisor.apply({ sessions: [sessionInNamespaces("s1")] });
     await waitFor("two restarts", () => h.supervisor.status().restarts >= 2 && h.failures.length >= 3);
 
     // The cause, not Falco's generic "forcing termination" line; the whole log is kept.
@@ -321,7 +313,7 @@ describe("FalcoSupervisor with the stand-in Falco", () => {
 
   it("stops Falco when no session is left", async () => {
     const h = await harness();
-    await h.supervisor.apply({ sessions: [session("s1")] });
+    await h.supervisor.apply({ sessions: [sessionInNamespaces("s1")] });
     await waitFor("Falco running", () => h.supervisor.status().state === "running");
     const pid = h.supervisor.status().pid!;
     await h.supervisor.apply({ sessions: [] });
@@ -332,7 +324,7 @@ describe("FalcoSupervisor with the stand-in Falco", () => {
 
   it("fails without retrying when the Falco binary cannot be started", async () => {
     const h = await harness({ binary: "/nonexistent/falco", extraArgs: [] });
-    await h.supervisor.apply({ sessions: [session("s1")] });
+    await h.supervisor.apply({ sessions: [sessionInNamespaces("s1")] });
     await waitFor("the failure", () => h.failures.length > 0);
     expect(h.supervisor.status()).toMatchObject({ state: "failed", restarts: 0 });
     expect(h.failures).toEqual([expect.stringMatching(/^cannot start \/nonexistent\/falco: .*ENOENT/)]);
@@ -387,7 +379,7 @@ describe("FalcoSupervisor timing and signals", () => {
 
   it("waits the next backoff delay before each restart, repeats the last one and starts over after a stable run", async () => {
     const { supervisor, fake, failures } = await fakeHarness();
-    await supervisor.apply({ sessions: [session("s1")] });
+    await supervisor.apply({ sessions: [sessionInNamespaces("s1")] });
     expect(fake.runs).toHaveLength(1);
 
     const expectRestartAfter = async (delay: number) => {
@@ -421,11 +413,11 @@ describe("FalcoSupervisor timing and signals", () => {
       plugins: CONTAINER_PLUGIN,
       narrowToNamespaces: true,
     });
-    await supervisor.apply({ sessions: [session("s1", ["a"])] });
+    await supervisor.apply({ sessions: [sessionInNamespaces("s1", ["a"])] });
     const first = fake.runs[0]!;
     first.opened();
     await settle();
-    await supervisor.apply({ sessions: [session("s1", ["a", "b"])] });
+    await supervisor.apply({ sessions: [sessionInNamespaces("s1", ["a", "b"])] });
     expect(first.signals).toEqual(["SIGTERM"]);
     expect(fake.runs).toHaveLength(2);
     expect(supervisor.status()).toMatchObject({ state: "starting", pid: fake.runs[1]!.pid, restarts: 0 });
@@ -433,7 +425,7 @@ describe("FalcoSupervisor timing and signals", () => {
 
   it("stops Falco with SIGTERM, kills it after the grace period, and does not count that exit as a failure", async () => {
     const { supervisor, fake, failures } = await fakeHarness();
-    await supervisor.apply({ sessions: [session("s1")] });
+    await supervisor.apply({ sessions: [sessionInNamespaces("s1")] });
     const falco = fake.runs[0]!;
     falco.ignoreSigterm = true;
 
@@ -451,7 +443,7 @@ describe("FalcoSupervisor timing and signals", () => {
 
   it("cancels a pending restart when the last session ends during the backoff", async () => {
     const { supervisor, fake, states } = await fakeHarness();
-    await supervisor.apply({ sessions: [session("s1")] });
+    await supervisor.apply({ sessions: [sessionInNamespaces("s1")] });
     fake.runs[0]!.exit(1);
     await settleUntil(() => supervisor.status().state === "backoff");
     await supervisor.apply({ sessions: [] });
@@ -467,7 +459,7 @@ describe("FalcoSupervisor capture probe and barrier (stand-in Falco)", () => {
     const changes: Array<{ capturing: boolean; reason?: string }> = [];
     h.supervisor.onCaptureChange(({ capturing, reason }) => changes.push({ capturing, reason }));
     expect(await h.supervisor.barrier(1000)).toBe(false);
-    await h.supervisor.apply({ sessions: [session("s1")] });
+    await h.supervisor.apply({ sessions: [sessionInNamespaces("s1")] });
     await waitFor("capture", () => h.supervisor.status().state === "running");
     expect(h.supervisor.status().capturingSince).toBeGreaterThan(0);
     expect(await h.supervisor.barrier(10_000)).toBe(true);
