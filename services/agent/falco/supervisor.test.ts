@@ -361,6 +361,7 @@ const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
 async function settleUntil(condition: () => boolean, ms = 5_000): Promise<void> {
   const end = Date.now() + ms;
   while (!condition() && Date.now() < end) await settle();
+  expect(condition()).toBe(true);
 }
 
 describe("FalcoSupervisor timing and signals", () => {

@@ -183,7 +183,7 @@ export class FalcoSupervisor implements FalcoControl {
       targets: () => this.#targets,
       enqueue: (task) => void this.#queue.run(task),
       onLine: deps.onLine,
-      onFailure: deps.onFailure,
+      onFailure: (reason) => deps.onFailure?.(reason),
       stateChanged: () => deps.onStateChange?.(this.status()),
       clock,
       stopGraceMs,
