@@ -3,59 +3,19 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { FinMarker, SyscallEventBatch } from "../../../lib/contracts/types.ts";
 import { SeccomposeError } from "../../../lib/errors.ts";
 import { SerialQueue } from "../../../lib/serial-queue.ts";
 import { sessionRecord } from "../../../test/helpers/session-record.ts";
-import type {
-  CaptureChange,
-  EventPublisher,
-  FalcoControl,
-  FalcoStatus,
-  FalcoTargets,
-  PodDirectory,
-} from "../ports.ts";
 import { FalcoPlan } from "./falco-plan.ts";
 import { LeftOutCoverage } from "./left-out-coverage.ts";
 import { NodeSessions } from "./node-sessions.ts";
 import { SessionFlusher } from "./session-flusher.ts";
 import { SessionLifecycle } from "./session-lifecycle.ts";
+import { FakeFalco, FakePods, FakePublisher } from "../../../test/helpers/agent-fakes.ts";
 
 const T0 = 1_800_000_000_000;
 
-class FakeFalco implements FalcoControl {
-  readonly applied: string[][] = [];
-  failure: Error | undefined;
-  async apply(targets: FalcoTargets): Promise<void> {
-    this.applied.push(targets.sessions.map((s) => s.id));
-    if (this.failure !== undefined) throw this.failure;
-  }
-  status(): FalcoStatus {
-    return {
-      state: "running",
-      restarts: 0,
-      driverSet: { excluded: [], swaps: 0, swapFailures: 0, swapping: false },
-    };
-  }
-  async stop(): Promise<void> {}
-  onCaptureChange(_listener: (change: CaptureChange) => void): void {}
-  async barrier(): Promise<boolean> {
-    return true;
-  }
-}
-
-class FakePublisher implements EventPublisher {
-  readonly messages: Array<SyscallEventBatch | FinMarker> = [];
-  async publish(message: SyscallEventBatch | FinMarker): Promise<void> {
-    this.messages.push(message);
-  }
-  async drain(): Promise<void> {}
-  spoolBytes(): number {
-    return 0;
-  }
-}
-
-const pods: PodDirectory = { byUid: () => undefined, pods: () => [], onChange: () => {} };
+const pods = new FakePods();
 
 let stateDir: string;
 let falco: FakeFalco;

@@ -3,24 +3,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import type { FinMarker, SessionRecord, SyscallEventBatch } from "../../../lib/contracts/types.ts";
+import type { SessionRecord, SyscallEventBatch } from "../../../lib/contracts/types.ts";
 import { assertValid } from "../../../lib/contracts/validators.ts";
 import { SeccomposeError } from "../../../lib/errors.ts";
 import type { FalcoAlert } from "../intake/alert.ts";
-import type {
-  CaptureChange,
-  EventPublisher,
-  FalcoControl,
-  FalcoState,
-  FalcoStatus,
-  FalcoTargets,
-  PodDirectory,
-  PodInfo,
-} from "../ports.ts";
+import type { PodInfo } from "../ports.ts";
 import { SessionManager, type SessionManagerDeps } from "./session-manager.ts";
 import { sessionDataFile } from "./session-store.ts";
 import { syscallAlert } from "../../../test/helpers/falco-alerts.ts";
 import { sessionRecord } from "../../../test/helpers/session-record.ts";
+import { FakeFalco, FakePods, FakePublisher } from "../../../test/helpers/agent-fakes.ts";
 
 const T0 = 1_800_000_000_000;
 const HOLD_MS = 5_000;
@@ -46,84 +38,6 @@ const dbPod: PodInfo = {
   owner: { kind: "StatefulSet", name: "db" },
   containers: { [DB_CID]: "postgres" },
 };
-
-class FakeFalco implements FalcoControl {
-  readonly applied: string[][] = [];
-  state: FalcoState = "running";
-  lastExit: string | undefined;
-  barrierResult = true;
-  readonly #listeners: Array<(change: CaptureChange) => void> = [];
-  async apply(targets: FalcoTargets): Promise<void> {
-    this.applied.push(targets.sessions.map((s) => s.id));
-  }
-  status(): FalcoStatus {
-    const status: FalcoStatus = {
-      state: this.state,
-      version: "0.44.1",
-      pid: 4242,
-      restarts: 1,
-      driverSet: { excluded: [], swaps: 0, swapFailures: 0, swapping: false },
-    };
-    if (this.lastExit !== undefined) status.lastExit = this.lastExit;
-    return status;
-  }
-  async stop(): Promise<void> {}
-  onCaptureChange(listener: (change: CaptureChange) => void): void {
-    this.#listeners.push(listener);
-  }
-  capture(change: CaptureChange): void {
-    this.state = change.capturing ? "running" : "backoff";
-    for (const listener of this.#listeners) listener(change);
-  }
-  async barrier(): Promise<boolean> {
-    return this.barrierResult;
-  }
-}
-
-class FakePublisher implements EventPublisher {
-  readonly messages: Array<SyscallEventBatch | FinMarker> = [];
-  failures = 0;
-  async publish(message: SyscallEventBatch | FinMarker): Promise<void> {
-    if (this.failures > 0) {
-      this.failures--;
-      throw new SeccomposeError("SC_SPOOL_FULL", "spool is full");
-    }
-    // Deep copy: the publisher must not see later changes of what it was given.
-    this.messages.push(structuredClone(message));
-  }
-  async drain(): Promise<void> {}
-  spoolBytes(): number {
-    return 512;
-  }
-  batches(session: string): SyscallEventBatch[] {
-    return this.messages.filter((m): m is SyscallEventBatch => m.kind === "batch" && m.session === session);
-  }
-  fins(session: string): FinMarker[] {
-    return this.messages.filter((m): m is FinMarker => m.kind === "fin" && m.session === session);
-  }
-}
-
-class FakePods implements PodDirectory {
-  readonly #pods = new Map<string, PodInfo>();
-  readonly #listeners: Array<() => void> = [];
-  constructor(pods: PodInfo[] = []) {
-    for (const pod of pods) this.#pods.set(pod.uid, pod);
-  }
-  pods(): PodInfo[] {
-    return [...this.#pods.values()];
-  }
-
-  byUid(uid: string): PodInfo | undefined {
-    return this.#pods.get(uid);
-  }
-  onChange(listener: () => void): void {
-    this.#listeners.push(listener);
-  }
-  add(pod: PodInfo): void {
-    this.#pods.set(pod.uid, pod);
-    for (const listener of this.#listeners) listener();
-  }
-}
 
 function session(id: string, targets: SessionRecord["targets"] = {}, argSyscalls?: string[]): SessionRecord {
   return sessionRecord(id, {
