@@ -53,21 +53,27 @@ async function settled(passes: PublicationPasses): Promise<void> {
   while (passes.running !== undefined) await passes.running;
 }
 
+/** A performer that records each action, then holds it until `release()` before confirming it. */
+function gatedPerformer(state: AggregatorState) {
+  const performed: Action[] = [];
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const performer: PublicationPassDeps["performer"] = {
+    perform: async (action) => {
+      performed.push(action);
+      await gate;
+      state.confirm(action);
+    },
+  };
+  return { performer, performed, release: () => release() };
+}
+
 describe("PublicationPasses", () => {
   it("performs what is due, one pass at a time; a request during a pass runs one more after it", async () => {
     const state = new AggregatorState(() => T0);
     finishing(state, "s1");
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => (release = resolve));
-    const { passes, performed } = setUp(state, {
-      performer: {
-        perform: async (action) => {
-          performed.push(action);
-          await gate;
-          state.confirm(action);
-        },
-      },
-    });
+    const { performer, performed, release } = gatedPerformer(state);
+    const { passes } = setUp(state, { performer });
     passes.request();
     await new Promise((resolve) => setImmediate(resolve));
     finishing(state, "s2");
@@ -99,18 +105,8 @@ describe("PublicationPasses", () => {
     const state = new AggregatorState(() => T0);
     finishing(state, "s1");
     finishing(state, "s2");
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => (release = resolve));
-    const performed: Action[] = [];
-    const { passes } = setUp(state, {
-      performer: {
-        perform: async (action) => {
-          performed.push(action);
-          await gate;
-          state.confirm(action);
-        },
-      },
-    });
+    const { performer, performed, release } = gatedPerformer(state);
+    const { passes } = setUp(state, { performer });
     passes.request();
     await new Promise((resolve) => setImmediate(resolve));
     expect(performed.map((a) => a.session)).toEqual(["s1"]);
