@@ -150,7 +150,15 @@ export class SessionManager implements AgentController {
       maxBatchesPerFlush: deps.maxBatchesPerFlush ?? DEFAULT_MAX_BATCHES_PER_FLUSH,
       counters: this.#counters,
     });
-    this.#plan = new FalcoPlan({ ...deps, clock, coverage });
+    this.#plan = new FalcoPlan({
+      falco: deps.falco,
+      pods: deps.pods,
+      clock,
+      logger,
+      coverage,
+      adaptiveSyscalls: deps.adaptiveSyscalls,
+      excludeNonTargetPods: deps.excludeNonTargetPods,
+    });
     this.#lifecycle = new SessionLifecycle({
       node,
       stateDir,
